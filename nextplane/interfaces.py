@@ -1,0 +1,227 @@
+# -*- test-case-name: tests.test_interfaces -*-
+"""
+The contracts between the hub's parts.
+
+  - L{IConnector}: what xmpp, sip, slack, teams and webex each implement.
+  - L{IEventSink}: what connectors hand their inbound events to (the router).
+  - L{IStore}: persistence, with SQLite and PostgreSQL backends.
+
+All methods that do I/O return L{Deferred}s and never block the reactor.
+"""
+
+from __future__ import annotations
+
+from twisted.application.service import IService
+from zope.interface import Attribute, Interface
+
+__all__ = ["DeliveryFailed", "IConnector", "IEventSink", "IStore"]
+
+
+class DeliveryFailed(Exception):
+    """
+    A connector could not deliver an event.
+
+    @ivar condition: Machine-readable, e.g. C{remote-server-not-found},
+        C{service-unavailable}, C{recipient-unavailable}, C{not-allowed}.
+    @ivar reason: Human-readable, shown to the sender. Never message content.
+    """
+
+    def __init__(self, condition: str, reason: str) -> None:
+        super().__init__(condition, reason)
+        self.condition = condition
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.condition}: {self.reason}"
+
+
+class IConnector(IService):
+    """
+    One protocol or platform attached to the hub.
+
+    A connector turns native traffic into events for its L{IEventSink} and
+    delivers events routed to the addresses it serves.
+    """
+
+    connector_name = Attribute(
+        "Short lower-case name used in configuration and metadata, e.g. 'xmpp'."
+    )
+    role = Attribute(
+        "'platform' if it serves tenant users (slack, teams, webex, echo), "
+        "'federation' if it reaches remote domains (xmpp, sip)."
+    )
+
+    def deliver(event):  # type: ignore[no-untyped-def]
+        """
+        Deliver C{event} to C{event.recipient}.
+
+        @param event: A L{nextplane.model.events.Event}.
+        @return: A L{Deferred} firing with C{None} once the peer accepted
+            the event, or failing with L{DeliveryFailed}.
+        """
+
+    def health():  # type: ignore[no-untyped-def]
+        """
+        @return: A JSON-able C{dict} with at least C{{"state": str}}; state
+            is C{"ok"}, C{"starting"}, C{"degraded"} or C{"stopped"}.
+        """
+
+
+class IEventSink(Interface):
+    """
+    Where connectors hand the events they receive.
+    """
+
+    def route(event):  # type: ignore[no-untyped-def]
+        """
+        Route C{event} to its recipient.
+
+        @return: A L{Deferred} that always fires (never fails) with a
+            L{nextplane.router.Outcome}.
+        """
+
+
+class IStore(Interface):
+    """
+    Persistence for tenants, users, contacts, chat sessions, message-id maps,
+    policies, the metadata log and usage aggregates.
+
+    Every method returns a L{Deferred}. Implementations: in-memory (tests),
+    SQLite (embedded default, thread pool), PostgreSQL (txpostgres).
+    """
+
+    backend_name = Attribute("'memory', 'sqlite' or 'postgresql'.")
+
+    def open():  # type: ignore[no-untyped-def]
+        """
+        Connect and apply pending migrations. @return: Deferred[int], the
+        schema version now in force.
+        """
+
+    def close():  # type: ignore[no-untyped-def]
+        """
+        Release connections and threads. @return: Deferred[None].
+        """
+
+    def schema_version():  # type: ignore[no-untyped-def]
+        """@return: Deferred[int]."""
+
+    # tenants
+    def put_tenant(tenant):  # type: ignore[no-untyped-def]
+        """Insert or replace a L{TenantRecord} by domain. @return: Deferred[None]."""
+
+    def get_tenant(domain):  # type: ignore[no-untyped-def]
+        """@return: Deferred[TenantRecord | None]."""
+
+    def list_tenants():  # type: ignore[no-untyped-def]
+        """@return: Deferred[list[TenantRecord]] ordered by domain."""
+
+    # users
+    def put_user(user):  # type: ignore[no-untyped-def]
+        """
+        Insert or replace a L{UserRecord} by address (case-insensitive key).
+        @return: Deferred[None].
+        """
+
+    def get_user(address):  # type: ignore[no-untyped-def]
+        """@return: Deferred[UserRecord | None]."""
+
+    def find_user(platform, platform_id):  # type: ignore[no-untyped-def]
+        """Look a user up by native id. @return: Deferred[UserRecord | None]."""
+
+    def list_users(tenant):  # type: ignore[no-untyped-def]
+        """@return: Deferred[list[UserRecord]] of a tenant, ordered by address."""
+
+    # contacts
+    def put_contact(contact):  # type: ignore[no-untyped-def]
+        """Insert or replace a L{ContactRecord} by (owner, external). @return: Deferred[None]."""
+
+    def get_contact(owner, external):  # type: ignore[no-untyped-def]
+        """@return: Deferred[ContactRecord | None]."""
+
+    def list_contacts(owner=None, external_domain=None, state=None):  # type: ignore[no-untyped-def]
+        """
+        Contacts filtered by owner address, external domain and/or state.
+        @return: Deferred[list[ContactRecord]] ordered by (owner, external).
+        """
+
+    # chat sessions
+    def get_or_create_session(first, second, now):  # type: ignore[no-untyped-def]
+        """
+        The session between two addresses (either order), made if missing.
+        @return: Deferred[ChatSessionRecord].
+        """
+
+    def get_session(session_id):  # type: ignore[no-untyped-def]
+        """@return: Deferred[ChatSessionRecord | None], with refs."""
+
+    def set_session_ref(session_id, platform, ref):  # type: ignore[no-untyped-def]
+        """
+        Record a platform's conversation reference for a session (replaces an
+        earlier one for the same platform). @return: Deferred[None].
+        """
+
+    def find_session_by_ref(platform, ref):  # type: ignore[no-untyped-def]
+        """@return: Deferred[ChatSessionRecord | None]."""
+
+    # message-id maps
+    def map_message(message_id, platform, native_id, session_id):  # type: ignore[no-untyped-def]
+        """
+        Remember that hub message C{message_id} is C{native_id} on
+        C{platform}. Idempotent. @return: Deferred[None].
+        """
+
+    def find_message_id(platform, native_id):  # type: ignore[no-untyped-def]
+        """@return: Deferred[str | None], the hub message id."""
+
+    def find_native_id(message_id, platform):  # type: ignore[no-untyped-def]
+        """@return: Deferred[str | None], the native id on C{platform}."""
+
+    # policy
+    def put_tenant_policy(policy):  # type: ignore[no-untyped-def]
+        """@return: Deferred[None]."""
+
+    def get_tenant_policy(tenant):  # type: ignore[no-untyped-def]
+        """@return: Deferred[TenantPolicy] (defaults when none stored)."""
+
+    def put_user_policy(policy):  # type: ignore[no-untyped-def]
+        """@return: Deferred[None]."""
+
+    def get_user_policy(address):  # type: ignore[no-untyped-def]
+        """@return: Deferred[UserPolicy | None]."""
+
+    def put_domain_policy(policy):  # type: ignore[no-untyped-def]
+        """Insert or replace by (tenant, pattern). @return: Deferred[None]."""
+
+    def remove_domain_policy(tenant, pattern):  # type: ignore[no-untyped-def]
+        """@return: Deferred[bool], whether a rule was removed."""
+
+    def list_domain_policies(tenant):  # type: ignore[no-untyped-def]
+        """@return: Deferred[list[DomainPolicy]] ordered by pattern."""
+
+    # metadata log and usage
+    def append_metadata(record):  # type: ignore[no-untyped-def]
+        """
+        Append one L{MetadataRecord} and update the daily usage aggregates in
+        the same transaction. @return: Deferred[int], the new record id.
+        """
+
+    def query_metadata(query):  # type: ignore[no-untyped-def]
+        """
+        @param query: L{MetadataQuery}.
+        @return: Deferred[list[MetadataRecord]] ordered by time then id.
+        """
+
+    def usage(since, until, group_by, tenant=None):  # type: ignore[no-untyped-def]
+        """
+        Daily usage between dates C{since} (inclusive) and C{until}
+        (exclusive), grouped by day plus the fields named in C{group_by}
+        (a subset of C{("tenant", "remote_domain", "platform")}).
+        @return: Deferred[list[UsageRow]] ordered by day then group.
+        """
+
+    def dump_tables():  # type: ignore[no-untyped-def]
+        """
+        Every row of every table as text, for privacy audits and backups.
+        @return: Deferred[dict[str, list[tuple]]].
+        """

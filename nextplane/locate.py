@@ -1,0 +1,134 @@
+# -*- test-case-name: tests.test_locate -*-
+"""
+Which federation protocol reaches a remote domain.
+
+Configured partners come first; otherwise DNS SRV records, asked through an
+injected L{IResolver} (tests give a fake; production builds one from
+C{[dns]}): C{_xmpp-server._tcp} / C{_xmpps-server._tcp} mean XMPP,
+C{_sipfederationtls._tcp} / C{_sips._tcp} mean SIP. Answers are cached for
+a configurable time on the injected clock, failures for a shorter time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from twisted.internet.defer import Deferred, DeferredList, fail, succeed
+from twisted.internet.interfaces import IReactorTime, IResolver
+from twisted.logger import Logger
+from twisted.names import dns
+from twisted.names.error import DNSNameError, DomainError
+from twisted.python.failure import Failure
+
+from .config import PartnerConfig
+from .interfaces import DeliveryFailed
+
+__all__ = ["SRV_NAMES", "FederationLocator"]
+
+#: SRV owner-name prefixes that show a domain federates over each protocol.
+SRV_NAMES: Mapping[str, tuple[str, ...]] = {
+    "xmpp": ("_xmpps-server._tcp", "_xmpp-server._tcp"),
+    "sip": ("_sipfederationtls._tcp", "_sips._tcp"),
+}
+
+_NEGATIVE_CACHE_SECONDS = 30.0
+
+log = Logger()
+
+
+class FederationLocator:
+    """
+    Finds the federation protocol of remote domains.
+
+    @param partners: Statically configured partner domains.
+    @param protocols: Federation connectors available, in order of
+        preference when a domain offers several.
+    @param resolver: Where SRV questions go, or C{None} to use partners only.
+    """
+
+    def __init__(
+        self,
+        partners: Sequence[PartnerConfig],
+        protocols: Sequence[str],
+        resolver: IResolver | None,
+        clock: IReactorTime,
+        cache_seconds: float = 300.0,
+    ) -> None:
+        self._partners = {p.domain: p for p in partners}
+        self._protocols = tuple(protocols)
+        self._resolver = resolver
+        self._clock = clock
+        self._cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, str | None]] = {}
+
+    def partner(self, domain: str) -> PartnerConfig | None:
+        """
+        The configured partner entry for C{domain}, if any.
+        """
+        return self._partners.get(domain)
+
+    def locate(self, domain: str) -> Deferred[str]:
+        """
+        @return: A Deferred firing with the protocol name (C{"xmpp"} or
+            C{"sip"}), or failing with L{DeliveryFailed}
+            (C{remote-server-not-found}).
+        """
+        partner = self._partners.get(domain)
+        if partner is not None:
+            return succeed(partner.protocol)
+        cached = self._cache.get(domain)
+        now = self._clock.seconds()
+        if cached is not None and cached[0] > now:
+            return self._answer(domain, cached[1])
+        if self._resolver is None or not self._protocols:
+            return self._answer(domain, None)
+        return self._discover(domain)
+
+    def _answer(self, domain: str, protocol: str | None) -> Deferred[str]:
+        if protocol is None:
+            offered = " or ".join(p.upper() for p in self._protocols) or "any"
+            failure = DeliveryFailed(
+                "remote-server-not-found",
+                f"{domain} is not reachable: it publishes no {offered} federation records",
+            )
+            return fail(failure)
+        return succeed(protocol)
+
+    def _discover(self, domain: str) -> Deferred[str]:
+        assert self._resolver is not None
+        questions = [
+            (protocol, f"{prefix}.{domain}")
+            for protocol in self._protocols
+            for prefix in SRV_NAMES.get(protocol, ())
+        ]
+        lookups = [self._resolver.lookupService(name) for _, name in questions]
+
+        def found(results: list[tuple[bool, object]]) -> Deferred[str]:
+            protocol = None
+            for (name, _), (ok, value) in zip(questions, results, strict=True):
+                if ok and _has_srv(value):
+                    protocol = name
+                    break
+                if not ok and not _is_absent(value):  # type: ignore[arg-type]
+                    log.warn(
+                        "SRV lookup for {domain} failed: {error}",
+                        domain=domain,
+                        error=value.getErrorMessage(),  # type: ignore[attr-defined]
+                    )
+            ttl = self._cache_seconds if protocol else _NEGATIVE_CACHE_SECONDS
+            self._cache[domain] = (self._clock.seconds() + ttl, protocol)
+            return self._answer(domain, protocol)
+
+        return DeferredList(lookups, consumeErrors=True).addCallback(found)  # type: ignore[return-value]
+
+
+def _has_srv(value: object) -> bool:
+    answers = value[0] if isinstance(value, tuple) else ()
+    for record in answers:
+        if record.type == dns.SRV and str(record.payload.target) not in ("", "."):
+            return True
+    return False
+
+
+def _is_absent(failure: Failure) -> bool:
+    return failure.check(DNSNameError, DomainError) is not None

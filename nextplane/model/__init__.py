@@ -1,0 +1,3 @@
+"""
+The hub's neutral, immutable data model: addresses, rich text and events.
+"""

@@ -1,0 +1,316 @@
+# -*- test-case-name: tests.test_router -*-
+"""
+The deferred-based router between connectors.
+
+For each event a connector hands it, the router:
+
+  1. finds the hub users taking part (the sides whose domain is a tenant);
+     an event with no tenant on either side is refused, so the hub is never
+     an open relay;
+  2. binds the event to the chat session of its two addresses;
+  3. applies policy (L{nextplane.policy.decide}) with facts from the store;
+  4. resolves the destination connector: the recipient tenant's platform,
+     or the federation protocol of the remote domain
+     (L{nextplane.locate.FederationLocator});
+  5. delivers, with a timeout, and applies contact-state changes;
+  6. writes exactly one metadata record (never content) and so updates the
+     usage aggregates;
+  7. on refusal or failure of a message or contact event from a hub user,
+     sends that user a L{DeliveryError} with the reason. Events from remote
+     senders get no such event: their connector answers natively (stanza
+     error, SIP status) from the returned L{Outcome}.
+
+L{Router.route} returns a Deferred that always fires with an L{Outcome}.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from attrs import frozen
+from twisted.internet.defer import CancelledError, Deferred, TimeoutError
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from .config import TenantConfig
+from .contacts import next_contact
+from .interfaces import DeliveryFailed, IConnector, IEventSink, IStore
+from .locate import FederationLocator
+from .model.address import Address, ChatSessionId
+from .model.events import Category, DeliveryError, Event
+from .policy import LocalSide, Refusal, decide
+from .storage.records import Decision, MetadataRecord
+
+__all__ = ["Outcome", "Router"]
+
+log = Logger()
+
+_NOTIFY_CATEGORIES = (Category.IM, Category.CONTACT)
+_SESSION_CACHE_LIMIT = 50_000
+
+
+@frozen
+class Outcome:
+    """
+    What became of a routed event.
+
+    @ivar condition: For refusals and failures, a machine-readable condition
+        (XMPP stanza-error vocabulary); C{None} when delivered.
+    @ivar reason: For refusals and failures, why, in words.
+    @ivar session: The chat session the event was bound to.
+    """
+
+    event: Event
+    decision: Decision
+    condition: str | None = None
+    reason: str = ""
+    session: ChatSessionId | None = None
+
+    @property
+    def delivered(self) -> bool:
+        """
+        Whether the destination accepted the event.
+        """
+        return self.decision == Decision.DELIVERED
+
+
+@implementer(IEventSink)
+class Router:
+    """
+    Routes events between connectors; see the module docstring.
+
+    @param tenants: The hub's tenants; their domains are local.
+    @param clock: For timestamps of records and delivery timeouts.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: IStore,
+        tenants: Sequence[TenantConfig],
+        locator: FederationLocator,
+        clock: IReactorTime,
+        require_accepted_contact: bool = True,
+        delivery_timeout: float = 60.0,
+    ) -> None:
+        self._store = store
+        self._tenants = {t.domain: t for t in tenants}
+        self._locator = locator
+        self._clock = clock
+        self._require_accepted_contact = require_accepted_contact
+        self._delivery_timeout = delivery_timeout
+        self._connectors: dict[str, IConnector] = {}
+        self._sessions: dict[tuple[str, str], ChatSessionId] = {}
+
+    def add_connector(self, connector: IConnector) -> None:
+        """
+        Make C{connector} a destination, under its C{connector_name}.
+        """
+        self._connectors[connector.connector_name] = connector
+
+    @property
+    def connectors(self) -> dict[str, IConnector]:
+        """
+        Connectors by name (a copy).
+        """
+        return dict(self._connectors)
+
+    def tenant_for(self, address: Address) -> TenantConfig | None:
+        """
+        The tenant serving C{address}, or C{None} for remote addresses.
+        """
+        return self._tenants.get(address.domain)
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock.seconds(), UTC)
+
+    def route(self, event: Event) -> Deferred[Outcome]:
+        """
+        Route C{event}; see the module docstring.
+
+        @return: A Deferred that always fires with an L{Outcome}.
+        """
+        return Deferred.fromCoroutine(self._route(event))
+
+    async def _route(self, event: Event) -> Outcome:
+        try:
+            return await self._route_checked(event)
+        except Exception:
+            # A bug or a store failure: keep the caller's Deferred alive and
+            # say so; never include the event body (it has no repr anyway).
+            log.failure("routing {kind} {event_id} failed", kind=event.kind, event_id=event.event_id)
+            outcome = Outcome(event, Decision.FAILED, "internal-server-error", "internal error in the hub")
+            return outcome
+
+    async def _route_checked(self, event: Event) -> Outcome:
+        sender_tenant = self.tenant_for(event.sender)
+        recipient_tenant = self.tenant_for(event.recipient)
+        if sender_tenant is None and recipient_tenant is None:
+            outcome = Outcome(
+                event,
+                Decision.REFUSED,
+                "not-allowed",
+                f"no route: neither {event.sender.domain} nor {event.recipient.domain} "
+                "is served by this hub",
+            )
+            await self._record(outcome)
+            return outcome
+
+        session = event.session or await self._session_for(event.sender, event.recipient)
+        bound = event if event.session == session else event.with_session(session)
+
+        refusal = await self._check_policy(bound)
+        if refusal is not None:
+            outcome = Outcome(bound, Decision.REFUSED, refusal.condition, refusal.reason, session)
+        else:
+            outcome = await self._deliver(bound, session)
+        await self._record(outcome)
+        if not outcome.delivered:
+            await self._notify_sender(outcome)
+        return outcome
+
+    async def _session_for(self, first: Address, second: Address) -> ChatSessionId:
+        key = tuple(sorted((first.key, second.key)))
+        cached = self._sessions.get(key)  # type: ignore[arg-type]
+        if cached is not None:
+            return cached
+        record = await self._store.get_or_create_session(first, second, self._now())
+        if len(self._sessions) >= _SESSION_CACHE_LIMIT:
+            self._sessions.clear()
+        self._sessions[key] = record.session_id  # type: ignore[index]
+        return record.session_id  # type: ignore[no-any-return]
+
+    async def _local_side(self, user: Address, other: Address, is_sender: bool) -> LocalSide:
+        store = self._store
+        return LocalSide(
+            user=user,
+            other=other,
+            is_sender=is_sender,
+            tenant_policy=await store.get_tenant_policy(user.domain),
+            user_policy=await store.get_user_policy(user),
+            domain_rules=await store.list_domain_policies(user.domain),
+            contact=await store.get_contact(user, other),
+        )
+
+    async def _sides(self, event: Event) -> list[LocalSide]:
+        sides = []
+        if self.tenant_for(event.sender) is not None:
+            sides.append(await self._local_side(event.sender, event.recipient, True))
+        if self.tenant_for(event.recipient) is not None:
+            sides.append(await self._local_side(event.recipient, event.sender, False))
+        return sides
+
+    async def _check_policy(self, event: Event) -> Refusal | None:
+        if event.sender.domain == event.recipient.domain and self.tenant_for(event.sender):
+            return Refusal(
+                "not-allowed",
+                f"same tenant: {event.sender.domain} users talk on their own platform",
+            )
+        sides = await self._sides(event)
+        return decide(event, sides, require_accepted_contact=self._require_accepted_contact)
+
+    async def _destination(self, address: Address) -> IConnector:
+        tenant = self.tenant_for(address)
+        name = tenant.platform if tenant is not None else await self._locator.locate(address.domain)
+        connector = self._connectors.get(name)
+        if connector is None:
+            raise DeliveryFailed(
+                "service-unavailable", f"the {name} connector of this hub is not running"
+            )
+        return connector
+
+    async def _deliver(self, event: Event, session: ChatSessionId) -> Outcome:
+        try:
+            connector = await self._destination(event.recipient)
+            delivery = connector.deliver(event)
+            delivery.addTimeout(self._delivery_timeout, self._clock)
+            await delivery
+        except DeliveryFailed as e:
+            return Outcome(event, Decision.FAILED, e.condition, e.reason, session)
+        except (TimeoutError, CancelledError):
+            return Outcome(
+                event,
+                Decision.FAILED,
+                "remote-server-timeout",
+                f"{event.recipient.domain} did not accept the {event.kind} within "
+                f"{self._delivery_timeout:g} seconds",
+                session,
+            )
+        await self._apply_contact_changes(event)
+        return Outcome(event, Decision.DELIVERED, session=session)
+
+    async def _apply_contact_changes(self, event: Event) -> None:
+        if event.category != Category.CONTACT:
+            return
+        now = self._now()
+        for side in ((event.sender, event.recipient, True), (event.recipient, event.sender, False)):
+            user, other, is_sender = side
+            if self.tenant_for(user) is None:
+                continue
+            current = await self._store.get_contact(user, other)
+            updated = next_contact(event, user, other, is_sender, current, now)
+            if updated is not None:
+                await self._store.put_contact(updated)
+
+    async def _record(self, outcome: Outcome) -> None:
+        event = outcome.event
+        sender_tenant = self.tenant_for(event.sender)
+        tenant = sender_tenant or self.tenant_for(event.recipient)
+        assert tenant is not None or outcome.decision == Decision.REFUSED
+        remote = event.recipient if sender_tenant is not None else event.sender
+        record = MetadataRecord(
+            timestamp=event.timestamp,
+            sender=str(event.sender),
+            receiver=str(event.recipient),
+            category=event.category.value,
+            kind=event.kind,
+            session_id=outcome.session.value if outcome.session else None,
+            decision=outcome.decision,
+            reason=outcome.reason,
+            tenant=tenant.domain if tenant else None,
+            remote_domain=remote.domain,
+            platform=tenant.platform if tenant else None,
+        )
+        await self._store.append_metadata(record)
+        log.debug(
+            "{decision} {kind} {sender} -> {receiver} session={session} {reason}",
+            decision=record.decision.value,
+            kind=record.kind,
+            sender=record.sender,
+            receiver=record.receiver,
+            session=record.session_id,
+            reason=record.reason,
+        )
+
+    async def _notify_sender(self, outcome: Outcome) -> None:
+        event = outcome.event
+        if (
+            isinstance(event, DeliveryError)
+            or event.category not in _NOTIFY_CATEGORIES
+            or self.tenant_for(event.sender) is None
+        ):
+            return
+        error = DeliveryError(
+            sender=event.recipient,
+            recipient=event.sender,
+            session=outcome.session,
+            # An error never predates its cause, whatever the clocks say.
+            timestamp=max(self._now(), event.timestamp),
+            condition=outcome.condition or "undefined-condition",
+            reason=outcome.reason or "the message could not be delivered",
+            original_event_id=event.event_id,
+            original_kind=event.kind,
+            message_id=getattr(event, "message_id", None),
+        )
+        try:
+            connector = await self._destination(error.recipient)
+            await connector.deliver(error)
+            decision, condition, reason = Decision.DELIVERED, None, ""
+        except DeliveryFailed as e:
+            decision, condition, reason = Decision.FAILED, e.condition, e.reason
+        except Exception:
+            log.failure("telling {user} about a failed {kind} failed", user=str(error.recipient), kind=event.kind)
+            decision, condition, reason = Decision.FAILED, "internal-server-error", "internal error"
+        await self._record(Outcome(error, decision, condition, reason, outcome.session))

@@ -1,0 +1,313 @@
+# -*- test-case-name: tests.storage.test_memory -*-
+"""
+An in-memory L{IStore}: the reference semantics for the SQL backends and the
+test double for unit tests. Nothing survives a restart.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import Any
+
+from attrs import evolve
+from twisted.internet.defer import Deferred, succeed
+from zope.interface import implementer
+
+from ..interfaces import IStore
+from ..model.address import Address, ChatSessionId
+from .records import (
+    ChatSessionRecord,
+    ContactRecord,
+    DomainPolicy,
+    MetadataQuery,
+    MetadataRecord,
+    TenantPolicy,
+    TenantRecord,
+    UsageRow,
+    UserPolicy,
+    UserRecord,
+    usage_contribution,
+)
+
+__all__ = ["MemoryStore", "group_usage"]
+
+_GROUP_FIELDS = ("tenant", "remote_domain", "platform")
+
+
+def check_group_by(group_by: Iterable[str]) -> tuple[str, ...]:
+    """
+    Validate a usage grouping, returned in canonical order.
+
+    @raise ValueError: On an unknown field.
+    """
+    wanted = set(group_by)
+    unknown = wanted - set(_GROUP_FIELDS)
+    if unknown:
+        raise ValueError(f"cannot group usage by {sorted(unknown)}")
+    return tuple(f for f in _GROUP_FIELDS if f in wanted)
+
+
+def group_usage(
+    user_rows: Iterable[tuple[date, str, str, str, str]],
+    message_rows: Iterable[tuple[date, str, str, str, int]],
+    group_by: tuple[str, ...],
+) -> list[UsageRow]:
+    """
+    Fold raw aggregate rows into L{UsageRow}s: distinct users and summed
+    messages per day and group. Shared by the backends so they agree.
+
+    @param user_rows: C{(day, tenant, remote_domain, platform, user)}.
+    @param message_rows: C{(day, tenant, remote_domain, platform, count)}.
+    """
+
+    def key(day: date, tenant: str, remote: str, platform: str) -> tuple[Any, ...]:
+        values = {"tenant": tenant, "remote_domain": remote, "platform": platform}
+        return (day, *(values[f] if f in group_by else None for f in _GROUP_FIELDS))
+
+    users: dict[tuple[Any, ...], set[str]] = defaultdict(set)
+    messages: dict[tuple[Any, ...], int] = defaultdict(int)
+    for day, tenant, remote, platform, user in user_rows:
+        users[key(day, tenant, remote, platform)].add(user)
+    for day, tenant, remote, platform, count in message_rows:
+        messages[key(day, tenant, remote, platform)] += count
+    keys = sorted(set(users) | set(messages), key=lambda k: tuple("" if v is None else str(v) for v in k))
+    return [
+        UsageRow(k[0], k[1], k[2], k[3], len(users.get(k, ())), messages.get(k, 0))
+        for k in keys
+    ]
+
+
+def matches(record: MetadataRecord, query: MetadataQuery) -> bool:
+    """
+    Whether C{record} passes every filter of C{query}.
+    """
+    user = query.user.lower() if query.user else None
+    return (
+        (query.session_id is None or record.session_id == query.session_id)
+        and (user is None or user in (record.sender.lower(), record.receiver.lower()))
+        and (query.remote_domain is None or record.remote_domain == query.remote_domain)
+        and (query.tenant is None or record.tenant == query.tenant)
+        and (query.category is None or record.category == query.category)
+        and (query.kind is None or record.kind == query.kind)
+        and (query.since is None or record.timestamp >= query.since)
+        and (query.until is None or record.timestamp < query.until)
+    )
+
+
+def _pair(first: Address, second: Address) -> tuple[Address, Address]:
+    return (first, second) if first.key <= second.key else (second, first)
+
+
+@implementer(IStore)
+class MemoryStore:
+    """
+    Dictionaries behind the L{IStore} interface.
+    """
+
+    backend_name = "memory"
+
+    def __init__(self) -> None:
+        self._tenants: dict[str, TenantRecord] = {}
+        self._users: dict[str, UserRecord] = {}
+        self._contacts: dict[tuple[str, str], ContactRecord] = {}
+        self._sessions: dict[str, ChatSessionRecord] = {}
+        self._session_by_pair: dict[tuple[str, str], str] = {}
+        self._session_refs: dict[tuple[str, str], str] = {}  # (platform, ref) -> session
+        self._messages: dict[tuple[str, str], str] = {}  # (platform, native) -> message_id
+        self._natives: dict[tuple[str, str], str] = {}  # (message_id, platform) -> native
+        self._tenant_policies: dict[str, TenantPolicy] = {}
+        self._user_policies: dict[str, UserPolicy] = {}
+        self._domain_policies: dict[tuple[str, str], DomainPolicy] = {}
+        self._metadata: list[MetadataRecord] = []
+        self._usage_users: set[tuple[date, str, str, str, str]] = set()
+        self._usage_messages: dict[tuple[date, str, str, str], int] = defaultdict(int)
+        self._ids = itertools.count(1)
+        self.opened = False
+
+    def open(self) -> Deferred[int]:
+        self.opened = True
+        return succeed(1)
+
+    def close(self) -> Deferred[None]:
+        self.opened = False
+        return succeed(None)
+
+    def schema_version(self) -> Deferred[int]:
+        return succeed(1)
+
+    def put_tenant(self, tenant: TenantRecord) -> Deferred[None]:
+        self._tenants[tenant.domain] = tenant
+        return succeed(None)
+
+    def get_tenant(self, domain: str) -> Deferred[TenantRecord | None]:
+        return succeed(self._tenants.get(domain))
+
+    def list_tenants(self) -> Deferred[list[TenantRecord]]:
+        return succeed([self._tenants[d] for d in sorted(self._tenants)])
+
+    def put_user(self, user: UserRecord) -> Deferred[None]:
+        self._users[user.address.key] = user
+        return succeed(None)
+
+    def get_user(self, address: Address) -> Deferred[UserRecord | None]:
+        return succeed(self._users.get(address.key))
+
+    def find_user(self, platform: str, platform_id: str) -> Deferred[UserRecord | None]:
+        for user in self._users.values():
+            if user.platform == platform and user.platform_id == platform_id:
+                return succeed(user)
+        return succeed(None)
+
+    def list_users(self, tenant: str) -> Deferred[list[UserRecord]]:
+        found = [u for k, u in sorted(self._users.items()) if u.tenant == tenant]
+        return succeed(found)
+
+    def put_contact(self, contact: ContactRecord) -> Deferred[None]:
+        self._contacts[(contact.owner.key, contact.external.key)] = contact
+        return succeed(None)
+
+    def get_contact(self, owner: Address, external: Address) -> Deferred[ContactRecord | None]:
+        return succeed(self._contacts.get((owner.key, external.key)))
+
+    def list_contacts(
+        self,
+        owner: Address | None = None,
+        external_domain: str | None = None,
+        state: str | None = None,
+    ) -> Deferred[list[ContactRecord]]:
+        found = [
+            c
+            for k, c in sorted(self._contacts.items())
+            if (owner is None or c.owner.key == owner.key)
+            and (external_domain is None or c.external.domain == external_domain)
+            and (state is None or c.state == state)
+        ]
+        return succeed(found)
+
+    def get_or_create_session(
+        self, first: Address, second: Address, now: datetime
+    ) -> Deferred[ChatSessionRecord]:
+        a, b = _pair(first, second)
+        existing = self._session_by_pair.get((a.key, b.key))
+        if existing is None:
+            record = ChatSessionRecord(ChatSessionId.new(), a, b, now)
+            self._sessions[record.session_id.value] = record
+            self._session_by_pair[(a.key, b.key)] = record.session_id.value
+            existing = record.session_id.value
+        return self.get_session(ChatSessionId(existing))  # type: ignore[return-value]
+
+    def get_session(self, session_id: ChatSessionId) -> Deferred[ChatSessionRecord | None]:
+        record = self._sessions.get(session_id.value)
+        if record is None:
+            return succeed(None)
+        refs = {p: r for (p, r), s in self._session_refs.items() if s == session_id.value}
+        return succeed(evolve(record, refs=refs))
+
+    def set_session_ref(self, session_id: ChatSessionId, platform: str, ref: str) -> Deferred[None]:
+        for key in [k for k, s in self._session_refs.items() if s == session_id.value and k[0] == platform]:
+            del self._session_refs[key]
+        self._session_refs[(platform, ref)] = session_id.value
+        return succeed(None)
+
+    def find_session_by_ref(self, platform: str, ref: str) -> Deferred[ChatSessionRecord | None]:
+        session = self._session_refs.get((platform, ref))
+        if session is None:
+            return succeed(None)
+        return self.get_session(ChatSessionId(session))
+
+    def map_message(
+        self, message_id: str, platform: str, native_id: str, session_id: ChatSessionId | None
+    ) -> Deferred[None]:
+        self._messages[(platform, native_id)] = message_id
+        self._natives[(message_id, platform)] = native_id
+        return succeed(None)
+
+    def find_message_id(self, platform: str, native_id: str) -> Deferred[str | None]:
+        return succeed(self._messages.get((platform, native_id)))
+
+    def find_native_id(self, message_id: str, platform: str) -> Deferred[str | None]:
+        return succeed(self._natives.get((message_id, platform)))
+
+    def put_tenant_policy(self, policy: TenantPolicy) -> Deferred[None]:
+        self._tenant_policies[policy.tenant] = policy
+        return succeed(None)
+
+    def get_tenant_policy(self, tenant: str) -> Deferred[TenantPolicy]:
+        return succeed(self._tenant_policies.get(tenant, TenantPolicy(tenant)))
+
+    def put_user_policy(self, policy: UserPolicy) -> Deferred[None]:
+        self._user_policies[policy.address.key] = policy
+        return succeed(None)
+
+    def get_user_policy(self, address: Address) -> Deferred[UserPolicy | None]:
+        return succeed(self._user_policies.get(address.key))
+
+    def put_domain_policy(self, policy: DomainPolicy) -> Deferred[None]:
+        self._domain_policies[(policy.tenant, policy.pattern)] = policy
+        return succeed(None)
+
+    def remove_domain_policy(self, tenant: str, pattern: str) -> Deferred[bool]:
+        return succeed(self._domain_policies.pop((tenant, pattern), None) is not None)
+
+    def list_domain_policies(self, tenant: str) -> Deferred[list[DomainPolicy]]:
+        found = [p for (t, _), p in sorted(self._domain_policies.items()) if t == tenant]
+        return succeed(found)
+
+    def append_metadata(self, record: MetadataRecord) -> Deferred[int]:
+        record_id = next(self._ids)
+        self._metadata.append(evolve(record, record_id=record_id))
+        contribution = usage_contribution(record)
+        if contribution is not None:
+            c = contribution
+            self._usage_users.add((c.day, c.tenant, c.remote_domain, c.platform, c.user))
+            self._usage_messages[(c.day, c.tenant, c.remote_domain, c.platform)] += c.messages
+        return succeed(record_id)
+
+    def query_metadata(self, query: MetadataQuery) -> Deferred[list[MetadataRecord]]:
+        found = sorted(
+            (r for r in self._metadata if matches(r, query)),
+            key=lambda r: (r.timestamp, r.record_id or 0),
+        )
+        return succeed(found[query.offset : query.offset + query.limit])
+
+    def usage(
+        self, since: date, until: date, group_by: Iterable[str], tenant: str | None = None
+    ) -> Deferred[list[UsageRow]]:
+        fields = check_group_by(group_by)
+        users = [r for r in self._usage_users if since <= r[0] < until and tenant in (None, r[1])]
+        messages = [
+            (*k, n)
+            for k, n in self._usage_messages.items()
+            if since <= k[0] < until and tenant in (None, k[1])
+        ]
+        return succeed(group_usage(users, messages, fields))
+
+    def dump_tables(self) -> Deferred[dict[str, list[tuple[Any, ...]]]]:
+        def rows(values: Iterable[Any]) -> list[tuple[Any, ...]]:
+            return [tuple(str(v) for v in _astuple(value)) for value in values]
+
+        return succeed(
+            {
+                "tenants": rows(self._tenants.values()),
+                "users": rows(self._users.values()),
+                "contacts": rows(self._contacts.values()),
+                "chat_sessions": rows(self._sessions.values()),
+                "session_refs": [(*k, v) for k, v in self._session_refs.items()],
+                "message_map": [(*k, v) for k, v in self._messages.items()],
+                "tenant_policies": rows(self._tenant_policies.values()),
+                "user_policies": rows(self._user_policies.values()),
+                "domain_policies": rows(self._domain_policies.values()),
+                "metadata_log": rows(self._metadata),
+                "usage_users": [tuple(str(v) for v in r) for r in self._usage_users],
+                "usage_messages": [(*map(str, k), str(n)) for k, n in self._usage_messages.items()],
+            }
+        )
+
+
+def _astuple(value: Any) -> tuple[Any, ...]:
+    from attrs import astuple
+
+    return astuple(value, recurse=False)

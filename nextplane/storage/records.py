@@ -1,0 +1,283 @@
+# -*- test-case-name: tests.storage.test_memory -*-
+"""
+Immutable records the store keeps. No message content is ever among them.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from attrs import field, frozen
+
+from ..model.address import Address, ChatSessionId
+from ..model.events import _utc
+
+__all__ = [
+    "ChatSessionRecord",
+    "ContactRecord",
+    "ContactDirection",
+    "ContactState",
+    "Decision",
+    "DomainAction",
+    "DomainPolicy",
+    "FederationMode",
+    "MetadataQuery",
+    "MetadataRecord",
+    "TenantPolicy",
+    "TenantRecord",
+    "MESSAGE_KINDS",
+    "UsageContribution",
+    "UsageRow",
+    "usage_contribution",
+    "UserPolicy",
+    "UserRecord",
+]
+
+
+@frozen
+class TenantRecord:
+    """
+    A tenant: one domain bound to one platform workspace.
+    """
+
+    domain: str
+    platform: str
+    workspace: str
+    display_name: str = ""
+
+
+@frozen
+class UserRecord:
+    """
+    A hub user: a platform account exposed as an email-style address.
+    """
+
+    address: Address
+    tenant: str
+    platform: str
+    platform_id: str
+    display_name: str = ""
+    avatar_url: str | None = None
+    title: str | None = None
+
+
+class ContactState(enum.StrEnum):
+    """
+    The lifecycle of a contact between a hub user and an external address.
+    """
+
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    REVOKED = "revoked"
+    BLOCKED = "blocked"
+    REMOVED = "removed"
+    EXPIRED = "expired"
+
+
+class ContactDirection(enum.StrEnum):
+    """
+    Who asked first: the hub user (outbound) or the external party (inbound).
+    """
+
+    OUTBOUND = "outbound"
+    INBOUND = "inbound"
+
+
+@frozen
+class ContactRecord:
+    """
+    One hub user's contact with one external address.
+    """
+
+    owner: Address
+    external: Address
+    state: ContactState = field(converter=ContactState)
+    direction: ContactDirection = field(converter=ContactDirection)
+    created_at: datetime = field(converter=_utc)
+    updated_at: datetime = field(converter=_utc)
+
+
+@frozen
+class ChatSessionRecord:
+    """
+    A conversation between two addresses, with its per-platform references
+    (for example a Slack channel id), keyed by platform name.
+
+    C{first} and C{second} are in canonical (sorted) order.
+    """
+
+    session_id: ChatSessionId
+    first: Address
+    second: Address
+    created_at: datetime = field(converter=_utc)
+    refs: dict[str, str] = field(factory=dict, eq=False, hash=False)
+
+
+class FederationMode(enum.StrEnum):
+    """
+    Whether every user of a tenant may federate or only an allow-list.
+    """
+
+    ALL = "all"
+    ALLOW_LIST = "allow-list"
+
+
+@frozen
+class TenantPolicy:
+    """
+    Tenant-wide federation settings.
+    """
+
+    tenant: str
+    federation: FederationMode = field(default=FederationMode.ALL, converter=FederationMode)
+    files: bool = True
+    presence: bool = True
+    channel_invites: bool = True
+
+
+@frozen
+class UserPolicy:
+    """
+    Per-user federation switch. In allow-list mode, only users with
+    C{enabled=True} federate; in any mode C{enabled=False} refuses.
+    """
+
+    address: Address
+    enabled: bool
+
+
+class DomainAction(enum.StrEnum):
+    """
+    What a domain rule does.
+    """
+
+    ALLOW = "allow"
+    BLOCK = "block"
+
+
+@frozen
+class DomainPolicy:
+    """
+    A tenant's rule for a remote domain: an exact domain or C{*.example.com}.
+    """
+
+    tenant: str
+    pattern: str
+    action: DomainAction = field(converter=DomainAction)
+
+
+class Decision(enum.StrEnum):
+    """
+    What became of a routed event.
+    """
+
+    DELIVERED = "delivered"
+    REFUSED = "refused"
+    FAILED = "failed"
+
+
+@frozen(kw_only=True)
+class MetadataRecord:
+    """
+    The one record each routed event leaves: who, to whom, what type, when,
+    in which chat session, and what the hub decided. Never content.
+
+    @ivar tenant: The hub tenant involved (the local side), if any.
+    @ivar remote_domain: The other side's domain.
+    @ivar platform: The local side's platform.
+    @ivar reason: For refusals and failures, the rule or cause, in words.
+    """
+
+    timestamp: datetime = field(converter=_utc)
+    sender: str
+    receiver: str
+    category: str
+    kind: str
+    session_id: str | None
+    decision: Decision = field(converter=Decision)
+    reason: str = ""
+    tenant: str | None = None
+    remote_domain: str | None = None
+    platform: str | None = None
+    record_id: int | None = field(default=None, eq=False)
+
+
+@frozen(kw_only=True)
+class MetadataQuery:
+    """
+    Filters for the metadata log; C{None} means no filter. C{user} matches
+    sender or receiver. Times are inclusive C{since}, exclusive C{until}.
+    """
+
+    session_id: str | None = None
+    user: str | None = None
+    remote_domain: str | None = None
+    tenant: str | None = None
+    category: str | None = None
+    kind: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 1000
+    offset: int = 0
+
+
+@frozen
+class UsageRow:
+    """
+    Daily usage: unique local users and messages, grouped by whichever of
+    tenant, remote domain and platform were asked for (the others are
+    C{None}).
+    """
+
+    day: date
+    tenant: str | None
+    remote_domain: str | None
+    platform: str | None
+    unique_users: int
+    messages: int
+
+
+#: Metadata kinds that count as one message in the usage aggregates.
+MESSAGE_KINDS = frozenset({"message", "file"})
+
+
+@frozen
+class UsageContribution:
+    """
+    What one metadata record adds to the daily usage aggregates.
+    """
+
+    day: date
+    tenant: str
+    remote_domain: str
+    platform: str
+    user: str
+    messages: int
+
+
+def usage_contribution(record: MetadataRecord) -> UsageContribution | None:
+    """
+    The single rule, shared by every backend, for what a metadata record adds
+    to usage: delivered IM events of a tenant's user count that user as
+    active that day, and messages and files count as one message each.
+
+    The local user is the side whose domain is the record's tenant.
+    """
+    if (
+        record.tenant is None
+        or record.decision != Decision.DELIVERED
+        or record.category != "im"
+    ):
+        return None
+    sender_domain = record.sender.rpartition("@")[2]
+    user = record.sender if sender_domain == record.tenant else record.receiver
+    return UsageContribution(
+        day=record.timestamp.date(),
+        tenant=record.tenant,
+        remote_domain=record.remote_domain or "",
+        platform=record.platform or "",
+        user=user.lower(),
+        messages=1 if record.kind in MESSAGE_KINDS else 0,
+    )

@@ -1,0 +1,208 @@
+# -*- test-case-name: tests.test_tap -*-
+"""
+The composition root: C{twistd nextplane --config PATH}.
+
+L{makeService} is the one place that builds and wires the hub: the log
+observer, the DNS resolver, the store, the router and its federation
+locator, every configured connector, and the HTTP app, as children of one
+L{HubService} that starts them in this order and stops them in reverse:
+
+    storage -> tenants -> connectors... -> web
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import IO, Any, ClassVar
+
+from twisted.internet import endpoints
+from twisted.internet.interfaces import IResolver
+from twisted.names import client as dns_client
+from twisted.python import usage
+from twisted.web.server import Site
+
+from . import __version__
+from .config import Config, ConfigError, load_config
+from .connectors.registry import CONNECTORS, ConnectorContext
+from .interfaces import IStore
+from .locate import FederationLocator
+from .logs import make_observer
+from .router import Router
+from .service import EndpointService, HubService, StoreService, TenantSyncService, exit_on_fatal
+from .storage.records import TenantRecord
+from .web.app import HubWebApp
+
+__all__ = ["Options", "build_hub", "makeService"]
+
+
+class Options(usage.Options):
+    """
+    Command-line options: where the configuration is, and the log format.
+    Everything else lives in the configuration file.
+    """
+
+    synopsis = "[options]"
+    longdesc = (
+        "Run the nextplane messaging interoperability hub. All settings are in "
+        "the TOML configuration file; see etc/nextplane.example.toml."
+    )
+    optParameters: ClassVar[list[list[Any]]] = [
+        ["config", "c", "etc/nextplane.toml", "Path to the TOML configuration file."],
+        [
+            "log-format",
+            None,
+            None,
+            "Log output format: 'text' or 'json' (JSON lines). Overrides [hub] log_format.",
+        ],
+    ]
+
+    def postOptions(self) -> None:
+        if self["log-format"] not in (None, "text", "json"):
+            raise usage.UsageError("--log-format must be 'text' or 'json'")
+
+
+def make_store(config: Config, reactor: Any) -> IStore:
+    """
+    The configured storage backend (not yet opened).
+    """
+    if config.storage.backend == "postgresql":
+        from .storage.postgres import PostgresStore
+
+        assert config.storage.postgresql_dsn is not None
+        return PostgresStore(
+            config.storage.postgresql_dsn,
+            reactor=reactor,
+            pool_size=config.storage.postgresql_pool_size,
+        )
+    from .storage.sqlite import SQLiteStore
+
+    return SQLiteStore(config.storage.sqlite_path, reactor=reactor)
+
+
+def make_resolver(config: Config, reactor: Any) -> IResolver:
+    """
+    The DNS resolver for federation discovery: the configured servers, or
+    the system's (C{/etc/resolv.conf}).
+    """
+    timeout = (config.dns.timeout,)
+    if config.dns.servers:
+        return dns_client.Resolver(  # type: ignore[no-any-return]
+            servers=list(config.dns.servers), reactor=reactor, timeout=timeout
+        )
+    return dns_client.Resolver(resolv="/etc/resolv.conf", reactor=reactor, timeout=timeout)  # type: ignore[no-any-return]
+
+
+def build_hub(
+    config: Config,
+    reactor: Any,
+    *,
+    store: IStore | None = None,
+    resolver: IResolver | None = None,
+    log_observer: Any = None,
+    on_fatal: Any = None,
+) -> HubService:
+    """
+    Build and wire the whole hub from a validated configuration.
+
+    Tests pass their own C{store}, C{resolver} and C{reactor}.
+
+    @return: The root service; its attributes C{router}, C{web_app},
+        C{store} and C{connectors} give tests access to the parts.
+    """
+    store = store if store is not None else make_store(config, reactor)
+    resolver = resolver if resolver is not None else make_resolver(config, reactor)
+    hub = HubService(on_fatal=on_fatal, log_observer=log_observer)
+
+    storage = StoreService(store)
+    storage.setServiceParent(hub)
+    TenantSyncService(
+        store,
+        [TenantRecord(t.domain, t.platform, t.workspace, t.display_name) for t in config.tenants],
+    ).setServiceParent(hub)
+
+    federation = [n for n in config.connectors if CONNECTORS[n].role == "federation"]
+    locator = FederationLocator(
+        config.partners, federation, resolver, reactor, cache_seconds=config.dns.cache_seconds
+    )
+    router = Router(
+        store=store,
+        tenants=config.tenants,
+        locator=locator,
+        clock=reactor,
+        require_accepted_contact=config.router.require_accepted_contact,
+        delivery_timeout=config.router.delivery_timeout,
+    )
+    web_app = HubWebApp({"storage": storage.health}, __version__)
+    context = ConnectorContext(
+        reactor=reactor,
+        store=store,
+        sink=router,
+        config=config,
+        resolver=resolver,
+        mount=web_app.mount,
+    )
+    connectors = {}
+    for name, connector_config in config.connectors.items():
+        connector = CONNECTORS[name].build(context, connector_config)
+        connector.setName(name)
+        connector.setServiceParent(hub)
+        router.add_connector(connector)
+        web_app.add_health_source(name, connector.health)
+        connectors[name] = connector
+
+    web = EndpointService(
+        "web",
+        endpoints.serverFromString(reactor, config.web.listen),
+        Site(web_app.resource()),
+        "(HTTP: /healthz, webhooks, admin API)",
+    )
+    web.setServiceParent(hub)
+    web_app.add_health_source("web", web.health)
+
+    hub.router = router  # type: ignore[attr-defined]
+    hub.web_app = web_app  # type: ignore[attr-defined]
+    hub.web = web  # type: ignore[attr-defined]
+    hub.store = store  # type: ignore[attr-defined]
+    hub.connectors = connectors  # type: ignore[attr-defined]
+    return hub
+
+
+def _fail(message: str, stderr: IO[str]) -> SystemExit:
+    stderr.write(f"nextplane: {message}\n")
+    stderr.flush()
+    return SystemExit(2)
+
+
+def makeService(
+    options: Options, reactor: Any = None, stderr: IO[str] | None = None
+) -> HubService:
+    """
+    Build the hub as twistd asks: read and validate the configuration
+    (a bad one prints one line and exits with status 2), then wire the hub.
+    """
+    if reactor is None:
+        from twisted.internet import reactor as default_reactor
+
+        reactor = default_reactor
+    stderr = stderr if stderr is not None else sys.stderr
+    try:
+        config = load_config(options["config"])
+    except ConfigError as e:
+        raise _fail(f"configuration error: {e}", stderr) from None
+
+    log_format = options["log-format"] or config.hub.log_format
+    out: IO[str]
+    if config.hub.log_file:
+        try:
+            out = open(config.hub.log_file, "a", encoding="utf-8")  # noqa: SIM115
+        except OSError as e:
+            raise _fail(f"configuration error: hub.log_file: {e.strerror}", stderr) from None
+    else:
+        out = sys.stdout
+    observer = make_observer(log_format, out, config.secrets())
+    hub = build_hub(
+        config, reactor, log_observer=observer, on_fatal=exit_on_fatal(reactor)
+    )
+    hub.started.addErrback(lambda _: None)  # exit_on_fatal reports it
+    return hub
+

@@ -1,0 +1,94 @@
+# -*- test-case-name: tests.test_web -*-
+"""
+The root Klein application of the hub's single HTTP listener.
+
+C{GET /healthz} reports each component's state as JSON (200 when all are
+C{ok}, 503 otherwise). Connectors and the admin API mount resources under a
+top-level path segment with L{HubWebApp.mount}, e.g. C{/slack/...}.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from klein import Klein
+from twisted.logger import Logger
+from twisted.web.iweb import IRequest
+from twisted.web.resource import IResource, NoResource
+
+__all__ = ["HealthSource", "HubWebApp"]
+
+#: Reports one component's health as a JSON-able dict with a "state" key.
+HealthSource = Callable[[], Mapping[str, Any]]
+
+log = Logger()
+
+
+class HubWebApp:
+    """
+    Routes of the hub's HTTP listener.
+
+    @param health_sources: Component name to a callable returning its health.
+    """
+
+    app = Klein()
+
+    def __init__(self, health_sources: Mapping[str, HealthSource], version: str) -> None:
+        self._health_sources = dict(health_sources)
+        self._version = version
+        self._mounts: dict[str, IResource] = {}
+
+    def add_health_source(self, name: str, source: HealthSource) -> None:
+        """
+        Report C{name}'s health on /healthz too.
+        """
+        self._health_sources[name] = source
+
+    def mount(self, segment: str, resource: IResource) -> None:
+        """
+        Serve C{resource} for every path under C{/segment/}.
+
+        @raise ValueError: If the segment is taken or not a plain name.
+        """
+        if not segment or "/" in segment or segment in self._mounts or segment == "healthz":
+            raise ValueError(f"cannot mount at /{segment}/")
+        self._mounts[segment] = resource
+
+    def resource(self) -> IResource:
+        """
+        The IResource for a L{twisted.web.server.Site}.
+        """
+        return self.app.resource()  # type: ignore[no-any-return]
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """
+        Every component's health, and whether all are ok.
+        """
+        components: dict[str, Any] = {}
+        for name, source in self._health_sources.items():
+            try:
+                components[name] = dict(source())
+            except Exception:
+                log.failure("health check of {name} failed", name=name)
+                components[name] = {"state": "error"}
+        healthy = all(c.get("state") == "ok" for c in components.values())
+        return healthy, components
+
+    @app.route("/healthz", methods=["GET", "HEAD"])
+    def healthz(self, request: IRequest) -> bytes:
+        healthy, components = self.health()
+        request.setResponseCode(200 if healthy else 503)
+        request.setHeader(b"content-type", b"application/json")
+        request.setHeader(b"cache-control", b"no-store")
+        body = {
+            "status": "ok" if healthy else "degraded",
+            "version": self._version,
+            "components": components,
+        }
+        return json.dumps(body, sort_keys=True).encode("utf-8") + b"\n"
+
+    @app.route("/<string:segment>/", branch=True)
+    def mounted(self, request: IRequest, segment: str) -> IResource:
+        return self._mounts.get(segment) or NoResource()

@@ -1,0 +1,173 @@
+"""
+The hub as operators run it: C{twistd -n nextplane --config ...} in a child
+process, on SQLite, answering /healthz over a real socket, stopping cleanly
+on SIGINT; and a bad configuration failing with one line and status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Any
+
+import treq
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred
+from twisted.internet.error import ProcessDone, ProcessTerminated
+from twisted.internet.protocol import ProcessProtocol
+from twisted.python.failure import Failure
+from twisted.trial.unittest import TestCase
+
+from nextplane.devcerts import ensure_ca, ensure_domain_cert
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+TWISTD = str(Path(sys.executable).parent / "twistd")
+
+
+class HubProcess(ProcessProtocol):
+    """Collects output; fires C{listening} with the web port, C{ended} with the exit code."""
+
+    def __init__(self) -> None:
+        self.out = b""
+        self.err = b""
+        self.signal: int | None = None
+        self.listening: Deferred[int] = Deferred()
+        self.ended: Deferred[int] = Deferred()
+
+    def outReceived(self, data: bytes) -> None:
+        self.out += data
+        for line in self.out.splitlines():
+            if b'"name": "web"' not in line and b"web listening" not in line:
+                continue
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if event.get("name") == "web" and "port" in event and not self.listening.called:
+                self.listening.callback(int(event["port"]))
+
+    def errReceived(self, data: bytes) -> None:
+        self.err += data
+
+    def processEnded(self, reason: Failure) -> None:
+        code = reason.value.exitCode if reason.check(ProcessDone, ProcessTerminated) else -1
+        self.signal = getattr(reason.value, "signal", None)
+        if not self.listening.called:
+            self.listening.errback(RuntimeError(f"hub exited ({code}) before listening: {self.err!r}"))
+        self.ended.callback(code)
+
+
+class TwistdTests(TestCase):
+    timeout = 60
+
+    def setUp(self) -> None:
+        self.directory = Path(self.mktemp()).resolve()
+        self.directory.mkdir()
+        ca = ensure_ca(self.directory / "certs")
+        ensure_domain_cert(self.directory / "certs", "acme.test", ca)
+        self.database = self.directory / "data" / "hub.sqlite3"
+
+    def config(self, extra: str = "") -> str:
+        certs = self.directory / "certs"
+        path = self.directory / "nextplane.toml"
+        path.write_text(
+            f"""
+[hub]
+log_format = "json"
+[storage]
+sqlite_path = "{self.database}"
+[web]
+listen = "tcp:0:interface=127.0.0.1"
+[tls]
+ca_certificates = ["{certs}/ca.crt"]
+[[tenants]]
+domain = "acme.test"
+platform = "echo"
+workspace = "demo"
+certificate = "{certs}/acme.test.crt"
+private_key = "{certs}/acme.test.key"
+[connectors.echo]
+{extra}
+"""
+        )
+        return str(path)
+
+    def spawn(self, *args: str) -> HubProcess:
+        process = HubProcess()
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        transport = reactor.spawnProcess(  # type: ignore[attr-defined]
+            process, TWISTD, [TWISTD, "--nodaemon", "--pidfile=", "nextplane", *args],
+            env=env, path=str(self.directory),
+        )
+
+        def cleanup() -> Deferred[Any] | None:
+            if process.ended.called:
+                return None
+            transport.signalProcess("KILL")
+            return process.ended
+
+        self.addCleanup(cleanup)
+        self.transport = transport
+        return process
+
+    async def test_starts_serves_and_stops(self) -> None:
+        """The hub starts on SQLite, answers /healthz with 200, applies the schema, and exits 0 on SIGINT."""
+        process = self.spawn("--config", self.config())
+        port = await process.listening
+        response = await treq.get(f"http://127.0.0.1:{port}/healthz", persistent=False)
+        body = json.loads(await response.content())
+        self.assertEqual(response.code, 200, body)
+        self.assertEqual(body["components"]["storage"]["backend"], "sqlite")
+        self.assertEqual(body["components"]["storage"]["state"], "ok")
+        self.transport.signalProcess(signal.SIGINT)
+        await process.ended
+        # twistd re-raises the signal after a clean shutdown, so the exit
+        # status is "killed by SIGINT"; the log shows the orderly stop.
+        messages = [json.loads(line)["message"] for line in process.out.splitlines() if line.strip()]
+        self.assertIn("nextplane stopped", messages)
+        self.assertEqual(process.signal, signal.SIGINT)
+        with sqlite3.connect(self.database) as db:
+            tables = {row[0] for row in db.execute("select name from sqlite_master where type='table'")}
+            tenants = db.execute("select domain from tenants").fetchall()
+        self.assertTrue({"metadata_log", "contacts", "chat_sessions", "message_map"} <= tables, tables)
+        self.assertEqual(tenants, [("acme.test",)])
+        # JSON lines only on stdout.
+        for line in process.out.splitlines():
+            if line.strip():
+                json.loads(line)
+
+    async def test_bad_config_one_line(self) -> None:
+        """A missing certificate stops start-up with one clear line on stderr and a non-zero status."""
+        path = self.config()
+        Path(path).write_text(Path(path).read_text().replace("acme.test.crt", "missing.crt"))
+        process = self.spawn("--config", path)
+        code = await process.ended
+        process.listening.addErrback(lambda _: None)
+        self.assertNotEqual(code, 0)
+        lines = [line for line in process.err.decode().splitlines() if line.strip()]
+        self.assertEqual(len(lines), 1, process.err)
+        self.assertIn("tenants[0].certificate: file not found", lines[0])
+
+    async def test_unknown_key_one_line(self) -> None:
+        """An unknown key stops start-up with one line naming it."""
+        process = self.spawn("--config", self.config("colour = 'blue'"))
+        code = await process.ended
+        process.listening.addErrback(lambda _: None)
+        self.assertNotEqual(code, 0)
+        self.assertEqual(
+            process.err.decode().strip(), "nextplane: configuration error: connectors.echo.colour: unknown key"
+        )
+
+    async def test_storage_failure_exits_non_zero(self) -> None:
+        """A database that cannot be opened is reported and the process exits non-zero."""
+        blocker = self.directory / "data"
+        blocker.write_text("a file where the data directory should be")
+        process = self.spawn("--config", self.config())
+        code = await process.ended
+        process.listening.addErrback(lambda _: None)
+        self.assertEqual(code, 1, process.err)
+        self.assertIn("could not start", (process.out + process.err).decode())

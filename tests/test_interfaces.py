@@ -1,0 +1,55 @@
+"""
+Every connector and store provides its interface (zope verifyObject).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from twisted.internet.testing import MemoryReactorClock
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface.verify import verifyObject
+
+from nextplane.config import parse_config
+from nextplane.connectors.registry import CONNECTORS, ConnectorContext
+from nextplane.interfaces import IConnector, IEventSink, IStore
+from nextplane.router import Router
+from nextplane.storage.memory import MemoryStore
+from nextplane.testing.connectors import RecordingConnector
+
+from .helpers import CoreFixture
+
+
+class InterfaceTests(SynchronousTestCase):
+    def test_every_registered_connector(self) -> None:
+        """Each connector in the registry, built from its default config, provides IConnector."""
+        directory = Path(self.mktemp())
+        directory.mkdir()
+        (directory / "c").write_text("x")
+        config = parse_config(
+            {
+                "tenants": [
+                    {"domain": "acme.test", "platform": "echo", "workspace": "w",
+                     "certificate": str(directory / "c"), "private_key": str(directory / "c")}
+                ],
+                "connectors": {name: {} for name in CONNECTORS},
+            },
+            environ={},
+        )
+        core = CoreFixture()
+        context = ConnectorContext(
+            reactor=MemoryReactorClock(), store=core.store, sink=core.router,
+            config=config, resolver=None, mount=lambda segment, resource: None,
+        )
+        for name, entry in CONNECTORS.items():
+            connector = entry.build(context, config.connectors[name])
+            self.assertTrue(verifyObject(IConnector, connector), name)
+            self.assertEqual(connector.connector_name, name)
+            self.assertIn(connector.role, ("platform", "federation"))
+
+    def test_test_doubles(self) -> None:
+        """The recording connector, the router and the memory store provide their interfaces."""
+        self.assertTrue(verifyObject(IConnector, RecordingConnector("x")))
+        self.assertTrue(verifyObject(IStore, MemoryStore()))
+        self.assertIsInstance(CoreFixture().router, Router)
+        self.assertTrue(verifyObject(IEventSink, CoreFixture().router))

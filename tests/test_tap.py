@@ -1,0 +1,154 @@
+"""
+Tests for L{nextplane.tap} and the twistd plugin: options, the composition
+root, and one-line failures for bad configurations.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from treq.testing import StubTreq
+from twisted.application.service import IServiceMaker
+from twisted.internet.testing import MemoryReactorClock
+from twisted.plugin import getPlugins
+from twisted.python import usage
+from twisted.trial.unittest import SynchronousTestCase
+
+from nextplane import tap
+from nextplane.config import parse_config
+from nextplane.connectors.echo import EchoConnector
+from nextplane.storage.memory import MemoryStore
+
+
+class PluginTests(SynchronousTestCase):
+    def test_plugin_found(self) -> None:
+        """twistd finds the nextplane plugin, which points at nextplane.tap."""
+        import twisted.plugins
+
+        makers = {p.tapname: p for p in getPlugins(IServiceMaker, twisted.plugins)}
+        self.assertIn("nextplane", makers)
+        self.assertEqual(makers["nextplane"].module, "nextplane.tap")  # type: ignore[attr-defined]
+
+    def test_plugin_is_thin(self) -> None:
+        """The plugin file is a single ServiceMaker and imports nothing of the hub."""
+        source = (Path(__file__).parent.parent / "twisted" / "plugins" / "nextplane_plugin.py").read_text()
+        self.assertNotIn("import nextplane", source)
+        self.assertEqual(source.count("ServiceMaker("), 1)
+
+
+class OptionsTests(SynchronousTestCase):
+    def test_defaults(self) -> None:
+        """--config defaults to etc/nextplane.toml; the log format defaults to the config's."""
+        options = tap.Options()
+        options.parseOptions([])
+        self.assertEqual(options["config"], "etc/nextplane.toml")
+        self.assertIsNone(options["log-format"])
+
+    def test_help_lists_options(self) -> None:
+        """The help text lists --config and --log-format."""
+        text = str(tap.Options())
+        self.assertIn("--config", text)
+        self.assertIn("--log-format", text)
+
+    def test_bad_log_format(self) -> None:
+        """Only text and json are log formats."""
+        with self.assertRaises(usage.UsageError):
+            tap.Options().parseOptions(["--log-format", "xml"])
+
+
+class MakeServiceTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.directory = Path(self.mktemp())
+        self.directory.mkdir()
+        for name in ("t.crt", "t.key", "ca.crt"):
+            (self.directory / name).write_text("x")
+
+    def write_config(self, text: str) -> str:
+        path = self.directory / "nextplane.toml"
+        path.write_text(text)
+        return str(path)
+
+    def good_config(self) -> str:
+        d = self.directory
+        return f"""
+[web]
+listen = "tcp:0:interface=127.0.0.1"
+[[tenants]]
+domain = "acme.test"
+platform = "echo"
+workspace = "w"
+certificate = "{d}/t.crt"
+private_key = "{d}/t.key"
+[connectors.echo]
+"""
+
+    def make(self, config_path: str) -> tuple[object, str]:
+        options = tap.Options()
+        options.parseOptions(["--config", config_path])
+        stderr = io.StringIO()
+        try:
+            service = tap.makeService(options, reactor=MemoryReactorClock(), stderr=stderr)
+        except SystemExit as e:
+            self.assertEqual(e.code, 2)
+            return None, stderr.getvalue()
+        return service, stderr.getvalue()
+
+    def test_missing_certificate_one_line(self) -> None:
+        """A missing certificate file prints one line naming the key, and exits with status 2."""
+        path = self.write_config(self.good_config().replace("t.crt", "missing.crt"))
+        service, err = self.make(path)
+        self.assertIsNone(service)
+        self.assertEqual(err.count("\n"), 1)
+        self.assertTrue(err.startswith("nextplane: configuration error: tenants[0].certificate: file not found:"))
+
+    def test_unknown_key_one_line(self) -> None:
+        """An unknown key prints one line naming it."""
+        path = self.write_config(self.good_config() + "\n[hub]\ncolour = 'blue'\n")
+        service, err = self.make(path)
+        self.assertEqual(err, "nextplane: configuration error: hub.colour: unknown key\n")
+
+    def test_missing_file(self) -> None:
+        """A missing config file prints one line."""
+        service, err = self.make(str(self.directory / "nope.toml"))
+        self.assertIn("config file not found", err)
+
+    def test_builds_service_tree(self) -> None:
+        """A good config builds storage, tenants, connectors and web in that order."""
+        service, err = self.make(self.write_config(self.good_config()))
+        self.assertEqual(err, "")
+        self.assertEqual([s.name for s in service], ["storage", "tenants", "echo", "web"])  # type: ignore[attr-defined]
+
+
+class BuildHubTests(SynchronousTestCase):
+    def test_wired_and_healthy(self) -> None:
+        """The composed hub starts on a memory reactor, registers tenants, and /healthz reports every component ok."""
+        directory = Path(self.mktemp())
+        directory.mkdir()
+        (directory / "c").write_text("x")
+        config = parse_config(
+            {
+                "web": {"listen": "tcp:0"},
+                "tenants": [
+                    {"domain": "acme.test", "platform": "echo", "workspace": "w",
+                     "certificate": str(directory / "c"), "private_key": str(directory / "c")}
+                ],
+                "connectors": {"echo": {}},
+            },
+            environ={},
+        )
+        reactor = MemoryReactorClock()
+        store = MemoryStore()
+        hub = tap.build_hub(config, reactor, store=store, resolver=None)
+        hub.startService()
+        self.successResultOf(hub.started)
+        self.assertIsInstance(hub.connectors["echo"], EchoConnector)  # type: ignore[attr-defined]
+        self.assertEqual([t.domain for t in self.successResultOf(store.list_tenants())], ["acme.test"])
+        client = StubTreq(hub.web_app.resource())  # type: ignore[attr-defined]
+        response = self.successResultOf(client.get("http://hub.test/healthz"))
+        body = json.loads(self.successResultOf(response.content()))
+        self.assertEqual(response.code, 200, body)
+        self.assertEqual(set(body["components"]), {"storage", "echo", "web"})
+        self.successResultOf(hub.stopService())
+        self.assertFalse(store.opened)
