@@ -147,7 +147,11 @@ class Section:
         return self._get(name, default, bool, "true or false")  # type: ignore[no-any-return]
 
     def integer(
-        self, name: str, default: Any = _REQUIRED, *, minimum: int | None = None,
+        self,
+        name: str,
+        default: Any = _REQUIRED,
+        *,
+        minimum: int | None = None,
         maximum: int | None = None,
     ) -> int:
         """
@@ -237,7 +241,9 @@ class Section:
         An array of tables, such as C{[[tenants]]}.
         """
         data = self._get(name, [], list, "an array of tables")
-        return [Section(item, f"{self.key(name)}[{i}]", self._environ) for i, item in enumerate(data)]
+        return [
+            Section(item, f"{self.key(name)}[{i}]", self._environ) for i, item in enumerate(data)
+        ]
 
     def table_names(self) -> list[str]:
         """
@@ -604,4 +610,3 @@ def load_config(
     except tomllib.TOMLDecodeError as e:
         raise ConfigError("", f"{path} is not valid TOML: {e}") from None
     return parse_config(data, environ=environ, registry=registry, path=path)
-

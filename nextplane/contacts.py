@@ -42,9 +42,7 @@ def next_contact(
 
     def with_state(new: ContactState, direction: ContactDirection | None = None) -> ContactRecord:
         if current is None:
-            return ContactRecord(
-                user, other, new, direction or ContactDirection.OUTBOUND, now, now
-            )
+            return ContactRecord(user, other, new, direction or ContactDirection.OUTBOUND, now, now)
         return evolve(
             current,
             state=new,

@@ -11,8 +11,29 @@ All methods that do I/O return L{Deferred}s and never block the reactor.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
 from twisted.application.service import IService
+from twisted.internet.defer import Deferred
 from zope.interface import Attribute, Interface
+
+if TYPE_CHECKING:
+    from .model.address import Address, ChatSessionId
+    from .model.events import Event
+    from .storage.records import (
+        ChatSessionRecord,
+        ContactRecord,
+        DomainPolicy,
+        MetadataQuery,
+        MetadataRecord,
+        TenantPolicy,
+        TenantRecord,
+        UsageRow,
+        UserPolicy,
+        UserRecord,
+    )
 
 __all__ = ["DeliveryFailed", "IConnector", "IEventSink", "IStore"]
 
@@ -51,7 +72,7 @@ class IConnector(IService):
         "'federation' if it reaches remote domains (xmpp, sip)."
     )
 
-    def deliver(event):  # type: ignore[no-untyped-def]
+    def deliver(event: Event) -> Deferred[None]:
         """
         Deliver C{event} to C{event.recipient}.
 
@@ -60,7 +81,7 @@ class IConnector(IService):
             the event, or failing with L{DeliveryFailed}.
         """
 
-    def health():  # type: ignore[no-untyped-def]
+    def health() -> dict[str, Any]:
         """
         @return: A JSON-able C{dict} with at least C{{"state": str}}; state
             is C{"ok"}, C{"starting"}, C{"degraded"} or C{"stopped"}.
@@ -72,7 +93,7 @@ class IEventSink(Interface):
     Where connectors hand the events they receive.
     """
 
-    def route(event):  # type: ignore[no-untyped-def]
+    def route(event: Event) -> Deferred[Any]:
         """
         Route C{event} to its recipient.
 
@@ -92,127 +113,137 @@ class IStore(Interface):
 
     backend_name = Attribute("'memory', 'sqlite' or 'postgresql'.")
 
-    def open():  # type: ignore[no-untyped-def]
+    def open() -> Deferred[int]:
         """
         Connect and apply pending migrations. @return: Deferred[int], the
         schema version now in force.
         """
 
-    def close():  # type: ignore[no-untyped-def]
+    def close() -> Deferred[None]:
         """
         Release connections and threads. @return: Deferred[None].
         """
 
-    def schema_version():  # type: ignore[no-untyped-def]
+    def schema_version() -> Deferred[int]:
         """@return: Deferred[int]."""
 
     # tenants
-    def put_tenant(tenant):  # type: ignore[no-untyped-def]
+    def put_tenant(tenant: TenantRecord) -> Deferred[None]:
         """Insert or replace a L{TenantRecord} by domain. @return: Deferred[None]."""
 
-    def get_tenant(domain):  # type: ignore[no-untyped-def]
+    def get_tenant(domain: str) -> Deferred[TenantRecord | None]:
         """@return: Deferred[TenantRecord | None]."""
 
-    def list_tenants():  # type: ignore[no-untyped-def]
+    def list_tenants() -> Deferred[list[TenantRecord]]:
         """@return: Deferred[list[TenantRecord]] ordered by domain."""
 
     # users
-    def put_user(user):  # type: ignore[no-untyped-def]
+    def put_user(user: UserRecord) -> Deferred[None]:
         """
         Insert or replace a L{UserRecord} by address (case-insensitive key).
         @return: Deferred[None].
         """
 
-    def get_user(address):  # type: ignore[no-untyped-def]
+    def get_user(address: Address) -> Deferred[UserRecord | None]:
         """@return: Deferred[UserRecord | None]."""
 
-    def find_user(platform, platform_id):  # type: ignore[no-untyped-def]
+    def find_user(platform: str, platform_id: str) -> Deferred[UserRecord | None]:
         """Look a user up by native id. @return: Deferred[UserRecord | None]."""
 
-    def list_users(tenant):  # type: ignore[no-untyped-def]
+    def list_users(tenant: str) -> Deferred[list[UserRecord]]:
         """@return: Deferred[list[UserRecord]] of a tenant, ordered by address."""
 
     # contacts
-    def put_contact(contact):  # type: ignore[no-untyped-def]
+    def put_contact(contact: ContactRecord) -> Deferred[None]:
         """Insert or replace a L{ContactRecord} by (owner, external). @return: Deferred[None]."""
 
-    def get_contact(owner, external):  # type: ignore[no-untyped-def]
+    def get_contact(owner: Address, external: Address) -> Deferred[ContactRecord | None]:
         """@return: Deferred[ContactRecord | None]."""
 
-    def list_contacts(owner=None, external_domain=None, state=None):  # type: ignore[no-untyped-def]
+    def list_contacts(
+        owner: Address | None = None,
+        external_domain: str | None = None,
+        state: str | None = None,
+    ) -> Deferred[list[ContactRecord]]:
         """
         Contacts filtered by owner address, external domain and/or state.
         @return: Deferred[list[ContactRecord]] ordered by (owner, external).
         """
 
     # chat sessions
-    def get_or_create_session(first, second, now):  # type: ignore[no-untyped-def]
+    def get_or_create_session(
+        first: Address, second: Address, now: datetime
+    ) -> Deferred[ChatSessionRecord]:
         """
         The session between two addresses (either order), made if missing.
         @return: Deferred[ChatSessionRecord].
         """
 
-    def get_session(session_id):  # type: ignore[no-untyped-def]
+    def get_session(session_id: ChatSessionId) -> Deferred[ChatSessionRecord | None]:
         """@return: Deferred[ChatSessionRecord | None], with refs."""
 
-    def set_session_ref(session_id, platform, ref):  # type: ignore[no-untyped-def]
+    def set_session_ref(session_id: ChatSessionId, platform: str, ref: str) -> Deferred[None]:
         """
         Record a platform's conversation reference for a session (replaces an
         earlier one for the same platform). @return: Deferred[None].
         """
 
-    def find_session_by_ref(platform, ref):  # type: ignore[no-untyped-def]
+    def find_session_by_ref(platform: str, ref: str) -> Deferred[ChatSessionRecord | None]:
         """@return: Deferred[ChatSessionRecord | None]."""
 
     # message-id maps
-    def map_message(message_id, platform, native_id, session_id):  # type: ignore[no-untyped-def]
+    def map_message(
+        message_id: str, platform: str, native_id: str, session_id: ChatSessionId | None
+    ) -> Deferred[None]:
         """
         Remember that hub message C{message_id} is C{native_id} on
         C{platform}. Idempotent. @return: Deferred[None].
         """
 
-    def find_message_id(platform, native_id):  # type: ignore[no-untyped-def]
+    def find_message_id(platform: str, native_id: str) -> Deferred[str | None]:
         """@return: Deferred[str | None], the hub message id."""
 
-    def find_native_id(message_id, platform):  # type: ignore[no-untyped-def]
+    def find_native_id(message_id: str, platform: str) -> Deferred[str | None]:
         """@return: Deferred[str | None], the native id on C{platform}."""
 
     # policy
-    def put_tenant_policy(policy):  # type: ignore[no-untyped-def]
+    def put_tenant_policy(policy: TenantPolicy) -> Deferred[None]:
         """@return: Deferred[None]."""
 
-    def get_tenant_policy(tenant):  # type: ignore[no-untyped-def]
+    def get_tenant_policy(tenant: str) -> Deferred[TenantPolicy]:
         """@return: Deferred[TenantPolicy] (defaults when none stored)."""
 
-    def put_user_policy(policy):  # type: ignore[no-untyped-def]
+    def put_user_policy(policy: UserPolicy) -> Deferred[None]:
         """@return: Deferred[None]."""
 
-    def get_user_policy(address):  # type: ignore[no-untyped-def]
+    def get_user_policy(address: Address) -> Deferred[UserPolicy | None]:
         """@return: Deferred[UserPolicy | None]."""
 
-    def put_domain_policy(policy):  # type: ignore[no-untyped-def]
+    def put_domain_policy(policy: DomainPolicy) -> Deferred[None]:
         """Insert or replace by (tenant, pattern). @return: Deferred[None]."""
 
-    def remove_domain_policy(tenant, pattern):  # type: ignore[no-untyped-def]
+    def remove_domain_policy(tenant: str, pattern: str) -> Deferred[bool]:
         """@return: Deferred[bool], whether a rule was removed."""
 
-    def list_domain_policies(tenant):  # type: ignore[no-untyped-def]
+    def list_domain_policies(tenant: str) -> Deferred[list[DomainPolicy]]:
         """@return: Deferred[list[DomainPolicy]] ordered by pattern."""
 
     # metadata log and usage
-    def append_metadata(record):  # type: ignore[no-untyped-def]
+    def append_metadata(record: MetadataRecord) -> Deferred[int]:
         """
         Append one L{MetadataRecord} and update the daily usage aggregates in
         the same transaction. @return: Deferred[int], the new record id.
         """
 
-    def query_metadata(query):  # type: ignore[no-untyped-def]
+    def query_metadata(query: MetadataQuery) -> Deferred[list[MetadataRecord]]:
         """
         @param query: L{MetadataQuery}.
         @return: Deferred[list[MetadataRecord]] ordered by time then id.
         """
 
-    def usage(since, until, group_by, tenant=None):  # type: ignore[no-untyped-def]
+    def usage(
+        since: date, until: date, group_by: Iterable[str], tenant: str | None = None
+    ) -> Deferred[list[UsageRow]]:
         """
         Daily usage between dates C{since} (inclusive) and C{until}
         (exclusive), grouped by day plus the fields named in C{group_by}
@@ -220,7 +251,7 @@ class IStore(Interface):
         @return: Deferred[list[UsageRow]] ordered by day then group.
         """
 
-    def dump_tables():  # type: ignore[no-untyped-def]
+    def dump_tables() -> Deferred[dict[str, list[tuple[Any, ...]]]]:
         """
         Every row of every table as text, for privacy audits and backups.
         @return: Deferred[dict[str, list[tuple]]].

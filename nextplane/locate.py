@@ -95,31 +95,34 @@ class FederationLocator:
         return succeed(protocol)
 
     def _discover(self, domain: str) -> Deferred[str]:
+        return Deferred.fromCoroutine(self._discover_protocol(domain)).addCallback(
+            lambda protocol: self._answer(domain, protocol)
+        )
+
+    async def _discover_protocol(self, domain: str) -> str | None:
         assert self._resolver is not None
         questions = [
             (protocol, f"{prefix}.{domain}")
             for protocol in self._protocols
             for prefix in SRV_NAMES.get(protocol, ())
         ]
-        lookups = [self._resolver.lookupService(name) for _, name in questions]
-
-        def found(results: list[tuple[bool, object]]) -> Deferred[str]:
-            protocol = None
-            for (name, _), (ok, value) in zip(questions, results, strict=True):
-                if ok and _has_srv(value):
-                    protocol = name
-                    break
-                if not ok and not _is_absent(value):  # type: ignore[arg-type]
-                    log.warn(
-                        "SRV lookup for {domain} failed: {error}",
-                        domain=domain,
-                        error=value.getErrorMessage(),  # type: ignore[attr-defined]
-                    )
-            ttl = self._cache_seconds if protocol else _NEGATIVE_CACHE_SECONDS
-            self._cache[domain] = (self._clock.seconds() + ttl, protocol)
-            return self._answer(domain, protocol)
-
-        return DeferredList(lookups, consumeErrors=True).addCallback(found)  # type: ignore[return-value]
+        # Ask everything at once; answer by preference order.
+        lookups = [self._resolver.lookupService(name, None) for _, name in questions]  # type: ignore[arg-type]
+        results = await DeferredList(lookups, consumeErrors=True)
+        protocol = None
+        for (name, _), (ok, value) in zip(questions, results, strict=True):
+            if ok and _has_srv(value):
+                protocol = name
+                break
+            if not ok and not _is_absent(value):  # type: ignore[arg-type]
+                log.warn(
+                    "SRV lookup for {domain} failed: {error}",
+                    domain=domain,
+                    error=value.getErrorMessage(),  # type: ignore[attr-defined]
+                )
+        ttl = self._cache_seconds if protocol else _NEGATIVE_CACHE_SECONDS
+        self._cache[domain] = (self._clock.seconds() + ttl, protocol)
+        return protocol
 
 
 def _has_srv(value: object) -> bool:

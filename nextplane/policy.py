@@ -145,16 +145,14 @@ def _contact_rule(side: LocalSide, event: Event, require_accepted: bool) -> Refu
             return None
         return Refusal(
             "not-allowed",
-            f"no request: there is no pending contact request between {side.user} "
-            f"and {side.other}",
+            f"no request: there is no pending contact request between {side.user} and {side.other}",
         )
     if not require_accepted or state == ContactState.ACCEPTED:
         return None
     shown = state.value if state is not None else "none"
     return Refusal(
         "not-allowed",
-        f"not a contact: {side.other} is not an accepted contact of {side.user} "
-        f"(state: {shown})",
+        f"not a contact: {side.other} is not an accepted contact of {side.user} (state: {shown})",
     )
 
 

@@ -140,8 +140,12 @@ class Router:
         except Exception:
             # A bug or a store failure: keep the caller's Deferred alive and
             # say so; never include the event body (it has no repr anyway).
-            log.failure("routing {kind} {event_id} failed", kind=event.kind, event_id=event.event_id)
-            outcome = Outcome(event, Decision.FAILED, "internal-server-error", "internal error in the hub")
+            log.failure(
+                "routing {kind} {event_id} failed", kind=event.kind, event_id=event.event_id
+            )
+            outcome = Outcome(
+                event, Decision.FAILED, "internal-server-error", "internal error in the hub"
+            )
             return outcome
 
     async def _route_checked(self, event: Event) -> Outcome:
@@ -311,6 +315,10 @@ class Router:
         except DeliveryFailed as e:
             decision, condition, reason = Decision.FAILED, e.condition, e.reason
         except Exception:
-            log.failure("telling {user} about a failed {kind} failed", user=str(error.recipient), kind=event.kind)
+            log.failure(
+                "telling {user} about a failed {kind} failed",
+                user=str(error.recipient),
+                kind=event.kind,
+            )
             decision, condition, reason = Decision.FAILED, "internal-server-error", "internal error"
         await self._record(Outcome(error, decision, condition, reason, outcome.session))

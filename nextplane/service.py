@@ -34,9 +34,8 @@ class StoreService(Service):
     Opens the store (applying migrations) on start, closes it on stop.
     """
 
-    name = "storage"
-
     def __init__(self, store: IStore) -> None:
+        self.setName("storage")
         self.store = store
         self._version: int | None = None
 
@@ -76,18 +75,18 @@ class TenantSyncService(Service):
     API and the metadata log see the same tenants as the configuration.
     """
 
-    name = "tenants"
-
     def __init__(self, store: IStore, tenants: Sequence[TenantRecord]) -> None:
+        self.setName("tenants")
         self._store = store
         self._tenants = tuple(tenants)
 
     def startService(self) -> Deferred[None]:
         Service.startService(self)
-        d: Deferred[Any] = succeed(None)
+        return Deferred.fromCoroutine(self._sync())
+
+    async def _sync(self) -> None:
         for tenant in self._tenants:
-            d.addCallback(lambda _, t=tenant: self._store.put_tenant(t))
-        return d.addCallback(lambda _: None)
+            await self._store.put_tenant(tenant)
 
 
 class EndpointService(Service):
@@ -100,7 +99,7 @@ class EndpointService(Service):
     def __init__(
         self, name: str, endpoint: Any, factory: IProtocolFactory, describe: str = ""
     ) -> None:
-        self.name = name
+        self.setName(name)
         self._endpoint = endpoint
         self._factory = factory
         self._describe = describe
@@ -125,9 +124,8 @@ class EndpointService(Service):
     def stopService(self) -> Deferred[None]:
         Service.stopService(self)
         port, self.port = self.port, None
-        if port is None:
-            return succeed(None)
-        return maybeDeferred(port.stopListening)
+        stopped = port.stopListening() if port is not None else None
+        return stopped if isinstance(stopped, Deferred) else succeed(None)
 
     def health(self) -> dict[str, Any]:
         """

@@ -173,9 +173,7 @@ def _fail(message: str, stderr: IO[str]) -> SystemExit:
     return SystemExit(2)
 
 
-def makeService(
-    options: Options, reactor: Any = None, stderr: IO[str] | None = None
-) -> HubService:
+def makeService(options: Options, reactor: Any = None, stderr: IO[str] | None = None) -> HubService:
     """
     Build the hub as twistd asks: read and validate the configuration
     (a bad one prints one line and exits with status 2), then wire the hub.
@@ -194,15 +192,12 @@ def makeService(
     out: IO[str]
     if config.hub.log_file:
         try:
-            out = open(config.hub.log_file, "a", encoding="utf-8")  # noqa: SIM115
+            out = open(config.hub.log_file, "a", encoding="utf-8")
         except OSError as e:
             raise _fail(f"configuration error: hub.log_file: {e.strerror}", stderr) from None
     else:
         out = sys.stdout
     observer = make_observer(log_format, out, config.secrets())
-    hub = build_hub(
-        config, reactor, log_observer=observer, on_fatal=exit_on_fatal(reactor)
-    )
+    hub = build_hub(config, reactor, log_observer=observer, on_fatal=exit_on_fatal(reactor))
     hub.started.addErrback(lambda _: None)  # exit_on_fatal reports it
     return hub
-

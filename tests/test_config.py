@@ -180,7 +180,9 @@ class ConfigTests(SynchronousTestCase):
         """A federation partner needs its protocol's connector."""
         data = self.base()
         data["federation"] = {"partners": [{"domain": "widget.test", "protocol": "xmpp"}]}
-        self.assertIn("federation.partners[0].protocol: no federation connector 'xmpp'", self.error(data))
+        self.assertIn(
+            "federation.partners[0].protocol: no federation connector 'xmpp'", self.error(data)
+        )
 
     def test_dns_servers(self) -> None:
         """DNS servers are host or host:port."""
@@ -201,7 +203,9 @@ class ConfigTests(SynchronousTestCase):
         """A missing config file is one line."""
         with self.assertRaises(ConfigError) as caught:
             load_config("/nonexistent/nextplane.toml")
-        self.assertEqual(str(caught.exception), "config file not found: /nonexistent/nextplane.toml")
+        self.assertEqual(
+            str(caught.exception), "config file not found: /nonexistent/nextplane.toml"
+        )
 
     def test_load_invalid_toml(self) -> None:
         """A file that is not TOML says so."""

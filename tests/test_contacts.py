@@ -15,29 +15,58 @@ from .helpers import T0, addr
 JOHN, PETER = addr("john@acme.test"), addr("peter@widget.test")
 
 
-def record(state: ContactState, direction: ContactDirection = ContactDirection.OUTBOUND) -> ContactRecord:
+def record(
+    state: ContactState, direction: ContactDirection = ContactDirection.OUTBOUND
+) -> ContactRecord:
     return ContactRecord(JOHN, PETER, state, direction, T0, T0)
 
 
 class ContactLifecycleTests(SynchronousTestCase):
     def test_outbound_request(self) -> None:
         """A user's request makes an outbound pending contact."""
-        new = next_contact(ContactRequest(sender=JOHN, recipient=PETER), JOHN, PETER, True, None, T0)
+        new = next_contact(
+            ContactRequest(sender=JOHN, recipient=PETER), JOHN, PETER, True, None, T0
+        )
         assert new is not None
-        self.assertEqual((new.state, new.direction), (ContactState.PENDING, ContactDirection.OUTBOUND))
+        self.assertEqual(
+            (new.state, new.direction), (ContactState.PENDING, ContactDirection.OUTBOUND)
+        )
 
     def test_mutual_requests_accept(self) -> None:
         """Requests crossing each other count as consent on both sides."""
         current = record(ContactState.PENDING, ContactDirection.INBOUND)
-        new = next_contact(ContactRequest(sender=JOHN, recipient=PETER), JOHN, PETER, True, current, T0)
+        new = next_contact(
+            ContactRequest(sender=JOHN, recipient=PETER), JOHN, PETER, True, current, T0
+        )
         assert new is not None
         self.assertEqual(new.state, ContactState.ACCEPTED)
 
     def test_accept_decline_remove(self) -> None:
         """Accept and decline answer pending requests; remove ends a contact."""
-        accepted = next_contact(ContactAccept(sender=PETER, recipient=JOHN), JOHN, PETER, False, record(ContactState.PENDING), T0)
-        declined = next_contact(ContactDecline(sender=PETER, recipient=JOHN), JOHN, PETER, False, record(ContactState.PENDING), T0)
-        removed = next_contact(ContactRemove(sender=JOHN, recipient=PETER), JOHN, PETER, True, record(ContactState.ACCEPTED), T0)
+        accepted = next_contact(
+            ContactAccept(sender=PETER, recipient=JOHN),
+            JOHN,
+            PETER,
+            False,
+            record(ContactState.PENDING),
+            T0,
+        )
+        declined = next_contact(
+            ContactDecline(sender=PETER, recipient=JOHN),
+            JOHN,
+            PETER,
+            False,
+            record(ContactState.PENDING),
+            T0,
+        )
+        removed = next_contact(
+            ContactRemove(sender=JOHN, recipient=PETER),
+            JOHN,
+            PETER,
+            True,
+            record(ContactState.ACCEPTED),
+            T0,
+        )
         self.assertEqual(
             [r.state if r else None for r in (accepted, declined, removed)],
             [ContactState.ACCEPTED, ContactState.DECLINED, ContactState.REMOVED],
@@ -47,15 +76,31 @@ class ContactLifecycleTests(SynchronousTestCase):
         """Requests never reopen a blocked or revoked contact."""
         for state in (ContactState.BLOCKED, ContactState.REVOKED):
             self.assertIsNone(
-                next_contact(ContactRequest(sender=PETER, recipient=JOHN), JOHN, PETER, False, record(state), T0)
+                next_contact(
+                    ContactRequest(sender=PETER, recipient=JOHN),
+                    JOHN,
+                    PETER,
+                    False,
+                    record(state),
+                    T0,
+                )
             )
 
     def test_accept_without_pending_changes_nothing(self) -> None:
         """An accept out of the blue changes nothing."""
-        self.assertIsNone(next_contact(ContactAccept(sender=PETER, recipient=JOHN), JOHN, PETER, False, None, T0))
+        self.assertIsNone(
+            next_contact(ContactAccept(sender=PETER, recipient=JOHN), JOHN, PETER, False, None, T0)
+        )
 
     def test_rerequest_after_decline(self) -> None:
         """After a decline, a new request makes the contact pending again."""
-        new = next_contact(ContactRequest(sender=JOHN, recipient=PETER), JOHN, PETER, True, record(ContactState.DECLINED), T0)
+        new = next_contact(
+            ContactRequest(sender=JOHN, recipient=PETER),
+            JOHN,
+            PETER,
+            True,
+            record(ContactState.DECLINED),
+            T0,
+        )
         assert new is not None
         self.assertEqual(new.state, ContactState.PENDING)

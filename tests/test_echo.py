@@ -18,7 +18,9 @@ class EchoTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.core = CoreFixture()
         # acme.test is served by the echo connector instead of 'alpha'.
-        self.echo = EchoConnector(self.core.router, self.core.clock, frozenset({"acme.test"}), EchoConfig("echo: "))
+        self.echo = EchoConnector(
+            self.core.router, self.core.clock, frozenset({"acme.test"}), EchoConfig("echo: ")
+        )
         self.echo.connector_name = "alpha"
         self.echo.startService()
         self.core.router.add_connector(self.echo)
@@ -46,6 +48,8 @@ class EchoTests(SynchronousTestCase):
         """A stopped echo connector refuses deliveries."""
         self.echo.stopService()
         outcome = self.successResultOf(
-            self.core.router.route(ContactRequest(sender=addr("p@widget.test"), recipient=addr("bot@acme.test")))
+            self.core.router.route(
+                ContactRequest(sender=addr("p@widget.test"), recipient=addr("bot@acme.test"))
+            )
         )
         self.assertEqual(outcome.condition, "service-unavailable")

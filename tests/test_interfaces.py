@@ -29,8 +29,13 @@ class InterfaceTests(SynchronousTestCase):
         config = parse_config(
             {
                 "tenants": [
-                    {"domain": "acme.test", "platform": "echo", "workspace": "w",
-                     "certificate": str(directory / "c"), "private_key": str(directory / "c")}
+                    {
+                        "domain": "acme.test",
+                        "platform": "echo",
+                        "workspace": "w",
+                        "certificate": str(directory / "c"),
+                        "private_key": str(directory / "c"),
+                    }
                 ],
                 "connectors": {name: {} for name in CONNECTORS},
             },
@@ -38,8 +43,12 @@ class InterfaceTests(SynchronousTestCase):
         )
         core = CoreFixture()
         context = ConnectorContext(
-            reactor=MemoryReactorClock(), store=core.store, sink=core.router,
-            config=config, resolver=None, mount=lambda segment, resource: None,
+            reactor=MemoryReactorClock(),
+            store=core.store,
+            sink=core.router,
+            config=config,
+            resolver=None,
+            mount=lambda segment, resource: None,
         )
         for name, entry in CONNECTORS.items():
             connector = entry.build(context, config.connectors[name])

@@ -36,8 +36,12 @@ class LocatorTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.clock = Clock()
 
-    def locator(self, resolver: FakeResolver | None, partners: list[PartnerConfig] | None = None) -> FederationLocator:
-        return FederationLocator(partners or [], ["xmpp", "sip"], resolver, self.clock, cache_seconds=60)
+    def locator(
+        self, resolver: FakeResolver | None, partners: list[PartnerConfig] | None = None
+    ) -> FederationLocator:
+        return FederationLocator(
+            partners or [], ["xmpp", "sip"], resolver, self.clock, cache_seconds=60
+        )
 
     def test_partner_first(self) -> None:
         """Configured partners are answered without any DNS question."""
@@ -59,13 +63,18 @@ class LocatorTests(SynchronousTestCase):
     def test_preference_order(self) -> None:
         """When a domain offers both, the first configured protocol wins."""
         resolver = FakeResolver(
-            {"_xmpp-server._tcp.both.test": "x.both.test", "_sipfederationtls._tcp.both.test": "s.both.test"}
+            {
+                "_xmpp-server._tcp.both.test": "x.both.test",
+                "_sipfederationtls._tcp.both.test": "s.both.test",
+            }
         )
         self.assertEqual(self.successResultOf(self.locator(resolver).locate("both.test")), "xmpp")
 
     def test_nothing_found(self) -> None:
         """No records fail as remote-server-not-found, naming the domain."""
-        failure = self.failureResultOf(self.locator(FakeResolver({})).locate("void.test"), DeliveryFailed)
+        failure = self.failureResultOf(
+            self.locator(FakeResolver({})).locate("void.test"), DeliveryFailed
+        )
         self.assertEqual(failure.value.condition, "remote-server-not-found")
         self.assertIn("void.test", failure.value.reason)
 

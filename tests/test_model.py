@@ -36,7 +36,18 @@ class AddressTests(SynchronousTestCase):
 
     def test_invalid(self) -> None:
         """Malformed addresses and domains are refused."""
-        for text in ["", "nodomain", "@acme.test", "a b@acme.test", "a@", "a@acme", "a@-x.test", "a@x..test", "a/b@x.test", "a@1.2.3.4"]:
+        for text in [
+            "",
+            "nodomain",
+            "@acme.test",
+            "a b@acme.test",
+            "a@",
+            "a@acme",
+            "a@-x.test",
+            "a@x..test",
+            "a/b@x.test",
+            "a@1.2.3.4",
+        ]:
             with self.assertRaises(InvalidAddress, msg=text):
                 Address.parse(text)
 
@@ -69,7 +80,13 @@ class RichTextTests(SynchronousTestCase):
     def test_plain_text_of_markup(self) -> None:
         """Markup is dropped, links without labels show the URL, mentions show @name."""
         tree = RichText(
-            [Bold([Text("hi ")]), Mention("Ann"), Text(" "), Link("https://x.test"), Emoji("👍", ":+1:")]
+            [
+                Bold([Text("hi ")]),
+                Mention("Ann"),
+                Text(" "),
+                Link("https://x.test"),
+                Emoji("👍", ":+1:"),
+            ]
         )
         self.assertEqual(tree.plain_text(), "hi @Ann https://x.test👍")
 
@@ -88,14 +105,23 @@ class EventTests(SynchronousTestCase):
 
     def test_immutable(self) -> None:
         """Events cannot be changed after creation."""
-        event = TextMessage(sender=Address("a", "x.test"), recipient=Address("b", "y.test"), body=RichText.plain("x"))
+        event = TextMessage(
+            sender=Address("a", "x.test"),
+            recipient=Address("b", "y.test"),
+            body=RichText.plain("x"),
+        )
         with self.assertRaises(attrs.exceptions.FrozenInstanceError):
             event.message_id = "other"  # type: ignore[misc]
 
     def test_timestamps_are_utc(self) -> None:
         """Naive timestamps are refused; aware ones are kept in UTC."""
         with self.assertRaises(ValueError):
-            Presence(sender=Address("a", "x.test"), recipient=Address("b", "y.test"), availability="away", timestamp=datetime(2026, 1, 1))
+            Presence(
+                sender=Address("a", "x.test"),
+                recipient=Address("b", "y.test"),
+                availability="away",
+                timestamp=datetime(2026, 1, 1),
+            )
 
     def test_reprs_hide_content(self) -> None:
         """No content field appears in an event's repr, so logs and errors cannot leak it."""
@@ -112,4 +138,8 @@ class EventTests(SynchronousTestCase):
     def test_presence_values(self) -> None:
         """Unknown presence values are refused."""
         with self.assertRaises(ValueError):
-            Presence(sender=Address("a", "x.test"), recipient=Address("b", "y.test"), availability="sleepy")
+            Presence(
+                sender=Address("a", "x.test"),
+                recipient=Address("b", "y.test"),
+                availability="sleepy",
+            )

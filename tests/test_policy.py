@@ -81,7 +81,8 @@ class PatternTests(SynchronousTestCase):
         refusal = domain_rule_for(rules, "acme.test", "bad.widget.test")
         assert refusal is not None
         self.assertEqual(
-            refusal.reason, "blocked: bad.widget.test is on acme.test's block list (rule bad.widget.test)"
+            refusal.reason,
+            "blocked: bad.widget.test is on acme.test's block list (rule bad.widget.test)",
         )
         other = domain_rule_for(rules, "acme.test", "else.test")
         assert other is not None
@@ -150,7 +151,9 @@ class PolicyMatrixTests(SynchronousTestCase):
             (ContactState.BLOCKED, "blocked:"),
             (ContactState.REVOKED, "revoked:"),
         ]:
-            refusal = decide(event("message", "p@widget.test"), [side("p@widget.test", contact=state)])
+            refusal = decide(
+                event("message", "p@widget.test"), [side("p@widget.test", contact=state)]
+            )
             if want is None:
                 self.assertIsNone(refusal)
             else:
@@ -160,4 +163,6 @@ class PolicyMatrixTests(SynchronousTestCase):
     def test_contact_not_required(self) -> None:
         """With the contact requirement off, strangers may chat (blocks still apply)."""
         facts = side("p@widget.test", contact=None)
-        self.assertIsNone(decide(event("message", "p@widget.test"), [facts], require_accepted_contact=False))
+        self.assertIsNone(
+            decide(event("message", "p@widget.test"), [facts], require_accepted_contact=False)
+        )

@@ -108,7 +108,9 @@ class RouterTests(SynchronousTestCase):
     def test_blocked_domain_refused_both_ways(self) -> None:
         """A domain on the tenant's block list is refused in both directions with a reason naming the rule."""
         self.core.befriend("john@acme.test", "peter@widget.test")
-        self.core.store.put_domain_policy(DomainPolicy("acme.test", "widget.test", DomainAction.BLOCK))
+        self.core.store.put_domain_policy(
+            DomainPolicy("acme.test", "widget.test", DomainAction.BLOCK)
+        )
         out = self.route(message("john@acme.test", "peter@widget.test"))
         inbound = self.route(message("peter@widget.test", "john@acme.test"))
         for outcome in (out, inbound):
@@ -150,7 +152,9 @@ class RouterTests(SynchronousTestCase):
         self.core.befriend("john@acme.test", "peter@widget.test")
         self.core.xmpp.failure = DeliveryFailed("remote-server-not-found", "widget.test is down")
         outcome = self.route(message("john@acme.test", "peter@widget.test"))
-        self.assertEqual((outcome.decision, outcome.condition), (Decision.FAILED, "remote-server-not-found"))
+        self.assertEqual(
+            (outcome.decision, outcome.condition), (Decision.FAILED, "remote-server-not-found")
+        )
         [error] = self.core.alpha.delivered
         self.assertEqual(error.reason, "widget.test is down")  # type: ignore[union-attr]
 
@@ -158,7 +162,9 @@ class RouterTests(SynchronousTestCase):
         """A delivery that never completes times out on the injected clock."""
         self.core.befriend("john@acme.test", "peter@widget.test")
         self.core.xmpp.hold = True
-        d: Deferred[Outcome] = self.core.router.route(message("john@acme.test", "peter@widget.test"))
+        d: Deferred[Outcome] = self.core.router.route(
+            message("john@acme.test", "peter@widget.test")
+        )
         self.assertNoResult(d)
         self.core.clock.advance(61)
         outcome = self.successResultOf(d)
@@ -166,7 +172,9 @@ class RouterTests(SynchronousTestCase):
 
     def test_typing_failure_not_notified(self) -> None:
         """Failed typing notifications are recorded but do not pester the sender."""
-        typing = Typing(sender=addr("john@acme.test"), recipient=addr("peter@widget.test"), state="composing")
+        typing = Typing(
+            sender=addr("john@acme.test"), recipient=addr("peter@widget.test"), state="composing"
+        )
         outcome = self.route(typing)
         self.assertEqual(outcome.decision, Decision.REFUSED)
         self.assertEqual(self.core.alpha.delivered, [])
@@ -185,13 +193,18 @@ class RouterTests(SynchronousTestCase):
         )
         self.assertEqual(record.session_id, outcome.session.value)  # type: ignore[union-attr]
         self.assertEqual(record.timestamp, event.timestamp)
-        self.assertEqual((record.tenant, record.remote_domain, record.platform), ("acme.test", "widget.test", "alpha"))
+        self.assertEqual(
+            (record.tenant, record.remote_domain, record.platform),
+            ("acme.test", "widget.test", "alpha"),
+        )
 
     def test_refusal_and_its_error_both_recorded(self) -> None:
         """A refused message and the delivery error sent back each leave one record."""
         self.route(message("john@acme.test", "peter@widget.test"))
         kinds = [(r.kind, r.decision) for r in self.records()]
-        self.assertEqual(kinds, [("message", Decision.REFUSED), ("delivery_error", Decision.DELIVERED)])
+        self.assertEqual(
+            kinds, [("message", Decision.REFUSED), ("delivery_error", Decision.DELIVERED)]
+        )
 
     def test_contact_request_and_accept(self) -> None:
         """A request makes a pending contact; the remote accept makes it accepted, after which messages flow."""
@@ -214,14 +227,18 @@ class RouterTests(SynchronousTestCase):
 
     def test_accept_without_request_refused(self) -> None:
         """An accept with no pending request is refused."""
-        outcome = self.route(ContactAccept(sender=addr("peter@widget.test"), recipient=addr("john@acme.test")))
+        outcome = self.route(
+            ContactAccept(sender=addr("peter@widget.test"), recipient=addr("john@acme.test"))
+        )
         self.assertEqual(outcome.decision, Decision.REFUSED)
         self.assertIn("no pending contact request", outcome.reason)
 
     def test_blocked_contact_cannot_request(self) -> None:
         """A blocked address cannot even send a contact request."""
         self.core.befriend("john@acme.test", "peter@widget.test", "blocked")
-        outcome = self.route(ContactRequest(sender=addr("peter@widget.test"), recipient=addr("john@acme.test")))
+        outcome = self.route(
+            ContactRequest(sender=addr("peter@widget.test"), recipient=addr("john@acme.test"))
+        )
         self.assertEqual(outcome.decision, Decision.REFUSED)
         self.assertIn("blocked", outcome.reason)
 
@@ -231,7 +248,9 @@ class RouterTests(SynchronousTestCase):
 
         self.core.befriend("john@acme.test", "peter@widget.test")
         self.core.store.put_tenant_policy(TenantPolicy("acme.test", presence=False))
-        presence = Presence(sender=addr("john@acme.test"), recipient=addr("peter@widget.test"), availability="away")
+        presence = Presence(
+            sender=addr("john@acme.test"), recipient=addr("peter@widget.test"), availability="away"
+        )
         outcome = self.route(presence)
         self.assertIn("does not share presence", outcome.reason)
 

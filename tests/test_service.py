@@ -83,6 +83,8 @@ class HubServiceTests(SynchronousTestCase):
         service = StoreService(store)
         self.assertEqual(service.health()["state"], "stopped")
         self.successResultOf(service.startService())
-        self.assertEqual(service.health(), {"state": "ok", "backend": "memory", "schema_version": 1})
+        self.assertEqual(
+            service.health(), {"state": "ok", "backend": "memory", "schema_version": 1}
+        )
         self.successResultOf(service.stopService())
         self.assertFalse(store.opened)

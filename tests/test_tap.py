@@ -33,7 +33,9 @@ class PluginTests(SynchronousTestCase):
 
     def test_plugin_is_thin(self) -> None:
         """The plugin file is a single ServiceMaker and imports nothing of the hub."""
-        source = (Path(__file__).parent.parent / "twisted" / "plugins" / "nextplane_plugin.py").read_text()
+        source = (
+            Path(__file__).parent.parent / "twisted" / "plugins" / "nextplane_plugin.py"
+        ).read_text()
         self.assertNotIn("import nextplane", source)
         self.assertEqual(source.count("ServiceMaker("), 1)
 
@@ -101,17 +103,21 @@ private_key = "{d}/t.key"
         service, err = self.make(path)
         self.assertIsNone(service)
         self.assertEqual(err.count("\n"), 1)
-        self.assertTrue(err.startswith("nextplane: configuration error: tenants[0].certificate: file not found:"))
+        self.assertTrue(
+            err.startswith(
+                "nextplane: configuration error: tenants[0].certificate: file not found:"
+            )
+        )
 
     def test_unknown_key_one_line(self) -> None:
         """An unknown key prints one line naming it."""
         path = self.write_config(self.good_config() + "\n[hub]\ncolour = 'blue'\n")
-        service, err = self.make(path)
+        _service, err = self.make(path)
         self.assertEqual(err, "nextplane: configuration error: hub.colour: unknown key\n")
 
     def test_missing_file(self) -> None:
         """A missing config file prints one line."""
-        service, err = self.make(str(self.directory / "nope.toml"))
+        _service, err = self.make(str(self.directory / "nope.toml"))
         self.assertIn("config file not found", err)
 
     def test_builds_service_tree(self) -> None:
@@ -131,8 +137,13 @@ class BuildHubTests(SynchronousTestCase):
             {
                 "web": {"listen": "tcp:0"},
                 "tenants": [
-                    {"domain": "acme.test", "platform": "echo", "workspace": "w",
-                     "certificate": str(directory / "c"), "private_key": str(directory / "c")}
+                    {
+                        "domain": "acme.test",
+                        "platform": "echo",
+                        "workspace": "w",
+                        "certificate": str(directory / "c"),
+                        "private_key": str(directory / "c"),
+                    }
                 ],
                 "connectors": {"echo": {}},
             },
@@ -144,7 +155,9 @@ class BuildHubTests(SynchronousTestCase):
         hub.startService()
         self.successResultOf(hub.started)
         self.assertIsInstance(hub.connectors["echo"], EchoConnector)  # type: ignore[attr-defined]
-        self.assertEqual([t.domain for t in self.successResultOf(store.list_tenants())], ["acme.test"])
+        self.assertEqual(
+            [t.domain for t in self.successResultOf(store.list_tenants())], ["acme.test"]
+        )
         client = StubTreq(hub.web_app.resource())  # type: ignore[attr-defined]
         response = self.successResultOf(client.get("http://hub.test/healthz"))
         body = json.loads(self.successResultOf(response.content()))

@@ -32,9 +32,9 @@ from ..model.events import (
     TextMessage,
 )
 from ..model.text import RichText, Text
-from .registry import ConnectorContext
+from .base import ConnectorContext, ConnectorEntry
 
-__all__ = ["EchoConfig", "EchoConnector", "build", "parse_config"]
+__all__ = ["ENTRY", "EchoConfig", "EchoConnector", "build", "parse_config"]
 
 log = Logger()
 
@@ -115,16 +115,14 @@ class EchoConnector(Service):
             ]
         return []
 
-    def _send(self, answers: list[Event]) -> Deferred[Any]:
-        d: Deferred[Any] = succeed(None)
-        for answer in answers:
-            d.addCallback(lambda _, a=answer: self._sink.route(a))
-            d.addCallback(self._count)
-        return d
+    def _send(self, answers: list[Event]) -> Deferred[None]:
+        return Deferred.fromCoroutine(self._send_in_order(answers))
 
-    def _count(self, outcome: Any) -> None:
-        if outcome.delivered:
-            self.replies += 1
+    async def _send_in_order(self, answers: list[Event]) -> None:
+        for answer in answers:
+            outcome = await self._sink.route(answer)
+            if outcome.delivered:
+                self.replies += 1
 
     def health(self) -> dict[str, Any]:
         """
@@ -143,3 +141,12 @@ def build(context: ConnectorContext, config: EchoConfig) -> EchoConnector:
     """
     domains = frozenset(t.domain for t in context.config.tenants if t.platform == "echo")
     return EchoConnector(context.sink, context.reactor, domains, config)
+
+
+ENTRY = ConnectorEntry(
+    name="echo",
+    role="platform",
+    parse_config=parse_config,
+    build=build,
+    summary="Diagnostic platform: echo tenants accept every request and echo messages.",
+)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import UTC, datetime
-from typing import ClassVar, Union
+from typing import ClassVar
 
 from attrs import evolve, field, frozen, validators
 
@@ -316,21 +316,21 @@ class DeliveryError(_Base):
     message_id: str | None = None
 
 
-Event = Union[
-    TextMessage,
-    MessageEdit,
-    MessageRetract,
-    ReactionAdd,
-    ReactionRemove,
-    FileShare,
-    Typing,
-    Presence,
-    ContactRequest,
-    ContactAccept,
-    ContactDecline,
-    ContactRemove,
-    DeliveryError,
-]
+Event = (
+    TextMessage
+    | MessageEdit
+    | MessageRetract
+    | ReactionAdd
+    | ReactionRemove
+    | FileShare
+    | Typing
+    | Presence
+    | ContactRequest
+    | ContactAccept
+    | ContactDecline
+    | ContactRemove
+    | DeliveryError
+)
 
 #: Every concrete event class, for exhaustive tests and dispatch tables.
 EVENT_TYPES: tuple[type[Event], ...] = (

@@ -13,7 +13,6 @@ L{Mention}, L{Emoji}, L{LineBreak}; block node: L{Pre}.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Union
 
 from attrs import field, frozen
 
@@ -131,7 +130,7 @@ class LineBreak:
     """
 
 
-Node = Union[Text, Bold, Italic, Strike, Code, Pre, Link, Mention, Emoji, LineBreak]
+Node = Text | Bold | Italic | Strike | Code | Pre | Link | Mention | Emoji | LineBreak
 
 
 def _plain(nodes: Iterable[Node]) -> Iterator[str]:

@@ -73,10 +73,11 @@ def group_usage(
         users[key(day, tenant, remote, platform)].add(user)
     for day, tenant, remote, platform, count in message_rows:
         messages[key(day, tenant, remote, platform)] += count
-    keys = sorted(set(users) | set(messages), key=lambda k: tuple("" if v is None else str(v) for v in k))
+    keys = sorted(
+        set(users) | set(messages), key=lambda k: tuple("" if v is None else str(v) for v in k)
+    )
     return [
-        UsageRow(k[0], k[1], k[2], k[3], len(users.get(k, ())), messages.get(k, 0))
-        for k in keys
+        UsageRow(k[0], k[1], k[2], k[3], len(users.get(k, ())), messages.get(k, 0)) for k in keys
     ]
 
 
@@ -207,7 +208,9 @@ class MemoryStore:
         return succeed(evolve(record, refs=refs))
 
     def set_session_ref(self, session_id: ChatSessionId, platform: str, ref: str) -> Deferred[None]:
-        for key in [k for k, s in self._session_refs.items() if s == session_id.value and k[0] == platform]:
+        for key in [
+            k for k, s in self._session_refs.items() if s == session_id.value and k[0] == platform
+        ]:
             del self._session_refs[key]
         self._session_refs[(platform, ref)] = session_id.value
         return succeed(None)

@@ -14,9 +14,10 @@ from ..model.address import Address, ChatSessionId
 from ..model.events import _utc
 
 __all__ = [
+    "MESSAGE_KINDS",
     "ChatSessionRecord",
-    "ContactRecord",
     "ContactDirection",
+    "ContactRecord",
     "ContactState",
     "Decision",
     "DomainAction",
@@ -26,12 +27,11 @@ __all__ = [
     "MetadataRecord",
     "TenantPolicy",
     "TenantRecord",
-    "MESSAGE_KINDS",
     "UsageContribution",
     "UsageRow",
-    "usage_contribution",
     "UserPolicy",
     "UserRecord",
+    "usage_contribution",
 ]
 
 
@@ -265,11 +265,7 @@ def usage_contribution(record: MetadataRecord) -> UsageContribution | None:
 
     The local user is the side whose domain is the record's tenant.
     """
-    if (
-        record.tenant is None
-        or record.decision != Decision.DELIVERED
-        or record.category != "im"
-    ):
+    if record.tenant is None or record.decision != Decision.DELIVERED or record.category != "im":
         return None
     sender_domain = record.sender.rpartition("@")[2]
     user = record.sender if sender_domain == record.tenant else record.receiver

@@ -32,7 +32,7 @@ class RecordingConnector(Service):
     def __init__(self, name: str, role: str = "platform", sink: IEventSink | None = None) -> None:
         self.connector_name = name
         self.role = role
-        self.name = name
+        self.setName(name)
         self.sink = sink
         self.delivered: list[Event] = []
         self.pending: list[tuple[Event, Deferred[None]]] = []

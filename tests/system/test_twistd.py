@@ -57,7 +57,9 @@ class HubProcess(ProcessProtocol):
         code = reason.value.exitCode if reason.check(ProcessDone, ProcessTerminated) else -1
         self.signal = getattr(reason.value, "signal", None)
         if not self.listening.called:
-            self.listening.errback(RuntimeError(f"hub exited ({code}) before listening: {self.err!r}"))
+            self.listening.errback(
+                RuntimeError(f"hub exited ({code}) before listening: {self.err!r}")
+            )
         self.ended.callback(code)
 
 
@@ -100,8 +102,11 @@ private_key = "{certs}/acme.test.key"
         process = HubProcess()
         env = dict(os.environ, PYTHONPATH=str(ROOT))
         transport = reactor.spawnProcess(  # type: ignore[attr-defined]
-            process, TWISTD, [TWISTD, "--nodaemon", "--pidfile=", "nextplane", *args],
-            env=env, path=str(self.directory),
+            process,
+            TWISTD,
+            [TWISTD, "--nodaemon", "--pidfile=", "nextplane", *args],
+            env=env,
+            path=str(self.directory),
         )
 
         def cleanup() -> Deferred[Any] | None:
@@ -127,13 +132,19 @@ private_key = "{certs}/acme.test.key"
         await process.ended
         # twistd re-raises the signal after a clean shutdown, so the exit
         # status is "killed by SIGINT"; the log shows the orderly stop.
-        messages = [json.loads(line)["message"] for line in process.out.splitlines() if line.strip()]
+        messages = [
+            json.loads(line)["message"] for line in process.out.splitlines() if line.strip()
+        ]
         self.assertIn("nextplane stopped", messages)
         self.assertEqual(process.signal, signal.SIGINT)
         with sqlite3.connect(self.database) as db:
-            tables = {row[0] for row in db.execute("select name from sqlite_master where type='table'")}
+            tables = {
+                row[0] for row in db.execute("select name from sqlite_master where type='table'")
+            }
             tenants = db.execute("select domain from tenants").fetchall()
-        self.assertTrue({"metadata_log", "contacts", "chat_sessions", "message_map"} <= tables, tables)
+        self.assertTrue(
+            {"metadata_log", "contacts", "chat_sessions", "message_map"} <= tables, tables
+        )
         self.assertEqual(tenants, [("acme.test",)])
         # JSON lines only on stdout.
         for line in process.out.splitlines():
@@ -159,7 +170,8 @@ private_key = "{certs}/acme.test.key"
         process.listening.addErrback(lambda _: None)
         self.assertNotEqual(code, 0)
         self.assertEqual(
-            process.err.decode().strip(), "nextplane: configuration error: connectors.echo.colour: unknown key"
+            process.err.decode().strip(),
+            "nextplane: configuration error: connectors.echo.colour: unknown key",
         )
 
     async def test_storage_failure_exits_non_zero(self) -> None:

@@ -1,0 +1,53 @@
+# -*- test-case-name: tests.test_interfaces -*-
+"""
+What connectors are built from: the L{ConnectorContext} the composition
+root hands them and the L{ConnectorEntry} each connector module offers to
+the registry. Connector modules import this, never the registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from attrs import frozen
+from twisted.internet.interfaces import IReactorTime, IResolver
+
+from ..config import Config, Section
+from ..interfaces import IConnector, IEventSink, IStore
+
+__all__ = ["ConnectorContext", "ConnectorEntry", "WebMount"]
+
+#: Mounts an IResource under a top-level path segment of the HTTP app.
+WebMount = Callable[[str, Any], None]
+
+
+@frozen
+class ConnectorContext:
+    """
+    Everything a connector may depend on, built by the composition root.
+
+    @ivar sink: Where inbound events go (the router).
+    @ivar mount: Mounts the connector's webhook resource on the HTTP app.
+    @ivar resolver: The injectable DNS resolver.
+    """
+
+    reactor: IReactorTime
+    store: IStore
+    sink: IEventSink
+    config: Config
+    resolver: IResolver | None
+    mount: WebMount
+
+
+@frozen
+class ConnectorEntry:
+    """
+    How to configure and build one kind of connector.
+    """
+
+    name: str
+    role: str
+    parse_config: Callable[[Section], Any]
+    build: Callable[[ConnectorContext, Any], IConnector]
+    summary: str = ""
