@@ -16,9 +16,11 @@ from typing import Any
 
 from attrs import frozen
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.defer import Deferred, DeferredList, fail, succeed
+from twisted.internet.task import deferLater
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ..config import Section
@@ -82,6 +84,7 @@ class EchoConnector(Service):
         self._clock = clock
         self._echo_domains = echo_domains
         self._config = config
+        self._in_flight: set[Deferred[None]] = set()
         self.replies = 0
 
     def deliver(self, event: Event) -> Deferred[None]:
@@ -93,8 +96,30 @@ class EchoConnector(Service):
         if event.sender.domain not in self._echo_domains:
             answers = self._answers(event)
             if answers:
-                self._clock.callLater(0, self._send, answers)
+                # Answer after this delivery is acknowledged, never inside it.
+                answering = Deferred.fromCoroutine(self._answer_later(answers))
+                self._in_flight.add(answering)
+                answering.addBoth(self._done, answering)
         return succeed(None)
+
+    def _done(self, result: Any, answering: Deferred[None]) -> None:
+        self._in_flight.discard(answering)
+        if isinstance(result, Failure):
+            log.failure("echo answer failed", result)
+
+    def drain(self) -> Deferred[None]:
+        """
+        Fires once every answer scheduled so far has been routed.
+        """
+        pending = list(self._in_flight)
+        return DeferredList(pending).addCallback(lambda _: None)  # type: ignore[arg-type]
+
+    def stopService(self) -> Deferred[None]:
+        """
+        Stop taking deliveries; wait for answers already under way.
+        """
+        Service.stopService(self)
+        return self.drain()
 
     def _answers(self, event: Event) -> list[Event]:
         me, them = event.recipient, event.sender
@@ -115,10 +140,8 @@ class EchoConnector(Service):
             ]
         return []
 
-    def _send(self, answers: list[Event]) -> Deferred[None]:
-        return Deferred.fromCoroutine(self._send_in_order(answers))
-
-    async def _send_in_order(self, answers: list[Event]) -> None:
+    async def _answer_later(self, answers: list[Event]) -> None:
+        await deferLater(self._clock, 0)
         for answer in answers:
             outcome = await self._sink.route(answer)
             if outcome.delivered:

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 from attrs import evolve
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, fail, succeed
 from zope.interface import implementer
 
 from ..interfaces import IStore
@@ -150,6 +150,13 @@ class MemoryStore:
         return succeed([self._tenants[d] for d in sorted(self._tenants)])
 
     def put_user(self, user: UserRecord) -> Deferred[None]:
+        # One platform account maps to one address, as the SQL unique key says.
+        for key in [
+            k
+            for k, u in self._users.items()
+            if u.platform == user.platform and u.platform_id == user.platform_id
+        ]:
+            del self._users[key]
         self._users[user.address.key] = user
         return succeed(None)
 
@@ -208,6 +215,8 @@ class MemoryStore:
         return succeed(evolve(record, refs=refs))
 
     def set_session_ref(self, session_id: ChatSessionId, platform: str, ref: str) -> Deferred[None]:
+        if session_id.value not in self._sessions:
+            return fail(KeyError(f"no chat session {session_id}"))
         for key in [
             k for k, s in self._session_refs.items() if s == session_id.value and k[0] == platform
         ]:
@@ -224,6 +233,10 @@ class MemoryStore:
     def map_message(
         self, message_id: str, platform: str, native_id: str, session_id: ChatSessionId | None
     ) -> Deferred[None]:
+        earlier = self._natives.get((message_id, platform))
+        if earlier is not None:
+            # A later mapping replaces the earlier one, lookups included.
+            self._messages.pop((platform, earlier), None)
         self._messages[(platform, native_id)] = message_id
         self._natives[(message_id, platform)] = native_id
         return succeed(None)

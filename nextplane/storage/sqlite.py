@@ -1,0 +1,213 @@
+# -*- test-case-name: tests.storage.test_sqlite -*-
+"""
+The embedded L{IStore}: the standard library's C{sqlite3}, on one database
+thread so the reactor never waits on disk.
+
+Every operation of L{nextplane.storage._sql.SQLStore} runs as one
+transaction on that thread, on the one connection it opened; C{":memory:"}
+therefore keeps one database for the store's lifetime. File databases use
+WAL mode, so readers in other processes do not block the hub's writes.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from datetime import UTC, date, datetime
+from functools import partial
+from typing import Any, TypeVar
+
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.threadpool import ThreadPool
+
+from ._sql import SQLITE, Op, Query, Rows, SQLStore, Step, StoreNotOpenError, drive_sync
+from .migrate import migrate
+
+__all__ = ["SQLiteStore", "StoreNotOpenError"]
+
+T = TypeVar("T")
+
+#: How long a statement waits for another process's lock before failing.
+_BUSY_TIMEOUT_MS = 5000
+#: C{RETURNING} and C{ON CONFLICT ... DO UPDATE} appeared in 3.35.
+_MINIMUM_SQLITE = (3, 35, 0)
+
+
+def _encode(value: Any) -> Any:
+    # Fixed-width UTC text keeps text order equal to time order.
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="microseconds")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _split(script: str) -> list[str]:
+    """
+    The statements of C{script}, so a migration can run inside the current
+    transaction (C{executescript} would commit it first).
+    """
+    statements: list[str] = []
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending)
+            pending = ""
+    if pending.strip():
+        # Trailing comments run as a no-op; a truncated statement fails.
+        statements.append(pending)
+    return statements
+
+
+def _execute(connection: sqlite3.Connection, step: Step) -> Rows:
+    if isinstance(step, Query):
+        cursor = connection.execute(step.sql, tuple(_encode(v) for v in step.params))
+        return cursor.fetchall()
+    for statement in _split(step.sql):
+        connection.execute(statement)
+    return []
+
+
+class SQLiteStore(SQLStore):
+    """
+    L{IStore} on an SQLite database file, or C{":memory:"} for tests.
+
+    @ivar path: The database file.
+    """
+
+    backend_name = "sqlite"
+    dialect = SQLITE
+
+    def __init__(self, path: str, reactor: Any = None) -> None:
+        """
+        @param path: The database file, created with its parent directory
+            if missing; or C{":memory:"} for a private in-memory database.
+        @param reactor: The reactor to report results on; the global one
+            by default.
+        """
+        if reactor is None:
+            from twisted.internet import reactor as default_reactor
+
+            reactor = default_reactor
+        self.path = path
+        self._reactor = reactor
+        self._pool: ThreadPool | None = None
+        self._shutdown_trigger: Any = None
+        # Only ever touched on the pool's single thread.
+        self._connection: sqlite3.Connection | None = None
+
+    def open(self) -> Deferred[int]:
+        """
+        Start the database thread, connect and apply pending migrations.
+
+        @return: A L{Deferred} firing with the schema version in force, or
+            failing (with the store closed again) if the database cannot be
+            opened or is newer than this code.
+        """
+        if self._pool is not None:
+            return self.schema_version()
+        self._pool = ThreadPool(minthreads=1, maxthreads=1, name=f"nextplane-sqlite {self.path}")
+        self._pool.start()
+        # If the reactor stops without close(), still let the process exit.
+        self._shutdown_trigger = self._reactor.addSystemEventTrigger(
+            "during", "shutdown", self._stop_pool
+        )
+        return Deferred.fromCoroutine(self._open())
+
+    async def _open(self) -> int:
+        try:
+            await self._call(self._connect)
+            return await migrate(self._run, self.dialect, self._now)
+        except BaseException:
+            await self.close()
+            raise
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._reactor.seconds(), UTC)
+
+    def close(self) -> Deferred[None]:
+        """
+        Close the connection and stop the database thread. Safe to call
+        more than once.
+
+        @return: A L{Deferred} firing when the thread has stopped.
+        """
+        if self._pool is None:
+            return succeed(None)
+        d = self._call(self._disconnect)
+
+        def stopped(result: object) -> object:
+            if self._shutdown_trigger is not None:
+                self._reactor.removeSystemEventTrigger(self._shutdown_trigger)
+                self._shutdown_trigger = None
+            self._stop_pool()
+            return result
+
+        return d.addBoth(stopped)
+
+    def _stop_pool(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.stop()
+
+    def _call(self, function: Any, *args: Any) -> Deferred[Any]:
+        if self._pool is None:
+            return fail(StoreNotOpenError(f"SQLite store {self.path!r} is not open"))
+        return deferToThreadPool(self._reactor, self._pool, function, *args)
+
+    def _run(self, op: Op[T], *, write: bool) -> Deferred[T]:
+        return self._call(self._transaction, op, write)
+
+    # The methods below run on the database thread only.
+
+    def _connect(self) -> None:
+        if sqlite3.sqlite_version_info < _MINIMUM_SQLITE:
+            raise RuntimeError(
+                f"SQLite {sqlite3.sqlite_version} is too old; nextplane needs"
+                f" {'.'.join(map(str, _MINIMUM_SQLITE))} or newer"
+            )
+        if self.path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        # isolation_level=None: transactions are begun and ended explicitly.
+        connection = sqlite3.connect(
+            self.path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None
+        )
+        try:
+            connection.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            connection.execute("PRAGMA foreign_keys = ON")
+            connection.execute("PRAGMA journal_mode = WAL")
+            # Safe from corruption in WAL mode; at worst loses the last commits.
+            connection.execute("PRAGMA synchronous = NORMAL")
+        except BaseException:
+            connection.close()
+            raise
+        self._connection = connection
+
+    def _disconnect(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
+
+    def _transaction(self, op: Op[T], write: bool) -> T:
+        connection = self._connection
+        if connection is None:
+            raise StoreNotOpenError(f"SQLite store {self.path!r} is not connected")
+        # IMMEDIATE takes the write lock up front (waiting up to the busy
+        # timeout) instead of failing when a read later upgrades to a write.
+        connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            result = drive_sync(op, partial(_execute, connection))
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+        return result
+
+    def _with_connection(self, function: Any) -> Deferred[Any]:
+        """
+        Call C{function(connection)} on the database thread; for tests.
+        """
+        return self._call(lambda: function(self._connection))

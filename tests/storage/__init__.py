@@ -1,0 +1,3 @@
+"""
+Tests for L{nextplane.storage}: one contract, run against every backend.
+"""

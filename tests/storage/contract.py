@@ -1,0 +1,980 @@
+# -*- test-case-name: tests.storage -*-
+"""
+The behaviour every L{IStore} must have, written once.
+
+L{StoreContract} exercises every L{IStore} method against the store a
+test module's C{make_store} builds; L{SQLStoreContract} adds what only the
+SQL backends have (migrations, transactions, a database catalogue) and
+L{MigrationContract} what needs a database that outlives its store.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet.defer import Deferred, gatherResults, maybeDeferred
+from zope.interface.verify import verifyObject
+
+from nextplane.interfaces import IStore
+from nextplane.model.address import Address, ChatSessionId
+from nextplane.storage._sql import TABLES, Op, Query, StoreNotOpenError
+from nextplane.storage.migrate import SchemaTooNewError, latest_version
+from nextplane.storage.records import (
+    ChatSessionRecord,
+    ContactDirection,
+    ContactRecord,
+    ContactState,
+    Decision,
+    DomainAction,
+    DomainPolicy,
+    FederationMode,
+    MetadataQuery,
+    MetadataRecord,
+    TenantPolicy,
+    TenantRecord,
+    UsageRow,
+    UserPolicy,
+    UserRecord,
+)
+
+if TYPE_CHECKING:
+    from twisted.trial.unittest import TestCase
+
+    _Base = TestCase
+else:
+    _Base = object
+
+__all__ = ["MigrationContract", "SQLStoreContract", "StoreContract"]
+
+ALICE = Address("Alice", "acme.test")
+BOB = Address("bob", "remote.example")
+CAROL = Address("carol", "acme.test")
+DAVE = Address("dave", "other.example")
+ERIN = Address("erin", "beta.test")
+
+T0 = datetime(2024, 3, 1, 10, 0, tzinfo=UTC)
+D1, D2, D3 = date(2024, 3, 1), date(2024, 3, 2), date(2024, 3, 3)
+PLUS_TWO = timezone(timedelta(hours=2))
+
+TABLE_NAMES = {
+    "tenants",
+    "users",
+    "contacts",
+    "chat_sessions",
+    "session_refs",
+    "message_map",
+    "tenant_policies",
+    "user_policies",
+    "domain_policies",
+    "metadata_log",
+    "usage_users",
+    "usage_messages",
+}
+
+
+def user(address: Address, tenant: str = "acme.test", platform_id: str = "") -> UserRecord:
+    """
+    A Slack user record for C{address}.
+    """
+    return UserRecord(
+        address,
+        tenant,
+        "slack",
+        platform_id or f"U-{address.key}",
+        display_name=address.local.title(),
+        avatar_url=f"https://img.test/{address.local}.png",
+        title="Engineer",
+    )
+
+
+def contact(
+    owner: Address,
+    external: Address,
+    state: ContactState = ContactState.PENDING,
+    when: datetime = T0,
+) -> ContactRecord:
+    """
+    An outbound contact request made at C{when}.
+    """
+    return ContactRecord(owner, external, state, ContactDirection.OUTBOUND, when, when)
+
+
+def meta(
+    when: datetime,
+    sender: str,
+    receiver: str,
+    *,
+    category: str = "im",
+    kind: str = "message",
+    decision: Decision = Decision.DELIVERED,
+    tenant: str | None = "acme.test",
+    remote_domain: str | None = "remote.example",
+    platform: str | None = "slack",
+    session_id: str | None = None,
+    reason: str = "",
+) -> MetadataRecord:
+    """
+    A metadata record with sensible defaults for a delivered Slack message.
+    """
+    return MetadataRecord(
+        timestamp=when,
+        sender=sender,
+        receiver=receiver,
+        category=category,
+        kind=kind,
+        session_id=session_id,
+        decision=decision,
+        reason=reason,
+        tenant=tenant,
+        remote_domain=remote_domain,
+        platform=platform,
+    )
+
+
+def _utc_aware(value: datetime) -> bool:
+    return value.tzinfo is not None and value.utcoffset() == timedelta(0)
+
+
+class StoreContract(_Base):
+    """
+    Tests of the L{IStore} contract. Mix into a C{TestCase} that defines
+    C{make_store}.
+
+    @ivar store: The opened store under test, closed on cleanup.
+    @ivar opened_version: What C{store.open()} fired with.
+    """
+
+    store: Any
+    opened_version: int
+
+    async def make_store(self) -> Any:
+        """
+        Build a fresh, empty, unopened store; register any clean-up of the
+        database it uses.
+        """
+        raise NotImplementedError
+
+    async def setUp(self) -> None:
+        store = await self.make_store()
+        self.opened_version = await store.open()
+        self.addCleanup(store.close)
+        self.store = store
+
+    # lifecycle
+
+    def test_provides_istore(self) -> None:
+        """
+        The store provides L{IStore} and names its backend.
+        """
+        self.assertTrue(verifyObject(IStore, self.store))
+        self.assertIn(self.store.backend_name, ("memory", "sqlite", "postgresql"))
+
+    async def test_open_reports_schema_version(self) -> None:
+        """
+        C{open} fires with the schema version that C{schema_version} reports.
+        """
+        self.assertIsInstance(self.opened_version, int)
+        self.assertGreaterEqual(self.opened_version, 1)
+        self.assertEqual(await self.store.schema_version(), self.opened_version)
+
+    # tenants
+
+    async def test_tenant_round_trip(self) -> None:
+        """
+        A stored tenant comes back by domain; an unknown domain gives C{None}.
+        """
+        tenant = TenantRecord("acme.test", "slack", "T0001", "Acme Inc.")
+        await self.store.put_tenant(tenant)
+        self.assertEqual(await self.store.get_tenant("acme.test"), tenant)
+        self.assertIsNone(await self.store.get_tenant("unknown.test"))
+
+    async def test_tenant_replaced_by_domain(self) -> None:
+        """
+        Putting a tenant with an existing domain replaces it.
+        """
+        await self.store.put_tenant(TenantRecord("acme.test", "slack", "T0001"))
+        replacement = TenantRecord("acme.test", "teams", "tenant-guid", "Acme")
+        await self.store.put_tenant(replacement)
+        self.assertEqual(await self.store.list_tenants(), [replacement])
+
+    async def test_list_tenants_ordered_by_domain(self) -> None:
+        """
+        Tenants are listed in domain order, not insertion order.
+        """
+        for domain in ("zeta.test", "acme.test", "beta.test", "acme-two.test"):
+            await self.store.put_tenant(TenantRecord(domain, "slack", "T"))
+        tenants = await self.store.list_tenants()
+        self.assertEqual(
+            [t.domain for t in tenants], ["acme-two.test", "acme.test", "beta.test", "zeta.test"]
+        )
+
+    # users
+
+    async def test_user_round_trip(self) -> None:
+        """
+        A stored user comes back with every field, including optional ones.
+        """
+        alice = user(ALICE)
+        plain = UserRecord(CAROL, "acme.test", "slack", "U2")
+        await self.store.put_user(alice)
+        await self.store.put_user(plain)
+        self.assertEqual(await self.store.get_user(ALICE), alice)
+        stored = await self.store.get_user(CAROL)
+        self.assertEqual(stored, plain)
+        self.assertIsNone(stored.avatar_url)
+        self.assertIsNone(stored.title)
+        self.assertIsNone(await self.store.get_user(BOB))
+
+    async def test_user_address_case_insensitive(self) -> None:
+        """
+        Users are keyed by address without regard to the local part's case,
+        and keep the case they were last stored with.
+        """
+        await self.store.put_user(user(ALICE))
+        found = await self.store.get_user(Address("ALICE", "ACME.test"))
+        self.assertEqual(found.address.local, "Alice")
+        shouting = user(Address("ALICE", "acme.test"))
+        await self.store.put_user(shouting)
+        self.assertEqual(await self.store.list_users("acme.test"), [shouting])
+
+    async def test_find_user_by_platform_id(self) -> None:
+        """
+        A user is found by platform and native id, and only by both.
+        """
+        await self.store.put_user(user(ALICE, platform_id="U1"))
+        await self.store.put_user(user(CAROL, platform_id="U2"))
+        self.assertEqual(await self.store.find_user("slack", "U2"), user(CAROL, platform_id="U2"))
+        self.assertIsNone(await self.store.find_user("teams", "U1"))
+        self.assertIsNone(await self.store.find_user("slack", "U3"))
+
+    async def test_list_users_of_tenant_ordered(self) -> None:
+        """
+        Only a tenant's users are listed, ordered by case-folded address.
+        """
+        zed, bea = Address("zed", "acme.test"), Address("Bea", "acme.test")
+        for address in (zed, ALICE, bea):
+            await self.store.put_user(user(address))
+        await self.store.put_user(user(ERIN, tenant="beta.test"))
+        users = await self.store.list_users("acme.test")
+        self.assertEqual([u.address for u in users], [ALICE, bea, zed])
+        self.assertEqual(await self.store.list_users("none.test"), [])
+
+    # contacts
+
+    async def test_contact_round_trip(self) -> None:
+        """
+        A stored contact comes back by (owner, external) in any case, with
+        its timestamps as timezone-aware UTC datetimes.
+        """
+        local_time = datetime(2024, 3, 1, 12, 30, 15, 123456, tzinfo=PLUS_TWO)
+        record = contact(ALICE, BOB, when=local_time)
+        await self.store.put_contact(record)
+        found = await self.store.get_contact(
+            Address("alice", "acme.test"), Address("BOB", "remote.example")
+        )
+        self.assertEqual(found, record)
+        self.assertEqual(found.created_at, datetime(2024, 3, 1, 10, 30, 15, 123456, tzinfo=UTC))
+        self.assertTrue(_utc_aware(found.created_at))
+        self.assertTrue(_utc_aware(found.updated_at))
+        self.assertIsNone(await self.store.get_contact(BOB, ALICE))
+
+    async def test_contact_replaced(self) -> None:
+        """
+        Putting a contact for the same pair replaces its state and times.
+        """
+        await self.store.put_contact(contact(ALICE, BOB))
+        accepted = ContactRecord(
+            ALICE,
+            BOB,
+            ContactState.ACCEPTED,
+            ContactDirection.INBOUND,
+            T0,
+            T0 + timedelta(minutes=5),
+        )
+        await self.store.put_contact(accepted)
+        self.assertEqual(await self.store.list_contacts(), [accepted])
+
+    async def test_list_contacts_filters(self) -> None:
+        """
+        Contacts are filtered by owner, external domain and state, alone or
+        together, and ordered by (owner, external).
+        """
+        records = [
+            contact(CAROL, BOB, ContactState.ACCEPTED),
+            contact(ALICE, DAVE, ContactState.ACCEPTED),
+            contact(ALICE, BOB, ContactState.PENDING),
+            contact(CAROL, DAVE, ContactState.BLOCKED),
+            contact(ERIN, Address("fay", "remote.example"), ContactState.ACCEPTED),
+        ]
+        for record in records:
+            await self.store.put_contact(record)
+        a_bob, a_dave, c_bob, c_dave = records[2], records[1], records[0], records[3]
+        e_fay = records[4]
+        self.assertEqual(await self.store.list_contacts(), [a_bob, a_dave, c_bob, c_dave, e_fay])
+        self.assertEqual(
+            await self.store.list_contacts(owner=Address("ALICE", "acme.test")), [a_bob, a_dave]
+        )
+        self.assertEqual(
+            await self.store.list_contacts(external_domain="remote.example"),
+            [a_bob, c_bob, e_fay],
+        )
+        self.assertEqual(
+            await self.store.list_contacts(state=ContactState.ACCEPTED), [a_dave, c_bob, e_fay]
+        )
+        self.assertEqual(await self.store.list_contacts(state="blocked"), [c_dave])
+        self.assertEqual(
+            await self.store.list_contacts(
+                owner=CAROL, external_domain="other.example", state="blocked"
+            ),
+            [c_dave],
+        )
+        self.assertEqual(
+            await self.store.list_contacts(owner=ALICE, state=ContactState.BLOCKED), []
+        )
+
+    # chat sessions
+
+    async def test_session_created_once_in_either_order(self) -> None:
+        """
+        The session between two addresses is made once and found again from
+        either order and any case; the first call's time is kept.
+        """
+        first = await self.store.get_or_create_session(BOB, ALICE, T0)
+        again = await self.store.get_or_create_session(
+            Address("alice", "acme.test"), BOB, T0 + timedelta(hours=1)
+        )
+        self.assertEqual(again, first)
+        self.assertEqual(again.created_at, T0)
+        self.assertTrue(_utc_aware(again.created_at))
+        other = await self.store.get_or_create_session(ALICE, DAVE, T0)
+        self.assertNotEqual(other.session_id, first.session_id)
+
+    async def test_session_pair_in_canonical_order(self) -> None:
+        """
+        A session names its two addresses in key order whatever the call's
+        order, keeping their case.
+        """
+        record = await self.store.get_or_create_session(BOB, ALICE, T0)
+        self.assertEqual((record.first, record.second), (ALICE, BOB))
+        self.assertEqual(record.refs, {})
+        self.assertEqual(await self.store.get_session(record.session_id), record)
+
+    async def test_get_session_unknown(self) -> None:
+        """
+        An unknown session id gives C{None}.
+        """
+        self.assertIsNone(await self.store.get_session(ChatSessionId("no-such-session")))
+
+    async def test_session_refs_replaced_per_platform(self) -> None:
+        """
+        A session keeps one reference per platform; setting another
+        replaces it, and the old reference no longer finds the session.
+        """
+        session = await self.store.get_or_create_session(ALICE, BOB, T0)
+        sid = session.session_id
+        await self.store.set_session_ref(sid, "slack", "D0001")
+        await self.store.set_session_ref(sid, "xmpp", "thread-1")
+        await self.store.set_session_ref(sid, "slack", "D0002")
+        stored = await self.store.get_session(sid)
+        self.assertEqual(stored.refs, {"slack": "D0002", "xmpp": "thread-1"})
+        self.assertIsNone(await self.store.find_session_by_ref("slack", "D0001"))
+        found = await self.store.find_session_by_ref("slack", "D0002")
+        self.assertEqual(found.session_id, sid)
+        self.assertEqual(found.refs, {"slack": "D0002", "xmpp": "thread-1"})
+
+    async def test_find_session_by_ref(self) -> None:
+        """
+        A reference finds its own session only, on its own platform only.
+        """
+        one = await self.store.get_or_create_session(ALICE, BOB, T0)
+        two = await self.store.get_or_create_session(CAROL, BOB, T0)
+        await self.store.set_session_ref(one.session_id, "slack", "D1")
+        await self.store.set_session_ref(two.session_id, "slack", "D2")
+        self.assertEqual(
+            (await self.store.find_session_by_ref("slack", "D2")).session_id, two.session_id
+        )
+        self.assertIsNone(await self.store.find_session_by_ref("teams", "D1"))
+        self.assertIsNone(await self.store.find_session_by_ref("slack", "D3"))
+
+    async def test_get_or_create_session_returns_refs(self) -> None:
+        """
+        Finding an existing session through C{get_or_create_session} brings
+        its references along.
+        """
+        session = await self.store.get_or_create_session(ALICE, BOB, T0)
+        await self.store.set_session_ref(session.session_id, "slack", "D1")
+        again = await self.store.get_or_create_session(BOB, ALICE, T0)
+        self.assertEqual(again.refs, {"slack": "D1"})
+
+    # message-id maps
+
+    async def test_map_message_both_directions(self) -> None:
+        """
+        A mapping is found from the native id and from the hub id, per
+        platform.
+        """
+        session = await self.store.get_or_create_session(ALICE, BOB, T0)
+        await self.store.map_message("m1", "slack", "1700000000.0001", session.session_id)
+        await self.store.map_message("m1", "xmpp", "stanza-1", session.session_id)
+        self.assertEqual(await self.store.find_message_id("slack", "1700000000.0001"), "m1")
+        self.assertEqual(await self.store.find_message_id("xmpp", "stanza-1"), "m1")
+        self.assertEqual(await self.store.find_native_id("m1", "slack"), "1700000000.0001")
+        self.assertEqual(await self.store.find_native_id("m1", "xmpp"), "stanza-1")
+        self.assertIsNone(await self.store.find_message_id("teams", "1700000000.0001"))
+        self.assertIsNone(await self.store.find_native_id("m1", "teams"))
+        self.assertIsNone(await self.store.find_native_id("m2", "slack"))
+
+    async def test_map_message_idempotent(self) -> None:
+        """
+        Mapping the same message twice is harmless and keeps one mapping.
+        """
+        session = await self.store.get_or_create_session(ALICE, BOB, T0)
+        for _ in range(2):
+            await self.store.map_message("m1", "slack", "n1", session.session_id)
+        self.assertEqual(await self.store.find_message_id("slack", "n1"), "m1")
+        self.assertEqual(await self.store.find_native_id("m1", "slack"), "n1")
+        self.assertEqual(len((await self.store.dump_tables())["message_map"]), 1)
+
+    async def test_remap_message_replaces_lookup(self) -> None:
+        """
+        Mapping a message again on the same platform replaces the earlier
+        native id in both directions.
+        """
+        session = await self.store.get_or_create_session(ALICE, BOB, T0)
+        await self.store.map_message("m1", "slack", "n1", session.session_id)
+        await self.store.map_message("m1", "slack", "n2", session.session_id)
+        self.assertEqual(await self.store.find_native_id("m1", "slack"), "n2")
+        self.assertEqual(await self.store.find_message_id("slack", "n2"), "m1")
+        self.assertIsNone(await self.store.find_message_id("slack", "n1"))
+
+    async def test_platform_id_moves_to_new_address(self) -> None:
+        """
+        One platform account maps to one address: storing it under a new
+        address replaces the old user.
+        """
+        await self.store.put_user(user(ALICE, platform_id="U1"))
+        await self.store.put_user(user(BOB, platform_id="U1"))
+        found = await self.store.find_user("slack", "U1")
+        self.assertEqual(found.address, BOB)
+        self.assertIsNone(await self.store.get_user(ALICE))
+
+    async def test_session_ref_needs_session(self) -> None:
+        """
+        A reference for a session that does not exist is refused.
+        """
+        with self.assertRaises(Exception):  # noqa: B017
+            await self.store.set_session_ref(ChatSessionId("nope"), "slack", "D1")
+
+    async def test_map_message_without_session(self) -> None:
+        """
+        A message may be mapped without a chat session.
+        """
+        await self.store.map_message("m9", "sip", "call-id-9", None)
+        self.assertEqual(await self.store.find_message_id("sip", "call-id-9"), "m9")
+
+    # policy
+
+    async def test_tenant_policy_defaults(self) -> None:
+        """
+        A tenant without a stored policy gets the default policy.
+        """
+        self.assertEqual(await self.store.get_tenant_policy("acme.test"), TenantPolicy("acme.test"))
+
+    async def test_tenant_policy_round_trip(self) -> None:
+        """
+        A stored tenant policy comes back, false switches included, and can
+        be replaced.
+        """
+        strict = TenantPolicy("acme.test", FederationMode.ALLOW_LIST, False, False, False)
+        await self.store.put_tenant_policy(strict)
+        self.assertEqual(await self.store.get_tenant_policy("acme.test"), strict)
+        self.assertEqual(await self.store.get_tenant_policy("beta.test"), TenantPolicy("beta.test"))
+        relaxed = TenantPolicy("acme.test", FederationMode.ALL, True, False, True)
+        await self.store.put_tenant_policy(relaxed)
+        self.assertEqual(await self.store.get_tenant_policy("acme.test"), relaxed)
+
+    async def test_user_policy_round_trip(self) -> None:
+        """
+        User policies are C{None} until stored, keyed case-insensitively and
+        replaced on put.
+        """
+        self.assertIsNone(await self.store.get_user_policy(ALICE))
+        await self.store.put_user_policy(UserPolicy(ALICE, True))
+        self.assertEqual(
+            await self.store.get_user_policy(Address("ALICE", "acme.test")), UserPolicy(ALICE, True)
+        )
+        await self.store.put_user_policy(UserPolicy(Address("alice", "acme.test"), False))
+        found = await self.store.get_user_policy(ALICE)
+        self.assertFalse(found.enabled)
+        self.assertEqual(found.address.key, ALICE.key)
+
+    async def test_domain_policies(self) -> None:
+        """
+        Domain rules are replaced by (tenant, pattern), listed per tenant in
+        pattern order, and removal reports whether a rule existed.
+        """
+        await self.store.put_domain_policy(DomainPolicy("acme.test", "remote.example", "allow"))
+        await self.store.put_domain_policy(DomainPolicy("acme.test", "*.bad.example", "block"))
+        await self.store.put_domain_policy(DomainPolicy("beta.test", "remote.example", "block"))
+        await self.store.put_domain_policy(
+            DomainPolicy("acme.test", "remote.example", DomainAction.BLOCK)
+        )
+        self.assertEqual(
+            await self.store.list_domain_policies("acme.test"),
+            [
+                DomainPolicy("acme.test", "*.bad.example", DomainAction.BLOCK),
+                DomainPolicy("acme.test", "remote.example", DomainAction.BLOCK),
+            ],
+        )
+        self.assertTrue(await self.store.remove_domain_policy("acme.test", "*.bad.example"))
+        self.assertFalse(await self.store.remove_domain_policy("acme.test", "*.bad.example"))
+        self.assertFalse(await self.store.remove_domain_policy("gamma.test", "remote.example"))
+        self.assertEqual(
+            await self.store.list_domain_policies("acme.test"),
+            [DomainPolicy("acme.test", "remote.example", "block")],
+        )
+        self.assertEqual(
+            await self.store.list_domain_policies("beta.test"),
+            [DomainPolicy("beta.test", "remote.example", "block")],
+        )
+        self.assertEqual(await self.store.list_domain_policies("gamma.test"), [])
+
+    # metadata log
+
+    async def _append(self, *records: MetadataRecord) -> list[int]:
+        return [await self.store.append_metadata(record) for record in records]
+
+    async def test_append_metadata_returns_new_ids(self) -> None:
+        """
+        Each appended record gets a new, increasing id, which queries report.
+        """
+        ids = await self._append(meta(T0, str(ALICE), str(BOB)), meta(T0, str(BOB), str(ALICE)))
+        self.assertLess(ids[0], ids[1])
+        found = await self.store.query_metadata(MetadataQuery())
+        self.assertEqual([r.record_id for r in found], ids)
+
+    async def test_metadata_round_trip(self) -> None:
+        """
+        A record comes back with every field, its time in UTC.
+        """
+        record = meta(
+            datetime(2024, 3, 1, 12, 0, 0, 1, tzinfo=PLUS_TWO),
+            "Alice@acme.test",
+            "bob@remote.example",
+            category="im",
+            kind="file",
+            decision=Decision.REFUSED,
+            reason="domain remote.example is blocked",
+            session_id="s-1",
+        )
+        bare = meta(
+            T0 + timedelta(minutes=1),
+            "x@a.test",
+            "y@b.test",
+            tenant=None,
+            remote_domain=None,
+            platform=None,
+        )
+        await self._append(record, bare)
+        found = await self.store.query_metadata(MetadataQuery())
+        self.assertEqual(found, [record, bare])
+        self.assertEqual(found[0].timestamp, datetime(2024, 3, 1, 10, 0, 0, 1, tzinfo=UTC))
+        self.assertTrue(_utc_aware(found[0].timestamp))
+        self.assertIsNone(found[1].tenant)
+        self.assertIsNone(found[1].session_id)
+
+    async def test_metadata_ordered_by_time_then_id(self) -> None:
+        """
+        Records are listed by time, and by id when times are equal.
+        """
+        late = meta(T0 + timedelta(seconds=2), "a@acme.test", "z@remote.example")
+        early = meta(T0, "b@acme.test", "z@remote.example")
+        tie_one = meta(T0 + timedelta(seconds=1), "c@acme.test", "z@remote.example")
+        tie_two = meta(T0 + timedelta(seconds=1), "d@acme.test", "z@remote.example")
+        # The same instant written in another zone must sort as that instant.
+        earliest = meta(
+            datetime(2024, 3, 1, 11, 59, 59, tzinfo=PLUS_TWO), "e@acme.test", "z@remote.example"
+        )
+        await self._append(late, early, tie_one, tie_two, earliest)
+        found = await self.store.query_metadata(MetadataQuery())
+        self.assertEqual(found, [earliest, early, tie_one, tie_two, late])
+
+    async def test_query_metadata_filters(self) -> None:
+        """
+        Each filter of L{MetadataQuery} selects only matching records; the
+        user filter matches sender or receiver in any case; C{since} is
+        inclusive and C{until} exclusive.
+        """
+        m1 = meta(T0, "alice@acme.test", "bob@remote.example", session_id="s1")
+        m2 = meta(
+            T0 + timedelta(minutes=1),
+            "Bob@Remote.example",
+            "alice@acme.test",
+            kind="file",
+            session_id="s1",
+        )
+        m3 = meta(
+            T0 + timedelta(minutes=2),
+            "carol@acme.test",
+            "dave@other.example",
+            category="presence",
+            kind="available",
+            remote_domain="other.example",
+            decision=Decision.REFUSED,
+            reason="blocked",
+        )
+        m4 = meta(
+            T0 + timedelta(minutes=3),
+            "erin@beta.test",
+            "bob@remote.example",
+            tenant="beta.test",
+            platform="teams",
+            session_id="s2",
+            decision=Decision.FAILED,
+        )
+        await self._append(m1, m2, m3, m4)
+
+        async def query(**filters: Any) -> list[MetadataRecord]:
+            result: list[MetadataRecord] = await self.store.query_metadata(MetadataQuery(**filters))
+            return result
+
+        self.assertEqual(await query(session_id="s1"), [m1, m2])
+        self.assertEqual(await query(user="BOB@remote.example"), [m1, m2, m4])
+        self.assertEqual(await query(user="alice@acme.test"), [m1, m2])
+        self.assertEqual(await query(user="nobody@acme.test"), [])
+        self.assertEqual(await query(remote_domain="other.example"), [m3])
+        self.assertEqual(await query(tenant="beta.test"), [m4])
+        self.assertEqual(await query(category="presence"), [m3])
+        self.assertEqual(await query(kind="file"), [m2])
+        self.assertEqual(await query(since=T0 + timedelta(minutes=1)), [m2, m3, m4])
+        self.assertEqual(await query(until=T0 + timedelta(minutes=2)), [m1, m2])
+        self.assertEqual(
+            await query(since=T0 + timedelta(minutes=1), until=T0 + timedelta(minutes=3)),
+            [m2, m3],
+        )
+        self.assertEqual(await query(tenant="acme.test", kind="message"), [m1])
+
+    async def test_query_metadata_limit_offset(self) -> None:
+        """
+        C{limit} and C{offset} page through the ordered records.
+        """
+        records = [
+            meta(T0 + timedelta(seconds=i), f"u{i}@acme.test", "bob@remote.example")
+            for i in range(5)
+        ]
+        await self._append(*reversed(records))
+        self.assertEqual(await self.store.query_metadata(MetadataQuery(limit=2)), records[:2])
+        self.assertEqual(
+            await self.store.query_metadata(MetadataQuery(limit=2, offset=1)), records[1:3]
+        )
+        self.assertEqual(
+            await self.store.query_metadata(MetadataQuery(limit=10, offset=3)), records[3:]
+        )
+        self.assertEqual(await self.store.query_metadata(MetadataQuery(offset=5)), [])
+
+    # usage
+
+    async def _usage_dataset(self) -> None:
+        """
+        Delivered IM traffic on 1 and 2 March 2024, plus records that must
+        not count: refused, failed, not IM, no tenant, or outside the days.
+        """
+        await self._append(
+            meta(T0, "alice@acme.test", "bob@remote.example"),
+            meta(T0 + timedelta(minutes=5), "bob@remote.example", "ALICE@acme.test"),
+            meta(
+                T0 + timedelta(minutes=10),
+                "carol@acme.test",
+                "dave@other.example",
+                kind="file",
+                remote_domain="other.example",
+            ),
+            meta(
+                T0 + timedelta(minutes=15),
+                "erin@beta.test",
+                "bob@remote.example",
+                tenant="beta.test",
+                platform="teams",
+            ),
+            # Counts alice as active on other.example, but is no message.
+            meta(
+                T0 + timedelta(minutes=20),
+                "alice@acme.test",
+                "dave@other.example",
+                kind="typing",
+                remote_domain="other.example",
+            ),
+            meta(T0, "frank@acme.test", "bob@remote.example", decision=Decision.REFUSED),
+            meta(T0, "frank@acme.test", "bob@remote.example", decision=Decision.FAILED),
+            meta(T0, "frank@acme.test", "bob@remote.example", category="presence", kind="away"),
+            meta(T0, "frank@acme.test", "bob@remote.example", tenant=None),
+            # 23:30 at UTC-2 on the 1st is 01:30 UTC on the 2nd.
+            meta(
+                datetime(2024, 3, 1, 23, 30, tzinfo=timezone(timedelta(hours=-2))),
+                "alice@acme.test",
+                "bob@remote.example",
+            ),
+            meta(
+                datetime(2024, 2, 29, 23, 59, 59, tzinfo=UTC),
+                "alice@acme.test",
+                "bob@remote.example",
+            ),
+            meta(datetime(2024, 3, 3, tzinfo=UTC), "alice@acme.test", "bob@remote.example"),
+        )
+
+    async def test_usage_grouped_by_every_subset(self) -> None:
+        """
+        Unique users and messages per day are grouped by each subset of
+        tenant, remote domain and platform; fields not grouped by are
+        C{None}.
+        """
+        await self._usage_dataset()
+        acme, beta = "acme.test", "beta.test"
+        other, remote = "other.example", "remote.example"
+        n = None
+        expected: dict[tuple[str, ...], list[tuple[Any, ...]]] = {
+            (): [(D1, n, n, n, 3, 4), (D2, n, n, n, 1, 1)],
+            ("tenant",): [(D1, acme, n, n, 2, 3), (D1, beta, n, n, 1, 1), (D2, acme, n, n, 1, 1)],
+            ("remote_domain",): [
+                (D1, n, other, n, 2, 1),
+                (D1, n, remote, n, 2, 3),
+                (D2, n, remote, n, 1, 1),
+            ],
+            ("platform",): [
+                (D1, n, n, "slack", 2, 3),
+                (D1, n, n, "teams", 1, 1),
+                (D2, n, n, "slack", 1, 1),
+            ],
+            ("tenant", "remote_domain"): [
+                (D1, acme, other, n, 2, 1),
+                (D1, acme, remote, n, 1, 2),
+                (D1, beta, remote, n, 1, 1),
+                (D2, acme, remote, n, 1, 1),
+            ],
+            ("tenant", "platform"): [
+                (D1, acme, n, "slack", 2, 3),
+                (D1, beta, n, "teams", 1, 1),
+                (D2, acme, n, "slack", 1, 1),
+            ],
+            ("remote_domain", "platform"): [
+                (D1, n, other, "slack", 2, 1),
+                (D1, n, remote, "slack", 1, 2),
+                (D1, n, remote, "teams", 1, 1),
+                (D2, n, remote, "slack", 1, 1),
+            ],
+            ("tenant", "remote_domain", "platform"): [
+                (D1, acme, other, "slack", 2, 1),
+                (D1, acme, remote, "slack", 1, 2),
+                (D1, beta, remote, "teams", 1, 1),
+                (D2, acme, remote, "slack", 1, 1),
+            ],
+        }
+        for group_by, rows in expected.items():
+            # Reversed, to show the order of group_by does not matter.
+            found = await self.store.usage(D1, D3, list(reversed(group_by)))
+            self.assertEqual(found, [UsageRow(*row) for row in rows], f"group_by={group_by}")
+
+    async def test_usage_refused_and_failed_not_counted(self) -> None:
+        """
+        Refused and failed events count neither users nor messages.
+        """
+        await self._append(
+            meta(T0, "alice@acme.test", "bob@remote.example", decision=Decision.REFUSED),
+            meta(T0, "alice@acme.test", "bob@remote.example", decision=Decision.FAILED),
+        )
+        self.assertEqual(await self.store.usage(D1, D2, ()), [])
+        await self._append(meta(T0, "alice@acme.test", "bob@remote.example"))
+        self.assertEqual(await self.store.usage(D1, D2, ()), [UsageRow(D1, None, None, None, 1, 1)])
+
+    async def test_usage_tenant_filter(self) -> None:
+        """
+        Usage may be limited to one tenant.
+        """
+        await self._usage_dataset()
+        self.assertEqual(
+            await self.store.usage(D1, D3, ["platform"], tenant="beta.test"),
+            [UsageRow(D1, None, None, "teams", 1, 1)],
+        )
+        self.assertEqual(await self.store.usage(D1, D3, [], tenant="gamma.test"), [])
+
+    async def test_usage_day_bounds(self) -> None:
+        """
+        C{since} is inclusive and C{until} exclusive.
+        """
+        await self._usage_dataset()
+        self.assertEqual(await self.store.usage(D2, D3, ()), [UsageRow(D2, None, None, None, 1, 1)])
+        self.assertEqual(
+            await self.store.usage(date(2024, 2, 29), D1, ()),
+            [UsageRow(date(2024, 2, 29), None, None, None, 1, 1)],
+        )
+        self.assertEqual(await self.store.usage(D1, D1, ()), [])
+
+    async def test_usage_unknown_group_rejected(self) -> None:
+        """
+        Grouping by an unknown field is a L{ValueError}.
+        """
+        await self.assertFailure(maybeDeferred(self.store.usage, D1, D2, ["sender"]), ValueError)
+
+    # audit
+
+    async def test_dump_tables_covers_every_table(self) -> None:
+        """
+        The dump has every table, each row as text, and every stored fact.
+        """
+        await self.store.put_tenant(TenantRecord("acme.test", "slack", "T1"))
+        await self.store.put_user(user(ALICE))
+        await self.store.put_contact(contact(ALICE, BOB))
+        session = await self.store.get_or_create_session(ALICE, BOB, T0)
+        await self.store.set_session_ref(session.session_id, "slack", "D1")
+        await self.store.map_message("m1", "slack", "n1", session.session_id)
+        await self.store.put_tenant_policy(TenantPolicy("acme.test"))
+        await self.store.put_user_policy(UserPolicy(ALICE, True))
+        await self.store.put_domain_policy(DomainPolicy("acme.test", "remote.example", "allow"))
+        await self._append(meta(T0, str(ALICE), str(BOB), session_id=session.session_id.value))
+        dump = await self.store.dump_tables()
+        self.assertEqual(set(dump), TABLE_NAMES)
+        for name, rows in dump.items():
+            self.assertEqual(len(rows), 1, name)
+            for value in rows[0]:
+                self.assertTrue(value is None or isinstance(value, str), (name, value))
+        self.assertIn("acme.test", dump["tenants"][0])
+        self.assertIn("m1", dump["message_map"][0])
+        self.assertIn(str(ALICE), dump["metadata_log"][0])
+
+
+def _insert_version(version: int) -> Op[None]:
+    yield Query(
+        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+        (version, "from_the_future", "2099-01-01T00:00:00+00:00"),
+    )
+
+
+def _select(sql: str) -> Op[list[tuple[Any, ...]]]:
+    rows = yield Query(sql)
+    return rows
+
+
+async def _migrations(store: Any) -> list[tuple[Any, ...]]:
+    rows: list[tuple[Any, ...]] = await store._read(
+        _select("SELECT version, name, applied_at FROM schema_migrations ORDER BY version")
+    )
+    return rows
+
+
+class SQLStoreContract(_Base):
+    """
+    Tests of what the SQL stores add: migrations, transactions and the
+    catalogue. Mix in after L{StoreContract}.
+    """
+
+    store: Any
+
+    async def test_migrations_applied_on_open(self) -> None:
+        """
+        Opening a new database applies every migration and records each.
+        """
+        latest = latest_version(self.store.dialect.name)
+        self.assertEqual(await self.store.schema_version(), latest)
+        rows = await _migrations(self.store)
+        self.assertEqual([(v, n) for v, n, _ in rows][:1], [(1, "initial")])
+        self.assertEqual(len(rows), latest)
+
+    async def test_dump_covers_every_database_table(self) -> None:
+        """
+        C{dump_tables} names every table of the database but the migration
+        bookkeeping, so no table escapes a privacy audit.
+        """
+        rows = await self.store._read(_select(self.store.dialect.list_tables))
+        self.assertEqual({r[0] for r in rows}, TABLE_NAMES | {"schema_migrations"})
+        self.assertEqual({t.name for t in TABLES}, TABLE_NAMES)
+
+    async def test_failed_operation_rolls_back(self) -> None:
+        """
+        An operation that fails part-way leaves no trace: each runs in one
+        transaction.
+        """
+
+        def op() -> Op[None]:
+            yield Query(
+                "INSERT INTO tenants (domain, platform, workspace, display_name)"
+                " VALUES (?, ?, ?, ?)",
+                ("acme.test", "slack", "T1", ""),
+            )
+            raise RuntimeError("boom")
+
+        await self.assertFailure(self.store._write(op()), RuntimeError)
+        self.assertEqual(await self.store.list_tenants(), [])
+
+    async def test_concurrent_session_creation(self) -> None:
+        """
+        Many simultaneous requests for one pair's session agree on a single
+        session.
+        """
+        calls: list[Deferred[ChatSessionRecord]] = [
+            self.store.get_or_create_session(*pair, T0)
+            for pair in [(ALICE, BOB), (BOB, ALICE)] * 10
+        ]
+        sessions = await gatherResults(calls)
+        self.assertEqual(len({s.session_id for s in sessions}), 1)
+        self.assertEqual(len((await self.store.dump_tables())["chat_sessions"]), 1)
+
+    async def test_platform_id_moves_to_new_address(self) -> None:
+        """
+        Storing a user whose platform id another address holds replaces
+        that user, as one platform account maps to one address.
+        """
+        await self.store.put_user(user(ALICE, platform_id="U1"))
+        moved = user(Address("alice.smith", "acme.test"), platform_id="U1")
+        await self.store.put_user(moved)
+        self.assertEqual(await self.store.find_user("slack", "U1"), moved)
+        self.assertIsNone(await self.store.get_user(ALICE))
+
+    async def test_closed_store_refuses_work(self) -> None:
+        """
+        Operations on a closed store fail instead of hanging; closing twice
+        is harmless.
+        """
+        await self.store.close()
+        await self.store.close()
+        await self.assertFailure(self.store.list_tenants(), StoreNotOpenError)
+
+
+class MigrationContract(_Base):
+    """
+    Tests of opening a database again, for SQL stores whose database
+    outlives them (not C{":memory:"}). Mix in after L{SQLStoreContract};
+    define C{same_database}.
+    """
+
+    store: Any
+
+    def same_database(self) -> Any:
+        """
+        Another unopened store on the database of C{self.store}.
+        """
+        raise NotImplementedError
+
+    async def test_reopen_is_noop(self) -> None:
+        """
+        Opening a database that is up to date changes nothing.
+        """
+        before = await _migrations(self.store)
+        again = self.same_database()
+        self.addCleanup(again.close)
+        self.assertEqual(await again.open(), before[-1][0])
+        self.assertEqual(await _migrations(again), before)
+
+    async def test_too_new_schema_refused(self) -> None:
+        """
+        A database migrated by newer code is refused with a clear error,
+        and the refused store is left closed.
+        """
+        latest = latest_version(self.store.dialect.name)
+        await self.store._write(_insert_version(latest + 1))
+        newer = self.same_database()
+        self.addCleanup(newer.close)
+        failure = await self.assertFailure(newer.open(), SchemaTooNewError)
+        self.assertEqual((failure.found, failure.known), (latest + 1, latest))
+        self.assertIn(f"schema version {latest + 1}", str(failure))
+        self.assertIn(f"up to {latest}", str(failure))
