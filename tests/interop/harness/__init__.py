@@ -1,0 +1,28 @@
+"""
+Reusable harness for interop tests with real peers.
+
+  - L{dns}: in-process authoritative DNS server with query recording;
+  - L{netns}: isolation guard and loopback address allocation;
+  - L{process}: child processes, port/log readiness, no blocking;
+  - L{prosody}, L{ejabberd}: private server instances with generated configs;
+  - L{xmppclient}: slixmpp clients on an asyncio thread, Deferred API;
+  - L{env}: L{InteropEnvironment} wiring it all up for one trial test.
+"""
+
+from .dns import DnsQuery, DnsServer, DnsZone
+from .env import InteropEnvironment, InteropFailure
+from .netns import IsolationError, require_isolation
+from .xmppclient import ReceivedMessage, ReceivedPresence, XmppTestClient
+
+__all__ = [
+    "DnsQuery",
+    "DnsServer",
+    "DnsZone",
+    "InteropEnvironment",
+    "InteropFailure",
+    "IsolationError",
+    "ReceivedMessage",
+    "ReceivedPresence",
+    "XmppTestClient",
+    "require_isolation",
+]

@@ -1,0 +1,326 @@
+"""
+A private Prosody (Debian bookworm, 0.12) started by a test.
+
+The config is generated into the instance directory: its own data dir, pid
+file, log file (debug level), listening address, certificate, and the s2s
+policy under test.  Defaults follow Debian's C{/etc/prosody/prosody.cfg.lua}
+(its C{modules_enabled}, C{s2s_secure_auth = true}, encryption required), so a
+test runs against what an administrator gets out of the box.
+
+Quirks handled here (see C{shared/notes/xmpp-s2s.md} section 3.3):
+  - as root Prosody refuses to start without C{run_as_root = true};
+  - with C{lua-unbound} installed, libunbound resolves, and its built-in
+    RFC 6761 C{test.} local zone answers NXDOMAIN for every C{*.test} name
+    without asking our DNS server: C{local-zone: "test. transparent"};
+  - C{prosodyctl register} writes accounts straight to C{data_path}, so users
+    are created before the server starts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from twisted.internet import defer
+
+from nextplane.devcerts import CertPaths
+
+from .process import (
+    ManagedProcess,
+    base_env,
+    gather,
+    run_command,
+    tail,
+    wait_for_tcp,
+    wait_for_text,
+)
+
+__all__ = ["PROSODY", "PROSODYCTL", "ProsodyOptions", "ProsodyServer", "start_prosody"]
+
+PROSODY = "/usr/bin/prosody"
+PROSODYCTL = "/usr/bin/prosodyctl"
+
+#: Debian bookworm's default C{modules_enabled} (minus C{admin_shell}).
+DEBIAN_MODULES = (
+    "disco",
+    "roster",
+    "saslauth",
+    "tls",
+    "blocklist",
+    "bookmarks",
+    "carbons",
+    "dialback",
+    "limits",
+    "pep",
+    "private",
+    "smacks",
+    "vcard4",
+    "vcard_legacy",
+    "csi_simple",
+    "invites",
+    "invites_adhoc",
+    "invites_register",
+    "ping",
+    "register",
+    "time",
+    "uptime",
+    "version",
+    "admin_adhoc",
+    # Debian also enables "admin_shell"; left out because its admin socket
+    # under data_path exceeds the 108-byte Unix socket path limit in trial's
+    # deep temp directories, and tests do not use "prosodyctl shell".
+    "posix",
+)
+
+
+def _lua(value: Any) -> str:
+    """Render a Python value as a Lua literal."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str | Path):
+        text = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return f'"{text}"'
+    if isinstance(value, Mapping):
+        items = "; ".join(f"[{_lua(k)}] = {_lua(v)}" for k, v in value.items())
+        return "{ " + items + " }"
+    if isinstance(value, Sequence):
+        return "{ " + "; ".join(_lua(v) for v in value) + " }"
+    raise TypeError(f"cannot render {value!r} as Lua")
+
+
+@dataclass
+class ProsodyOptions:
+    """
+    What one Prosody instance looks like.
+
+    @ivar domain: the VirtualHost, e.g. C{prosody1.test}.
+    @ivar address: loopback address to listen on.
+    @ivar cert: certificate and key presented for C{domain} (c2s and s2s).
+    @ivar trusted_ca: CA certificate Prosody trusts for s2s (C{ssl.cafile});
+        L{None} leaves only the system store, so test certificates are
+        untrusted and only dialback (with C{s2s_insecure_domains}) works.
+    @ivar users: C{{localpart: password}} created before start.
+    @ivar s2s_require_encryption: Prosody's option (Debian default true).
+    @ivar s2s_secure_auth: certificate-only s2s (Debian default true).
+    @ivar s2s_insecure_domains: peers allowed to use dialback anyway.
+    @ivar s2s_secure_domains: peers that must present a valid certificate.
+    @ivar c2s_port: client port.
+    @ivar s2s_port: server port.
+    @ivar modules: C{modules_enabled}.
+    @ivar extra_global: more Lua lines for the global section.
+    @ivar extra_host: more Lua lines for the VirtualHost section.
+    """
+
+    domain: str
+    address: str
+    cert: CertPaths
+    trusted_ca: Path | None = None
+    users: Mapping[str, str] = field(default_factory=dict)
+    s2s_require_encryption: bool = True
+    s2s_secure_auth: bool = True
+    s2s_insecure_domains: Sequence[str] = ()
+    s2s_secure_domains: Sequence[str] = ()
+    c2s_port: int = 5222
+    s2s_port: int = 5269
+    modules: Sequence[str] = DEBIAN_MODULES
+    extra_global: str = ""
+    extra_host: str = ""
+
+
+def render_config(options: ProsodyOptions, directory: Path) -> str:
+    """
+    The Prosody configuration for C{options}, with state under C{directory}.
+
+    @param options: the instance description.
+    @param directory: the instance directory.
+    @return: Lua configuration text.
+    """
+    g: dict[str, Any] = {
+        "run_as_root": True,
+        "pidfile": directory / "prosody.pid",
+        "data_path": directory / "data",
+        "interfaces": [options.address],
+        "local_interfaces": [options.address],
+        "c2s_ports": [options.c2s_port],
+        "s2s_ports": [options.s2s_port],
+        "http_ports": [],
+        "https_ports": [],
+        "use_ipv6": False,
+        "admins": [],
+        "modules_enabled": list(options.modules),
+        "modules_disabled": [],
+        "authentication": "internal_hashed",
+        # An empty directory: each host names its certificate explicitly.
+        "certificates": directory / "certs",
+        "s2s_require_encryption": options.s2s_require_encryption,
+        "s2s_secure_auth": options.s2s_secure_auth,
+        "s2s_insecure_domains": list(options.s2s_insecure_domains),
+        "s2s_secure_domains": list(options.s2s_secure_domains),
+        # Debian's defaults.
+        "limits": {"c2s": {"rate": "10kb/s"}, "s2sin": {"rate": "30kb/s"}},
+        # libunbound reads our resolv.conf (127.0.0.53), never /etc/hosts,
+        # and must not answer *.test from its RFC 6761 local zone.
+        "unbound": {
+            "resolvconf": True,
+            "hoststxt": False,
+            "options": {"local-zone:": "test. transparent"},
+        },
+    }
+    if options.trusted_ca is not None:
+        g["ssl"] = {"cafile": options.trusted_ca}
+    lines = ["-- Generated by tests/interop/harness/prosody.py", ""]
+    lines += [f"{key} = {_lua(value)}" for key, value in g.items()]
+    log_file = _lua(directory / "prosody.log")
+    lines.append(
+        f'log = {{ {{ levels = {{ min = "debug" }}; to = "file"; filename = {log_file} }} }}'
+    )
+    lines.append(options.extra_global)
+    lines.append("")
+    lines.append(f"VirtualHost {_lua(options.domain)}")
+    ssl = {"certificate": options.cert.cert, "key": options.cert.key}
+    lines.append(f"    ssl = {_lua(ssl)}")
+    lines.append(options.extra_host)
+    return "\n".join(lines) + "\n"
+
+
+class ProsodyServer:
+    """
+    A running private Prosody.
+
+    @ivar options: how it was configured.
+    @ivar directory: instance directory (config, data, logs).
+    @ivar process: the server process.
+    """
+
+    def __init__(
+        self, reactor: Any, options: ProsodyOptions, directory: Path, process: ManagedProcess
+    ) -> None:
+        self.options = options
+        self.directory = directory
+        self.process = process
+        self._reactor = reactor
+
+    @property
+    def domain(self) -> str:
+        """The served domain."""
+        return self.options.domain
+
+    @property
+    def config_path(self) -> Path:
+        """The generated configuration file."""
+        return self.directory / "prosody.cfg.lua"
+
+    @property
+    def log_path(self) -> Path:
+        """Prosody's debug log."""
+        return self.directory / "prosody.log"
+
+    def c2s_endpoint(self) -> tuple[str, int]:
+        """
+        Where clients connect.
+
+        @return: (address, port).
+        """
+        return self.options.address, self.options.c2s_port
+
+    def log_text(self) -> str:
+        """
+        The whole log so far.
+
+        @return: the text.
+        """
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def wait_for_log(self, pattern: str, timeout: float = 15.0) -> defer.Deferred[re.Match[str]]:
+        """
+        Wait until the log contains a match for C{pattern}.
+
+        @param pattern: regular expression.
+        @param timeout: seconds.
+        @return: fires with the first match.
+        """
+        return wait_for_text(self._reactor, self.log_path, pattern, timeout)
+
+    def diagnostics(self, lines: int = 80) -> str:
+        """
+        Recent log and output lines, for failure messages.
+
+        @param lines: how many lines of each.
+        @return: the text.
+        """
+        return (
+            f"--- prosody {self.domain} ({self.directory}) log:\n{tail(self.log_path, lines)}\n"
+            f"--- prosody {self.domain} output:\n{tail(self.process.output, 20)}"
+        )
+
+    def stop(self) -> defer.Deferred[int | None]:
+        """
+        SIGTERM (graceful), SIGKILL after a grace period.
+
+        @return: fires with the exit status.
+        """
+        return self.process.stop(grace=10)
+
+
+@defer.inlineCallbacks
+def start_prosody(
+    reactor: Any, options: ProsodyOptions, directory: Path, timeout: float = 20.0
+) -> Any:
+    """
+    Write the config, register users, start Prosody and wait for its ports.
+
+    The caller owns the result and must call L{ProsodyServer.stop} (e.g. in
+    C{addCleanup}); if starting fails, the process is stopped here.
+
+    @param reactor: the reactor.
+    @param options: the instance description.
+    @param directory: instance directory, created if needed.
+    @param timeout: seconds to wait for the ports.
+    @return: a Deferred firing with a L{ProsodyServer}.
+    """
+    # Absolute: configs and tools resolve relative paths against their own dirs.
+    directory = directory.absolute()
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "data").mkdir(exist_ok=True)
+    # Prosody indexes its "certificates" directory at start; must exist.
+    (directory / "certs").mkdir(exist_ok=True)
+    config = directory / "prosody.cfg.lua"
+    config.write_text(render_config(options, directory))
+    env = base_env(directory)
+
+    # prosodyctl writes accounts into data_path; run them concurrently.
+    registrations = [
+        run_command(
+            reactor,
+            [PROSODYCTL, "--config", str(config), "register", user, options.domain, password],
+            env,
+            directory,
+        )
+        for user, password in options.users.items()
+    ]
+    yield gather(registrations)
+
+    process = ManagedProcess(
+        reactor,
+        f"prosody {options.domain}",
+        [PROSODY, "--config", str(config), "-F"],
+        env,
+        directory,
+        directory / "output.log",
+    )
+    server = ProsodyServer(reactor, options, directory, process)
+    try:
+        for port in (options.c2s_port, options.s2s_port):
+            yield wait_for_tcp(reactor, options.address, port, timeout=timeout, process=process)
+    except BaseException:
+        yield process.stop(grace=5)
+        raise
+    return server
