@@ -62,9 +62,7 @@ interop-sip: venv interop-deps
 	$(PY) scripts/run_suites.py interop-sip
 
 # Everything CI runs; installs what it needs (Debian packages for the peers).
-test: venv interop-deps certs
-	$(VENV)/bin/ruff check nextplane twisted tests bench scripts
-	$(VENV)/bin/mypy
+test: venv interop-deps certs lint typecheck
 	$(PY) scripts/run_suites.py unit system interop
 
 bench: venv

@@ -17,8 +17,8 @@ from typing import Any
 from attrs import frozen
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, fail, succeed
-from twisted.internet.task import deferLater
 from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import deferLater
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
