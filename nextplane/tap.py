@@ -8,6 +8,9 @@ locator, every configured connector, and the HTTP app, as children of one
 L{HubService} that starts them in this order and stops them in reverse:
 
     storage -> tenants -> connectors... -> web
+
+The HTTP app serves /healthz, the admin API under /admin/ and whatever the
+connectors mount (their webhooks).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from twisted.python import usage
 from twisted.web.server import Site
 
 from . import __version__
+from .admin.api import AdminAPI
 from .config import Config, ConfigError, load_config
 from .connectors.registry import CONNECTORS, ConnectorContext
 from .interfaces import IStore
@@ -133,6 +137,8 @@ def build_hub(
         delivery_timeout=config.router.delivery_timeout,
     )
     web_app = HubWebApp({"storage": storage.health}, __version__)
+    admin_api = AdminAPI(store, config.web.admin_token, reactor)
+    web_app.mount("admin", admin_api.resource())
     context = ConnectorContext(
         reactor=reactor,
         store=store,
@@ -140,6 +146,7 @@ def build_hub(
         config=config,
         resolver=resolver,
         mount=web_app.mount,
+        on_revoke=admin_api.add_revocation_listener,
     )
     connectors = {}
     for name, connector_config in config.connectors.items():
@@ -161,6 +168,7 @@ def build_hub(
 
     hub.router = router  # type: ignore[attr-defined]
     hub.web_app = web_app  # type: ignore[attr-defined]
+    hub.admin_api = admin_api  # type: ignore[attr-defined]
     hub.web = web  # type: ignore[attr-defined]
     hub.store = store  # type: ignore[attr-defined]
     hub.connectors = connectors  # type: ignore[attr-defined]

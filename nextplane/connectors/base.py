@@ -30,6 +30,9 @@ class ConnectorContext:
     @ivar sink: Where inbound events go (the router).
     @ivar mount: Mounts the connector's webhook resource on the HTTP app.
     @ivar resolver: The injectable DNS resolver.
+    @ivar on_revoke: Registers a listener called with each admin
+        revocation, so a connector can close live sessions and drop queued
+        deliveries of the revoked party.
     """
 
     reactor: IReactorTime
@@ -38,6 +41,7 @@ class ConnectorContext:
     config: Config
     resolver: IResolver | None
     mount: WebMount
+    on_revoke: Callable[[Callable[[Any], Any]], None] = lambda listener: None
 
 
 @frozen

@@ -26,6 +26,7 @@ from nextplane.devcerts import ensure_ca, ensure_domain_cert
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 TWISTD = str(Path(sys.executable).parent / "twistd")
+ADMIN_TOKEN = "system-test-token-0123456789"
 
 
 class HubProcess(ProcessProtocol):
@@ -84,6 +85,7 @@ log_format = "json"
 sqlite_path = "{self.database}"
 [web]
 listen = "tcp:0:interface=127.0.0.1"
+admin_token = "${{NEXTPLANE_TEST_ADMIN_TOKEN}}"
 [tls]
 ca_certificates = ["{certs}/ca.crt"]
 [[tenants]]
@@ -100,7 +102,7 @@ private_key = "{certs}/acme.test.key"
 
     def spawn(self, *args: str) -> HubProcess:
         process = HubProcess()
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        env = dict(os.environ, PYTHONPATH=str(ROOT), NEXTPLANE_TEST_ADMIN_TOKEN=ADMIN_TOKEN)
         transport = reactor.spawnProcess(  # type: ignore[attr-defined]
             process,
             TWISTD,
@@ -128,6 +130,17 @@ private_key = "{certs}/acme.test.key"
         self.assertEqual(response.code, 200, body)
         self.assertEqual(body["components"]["storage"]["backend"], "sqlite")
         self.assertEqual(body["components"]["storage"]["state"], "ok")
+        admin = f"http://127.0.0.1:{port}/admin/api/tenants"
+        refused = await treq.get(admin, persistent=False)
+        self.assertEqual(refused.code, 401)
+        await refused.content()
+        tenants = await treq.get(
+            admin, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, persistent=False
+        )
+        self.assertEqual(tenants.code, 200)
+        self.assertIn("acme.test", json.dumps(await tenants.json()))
+        document = await treq.get(f"http://127.0.0.1:{port}/admin/openapi.json", persistent=False)
+        self.assertEqual((await document.json())["info"]["title"].split()[0].lower(), "nextplane")
         self.transport.signalProcess(signal.SIGINT)
         await process.ended
         # twistd re-raises the signal after a clean shutdown, so the exit

@@ -1,0 +1,3 @@
+"""
+Tests for the admin API (L{nextplane.admin}).
+"""
