@@ -100,7 +100,9 @@ class ConfigTests(SynchronousTestCase):
         """An unknown connector name lists the known ones."""
         data = self.base()
         data["connectors"]["telex"] = {}
-        self.assertEqual(self.error(data), "connectors.telex: unknown connector (known: echo)")
+        self.assertEqual(
+            self.error(data), "connectors.telex: unknown connector (known: echo, xmpp)"
+        )
 
     def test_unknown_connector_key(self) -> None:
         """A connector's own section rejects unknown keys."""

@@ -12,29 +12,31 @@ from zope.interface.verify import verifyObject
 
 from nextplane.config import parse_config
 from nextplane.connectors.registry import CONNECTORS, ConnectorContext
+from nextplane.devcerts import ensure_ca, ensure_domain_cert
 from nextplane.interfaces import IConnector, IEventSink, IStore
 from nextplane.router import Router
 from nextplane.storage.memory import MemoryStore
 from nextplane.testing.connectors import RecordingConnector
 
 from .helpers import CoreFixture
+from .test_locate import FakeResolver
 
 
 class InterfaceTests(SynchronousTestCase):
     def test_every_registered_connector(self) -> None:
         """Each connector in the registry, built from its default config, provides IConnector."""
         directory = Path(self.mktemp())
-        directory.mkdir()
-        (directory / "c").write_text("x")
+        cert = ensure_domain_cert(directory, "acme.test", ensure_ca(directory))
         config = parse_config(
             {
+                "tls": {"ca_certificates": [str(directory / "ca.crt")]},
                 "tenants": [
                     {
                         "domain": "acme.test",
                         "platform": "echo",
                         "workspace": "w",
-                        "certificate": str(directory / "c"),
-                        "private_key": str(directory / "c"),
+                        "certificate": str(cert.cert),
+                        "private_key": str(cert.key),
                     }
                 ],
                 "connectors": {name: {} for name in CONNECTORS},
@@ -47,7 +49,7 @@ class InterfaceTests(SynchronousTestCase):
             store=core.store,
             sink=core.router,
             config=config,
-            resolver=None,
+            resolver=FakeResolver({}),  # type: ignore[arg-type]
             mount=lambda segment, resource: None,
         )
         for name, entry in CONNECTORS.items():

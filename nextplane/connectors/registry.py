@@ -19,6 +19,7 @@ __all__ = ["CONNECTORS", "ConnectorContext", "ConnectorEntry"]
 
 
 from . import echo
+from .xmpp import connector as xmpp
 
 #: Every connector of this build, by configuration name.
-CONNECTORS: Mapping[str, ConnectorEntry] = {entry.name: entry for entry in (echo.ENTRY,)}
+CONNECTORS: Mapping[str, ConnectorEntry] = {entry.name: entry for entry in (echo.ENTRY, xmpp.ENTRY)}

@@ -1,0 +1,3 @@
+"""
+XMPP federation: the server-to-server stream layer and stanza mapping.
+"""

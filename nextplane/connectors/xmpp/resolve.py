@@ -1,0 +1,298 @@
+# -*- test-case-name: tests.xmpp.test_resolve -*-
+"""
+Finding a remote XMPP server (RFC 6120 section 3.2, XEP-0368).
+
+Order of attempts for a remote domain:
+
+  1. a static route from configuration (C{{domain: "host:port"}}), if any;
+  2. C{_xmpps-server._tcp.DOMAIN} SRV records: direct TLS (XEP-0368);
+  3. C{_xmpp-server._tcp.DOMAIN} SRV records: STARTTLS;
+  4. if neither SRV name has records: the domain itself on port 5269
+     (RFC 6120 section 3.2.2 fallback).
+
+Within each SRV set, records are ordered by priority, then by a weighted
+random choice (RFC 2782). A single record with target C{.} means "no
+service": for C{_xmpp-server} it stops the search (unless direct TLS
+records exist) instead of falling back to the domain.
+
+The ordering (L{order_srv}, L{targets_from_srv}) is pure; L{ServerResolver}
+does the lookups through an injected
+L{twisted.internet.interfaces.IResolver} (for example a
+C{twisted.names.client.Resolver} built by the composition root), including
+the A/AAAA lookups of each target, so tests run against a fake resolver and
+never touch the host's DNS.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+import socket
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
+
+from attrs import frozen
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IResolver
+from twisted.logger import Logger
+from twisted.names import dns
+from twisted.names.error import DNSNameError, DomainError
+
+__all__ = [
+    "DEFAULT_PORT",
+    "ResolutionError",
+    "SRVRecord",
+    "ServerResolver",
+    "Target",
+    "order_srv",
+    "parse_route",
+    "targets_from_srv",
+]
+
+#: The s2s port (RFC 6120 section 14.7).
+DEFAULT_PORT = 5269
+
+_log = Logger(namespace="nextplane.xmpp.resolve")
+
+
+class ResolutionError(Exception):
+    """
+    The remote domain has no usable XMPP server.
+    """
+
+
+@frozen
+class SRVRecord:
+    """
+    One SRV record (RFC 2782).
+    """
+
+    priority: int
+    weight: int
+    port: int
+    target: str
+
+
+@frozen
+class Target:
+    """
+    A host to try.
+
+    @ivar host: Host name or IP literal.
+    @ivar port: TCP port.
+    @ivar direct_tls: Start TLS immediately (XEP-0368) instead of STARTTLS.
+    """
+
+    host: str
+    port: int
+    direct_tls: bool = False
+
+
+def order_srv(records: Sequence[SRVRecord], rng: random.Random | None = None) -> list[SRVRecord]:
+    """
+    Order SRV records for connection attempts (RFC 2782).
+
+    Lower priority first; within a priority, records are drawn one by one
+    with probability proportional to their weight (zero-weight records
+    get a small chance, and come first when all weights are zero, in
+    their given order).
+    """
+    rng = rng if rng is not None else random.Random()
+    ordered: list[SRVRecord] = []
+    for priority in sorted({r.priority for r in records}):
+        group = [r for r in records if r.priority == priority]
+        # RFC 2782: zero-weight records first, then draw by running sum.
+        group.sort(key=lambda r: r.weight != 0)
+        while group:
+            total = sum(r.weight for r in group)
+            if total == 0:
+                ordered.extend(group)
+                break
+            pick = rng.uniform(0, total)
+            running = 0
+            for index, record in enumerate(group):
+                running += record.weight
+                if running >= pick and record.weight > 0:
+                    ordered.append(group.pop(index))
+                    break
+            else:
+                ordered.append(group.pop())
+    return ordered
+
+
+def _no_service(records: Sequence[SRVRecord]) -> bool:
+    return len(records) == 1 and records[0].target in ("", ".")
+
+
+def targets_from_srv(
+    domain: str,
+    direct: Sequence[SRVRecord],
+    starttls: Sequence[SRVRecord],
+    rng: random.Random | None = None,
+) -> list[Target]:
+    """
+    Combine the answers for C{_xmpps-server} and C{_xmpp-server} into the
+    list of targets to try, in order.
+
+    @raise ResolutionError: The domain explicitly offers no service.
+    """
+    targets: list[Target] = []
+    if not _no_service(direct):
+        targets.extend(
+            Target(r.target.rstrip("."), r.port, True)
+            for r in order_srv(direct, rng)
+            if r.target not in ("", ".")
+        )
+    if _no_service(starttls):
+        if not targets:
+            raise ResolutionError(f"{domain} does not offer XMPP server-to-server service")
+        return targets
+    targets.extend(
+        Target(r.target.rstrip("."), r.port, False)
+        for r in order_srv(starttls, rng)
+        if r.target not in ("", ".")
+    )
+    if not direct and not starttls:
+        targets.append(Target(domain, DEFAULT_PORT, False))
+    return targets
+
+
+def parse_route(route: str) -> Target:
+    """
+    Read a static route C{"host:port"}, C{"[v6]:port"} or C{"host"}.
+
+    @raise ValueError: Malformed route.
+    """
+    route = route.strip()
+    if route.startswith("["):
+        host, _, rest = route[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else ""
+    elif route.count(":") == 1:
+        host, _, port_text = route.partition(":")
+    else:
+        host, port_text = route, ""
+    if not host:
+        raise ValueError(f"malformed route {route!r}")
+    port = int(port_text) if port_text else DEFAULT_PORT
+    if not 0 < port < 65536:
+        raise ValueError(f"malformed port in route {route!r}")
+    return Target(host, port, False)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _answers(result: Any) -> list[dns.RRHeader]:
+    # IResolver lookups fire with (answers, authority, additional).
+    return list(result[0])
+
+
+def _srv_records(answers: list[dns.RRHeader]) -> list[SRVRecord]:
+    records = []
+    for rr in answers:
+        if rr.type == dns.SRV:
+            payload = cast(dns.Record_SRV, rr.payload)
+            records.append(
+                SRVRecord(
+                    payload.priority,
+                    payload.weight,
+                    payload.port,
+                    payload.target.name.decode("ascii"),
+                )
+            )
+    return records
+
+
+class ServerResolver:
+    """
+    Resolves remote domains to connection targets and addresses.
+    """
+
+    def __init__(
+        self,
+        resolver: IResolver,
+        static_routes: Mapping[str, str] | None = None,
+        rng: random.Random | None = None,
+        prefer_ipv6: bool = False,
+    ) -> None:
+        """
+        @param resolver: Where DNS questions go.
+        @param static_routes: C{{domain: "host:port"}}, taking precedence
+            over DNS.
+        @param rng: Random source for SRV weights.
+        @param prefer_ipv6: Try AAAA addresses before A addresses.
+        """
+        self._resolver = resolver
+        self._routes = {k.lower(): parse_route(v) for k, v in (static_routes or {}).items()}
+        self._rng = rng if rng is not None else random.Random()
+        self._prefer_ipv6 = prefer_ipv6
+
+    def targets(self, domain: str) -> Deferred[list[Target]]:
+        """
+        The hosts to try for C{domain}, in order.
+
+        Fails with L{ResolutionError} if the domain explicitly offers no
+        service.
+        """
+        return Deferred.fromCoroutine(self._targets(domain.lower()))
+
+    async def _srv(self, name: str) -> list[SRVRecord]:
+        try:
+            result = await cast(Any, self._resolver).lookupService(name)
+        except (DNSNameError, DomainError):
+            return []
+        except Exception as e:
+            _log.info("SRV lookup for {name} failed: {error}", name=name, error=e)
+            return []
+        return _srv_records(_answers(result))
+
+    async def _targets(self, domain: str) -> list[Target]:
+        route = self._routes.get(domain)
+        if route is not None:
+            return [route]
+        if _is_ip(domain):
+            return [Target(domain, DEFAULT_PORT, False)]
+        direct = await self._srv(f"_xmpps-server._tcp.{domain}")
+        starttls = await self._srv(f"_xmpp-server._tcp.{domain}")
+        return targets_from_srv(domain, direct, starttls, self._rng)
+
+    def addresses(self, host: str) -> Deferred[list[str]]:
+        """
+        The IP addresses of C{host} (A then AAAA, or the other way round with
+        C{prefer_ipv6}); an IP literal is returned as is. An empty list if
+        none resolve.
+        """
+        return Deferred.fromCoroutine(self._addresses(host))
+
+    async def _lookup(self, host: str, ipv6: bool) -> list[str]:
+        try:
+            resolver = cast(Any, self._resolver)
+            if ipv6:
+                result = await resolver.lookupIPV6Address(host)
+            else:
+                result = await resolver.lookupAddress(host)
+        except Exception as e:
+            _log.debug("Address lookup for {host} failed: {error}", host=host, error=e)
+            return []
+        found = []
+        for rr in _answers(result):
+            if not ipv6 and rr.type == dns.A:
+                found.append(cast(dns.Record_A, rr.payload).dottedQuad())
+            elif ipv6 and rr.type == dns.AAAA:
+                address = cast(dns.Record_AAAA, rr.payload).address
+                found.append(socket.inet_ntop(socket.AF_INET6, address))
+        return found
+
+    async def _addresses(self, host: str) -> list[str]:
+        if _is_ip(host):
+            return [host]
+        order = (True, False) if self._prefer_ipv6 else (False, True)
+        found: list[str] = []
+        for ipv6 in order:
+            found.extend(await self._lookup(host, ipv6))
+        return found

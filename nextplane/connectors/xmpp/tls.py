@@ -1,0 +1,437 @@
+# -*- test-case-name: tests.xmpp.test_tls -*-
+"""
+TLS for XMPP server-to-server streams: contexts, certificate checks.
+
+  - L{ServerTLS}: one listener serving many tenant domains. The context is
+    picked by the stream header's C{to} when STARTTLS starts and switched by
+    SNI when the client sends a server name (needed for XEP-0368 direct
+    TLS). Every context I{requests} a client certificate but accepts any
+    (the verify callback always returns true), like Prosody: whether the
+    peer may use SASL EXTERNAL (XEP-0178) is decided after the handshake
+    with L{TrustStore.check}.
+  - L{ClientTLS}: per tenant domain, presents the tenant's certificate as
+    client certificate, sends SNI = peer domain and ALPN C{xmpp-server}
+    (XEP-0368); the server certificate is judged after the handshake.
+  - L{TrustStore} and L{CertificateCheck}: PKIX chain validation against the
+    configured CAs and RFC 6125 / RFC 6120 section 13.7.1.2 identity
+    matching (C{dNSName}, SRV-ID C{_xmpp-server.DOMAIN}, C{id-on-xmppAddr})
+    through C{service_identity}.
+
+All contexts use Twisted's C{CertificateOptions} defaults (TLS 1.2 minimum,
+its cipher list, no session tickets) and load certificates and keys from PEM
+files.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from attrs import frozen
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.x509.oid import ObjectIdentifier
+from OpenSSL import SSL, crypto
+from service_identity.cryptography import extract_patterns
+from service_identity.exceptions import CertificateError
+from service_identity.hazmat import DNS_ID, SRV_ID
+from twisted.internet.interfaces import (
+    IOpenSSLClientConnectionCreator,
+    IOpenSSLServerConnectionCreator,
+)
+from twisted.internet.ssl import CertificateOptions, TLSVersion
+from twisted.logger import Logger
+from zope.interface import implementer
+
+__all__ = [
+    "ID_ON_XMPPADDR",
+    "CertificateCheck",
+    "ClientTLS",
+    "Credentials",
+    "ServerTLS",
+    "TenantTLS",
+    "TrustStore",
+    "identity_matches",
+    "load_credentials",
+    "peer_certificates",
+]
+
+#: id-on-xmppAddr (RFC 6120 section 13.7.1.4).
+ID_ON_XMPPADDR = ObjectIdentifier("1.3.6.1.5.5.7.8.5")
+#: ALPN protocol id for s2s (XEP-0368).
+ALPN_XMPP_SERVER = b"xmpp-server"
+
+_log = Logger(namespace="nextplane.xmpp.tls")
+
+
+@frozen
+class TenantTLS:
+    """
+    Where one tenant domain's certificate and key live.
+
+    @ivar certificate: Path of a PEM file: the domain's certificate first,
+        then any intermediates.
+    @ivar private_key: Path of the PEM private key (unencrypted).
+    """
+
+    certificate: str
+    private_key: str
+
+
+@frozen
+class Credentials:
+    """
+    A loaded certificate chain and key.
+    """
+
+    certificate: x509.Certificate
+    chain: tuple[x509.Certificate, ...]
+    key: PrivateKeyTypes
+
+    @classmethod
+    def load(cls, tenant: TenantTLS) -> Credentials:
+        """
+        Read PEM files.
+
+        @raise ValueError: The files hold no certificate, or the key does not
+            match it.
+        """
+        certificates = x509.load_pem_x509_certificates(Path(tenant.certificate).read_bytes())
+        key = serialization.load_pem_private_key(
+            Path(tenant.private_key).read_bytes(), password=None
+        )
+        if not certificates:
+            raise ValueError(f"no certificate in {tenant.certificate}")
+        if certificates[0].public_key() != key.public_key():  # type: ignore[union-attr]
+            raise ValueError(f"{tenant.private_key} does not match {tenant.certificate}")
+        return cls(certificates[0], tuple(certificates[1:]), key)
+
+    def context(self, **kwargs: Any) -> SSL.Context:
+        """
+        A new context with Twisted's C{CertificateOptions} defaults (TLS 1.2
+        minimum, its cipher list) presenting these credentials.
+        """
+        context = _secure_context(**kwargs)
+        context.use_certificate(self.certificate)
+        context.use_privatekey(self.key)  # type: ignore[arg-type]
+        for certificate in self.chain:
+            context.add_extra_chain_cert(certificate)
+        context.check_privatekey()
+        return context
+
+
+def _secure_context(**kwargs: Any) -> SSL.Context:
+    return CertificateOptions(raiseMinimumTo=TLSVersion.TLSv1_2, **kwargs).getContext()
+
+
+def _accept_any(
+    connection: SSL.Connection, certificate: crypto.X509, errno: int, depth: int, ok: int
+) -> bool:
+    # Request, never require: the handshake must not fail over the peer's
+    # certificate; it is judged afterwards (see module docstring).
+    return True
+
+
+def _select_alpn(connection: SSL.Connection, offered: list[bytes]) -> Any:
+    # Agree on xmpp-server (XEP-0368) if offered; otherwise carry on without
+    # ALPN rather than failing the handshake (Twisted's default callback
+    # answers b"", which aborts it).
+    if ALPN_XMPP_SERVER in offered:
+        return ALPN_XMPP_SERVER
+    return SSL.NO_OVERLAPPING_PROTOCOLS
+
+
+def _read_utf8_string(der: bytes) -> str | None:
+    """
+    Decode a DER UTF8String (the value of an id-on-xmppAddr otherName).
+    """
+    if len(der) < 2 or der[0] != 0x0C:
+        return None
+    length = der[1]
+    offset = 2
+    if length & 0x80:
+        count = length & 0x7F
+        if count == 0 or count > 4 or len(der) < 2 + count:
+            return None
+        length = int.from_bytes(der[2 : 2 + count], "big")
+        offset = 2 + count
+    if len(der) != offset + length:
+        return None
+    try:
+        return der[offset:].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _xmpp_addrs(certificate: x509.Certificate) -> list[str]:
+    try:
+        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    found = []
+    for other in san.get_values_for_type(x509.OtherName):
+        if other.type_id == ID_ON_XMPPADDR:
+            value = _read_utf8_string(other.value)
+            if value is not None:
+                found.append(value)
+    return found
+
+
+def identity_matches(certificate: x509.Certificate, domain: str) -> bool:
+    """
+    Whether C{certificate} names the XMPP server C{domain}.
+
+    Accepts a C{dNSName} (wildcards per RFC 6125), an SRV-ID
+    C{_xmpp-server.DOMAIN} or an C{id-on-xmppAddr} equal to the domain (RFC
+    6120 section 13.7.1.2, XEP-0178). The subject common name is not used.
+    """
+    domain = domain.rstrip(".").lower()
+    try:
+        ids: list[DNS_ID | SRV_ID] = [DNS_ID(domain), SRV_ID("_xmpp-server." + domain)]
+    except ValueError:
+        return False
+    try:
+        patterns = extract_patterns(certificate)
+    except CertificateError:
+        patterns = []
+    for pattern in patterns:
+        for service_id in ids:
+            if service_id.verify(pattern):
+                return True
+    for address in _xmpp_addrs(certificate):
+        try:
+            if address.encode("idna").decode("ascii").lower() == domain:
+                return True
+        except UnicodeError:
+            continue
+    return False
+
+
+@frozen
+class CertificateCheck:
+    """
+    What was learnt about a peer's certificate after a TLS handshake.
+
+    @ivar certificate: The peer's end-entity certificate, if it sent one.
+    @ivar chain_valid: Whether the chain validates against the trusted CAs.
+    @ivar reason: Why not, if not.
+    """
+
+    certificate: x509.Certificate | None
+    chain_valid: bool
+    reason: str | None = None
+
+    def valid_for(self, domain: str) -> bool:
+        """
+        Whether the chain is valid I{and} names C{domain}.
+        """
+        return (
+            self.chain_valid
+            and self.certificate is not None
+            and identity_matches(self.certificate, domain)
+        )
+
+    def problem_for(self, domain: str) -> str | None:
+        """
+        A short explanation of why the certificate is not good for
+        C{domain}, or L{None} if it is.
+        """
+        if self.certificate is None:
+            return "no certificate presented"
+        if not self.chain_valid:
+            return f"certificate not trusted ({self.reason})"
+        if not identity_matches(self.certificate, domain):
+            return f"certificate is not valid for {domain}"
+        return None
+
+
+NO_CERTIFICATE = CertificateCheck(None, False, "no certificate presented")
+
+
+class TrustStore:
+    """
+    The certificate authorities peers' certificates are checked against.
+    """
+
+    def __init__(
+        self,
+        certificates: Iterable[x509.Certificate] = (),
+        paths: Sequence[str] = (),
+    ) -> None:
+        """
+        @param certificates: Trusted CA certificates.
+        @param paths: PEM bundle files (all certificates in them are trusted)
+            or OpenSSL hashed directories such as C{/etc/ssl/certs}.
+        """
+        self._certificates = list(certificates)
+        self._directories: list[str] = []
+        for path in paths:
+            if Path(path).is_dir():
+                self._directories.append(path)
+            else:
+                self._certificates.extend(x509.load_pem_x509_certificates(Path(path).read_bytes()))
+        self._store = self._build()
+
+    def _build(self, when: datetime.datetime | None = None) -> crypto.X509Store:
+        store = crypto.X509Store()
+        for certificate in self._certificates:
+            store.add_cert(crypto.X509.from_cryptography(certificate))
+        for directory in self._directories:
+            store.load_locations(None, directory)
+        if when is not None:
+            store.set_time(when)
+        return store
+
+    def check(
+        self,
+        leaf: x509.Certificate | None,
+        intermediates: Sequence[x509.Certificate] = (),
+        when: datetime.datetime | None = None,
+    ) -> CertificateCheck:
+        """
+        Validate a peer's chain.
+
+        @param leaf: The peer's certificate, or L{None} if it sent none.
+        @param intermediates: Further certificates the peer sent.
+        @param when: Validate as of this time instead of now.
+        """
+        if leaf is None:
+            return NO_CERTIFICATE
+        store = self._store if when is None else self._build(when)
+        context = crypto.X509StoreContext(
+            store,
+            crypto.X509.from_cryptography(leaf),
+            [crypto.X509.from_cryptography(c) for c in intermediates],
+        )
+        try:
+            context.verify_certificate()
+        except crypto.X509StoreContextError as e:
+            return CertificateCheck(leaf, False, str(e.args[0]) if e.args else "invalid")
+        return CertificateCheck(leaf, True)
+
+
+def peer_certificates(
+    transport: object,
+) -> tuple[x509.Certificate | None, list[x509.Certificate]]:
+    """
+    Return the peer's certificate and the other certificates it sent, from
+    a transport on which TLS is established.
+    """
+    get_handle = getattr(transport, "getHandle", None)
+    if get_handle is None:
+        return None, []
+    connection = get_handle()
+    if not isinstance(connection, SSL.Connection):
+        return None, []
+    leaf = connection.get_peer_certificate(as_cryptography=True)
+    chain = connection.get_peer_cert_chain(as_cryptography=True) or []
+    if leaf is None:
+        return None, []
+    return leaf, [c for c in chain if c != leaf]
+
+
+@implementer(IOpenSSLServerConnectionCreator)
+class _ServerCreator:
+    def __init__(self, context: SSL.Context) -> None:
+        self._context = context
+
+    def serverConnectionForTLS(self, tlsProtocol: object) -> SSL.Connection:  # noqa: N803
+        return SSL.Connection(self._context, None)
+
+
+@implementer(IOpenSSLClientConnectionCreator)
+class _ClientCreator:
+    def __init__(self, context: SSL.Context, server_name: str) -> None:
+        self._context = context
+        self._server_name = server_name.encode("idna")
+
+    def clientConnectionForTLS(self, tlsProtocol: object) -> SSL.Connection:  # noqa: N803
+        connection = SSL.Connection(self._context, None)
+        connection.set_tlsext_host_name(self._server_name)
+        connection.set_alpn_protos([ALPN_XMPP_SERVER])
+        return connection
+
+
+class ServerTLS:
+    """
+    Server-side TLS contexts for every tenant domain, one listener.
+    """
+
+    def __init__(self, credentials: Mapping[str, Credentials]) -> None:
+        """
+        @param credentials: Certificate and key per (normalised) domain.
+        """
+        if not credentials:
+            raise ValueError("ServerTLS needs at least one domain")
+        self._contexts: dict[str, SSL.Context] = {}
+        for domain, creds in credentials.items():
+            context = creds.context(contextForServerName=self._context_for_server_name)
+            context.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_CLIENT_ONCE, _accept_any)
+            context.set_alpn_select_callback(_select_alpn)
+            self._contexts[domain.lower()] = context
+        self._default = next(iter(self._contexts))
+
+    def _context_for_server_name(self, server_name: bytes | None) -> SSL.Context | None:
+        if not server_name:
+            return None
+        try:
+            name = server_name.decode("ascii").rstrip(".").lower()
+        except UnicodeDecodeError:
+            return None
+        return self._contexts.get(name)
+
+    def domains(self) -> list[str]:
+        """
+        The domains this listener has certificates for.
+        """
+        return list(self._contexts)
+
+    def creator(self, domain: str | None) -> IOpenSSLServerConnectionCreator:
+        """
+        The connection creator for a stream addressed to C{domain} (SNI, if
+        sent, takes precedence).
+        """
+        context = self._contexts.get((domain or "").lower(), self._contexts[self._default])
+        return _ServerCreator(context)
+
+
+class ClientTLS:
+    """
+    Client-side TLS contexts, one per tenant domain.
+    """
+
+    def __init__(self, credentials: Mapping[str, Credentials]) -> None:
+        self._contexts: dict[str, SSL.Context] = {}
+        for domain, creds in credentials.items():
+            context = creds.context()
+            context.set_verify(SSL.VERIFY_NONE, _accept_any)
+            self._contexts[domain.lower()] = context
+        self._anonymous: SSL.Context | None = None
+
+    def has_certificate(self, domain: str) -> bool:
+        """
+        Whether a client certificate is configured for C{domain}.
+        """
+        return domain.lower() in self._contexts
+
+    def creator(self, local: str, remote: str) -> IOpenSSLClientConnectionCreator:
+        """
+        The connection creator for a stream from C{local} to C{remote}.
+        """
+        context = self._contexts.get(local.lower())
+        if context is None:
+            if self._anonymous is None:
+                self._anonymous = _secure_context()
+                self._anonymous.set_verify(SSL.VERIFY_NONE, _accept_any)
+            context = self._anonymous
+        return _ClientCreator(context, remote)
+
+
+def load_credentials(domains: Mapping[str, TenantTLS]) -> dict[str, Credentials]:
+    """
+    Load every tenant's certificate and key, keyed by lower-case domain.
+    """
+    return {domain.lower(): Credentials.load(tenant) for domain, tenant in domains.items()}
