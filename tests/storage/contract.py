@@ -870,6 +870,35 @@ class SQLStoreContract(_Base):
 
     store: Any
 
+    def query_plan(self, sql: str, *params: Any) -> Op[str]:
+        """
+        The backend's query plan for C{sql}, as text naming the indexes used.
+        """
+        raise NotImplementedError
+
+    async def test_filters_use_indexes(self) -> None:
+        """
+        Filtering contacts by external domain and the metadata log by user
+        uses the expression indexes rather than scanning.
+        """
+        contacts = await self.store._read(
+            self.query_plan(
+                f"SELECT owner FROM contacts WHERE {self.store.dialect.external_domain} = ?",
+                "remote.example",
+            )
+        )
+        self.assertIn("contacts_external_domain", contacts)
+        metadata = await self.store._read(
+            self.query_plan(
+                "SELECT id FROM metadata_log"
+                " WHERE (lower(sender) = lower(?) OR lower(receiver) = lower(?))",
+                "a@b.test",
+                "a@b.test",
+            )
+        )
+        self.assertIn("metadata_log_sender", metadata)
+        self.assertIn("metadata_log_receiver", metadata)
+
     async def test_migrations_applied_on_open(self) -> None:
         """
         Opening a new database applies every migration and records each.
