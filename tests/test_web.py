@@ -74,3 +74,12 @@ class HealthTests(SynchronousTestCase):
         for segment in ("slack", "healthz", "a/b", ""):
             with self.assertRaises(ValueError):
                 self.app.mount(segment, Hello())
+
+    def test_non_utf8_path(self) -> None:
+        """A path that is not UTF-8 once decoded gets a JSON 400 and logs no error."""
+        self.app.mount("admin", Hello())
+        for path in ("/admin/api/users/%ff@x.test", "/%ff/x", "/healthz%ff"):
+            code, body = self.get(path)
+            self.assertEqual(code, 400)
+            self.assertEqual(body["error"], "bad request")
+        self.assertEqual(self.flushLoggedErrors(), [])

@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from klein import Klein
 from twisted.logger import Logger
 from twisted.web.iweb import IRequest
-from twisted.web.resource import IResource, NoResource
+from twisted.web.resource import IResource, NoResource, Resource
 
 __all__ = ["HealthSource", "HubWebApp"]
 
@@ -60,7 +61,7 @@ class HubWebApp:
         """
         The IResource for a L{twisted.web.server.Site}.
         """
-        return self.app.resource()  # type: ignore[no-any-return]
+        return _ValidPathsOnly(self.app.resource())
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         """
@@ -92,3 +93,26 @@ class HubWebApp:
     @app.route("/<string:segment>/", branch=True)
     def mounted(self, request: IRequest, segment: str) -> IResource:
         return self._mounts.get(segment) or NoResource()
+
+
+class _ValidPathsOnly(Resource):
+    """
+    Answers requests whose path is not UTF-8 once percent-decoded with a
+    JSON 400, before Klein (which would log a traceback for each) sees them.
+    """
+
+    isLeaf = True
+
+    def __init__(self, inner: IResource) -> None:
+        super().__init__()
+        self._inner = inner
+
+    def render(self, request: IRequest) -> Any:
+        try:
+            unquote_to_bytes(request.path).decode("utf-8")
+        except UnicodeDecodeError:
+            request.setResponseCode(400)
+            request.setHeader(b"content-type", b"application/json")
+            body = {"error": "bad request", "detail": "the path is not UTF-8 once decoded"}
+            return json.dumps(body).encode("utf-8") + b"\n"
+        return self._inner.render(request)
