@@ -352,6 +352,7 @@ class RouterConfig:
 
     require_accepted_contact: bool = True
     delivery_timeout: float = 60.0
+    contact_request_ttl: float = 14 * 86400.0
 
 
 @frozen
@@ -474,6 +475,7 @@ def _parse_router(root: Section) -> RouterConfig:
     config = RouterConfig(
         require_accepted_contact=router.boolean("require_accepted_contact", True),
         delivery_timeout=router.number("delivery_timeout", 60.0, minimum=1.0),
+        contact_request_ttl=router.number("contact_request_ttl", 14 * 86400.0),
     )
     router.finish()
     return config

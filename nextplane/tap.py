@@ -7,7 +7,7 @@ observer, the DNS resolver, the store, the router and its federation
 locator, every configured connector, and the HTTP app, as children of one
 L{HubService} that starts them in this order and stops them in reverse:
 
-    storage -> tenants -> connectors... -> web
+    storage -> tenants -> contact expiry -> connectors... -> web
 
 The HTTP app serves /healthz, the admin API under /admin/ and whatever the
 connectors mount (their webhooks).
@@ -16,6 +16,7 @@ connectors mount (their webhooks).
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 from typing import IO, Any, ClassVar
 
 from twisted.internet import endpoints
@@ -28,6 +29,7 @@ from . import __version__
 from .admin.api import AdminAPI
 from .config import Config, ConfigError, load_config
 from .connectors.registry import CONNECTORS, ConnectorContext
+from .contacts import ContactExpiryService
 from .interfaces import IStore
 from .locate import FederationLocator
 from .logs import make_observer
@@ -123,6 +125,11 @@ def build_hub(
         store,
         [TenantRecord(t.domain, t.platform, t.workspace, t.display_name) for t in config.tenants],
     ).setServiceParent(hub)
+
+    if config.router.contact_request_ttl > 0:
+        ContactExpiryService(
+            store, reactor, timedelta(seconds=config.router.contact_request_ttl)
+        ).setServiceParent(hub)
 
     federation = [n for n in config.connectors if CONNECTORS[n].role == "federation"]
     locator = FederationLocator(

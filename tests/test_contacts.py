@@ -104,3 +104,36 @@ class ContactLifecycleTests(SynchronousTestCase):
         )
         assert new is not None
         self.assertEqual(new.state, ContactState.PENDING)
+
+
+class ExpiryTests(SynchronousTestCase):
+    def test_old_pending_requests_expire(self) -> None:
+        """Requests older than the TTL expire; newer ones and answered ones stay."""
+        from datetime import timedelta
+
+        from twisted.internet.defer import Deferred
+        from twisted.internet.task import Clock
+
+        from nextplane.contacts import ContactExpiryService
+        from nextplane.storage.memory import MemoryStore
+
+        store = MemoryStore()
+        old = T0 - timedelta(days=15)
+        for external, state, when in [
+            ("a@w.test", ContactState.PENDING, old),
+            ("b@w.test", ContactState.PENDING, T0),
+            ("c@w.test", ContactState.ACCEPTED, old),
+        ]:
+            store.put_contact(
+                ContactRecord(JOHN, addr(external), state, ContactDirection.OUTBOUND, when, when)
+            )
+        clock = Clock()
+        clock.advance(T0.timestamp())
+        service = ContactExpiryService(store, clock, timedelta(days=14))
+        self.assertEqual(self.successResultOf(service.run_once()), 1)
+        states = {c.external.local: c.state for c in self.successResultOf(store.list_contacts())}
+        self.assertEqual(
+            states,
+            {"a": ContactState.EXPIRED, "b": ContactState.PENDING, "c": ContactState.ACCEPTED},
+        )
+        self.assertIsInstance(service.run_once(), Deferred)

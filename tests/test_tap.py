@@ -124,7 +124,10 @@ private_key = "{d}/t.key"
         """A good config builds storage, tenants, connectors and web in that order."""
         service, err = self.make(self.write_config(self.good_config()))
         self.assertEqual(err, "")
-        self.assertEqual([s.name for s in service], ["storage", "tenants", "echo", "web"])  # type: ignore[attr-defined]
+        self.assertEqual(
+            [s.name for s in service],  # type: ignore[attr-defined]
+            ["storage", "tenants", "contact-expiry", "echo", "web"],
+        )
 
 
 class BuildHubTests(SynchronousTestCase):
