@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Protocol
 
 from attrs import frozen
 from twisted.internet.defer import CancelledError, Deferred, TimeoutError
@@ -40,10 +41,10 @@ from .interfaces import DeliveryFailed, IConnector, IEventSink, IStore
 from .locate import FederationLocator
 from .model.address import Address, ChatSessionId
 from .model.events import Category, DeliveryError, Event
-from .policy import LocalSide, Refusal, decide
+from .policy import LocalSide, Refusal, decide, pattern_matches
 from .storage.records import Decision, MetadataRecord
 
-__all__ = ["Outcome", "Router"]
+__all__ = ["Outcome", "RevocationLike", "Router", "revocation_reason"]
 
 log = Logger()
 
@@ -76,6 +77,44 @@ class Outcome:
         return self.decision == Decision.DELIVERED
 
 
+class RevocationLike(Protocol):
+    """
+    What the router needs of an admin revocation
+    (L{nextplane.admin.api.Revocation}).
+    """
+
+    @property
+    def scope(self) -> str: ...
+    @property
+    def user(self) -> Address | None: ...
+    @property
+    def external(self) -> Address | None: ...
+    @property
+    def domain(self) -> str | None: ...
+    @property
+    def tenants(self) -> tuple[str, ...]: ...
+
+
+def revocation_reason(revocation: RevocationLike, event: Event) -> str | None:
+    """
+    Why C{revocation} covers C{event}, or C{None} if it does not.
+    """
+    parties = (event.sender, event.recipient)
+    if revocation.scope == "contact" and revocation.user and revocation.external:
+        if {p.key for p in parties} == {revocation.user.key, revocation.external.key}:
+            return f"revoked: an administrator revoked {revocation.external} for {revocation.user}"
+    elif revocation.scope == "user" and revocation.user:
+        if revocation.user.key in (p.key for p in parties):
+            return f"revoked: an administrator turned off federation for {revocation.user}"
+    elif revocation.scope == "domain" and revocation.domain:
+        for local, other in (parties, parties[::-1]):
+            if (not revocation.tenants or local.domain in revocation.tenants) and pattern_matches(
+                revocation.domain, other.domain
+            ):
+                return f"revoked: an administrator revoked {other.domain}"
+    return None
+
+
 @implementer(IEventSink)
 class Router:
     """
@@ -103,6 +142,9 @@ class Router:
         self._delivery_timeout = delivery_timeout
         self._connectors: dict[str, IConnector] = {}
         self._sessions: dict[tuple[str, str], ChatSessionId] = {}
+        # Deliveries under way, so a revocation can drop them at once.
+        self._in_flight: dict[Deferred[None], Event] = {}
+        self._revoked: dict[Deferred[None], str] = {}
 
     def add_connector(self, connector: IConnector) -> None:
         """
@@ -225,15 +267,38 @@ class Router:
             )
         return connector
 
+    def revoke(self, revocation: RevocationLike) -> None:
+        """
+        Drop every delivery under way that C{revocation} covers; each sender
+        is told it was revoked. (Later events are refused by policy, since
+        the store already marks the contacts revoked.)
+        """
+        for delivery, event in list(self._in_flight.items()):
+            reason = revocation_reason(revocation, event)
+            if reason is not None and delivery not in self._revoked:
+                self._revoked[delivery] = reason
+                delivery.cancel()
+
     async def _deliver(self, event: Event, session: ChatSessionId) -> Outcome:
+        delivery: Deferred[None] | None = None
         try:
             connector = await self._destination(event.recipient)
             delivery = connector.deliver(event)
+            self._in_flight[delivery] = event
             delivery.addTimeout(self._delivery_timeout, self._clock)
             await delivery
         except DeliveryFailed as e:
             return Outcome(event, Decision.FAILED, e.condition, e.reason, session)
-        except (TimeoutError, CancelledError):
+        except CancelledError:
+            reason = self._revoked.get(delivery) if delivery is not None else None
+            return Outcome(
+                event,
+                Decision.FAILED,
+                "forbidden" if reason else "undefined-condition",
+                reason or "the delivery was cancelled",
+                session,
+            )
+        except TimeoutError:
             return Outcome(
                 event,
                 Decision.FAILED,
@@ -242,6 +307,10 @@ class Router:
                 f"{self._delivery_timeout:g} seconds",
                 session,
             )
+        finally:
+            if delivery is not None:
+                self._in_flight.pop(delivery, None)
+                self._revoked.pop(delivery, None)
         await self._apply_contact_changes(event)
         return Outcome(event, Decision.DELIVERED, session=session)
 

@@ -144,7 +144,7 @@ def build_hub(
         delivery_timeout=config.router.delivery_timeout,
     )
     web_app = HubWebApp({"storage": storage.health}, __version__)
-    admin_api = AdminAPI(store, config.web.admin_token, reactor)
+    admin_api = AdminAPI(store, config.web.admin_token, reactor, on_revoke=[router.revoke])
     web_app.mount("admin", admin_api.resource())
     context = ConnectorContext(
         reactor=reactor,

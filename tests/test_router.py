@@ -282,3 +282,52 @@ class RouterTests(SynchronousTestCase):
         )
         [row] = rows
         self.assertEqual((row.remote_domain, row.unique_users, row.messages), ("widget.test", 1, 2))
+
+
+class Revoked:
+    def __init__(self, scope: str, **fields: object) -> None:
+        self.scope = scope
+        self.user = fields.get("user")
+        self.external = fields.get("external")
+        self.domain = fields.get("domain")
+        self.tenants = fields.get("tenants", ())
+
+
+class RevocationTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.core = CoreFixture()
+        self.core.befriend("john@acme.test", "peter@widget.test")
+        self.core.befriend("mary@acme.test", "ann@widget.test")
+        self.core.xmpp.hold = True
+
+    def test_in_flight_dropped_with_error_to_sender(self) -> None:
+        """Revoking a contact drops its delivery under way; the sender is told, other deliveries go on."""
+        dropped = self.core.router.route(message("john@acme.test", "peter@widget.test"))
+        other = self.core.router.route(message("mary@acme.test", "ann@widget.test"))
+        self.core.router.revoke(
+            Revoked("contact", user=addr("john@acme.test"), external=addr("peter@widget.test"))
+        )
+        outcome = self.successResultOf(dropped)
+        self.assertEqual((outcome.decision, outcome.condition), (Decision.FAILED, "forbidden"))
+        self.assertIn("revoked", outcome.reason)
+        [error] = self.core.alpha.delivered
+        self.assertIn("an administrator revoked peter@widget.test", error.reason)  # type: ignore[union-attr]
+        self.assertNoResult(other)
+        self.core.xmpp.release()
+        self.assertTrue(self.successResultOf(other).delivered)
+
+    def test_domain_revocation_covers_both_directions(self) -> None:
+        """A domain revocation drops deliveries to and from that domain for the tenant."""
+        out = self.core.router.route(message("john@acme.test", "peter@widget.test"))
+        self.core.router.revoke(Revoked("domain", domain="*.test", tenants=("beta.test",)))
+        self.assertNoResult(out)
+        self.core.router.revoke(Revoked("domain", domain="widget.test", tenants=("acme.test",)))
+        self.assertEqual(self.successResultOf(out).condition, "forbidden")
+
+    def test_user_revocation(self) -> None:
+        """A user revocation drops that user's deliveries only."""
+        johns = self.core.router.route(message("john@acme.test", "peter@widget.test"))
+        marys = self.core.router.route(message("mary@acme.test", "ann@widget.test"))
+        self.core.router.revoke(Revoked("user", user=addr("john@acme.test")))
+        self.assertIn("turned off federation", self.successResultOf(johns).reason)
+        self.assertNoResult(marys)
