@@ -1,0 +1,287 @@
+# -*- test-case-name: tests.sip.test_tls -*-
+"""
+TLS for SIP federation: mutual TLS contexts and domain identities (RFC
+3261 section 26.2.1; RFC 5922; Microsoft Edge federation as described in
+the Skype for Business "TLS and MTLS" planning guide).
+
+  - L{SipServerTLS}: one listener for every tenant domain; the certificate
+    is chosen by SNI (a tenant is found by its domain or any SIP identity
+    its certificate holds, such as C{sip.acme.test}). A client
+    certificate is I{required}: a peer that sends none fails the
+    handshake with a C{certificate required} alert. Its chain and
+    identities are checked after the handshake (L{check_peer}), and the
+    connection is closed with a logged reason if they do not pass.
+  - L{SipClientTLS}: per tenant domain, presents the tenant's
+    certificate as client certificate and sends SNI; the server
+    certificate is checked after the handshake against the names
+    expected for the target.
+  - L{sip_identities}: the SIP domain identities of a certificate (RFC
+    5922 section 7.1): C{URI:sip:DOMAIN} subjectAltNames (no user part),
+    C{dNSName} subjectAltNames, and the subject common name only when
+    the certificate has no subjectAltName at all. Wildcards are never
+    accepted (section 7.2).
+
+Certificate/key loading (L{Credentials}), chain validation
+(L{TrustStore}) and reading the peer's chain (L{peer_certificates}) are
+shared with the XMPP connector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from attrs import frozen
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+from OpenSSL import SSL, crypto
+from twisted.internet.interfaces import (
+    IOpenSSLClientConnectionCreator,
+    IOpenSSLServerConnectionCreator,
+)
+from zope.interface import implementer
+
+from ..xmpp.tls import (
+    Credentials,
+    TenantTLS,
+    TrustStore,
+    load_credentials,
+    peer_certificates,
+)
+from .uri import SipSyntaxError, SipURI, parse_uri
+
+__all__ = [
+    "Credentials",
+    "PeerCheck",
+    "SipClientTLS",
+    "SipServerTLS",
+    "TenantTLS",
+    "TrustStore",
+    "check_peer",
+    "identity_matches",
+    "load_credentials",
+    "sip_identities",
+]
+
+
+def _normalise(domain: str) -> str:
+    return domain.rstrip(".").lower()
+
+
+def sip_identities(certificate: x509.Certificate) -> frozenset[str]:
+    """
+    The SIP domain identities of C{certificate} (RFC 5922 section 7.1),
+    lower case, wildcards dropped.
+    """
+    try:
+        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        san = None
+    except ValueError:
+        return frozenset()
+    found: set[str] = set()
+    if san is not None:
+        for value in san.get_values_for_type(x509.UniformResourceIdentifier):
+            try:
+                uri = parse_uri(value)
+            except SipSyntaxError:
+                continue
+            if isinstance(uri, SipURI) and uri.scheme == "sip" and uri.user is None:
+                found.add(_normalise(uri.host))
+        for name in san.get_values_for_type(x509.DNSName):
+            if "*" not in name:
+                found.add(_normalise(name))
+        return frozenset(found)
+    for attribute in certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME):
+        common_name = attribute.value
+        if isinstance(common_name, str) and "*" not in common_name:
+            found.add(_normalise(common_name))
+    return frozenset(found)
+
+
+def identity_matches(certificate: x509.Certificate, domain: str) -> bool:
+    """
+    Whether C{certificate} names the SIP domain C{domain} (exactly,
+    case-insensitively, never by wildcard).
+    """
+    return _normalise(domain) in sip_identities(certificate)
+
+
+@frozen
+class PeerCheck:
+    """
+    The verdict on a peer's certificate after a TLS handshake.
+
+    @ivar identities: The peer's SIP domain identities (empty if refused).
+    @ivar problem: Why the peer is refused, or L{None}.
+    """
+
+    identities: frozenset[str]
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """
+        Whether the peer passed.
+        """
+        return self.problem is None
+
+
+def check_peer(
+    trust: TrustStore, transport: object, expected: Iterable[str] | None = None
+) -> PeerCheck:
+    """
+    Check the certificate of the peer on C{transport}: present, chaining
+    to a trusted CA, naming at least one SIP domain and, if C{expected}
+    is given, one of those names.
+    """
+    leaf, chain = peer_certificates(transport)
+    if leaf is None:
+        return PeerCheck(frozenset(), "no certificate presented")
+    verdict = trust.check(leaf, chain)
+    if not verdict.chain_valid:
+        return PeerCheck(frozenset(), f"certificate not trusted ({verdict.reason})")
+    identities = sip_identities(leaf)
+    if not identities:
+        return PeerCheck(frozenset(), "certificate names no SIP domain")
+    if expected is not None:
+        wanted = {_normalise(name) for name in expected}
+        if not identities & wanted:
+            names = ", ".join(sorted(wanted))
+            return PeerCheck(frozenset(), f"certificate is not valid for {names}")
+    return PeerCheck(identities)
+
+
+def _accept_any(
+    connection: SSL.Connection, certificate: crypto.X509, errno: int, depth: int, ok: int
+) -> bool:
+    # The chain is judged after the handshake with the TrustStore (so the
+    # reason can be logged); only the presence of a certificate is
+    # enforced by OpenSSL (VERIFY_FAIL_IF_NO_PEER_CERT).
+    return True
+
+
+def _no_alpn(connection: SSL.Connection, offered: list[bytes]) -> Any:
+    # SIP has no ALPN id. Without this callback a Twisted CertificateOptions
+    # server context answers b"" and aborts the handshake when a client
+    # offers ALPN (see nextplane.connectors.xmpp.tls).
+    return SSL.NO_OVERLAPPING_PROTOCOLS
+
+
+@implementer(IOpenSSLServerConnectionCreator)
+class _ServerCreator:
+    def __init__(self, context: SSL.Context) -> None:
+        self._context = context
+
+    def serverConnectionForTLS(self, tlsProtocol: object) -> SSL.Connection:  # noqa: N803
+        return SSL.Connection(self._context, None)
+
+
+@implementer(IOpenSSLClientConnectionCreator)
+class _ClientCreator:
+    def __init__(self, context: SSL.Context, server_name: str) -> None:
+        self._context = context
+        self._server_name = server_name.encode("idna")
+
+    def clientConnectionForTLS(self, tlsProtocol: object) -> SSL.Connection:  # noqa: N803
+        connection = SSL.Connection(self._context, None)
+        connection.set_tlsext_host_name(self._server_name)
+        return connection
+
+
+class SipServerTLS:
+    """
+    Server contexts for every tenant domain on one listener; see the
+    module docstring.
+    """
+
+    def __init__(
+        self, credentials: Mapping[str, Credentials], require_client_certificate: bool = True
+    ) -> None:
+        """
+        @param credentials: Certificate and key per tenant domain; the first
+            is used when the client sends no (known) server name.
+        @param require_client_certificate: Fail handshakes without a client
+            certificate (federation peers); C{False} only requests one.
+        """
+        if not credentials:
+            raise ValueError("SipServerTLS needs at least one domain")
+        mode = SSL.VERIFY_PEER | SSL.VERIFY_CLIENT_ONCE
+        if require_client_certificate:
+            mode |= SSL.VERIFY_FAIL_IF_NO_PEER_CERT
+        self._contexts: dict[str, SSL.Context] = {}
+        self._tenants: dict[str, str] = {}
+        for domain, creds in credentials.items():
+            domain = _normalise(domain)
+            context = creds.context(contextForServerName=self._context_for_server_name)
+            context.set_verify(mode, _accept_any)
+            context.set_alpn_select_callback(_no_alpn)
+            self._contexts[domain] = context
+            self._tenants[domain] = domain
+        for domain, creds in credentials.items():
+            for name in sip_identities(creds.certificate):
+                self._tenants.setdefault(name, _normalise(domain))
+        self._default = next(iter(self._contexts))
+
+    def tenant_for(self, server_name: str | bytes | None) -> str:
+        """
+        The tenant domain whose certificate serves C{server_name} (the
+        default tenant if unknown or absent).
+        """
+        name: str | None
+        if isinstance(server_name, bytes):
+            try:
+                name = server_name.decode("ascii")
+            except UnicodeDecodeError:
+                name = None
+        else:
+            name = server_name
+        if not name:
+            return self._default
+        return self._tenants.get(_normalise(name), self._default)
+
+    def _context_for_server_name(self, server_name: bytes | None) -> SSL.Context | None:
+        if not server_name:
+            return None
+        return self._contexts[self.tenant_for(server_name)]
+
+    def domains(self) -> list[str]:
+        """
+        The tenant domains served.
+        """
+        return list(self._contexts)
+
+    def creator(self) -> IOpenSSLServerConnectionCreator:
+        """
+        A connection creator for one inbound connection.
+        """
+        return _ServerCreator(self._contexts[self._default])
+
+
+class SipClientTLS:
+    """
+    Client contexts, one per tenant domain; see the module docstring.
+    """
+
+    def __init__(self, credentials: Mapping[str, Credentials]) -> None:
+        self._contexts: dict[str, SSL.Context] = {}
+        for domain, creds in credentials.items():
+            context = creds.context()
+            context.set_verify(SSL.VERIFY_NONE, _accept_any)
+            self._contexts[_normalise(domain)] = context
+
+    def has_certificate(self, domain: str) -> bool:
+        """
+        Whether tenant C{domain} has a client certificate.
+        """
+        return _normalise(domain) in self._contexts
+
+    def creator(self, local_domain: str, server_name: str) -> IOpenSSLClientConnectionCreator:
+        """
+        The connection creator for a connection on behalf of tenant
+        C{local_domain} to the server C{server_name} (sent as SNI).
+
+        @raise KeyError: No certificate for C{local_domain}: mutual TLS
+            cannot be done.
+        """
+        return _ClientCreator(self._contexts[_normalise(local_domain)], server_name)
