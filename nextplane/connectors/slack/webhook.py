@@ -1,0 +1,514 @@
+# -*- test-case-name: tests.slack.test_webhook -*-
+"""
+The hub's Slack endpoints: a Klein class app to mount at C{/slack/}.
+
+  - C{POST /events} - the Events API
+    (U{https://docs.slack.dev/apis/events-api/}): C{url_verification} is
+    answered with the challenge; C{event_callback} is acknowledged at once
+    and handed to the event callback after the response, because Slack
+    retries any delivery not acknowledged within three seconds, even while
+    the slow answer is still on its way. Deliveries are deduplicated on
+    C{event_id} (retries carry the same one), and the app's own messages -
+    events whose C{user} is the bot user or whose C{bot_id} is the app's
+    bot, as in Bolt's C{ignoring_self_events} middleware - are dropped,
+    except C{member_joined_channel}/C{member_left_channel}.
+  - C{POST /commands} - the C{/nextplane} slash command
+    (U{https://docs.slack.dev/interactivity/implementing-slash-commands}):
+    C{invite ADDRESS}, C{remove ADDRESS}, C{block DOMAIN-OR-ADDRESS},
+    C{list}, C{help}. Help and malformed commands are answered here; the
+    others are parsed into a L{SlashCommand} for the command callback, whose
+    L{CommandReply} is the ephemeral answer (a placeholder is sent if the
+    callback takes longer than the acknowledgement budget).
+  - C{POST /interactivity} - button clicks
+    (U{https://docs.slack.dev/interactivity/handling-user-interaction}):
+    C{block_actions} payloads become an L{Interaction} whose Accept/Decline
+    buttons (C{action_id} L{ACCEPT_ACTION}/L{DECLINE_ACTION}) are typed as
+    contact decisions; acknowledged at once, handled after the response.
+
+Every request's signature is verified over the raw body first
+(L{nextplane.connectors.slack.signature}); a failure is a 401 with no side
+effect at all. Slash commands and interactions carry no unique id, so a
+verbatim replay of one within the signature window is refused as well.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+from attrs import frozen
+from klein import Klein
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.iweb import IRequest
+from twisted.web.resource import IResource
+
+from ...model.address import Address, InvalidAddress, validate_domain
+from .signature import ReplayGuard, SignatureError, SignatureVerifier
+
+__all__ = [
+    "ACCEPT_ACTION",
+    "DECLINE_ACTION",
+    "Action",
+    "CommandAction",
+    "CommandReply",
+    "Interaction",
+    "SlackEvent",
+    "SlackWebhook",
+    "SlashCommand",
+    "help_text",
+    "parse_command_text",
+]
+
+log = Logger()
+
+#: The C{action_id} of the Accept button of a contact request.
+ACCEPT_ACTION = "nextplane_accept"
+#: The C{action_id} of the Decline button.
+DECLINE_ACTION = "nextplane_decline"
+
+_MEMBERSHIP_EVENTS = frozenset({"member_joined_channel", "member_left_channel"})
+
+
+@frozen
+class SlackEvent:
+    """
+    One verified, new C{event_callback} delivery.
+
+    @ivar event: The inner event, as Slack sent it.
+    @ivar retry_num: C{X-Slack-Retry-Num} of the delivery that got through.
+    """
+
+    event_id: str
+    team_id: str
+    api_app_id: str
+    event_time: int
+    event: Mapping[str, Any]
+    retry_num: int = 0
+    retry_reason: str | None = None
+
+    @property
+    def type(self) -> str:
+        """
+        The inner event's C{type} (and C{subtype}, as C{message.message_changed}).
+        """
+        kind = str(self.event.get("type", ""))
+        subtype = self.event.get("subtype")
+        return f"{kind}.{subtype}" if subtype else kind
+
+
+class CommandAction(enum.Enum):
+    """
+    What a C{/nextplane} command asks for.
+    """
+
+    INVITE = "invite"
+    REMOVE = "remove"
+    BLOCK = "block"
+    LIST = "list"
+    HELP = "help"
+
+
+@frozen
+class SlashCommand:
+    """
+    A parsed, verified C{/nextplane} command.
+
+    @ivar address: The contact, for C{invite}, C{remove} (and C{block} of
+        one address).
+    @ivar domain: The domain, for C{block} of a whole domain.
+    """
+
+    action: CommandAction
+    team_id: str
+    user_id: str
+    user_name: str
+    channel_id: str
+    command: str
+    text: str
+    response_url: str
+    trigger_id: str
+    address: Address | None = None
+    domain: str | None = None
+
+
+@frozen
+class CommandReply:
+    """
+    The answer shown to the user who typed the command.
+
+    @ivar response_type: C{"ephemeral"} (only them) or C{"in_channel"}.
+    """
+
+    text: str
+    response_type: str = "ephemeral"
+
+    def as_json(self) -> bytes:
+        """
+        The response body.
+        """
+        return json.dumps({"response_type": self.response_type, "text": self.text}).encode()
+
+
+@frozen
+class Action:
+    """
+    One button (or other element) the user used.
+
+    @ivar accept: C{True} for Accept, C{False} for Decline, C{None} for any
+        other action.
+    """
+
+    action_id: str
+    value: str | None
+    block_id: str | None = None
+    accept: bool | None = None
+
+
+@frozen
+class Interaction:
+    """
+    A verified interactivity payload.
+
+    @ivar kind: The payload C{type} (C{block_actions}, C{view_submission}, ...).
+    @ivar payload: The whole payload, for what the typed fields leave out.
+    """
+
+    kind: str
+    team_id: str
+    user_id: str
+    actions: tuple[Action, ...]
+    response_url: str | None
+    trigger_id: str | None
+    channel_id: str | None
+    message_ts: str | None
+    payload: Mapping[str, Any]
+
+
+def help_text(command: str = "/nextplane") -> str:
+    """
+    The usage text of the slash command.
+    """
+    return (
+        f"*{command} invite* `user@example.com` - ask an external contact to chat\n"
+        f"*{command} remove* `user@example.com` - remove a contact\n"
+        f"*{command} block* `example.com` or `user@example.com` - block a domain or a person\n"
+        f"*{command} list* - show your external contacts\n"
+        f"*{command} help* - this help"
+    )
+
+
+def parse_command_text(text: str) -> tuple[CommandAction, Address | None, str | None, str | None]:
+    """
+    Read the text after C{/nextplane}.
+
+    @return: (action, address, domain, problem); C{problem} explains a
+        malformed command, whose action is then L{CommandAction.HELP}.
+    """
+    words = text.split()
+    if not words:
+        return CommandAction.HELP, None, None, None
+    verb = words[0].lower()
+    try:
+        action = CommandAction(verb)
+    except ValueError:
+        return CommandAction.HELP, None, None, f"unknown command {words[0]!r}"
+    arguments = words[1:]
+    if action in (CommandAction.LIST, CommandAction.HELP):
+        if arguments:
+            return CommandAction.HELP, None, None, f"{verb} takes no argument"
+        return action, None, None, None
+    if len(arguments) != 1:
+        return CommandAction.HELP, None, None, f"{verb} takes one address"
+    argument = arguments[0]
+    # Slack may autolink addresses: <mailto:a@b|a@b>.
+    if argument.startswith("<") and argument.endswith(">"):
+        argument = argument[1:-1].split("|")[-1]
+    if action is CommandAction.BLOCK and "@" not in argument:
+        try:
+            return action, None, validate_domain(argument), None
+        except InvalidAddress:
+            return CommandAction.HELP, None, None, f"not a domain: {argument}"
+    try:
+        return action, Address.parse(argument), None, None
+    except InvalidAddress:
+        return CommandAction.HELP, None, None, f"not an address: {argument}"
+
+
+def _form(body: bytes) -> dict[str, str]:
+    return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _dig(data: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(data, Mapping):
+            return None
+        data = data.get(key)
+    return data
+
+
+EventCallback = Callable[[SlackEvent], Any]
+CommandCallback = Callable[[SlashCommand], "CommandReply | Deferred[CommandReply] | None"]
+InteractionCallback = Callable[[Interaction], Any]
+
+
+class SlackWebhook:
+    """
+    The Slack endpoints; see the module docstring.
+
+    @ivar in_flight: Callbacks still running.
+    """
+
+    app = Klein()
+
+    def __init__(
+        self,
+        verifier: SignatureVerifier,
+        clock: IReactorTime,
+        on_event: EventCallback,
+        on_command: CommandCallback,
+        on_interaction: InteractionCallback,
+        *,
+        bot_user_id: str | None = None,
+        bot_id: str | None = None,
+        dedupe_window: float = 3600.0,
+        max_remembered: int = 100_000,
+        ack_budget: float = 2.5,
+    ) -> None:
+        """
+        @param verifier: Checks signatures with the app's signing secret.
+        @param clock: For scheduling after the response and for windows.
+        @param bot_user_id: The app's bot user (from C{auth.test}).
+        @param bot_id: The app's bot id (from C{auth.test}).
+        @param dedupe_window: How long C{event_id}s are remembered; Slack's
+            last retry comes about five minutes after the first attempt.
+        @param ack_budget: How long a command callback may take before a
+            placeholder answer is sent.
+        """
+        self._verifier = verifier
+        self._clock = clock
+        self._on_event = on_event
+        self._on_command = on_command
+        self._on_interaction = on_interaction
+        self.bot_user_id = bot_user_id
+        self.bot_id = bot_id
+        self._events_seen = ReplayGuard(clock, dedupe_window, max_remembered)
+        self._signatures_seen = ReplayGuard(clock, max_entries=max_remembered)
+        self._ack_budget = ack_budget
+        self.in_flight: set[Deferred[Any]] = set()
+
+    def resource(self) -> IResource:
+        """
+        The resource to mount, e.g. C{web_app.mount("slack", hook.resource())}.
+        """
+        return self.app.resource()  # type: ignore[no-any-return]
+
+    # --- helpers ------------------------------------------------------------
+
+    def _verified_body(self, request: IRequest, once: bool) -> bytes | None:
+        body = request.content.read() if request.content is not None else b""
+        headers = {
+            name: values[0] for name, values in request.requestHeaders.getAllRawHeaders() if values
+        }
+        try:
+            verified = self._verifier.verify_headers(body, headers)
+            if once:
+                self._signatures_seen.check(verified.signature)
+        except SignatureError as e:
+            log.warn("refused a Slack request: {reason}", reason=e.reason.value)
+            request.setResponseCode(401)
+            return None
+        return body
+
+    def _later(self, name: str, callback: Callable[[Any], Any], argument: Any) -> None:
+        def run() -> None:
+            d = maybeDeferred(callback, argument)
+            self.in_flight.add(d)
+
+            def done(result: Any) -> None:
+                self.in_flight.discard(d)
+                if isinstance(result, Failure):
+                    log.failure("Slack {name} handler failed", result, name=name)
+
+            d.addBoth(done)
+
+        self._clock.callLater(0, run)
+
+    def _from_self(self, event: Mapping[str, Any]) -> bool:
+        if event.get("type") in _MEMBERSHIP_EVENTS:
+            return False
+        candidates = [event]
+        inner = event.get("message")
+        if isinstance(inner, Mapping):
+            candidates.append(inner)
+        for candidate in candidates:
+            if self.bot_user_id and candidate.get("user") == self.bot_user_id:
+                return True
+            if self.bot_id and candidate.get("bot_id") == self.bot_id:
+                return True
+        return False
+
+    # --- routes -------------------------------------------------------------
+
+    @app.route("/events", methods=["POST"])
+    def events(self, request: IRequest) -> bytes:
+        """
+        Events API deliveries.
+        """
+        body = self._verified_body(request, once=False)
+        if body is None:
+            return b""
+        try:
+            envelope = json.loads(body)
+        except ValueError:
+            envelope = None
+        if not isinstance(envelope, dict):
+            request.setResponseCode(400)
+            return b""
+        kind = envelope.get("type")
+        if kind == "url_verification":
+            request.setHeader(b"content-type", b"application/json")
+            return json.dumps({"challenge": str(envelope.get("challenge", ""))}).encode()
+        if kind == "app_rate_limited":
+            log.warn(
+                "Slack stopped sending events for a minute: over 30,000 an hour (team {team})",
+                team=envelope.get("team_id"),
+            )
+            return b""
+        if kind != "event_callback":
+            return b""
+        event = envelope.get("event")
+        event_id = envelope.get("event_id")
+        if not isinstance(event, dict) or not isinstance(event_id, str) or not event_id:
+            request.setResponseCode(400)
+            return b""
+        if self._events_seen.seen(event_id):
+            return b""
+        if self._from_self(event):
+            return b""
+        retry = request.getHeader(b"x-slack-retry-num")
+        retry_num = int(retry) if retry is not None and retry.isdigit() else 0
+        reason = request.getHeader(b"x-slack-retry-reason")
+        event_time = envelope.get("event_time")
+        slack_event = SlackEvent(
+            event_id=event_id,
+            team_id=str(envelope.get("team_id", "")),
+            api_app_id=str(envelope.get("api_app_id", "")),
+            event_time=event_time if isinstance(event_time, int) else 0,
+            event=event,
+            retry_num=retry_num,
+            retry_reason=reason.decode("latin-1") if reason else None,
+        )
+        self._later("event", self._on_event, slack_event)
+        return b""
+
+    @app.route("/commands", methods=["POST"])
+    def commands(self, request: IRequest) -> bytes | Deferred[bytes]:
+        """
+        The C{/nextplane} slash command.
+        """
+        body = self._verified_body(request, once=True)
+        if body is None:
+            return b""
+        form = _form(body)
+        if form.get("ssl_check") == "1":
+            return b""
+        request.setHeader(b"content-type", b"application/json")
+        command = form.get("command", "/nextplane")
+        action, address, domain, problem = parse_command_text(form.get("text", ""))
+        if action is CommandAction.HELP:
+            text = help_text(command)
+            if problem:
+                text = f"Sorry, {problem}.\n{text}"
+            return CommandReply(text).as_json()
+        parsed = SlashCommand(
+            action=action,
+            team_id=form.get("team_id", ""),
+            user_id=form.get("user_id", ""),
+            user_name=form.get("user_name", ""),
+            channel_id=form.get("channel_id", ""),
+            command=command,
+            text=form.get("text", ""),
+            response_url=form.get("response_url", ""),
+            trigger_id=form.get("trigger_id", ""),
+            address=address,
+            domain=domain,
+        )
+        return self._reply_within_budget(parsed)
+
+    def _reply_within_budget(self, parsed: SlashCommand) -> bytes | Deferred[bytes]:
+        outcome = maybeDeferred(self._on_command, parsed)
+        answer: Deferred[bytes] = Deferred()
+        placeholder = CommandReply("Working on it…")
+
+        def finish(result: Any) -> None:
+            if timer.active():
+                timer.cancel()
+            reply: CommandReply | None
+            if isinstance(result, Failure):
+                log.failure("Slack command handler failed", result)
+                reply = CommandReply("Sorry, that did not work; please try again later.")
+            else:
+                reply = result if isinstance(result, CommandReply) else None
+            if not answer.called:
+                answer.callback(reply.as_json() if reply is not None else b"")
+
+        def expire() -> None:
+            if not answer.called:
+                self.in_flight.add(outcome)
+                outcome.addBoth(lambda result: self.in_flight.discard(outcome))
+                answer.callback(placeholder.as_json())
+
+        timer = self._clock.callLater(self._ack_budget, expire)
+        outcome.addBoth(finish)
+        return answer
+
+    @app.route("/interactivity", methods=["POST"])
+    def interactivity(self, request: IRequest) -> bytes:
+        """
+        Button clicks and other interactions.
+        """
+        body = self._verified_body(request, once=True)
+        if body is None:
+            return b""
+        try:
+            payload = json.loads(_form(body).get("payload", ""))
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            request.setResponseCode(400)
+            return b""
+        actions: list[Action] = []
+        raw_actions = payload.get("actions")
+        if isinstance(raw_actions, list):
+            for raw in raw_actions:
+                if not isinstance(raw, Mapping) or not isinstance(raw.get("action_id"), str):
+                    continue
+                action_id = raw["action_id"]
+                accept = {ACCEPT_ACTION: True, DECLINE_ACTION: False}.get(action_id)
+                actions.append(
+                    Action(action_id, _text(raw.get("value")), _text(raw.get("block_id")), accept)
+                )
+        interaction = Interaction(
+            kind=str(payload.get("type", "")),
+            team_id=str(_dig(payload, "team", "id") or _dig(payload, "user", "team_id") or ""),
+            user_id=str(_dig(payload, "user", "id") or ""),
+            actions=tuple(actions),
+            response_url=_text(payload.get("response_url")),
+            trigger_id=_text(payload.get("trigger_id")),
+            channel_id=_text(_dig(payload, "channel", "id")),
+            message_ts=_text(_dig(payload, "message", "ts"))
+            or _text(_dig(payload, "container", "message_ts")),
+            payload=payload,
+        )
+        self._later("interaction", self._on_interaction, interaction)
+        return b""

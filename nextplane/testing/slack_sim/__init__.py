@@ -1,0 +1,39 @@
+"""
+A local Slack for tests and benchmarks: the Web API checked against
+Slack's published spec, a simulated workspace, rate limits, fault
+injection and signed event deliveries to the hub.
+"""
+
+from .events import Attempt, Delivery, EventSender
+from .simulator import (
+    CAPACITY,
+    REAL_LIMITS,
+    CallRecord,
+    Fault,
+    RateLimitRecord,
+    SlackSimulator,
+    Violation,
+)
+from .spec import WebApiSpec, load_spec
+from .state import Conversation, SimFile, SimMessage, SimToken, SimUser, Workspace
+
+__all__ = [
+    "CAPACITY",
+    "REAL_LIMITS",
+    "Attempt",
+    "CallRecord",
+    "Conversation",
+    "Delivery",
+    "EventSender",
+    "Fault",
+    "RateLimitRecord",
+    "SimFile",
+    "SimMessage",
+    "SimToken",
+    "SimUser",
+    "SlackSimulator",
+    "Violation",
+    "WebApiSpec",
+    "Workspace",
+    "load_spec",
+]

@@ -1,0 +1,3 @@
+"""
+Tests for the Slack connector and the Slack simulator.
+"""
