@@ -46,6 +46,11 @@ class RecordingS2S(Service):
 
     def __init__(self) -> None:
         self.sent: list[Element] = []
+        self.enforced = 0
+
+    def enforce_policy(self) -> int:
+        self.enforced += 1
+        return 0
 
     def send(self, stanza: Element) -> Deferred[None]:
         self.sent.append(stanza)
@@ -112,7 +117,10 @@ class ConnectorTests(SynchronousTestCase):
                 DomainPolicy("acme.test", "widget.test", DomainAction.BLOCK)
             )
         )
+        enforced = self.s2s.enforced
         self.successResultOf(self.connector.refresh_policy())
+        # Streams already up with the domain are ended by the s2s layer.
+        self.assertEqual(self.s2s.enforced, enforced + 1)
         self.assertIn("block list", self.connector.refusal_reason("acme.test", "widget.test") or "")
         self.assertIsNone(self.connector.refusal_reason("beta.test", "widget.test"))
         self.receive(
@@ -264,6 +272,54 @@ class ConnectorTests(SynchronousTestCase):
             held.pop(0).callback(None)
         bodies = [e.body.plain_text() for e in self.core.alpha.delivered]  # type: ignore[union-attr]
         self.assertEqual(bodies, ["0", "1", "2"])
+
+    def slow_sessions(self) -> list[Deferred[Any]]:
+        """Make session look-ups wait until the test fires them, in any order."""
+        held: list[Deferred[Any]] = []
+        original = self.core.store.get_or_create_session
+
+        def slow(*args: Any) -> Deferred[Any]:
+            d: Deferred[Any] = Deferred()
+            held.append(d)
+            d.addCallback(lambda _: original(*args))
+            return d
+
+        self.core.store.get_or_create_session = slow  # type: ignore[method-assign]
+        return held
+
+    def test_order_kept_across_resources(self) -> None:
+        """
+        A user's stanzas keep their order whether they come from the bare or
+        a full JID: Prosody sends 'subscribed' from the bare JID and at once
+        the user's presence from a full one, which the router only lets
+        through once the contact is accepted.
+        """
+        self.successResultOf(self.core.befriend("john@acme.test", "peter@widget.test", "pending"))
+        held = self.slow_sessions()
+        self.receive("<presence from='peter@widget.test' to='john@acme.test' type='subscribed'/>")
+        self.receive("<presence from='peter@widget.test/phone' to='john@acme.test'/>")
+        while held:
+            held.pop().callback(None)  # the latest first: only order can save us
+        self.assertEqual(
+            [e.kind for e in self.core.alpha.delivered], ["contact_accept", "presence"]
+        )
+
+    def test_stop_waits_for_stanzas_in_hand(self) -> None:
+        """
+        Stopping the connector waits until the stanzas already received are
+        routed, so they never reach a store that stopped after it.
+        """
+        held = self.slow_sessions()
+        self.receive(
+            "<message from='peter@widget.test' to='john@acme.test' type='chat' id='s1'>"
+            "<body>last words</body></message>"
+        )
+        stopped = self.connector.stopService()
+        self.assertNoResult(stopped)
+        while held:
+            held.pop(0).callback(None)
+        self.successResultOf(stopped)
+        self.assertEqual([e.kind for e in self.core.alpha.delivered], ["message"])
 
 
 async def _raise(error: Exception) -> None:

@@ -9,10 +9,16 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
+from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.words.xish import domish
 
-from nextplane.connectors.xmpp.pool import ConnectionPool, PooledStream, StreamOpener
+from nextplane.connectors.xmpp.pool import (
+    ConnectionPool,
+    PooledStream,
+    StreamOpener,
+    _StreamProtocolFactory,
+)
 from nextplane.connectors.xmpp.resolve import ServerResolver
 from nextplane.connectors.xmpp.s2s_out import StreamPurpose
 from nextplane.interfaces import DeliveryFailed
@@ -120,6 +126,27 @@ class PoolTests(SynchronousTestCase):
             [(r[0], r[1]) for r in self.opener.requests],
             [("hub.test", "peer.test"), ("other.test", "peer.test")],
         )
+
+    def test_drop(self) -> None:
+        """
+        L{ConnectionPool.pairs} lists the pairs with a ready stream;
+        L{ConnectionPool.drop} closes one and forgets it, so the next send
+        opens a new stream.
+        """
+        self.pool.send("hub.test", "peer.test", message(1))
+        self.pool.send("hub.test", "slow.test", message(2))
+        stream = FakeStream()
+        self.opener.requests[0][3].callback(stream)
+        self.assertEqual(self.pool.pairs(), [("hub.test", "peer.test")])
+        self.assertFalse(self.pool.drop("hub.test", "slow.test"))
+        self.assertTrue(self.pool.drop("hub.test", "peer.test"))
+        self.assertTrue(stream.closed)
+        self.assertEqual(self.pool.pairs(), [])
+        self.assertIsNone(self.pool.stream_for("hub.test", "peer.test"))
+        self.assertFalse(self.pool.drop("hub.test", "peer.test"))
+        d = self.pool.send("hub.test", "peer.test", message(3))
+        self.assertEqual(len(self.opener.requests), 3)
+        self.assertNoResult(d)
 
     def test_queue_cap(self) -> None:
         """
@@ -301,6 +328,19 @@ class OpenerTests(SynchronousTestCase):
             stream_factory,
             connect_timeout=10,
         )
+
+    def test_factory_is_quiet(self) -> None:
+        """
+        The per-connection protocol factory starts and stops without a log
+        line ("Starting factory ..." for every s2s connection was noise).
+        """
+        events: list[dict[str, Any]] = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        factory = _StreamProtocolFactory(NeverReady())  # type: ignore[arg-type]
+        factory.doStart()
+        factory.doStop()
+        self.assertEqual([formatEvent(e) for e in events], [])
 
     def test_connection_refused(self) -> None:
         """

@@ -377,6 +377,40 @@ class InboundStringTests(SynchronousTestCase):
         self.feed(header())
         self.assertStreamError("<foo/>", "unsupported-stanza-type")
 
+    def test_peer_stream_error(self) -> None:
+        """
+        A stream error from the peer (Prosody says system-shutdown when it
+        stops) ends the stream: we close ours, without a stream error of
+        our own, before or after TLS.
+        """
+        self.start_tls()
+        self.feed(header())
+        sent = self.feed(
+            "<stream:error><system-shutdown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+            "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>Received SIGTERM</text>"
+            "</stream:error>"
+        )
+        self.assertEqual(sent, b"</stream:stream>")
+        self.assertTrue(self.transport.disconnecting)
+        assert self.stream.error is not None
+        self.assertEqual(
+            (self.stream.error.condition, self.stream.error.text),
+            ("system-shutdown", "Received SIGTERM"),
+        )
+        self.assertEqual(self.feed("<message from='a@peer.test' to='b@hub.test'/>"), b"")
+
+    def test_peer_stream_error_before_tls(self) -> None:
+        """
+        Before STARTTLS too, a peer's stream error is not answered with one.
+        """
+        self.feed(header())
+        sent = self.feed(
+            "<stream:error><host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+            "</stream:error>"
+        )
+        self.assertEqual(sent, b"</stream:stream>")
+        self.assertTrue(self.transport.disconnecting)
+
     def test_client_namespace_stanza(self) -> None:
         """
         A jabber:client stanza on a server stream is invalid-namespace.
@@ -495,6 +529,7 @@ class Federation:
         hub_settings: S2SSettings | None = None,
         peer_settings: S2SSettings | None = None,
         peer_secret: bytes = b"peer secret",
+        hub_policy: Any = None,
     ) -> None:
         p = pki()
         self.clock = Clock()
@@ -509,6 +544,7 @@ class Federation:
             self.hub_dns,
             self.clock,
             self.hub_received.append,
+            policy_hook=hub_policy,
             settings=evolve(
                 hub_settings or S2SSettings(),
                 dialback_secret=b"hub secret",
@@ -883,6 +919,71 @@ class FederationTests(SynchronousTestCase):
         )
         self.assertEqual(failure.value.condition, "not-allowed")
         self.assertEqual(f.net.attempts, [])
+
+    def test_enforce_policy(self) -> None:
+        """
+        Once the policy refuses a domain whose streams are up,
+        L{S2SService.enforce_policy} ends the inbound stream with a
+        policy-violation naming the reason and closes the outbound one; the
+        peer's next attempt is refused at the stream header with the same
+        reason, and the hub does not send there any more.
+        """
+        blocked: set[str] = set()
+        f = Federation(
+            hub_policy=lambda local, remote: "blocked here" if remote in blocked else None
+        )
+        self.successResultOf(f.send(f.peer, message()))
+        self.successResultOf(f.send(f.hub, message("bob@hub.test", "alice@peer.test")))
+        inbound = f.hub_inbound()
+        outbound = f.outbound(f.hub, "hub.test", "peer.test")
+        self.assertEqual(f.hub.enforce_policy(), 0)
+
+        blocked.add("peer.test")
+        self.assertEqual(f.hub.enforce_policy(), 2)
+        f.net.flush()
+        assert inbound.error is not None
+        self.assertEqual(
+            (inbound.error.condition, inbound.error.text), ("policy-violation", "blocked here")
+        )
+        self.assertTrue(inbound.disconnected)
+        self.assertTrue(outbound.disconnected)
+        self.assertIsNone(outbound.error)
+        self.assertEqual(f.hub.inbound_streams(), [])
+        self.assertIsNone(f.hub.pool.stream_for("hub.test", "peer.test"))
+        self.assertIsNone(f.peer.pool.stream_for("peer.test", "hub.test"))
+
+        failure = self.failureResultOf(f.send(f.peer, message()), DeliveryFailed)
+        self.assertIn("policy-violation: blocked here", failure.value.reason)
+        self.assertEqual(len(f.hub_received), 1)
+        failure = self.failureResultOf(
+            f.send(f.hub, message("bob@hub.test", "alice@peer.test")), DeliveryFailed
+        )
+        self.assertEqual(failure.value.condition, "not-allowed")
+
+    def test_trace(self) -> None:
+        """
+        The trace hook given to the service sees every chunk of every
+        stream in both directions, as plaintext once TLS is up.
+        """
+        f = Federation()
+        seen: list[tuple[str, str, bytes]] = []
+        f.hub.trace = lambda stream, direction, data: seen.append(
+            (type(stream).__name__, direction, data)
+        )
+        self.successResultOf(f.send(f.peer, message(body="traced in")))
+        self.successResultOf(
+            f.send(f.hub, message("bob@hub.test", "alice@peer.test", "traced out"))
+        )
+
+        def joined(kind: str, direction: str) -> bytes:
+            return b"".join(d for k, dr, d in seen if (k, dr) == (kind, direction))
+
+        self.assertIn(b"<starttls", joined("InboundStream", "in"))
+        self.assertIn(b"<body>traced in</body>", joined("InboundStream", "in"))
+        self.assertIn(b"<proceed", joined("InboundStream", "out"))
+        self.assertIn(b"<body>traced out</body>", joined("OutboundStream", "out"))
+        self.assertIn(b"<success", joined("OutboundStream", "in"))
+        self.assertIsNone(f.outbound(f.peer, "peer.test", "hub.test").trace)
 
     def test_send_validation(self) -> None:
         """

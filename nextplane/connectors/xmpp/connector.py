@@ -10,8 +10,10 @@ It joins three parts:
   - the router (L{IEventSink}) and the store.
 
 Inbound stanzas are handled one after another per (sender, recipient)
-pair, so a conversation keeps its order even though store look-ups are
-asynchronous. Native stanza ids are chosen by senders and may repeat across
+pair of bare JIDs, so a conversation keeps its order even though store
+look-ups are asynchronous; stopping the connector waits for the stanzas
+already received. Refreshing the domain rules also ends the streams of
+domains they now block. Native stanza ids are chosen by senders and may repeat across
 conversations, so they are mapped to hub message ids per chat session
 (C{"<session>:<stanza id>"}). A refused or failed inbound message is
 answered with a stanza error carrying the router's condition and reason; an
@@ -32,7 +34,7 @@ from typing import Any
 from attrs import field, frozen
 from twisted.application.service import MultiService, Service
 from twisted.internet import endpoints
-from twisted.internet.defer import Deferred, fail, maybeDeferred, succeed
+from twisted.internet.defer import Deferred, DeferredList, fail, maybeDeferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
@@ -204,6 +206,7 @@ class XmppConnector(MultiService):
         self._chains: dict[tuple[str, str], Deferred[None]] = {}
         self._reactions: OrderedDict[tuple[str, str], frozenset[str]] = OrderedDict()
         self._domain_rules: dict[str, list[DomainPolicy]] = {}
+        self._refreshing: Deferred[None] | None = None
         self._refresher = LoopingCall(self.refresh_policy)
         self._refresher.clock = clock
         self.stanzas_in = 0
@@ -234,14 +237,28 @@ class XmppConnector(MultiService):
             await maybeDeferred(child.startService)
 
     def stopService(self) -> Deferred[None]:
+        """
+        Stop the listeners and close every stream, then wait for the
+        stanzas already received to be handled, so nothing routes through
+        a store that stops after this connector.
+        """
         if self._refresher.running:
             self._refresher.stop()
-        return MultiService.stopService(self)  # type: ignore[no-any-return]
+        stopping: Deferred[None] = MultiService.stopService(self)
+        return stopping.addCallback(lambda _: Deferred.fromCoroutine(self._drain()))
+
+    async def _drain(self) -> None:
+        while self._chains or self._refreshing is not None:
+            waits: list[Deferred[Any]] = list(self._chains.values())
+            if self._refreshing is not None:
+                waits.append(self._refreshing)
+            await DeferredList(waits, consumeErrors=True)
 
     def refresh_policy(self) -> Deferred[None]:
         """
         Reload the tenants' domain rules used to refuse blocked domains at
-        stream level (the router refuses their events in any case).
+        stream level (the router refuses their events in any case), and
+        close the streams of domains they now refuse.
         """
 
         async def load() -> None:
@@ -249,9 +266,19 @@ class XmppConnector(MultiService):
             for domain in self._tenants:
                 rules[domain] = list(await self._store.list_domain_policies(domain))
             self._domain_rules = rules
+            if self._s2s is not None and self.running:
+                # Streams opened before a block must not outlive it.
+                self._s2s.enforce_policy()
 
         d = Deferred.fromCoroutine(load())
         d.addErrback(lambda f: log.failure("loading domain rules failed", f))
+        self._refreshing = d
+
+        def done(result: None) -> None:
+            if self._refreshing is d:
+                self._refreshing = None
+
+        d.addCallback(done)
         return d
 
     def refusal_reason(self, local: str, remote: str) -> str | None:
@@ -339,7 +366,10 @@ class XmppConnector(MultiService):
         processed in arrival order.
         """
         self.stanzas_in += 1
-        key = (element.getAttribute("from") or "", element.getAttribute("to") or "")
+        # Bare JIDs: a user's stanzas keep their order whatever resource
+        # (or none) they come from, e.g. Prosody's bare 'subscribed'
+        # followed at once by the full JID's available presence.
+        key = (_bare(element.getAttribute("from")), _bare(element.getAttribute("to")))
         previous = self._chains.get(key, succeed(None))
         current: Deferred[None] = Deferred()
         self._chains[key] = current
@@ -464,6 +494,10 @@ class XmppConnector(MultiService):
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock.seconds(), UTC)
+
+
+def _bare(jid: str | None) -> str:
+    return (jid or "").partition("/")[0].lower()
 
 
 def _reason(refusal: Any) -> str | None:

@@ -98,6 +98,9 @@ Opener = Callable[[str, str, StreamPurpose], "Deferred[PooledStream]"]
 
 
 class _StreamProtocolFactory(Factory):
+    # One factory per connection: no "Starting factory" line for each.
+    noisy = False
+
     def __init__(self, stream: OutboundStream) -> None:
         self._stream = stream
 
@@ -235,6 +238,27 @@ class ConnectionPool:
         """
         peer = self._peers.get((local, remote))
         return peer.stream if peer is not None else None
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """
+        The (local, remote) pairs with a ready stream.
+        """
+        return [key for key, peer in self._peers.items() if peer.stream is not None]
+
+    def drop(self, local: str, remote: str) -> bool:
+        """
+        Close the pair's ready stream gracefully and forget it; the next
+        send opens a new one.
+
+        @return: Whether there was a stream to close.
+        """
+        peer = self._peers.get((local, remote))
+        if peer is None or peer.stream is None:
+            return False
+        stream = peer.stream
+        self._forget(peer)
+        stream.close()
+        return True
 
     def queued(self, local: str, remote: str) -> int:
         """

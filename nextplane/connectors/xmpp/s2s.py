@@ -63,7 +63,9 @@ C{/work/shared/notes/xmpp-s2s.md}):
     stream (unless certificates are required with that domain).
   - C{policy_hook(local_domain, remote_domain)} returning a reason blocks a
     remote domain for that hub domain: inbound
-    streams get C{policy-violation} when they name it, outbound sends fail.
+    streams get C{policy-violation} when they name it, outbound sends fail;
+    after a policy change, L{S2SService.enforce_policy} ends the streams
+    that are already up with a newly blocked domain.
 """
 
 from __future__ import annotations
@@ -96,6 +98,8 @@ from nextplane.connectors.xmpp.stream import (
     NS_CLIENT,
     NS_SERVER,
     STANZA_NAMES,
+    BaseStream,
+    StreamError,
     StreamLimits,
     jid_domain,
     make_error_reply,
@@ -181,6 +185,9 @@ class S2SService(Service):
     @ivar clock: The injected reactor (used for time).
     @ivar limits: Stream limits.
     @ivar pool: The outbound L{ConnectionPool}.
+    @ivar trace: Given to every new stream as L{BaseStream.trace}: a
+        debugging hook that sees all traffic, content included; never set
+        in production.
     """
 
     def __init__(
@@ -209,6 +216,7 @@ class S2SService(Service):
         """
         self.settings = settings if settings is not None else S2SSettings()
         self.clock = reactor
+        self.trace: Callable[[BaseStream, str, bytes], object] | None = None
         self.limits = self.settings.limits
         credentials = load_credentials(domains)
         self._domains = frozenset(normalise_domain(d) for d in credentials)
@@ -289,6 +297,42 @@ class S2SService(Service):
         _to_server_namespace(stanza)
         return self.pool.send(local, remote, stanza)
 
+    def enforce_policy(self) -> int:
+        """
+        Apply the policy hook to the streams already up: an inbound stream
+        with a domain pair the hook now refuses ends with a
+        C{policy-violation} stream error naming the reason, and an outbound
+        one is closed, so a newly blocked domain can neither keep sending
+        on an old stream nor be sent to (new streams are refused as
+        usual). Call it after the policy changed.
+
+        @return: How many streams were closed.
+        """
+        closed = 0
+        for stream in list(self._inbound):
+            if stream.closing or stream.disconnected:
+                continue
+            pairs = set(stream.authenticated_pairs)
+            if stream.remote_domain is not None and stream.local_domain is not None:
+                pairs.add((stream.remote_domain, stream.local_domain))
+            for remote, local in sorted(pairs):
+                reason = self.refusal_reason(local, remote)
+                if reason is not None:
+                    stream.stream_error(StreamError("policy-violation", reason))
+                    closed += 1
+                    break
+        for local, remote in self.pool.pairs():
+            reason = self.refusal_reason(local, remote)
+            if reason is not None and self.pool.drop(local, remote):
+                _log.info(
+                    "Closed s2s stream {local}->{remote}: {reason}",
+                    local=local,
+                    remote=remote,
+                    reason=reason,
+                )
+                closed += 1
+        return closed
+
     def inbound_streams(self) -> list[InboundStream]:
         """
         The inbound streams currently connected.
@@ -313,13 +357,16 @@ class S2SService(Service):
             _log.warn("Refusing inbound s2s connection: too many streams")
             return None
         stream = InboundStream(self, direct_tls)
+        stream.trace = self.trace
         self._inbound.add(stream)
         return stream
 
     def _new_outbound(
         self, local: str, remote: str, purpose: StreamPurpose, direct_tls: bool
     ) -> OutboundStream:
-        return OutboundStream(self, local, remote, purpose, direct_tls)
+        stream = OutboundStream(self, local, remote, purpose, direct_tls)
+        stream.trace = self.trace
+        return stream
 
     # host interface shared by both directions
 

@@ -365,6 +365,9 @@ class InboundStream(BaseStream):
 
     def element_received(self, element: domish.Element) -> None:
         uri, name = element.uri, element.name
+        if uri == NS_STREAMS and name == "error":
+            self._on_peer_error(element)
+            return
         if uri == NS_TLS and name == "starttls":
             self._on_starttls()
             return
@@ -384,6 +387,19 @@ class InboundStream(BaseStream):
             raise StreamError("invalid-namespace", "jabber:client on a server stream")
         else:
             raise StreamError("unsupported-stanza-type", f"unexpected <{name}/>")
+
+    def _on_peer_error(self, element: domish.Element) -> None:
+        # RFC 6120 section 4.9.1.1: the peer ends the stream (e.g. Prosody's
+        # system-shutdown when it stops); close ours, never answer with a
+        # stream error of our own.
+        error = StreamError.from_element(element)
+        self.error = error
+        self.log.info(
+            "s2s stream {stream} closed by the peer: {error}", stream=self, error=str(error)
+        )
+        self.parser.stop()
+        self.close()
+        self.drop_connection()
 
     # STARTTLS (RFC 6120 section 5)
 

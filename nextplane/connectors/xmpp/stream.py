@@ -634,9 +634,14 @@ class BaseStream(Protocol):
     @ivar disconnected: Whether the connection is gone.
     @ivar error: The stream error that ended this stream, if any (sent or
         received).
+    @ivar trace: If set, called with C{(stream, "in" | "out", data)} for
+        every chunk received and sent (plaintext once TLS is up). A
+        debugging aid for tests: it sees stanza content, so production
+        code never sets it.
     """
 
     log = Logger(namespace="nextplane.xmpp.s2s")
+    trace: Callable[[BaseStream, str, bytes], object] | None = None
 
     def __init__(self, clock: IReactorTime, limits: StreamLimits) -> None:
         self.clock = clock
@@ -671,6 +676,8 @@ class BaseStream(Protocol):
         if self.disconnected:
             return
         self.last_activity = self.clock.seconds()
+        if self.trace is not None:
+            self.trace(self, "in", data)
         self._guard(self.parser.feed, data)
 
     def connectionLost(self, reason: Failure | None = None) -> None:
@@ -802,6 +809,8 @@ class BaseStream(Protocol):
         """
         if self.closing or self.disconnected or self.transport is None:
             return
+        if self.trace is not None:
+            self.trace(self, "out", data)
         self._transport.write(data)
 
     def send_element(self, element: domish.Element) -> None:

@@ -6,11 +6,13 @@ Reusable harness for interop tests with real peers.
   - L{process}: child processes, port/log readiness, no blocking;
   - L{prosody}, L{ejabberd}: private server instances with generated configs;
   - L{xmppclient}: slixmpp clients on an asyncio thread, Deferred API;
+  - L{hub}: the nextplane hub itself, in-process, as a peer;
   - L{env}: L{InteropEnvironment} wiring it all up for one trial test.
 """
 
 from .dns import DnsQuery, DnsServer, DnsZone
 from .env import InteropEnvironment, InteropFailure
+from .hub import HubOptions, HubUnderTest
 from .netns import IsolationError, require_isolation
 from .xmppclient import ReceivedMessage, ReceivedPresence, XmppTestClient
 
@@ -18,6 +20,8 @@ __all__ = [
     "DnsQuery",
     "DnsServer",
     "DnsZone",
+    "HubOptions",
+    "HubUnderTest",
     "InteropEnvironment",
     "InteropFailure",
     "IsolationError",

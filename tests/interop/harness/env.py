@@ -33,6 +33,7 @@ from nextplane import devcerts
 
 from .dns import DnsServer, DnsZone
 from .ejabberd import ERL, EjabberdOptions, EjabberdServer, start_ejabberd
+from .hub import HubOptions, HubUnderTest
 from .netns import DNS_ADDRESS, LoopbackAllocator, acquire_namespace_lock, require_isolation
 from .prosody import PROSODY, PROSODYCTL, ProsodyOptions, ProsodyServer, start_prosody
 from .xmppclient import AsyncioThread, XmppTestClient
@@ -88,6 +89,7 @@ class InteropEnvironment:
         self.dns = DnsServer(self.zone)
         self.addresses = LoopbackAllocator(reserved=[dns_address])
         self.servers: list[ProsodyServer | EjabberdServer] = []
+        self.hubs: list[HubUnderTest] = []
         self._runner: AsyncioThread | None = None
 
     @classmethod
@@ -262,6 +264,55 @@ class InteropEnvironment:
             self.publish(domain, address, ejabberd_options.s2s_port)
         return server
 
+    @defer.inlineCallbacks
+    def start_hub(
+        self,
+        domain: str = "hub.test",
+        *,
+        cert: devcerts.CertPaths | None = None,
+        trusted: bool = True,
+        publish: bool = True,
+        more_domains: tuple[str, ...] = (),
+        **options: Any,
+    ) -> Any:
+        """
+        Start the nextplane hub (in this process) for C{domain} on the next
+        loopback address, port 5269.
+
+        @param domain: the tenant domain.
+        @param cert: its certificate (default: valid for C{domain}).
+        @param trusted: trust the test CA for peers' certificates.
+        @param publish: add its SRV/A records to the zone.
+        @param more_domains: more tenant domains on the same hub, each with
+            a valid certificate and published the same way.
+        @param options: further L{HubOptions} fields.
+        @return: a Deferred firing with the started L{HubUnderTest};
+            stopped in cleanup.
+        """
+        address = next(self.addresses)
+        hub_options = HubOptions(
+            domain=domain,
+            address=address,
+            cert=cert or self.cert_for(domain),
+            trusted_cas=[self.ca.cert] if trusted else [],
+            more_tenants={d: self.cert_for(d) for d in more_domains},
+            **options,
+        )
+        hub = HubUnderTest(
+            self.reactor,
+            hub_options,
+            self.directory / f"hub-{domain}",
+            (self.dns_address, self.dns_port),
+        )
+        self.testcase.addCleanup(hub.close_logs)
+        self.testcase.addCleanup(hub.stop)
+        self.hubs.append(hub)
+        if publish:
+            for name in (domain, *more_domains):
+                self.publish(name, address, hub_options.s2s_port)
+        yield self.with_diagnostics(hub.start())
+        return hub
+
     # -- clients ----------------------------------------------------------
 
     def _asyncio(self) -> AsyncioThread:
@@ -277,6 +328,7 @@ class InteropEnvironment:
         password: str,
         server: ProsodyServer | EjabberdServer,
         timeout: float = 20.0,
+        ca_cert: Path | None = None,
     ) -> Any:
         """
         A logged-in slixmpp client for C{jid} on C{server}'s c2s port.
@@ -285,10 +337,13 @@ class InteropEnvironment:
         @param password: its password.
         @param server: where to connect (no DNS lookup).
         @param timeout: seconds for the login.
+        @param ca_cert: CA file to verify the server with (default: the test CA).
         @return: a Deferred firing with an L{XmppTestClient}; disconnected in
             cleanup.
         """
-        client = XmppTestClient(self._asyncio(), jid, password, self.ca.cert, server.c2s_endpoint())
+        client = XmppTestClient(
+            self._asyncio(), jid, password, ca_cert or self.ca.cert, server.c2s_endpoint()
+        )
         # Registered first so a half-open client is closed too.
         self.testcase.addCleanup(client.disconnect)
         yield self.with_diagnostics(client.connect(timeout))
@@ -303,6 +358,7 @@ class InteropEnvironment:
         @return: the text.
         """
         parts = [server.diagnostics() for server in self.servers]
+        parts += [hub.diagnostics() for hub in self.hubs]
         queries = "\n".join(
             f"  {q.transport} {q.type} {q.name} -> {q.rcode}" for q in self.dns.queries
         )

@@ -100,7 +100,11 @@ class ProsodyOptions:
 
     @ivar domain: the VirtualHost, e.g. C{prosody1.test}.
     @ivar address: loopback address to listen on.
-    @ivar cert: certificate and key presented for C{domain} (c2s and s2s).
+    @ivar cert: certificate and key presented for C{domain} (c2s, and s2s
+        unless C{s2s_cert} is given).
+    @ivar s2s_cert: another certificate for s2s only (C{s2s_ssl}), so a
+        test can give the server an untrusted or wrong-name s2s certificate
+        while clients still verify the c2s one.
     @ivar trusted_ca: CA certificate Prosody trusts for s2s (C{ssl.cafile});
         L{None} leaves only the system store, so test certificates are
         untrusted and only dialback (with C{s2s_insecure_domains}) works.
@@ -120,6 +124,7 @@ class ProsodyOptions:
     address: str
     cert: CertPaths
     trusted_ca: Path | None = None
+    s2s_cert: CertPaths | None = None
     users: Mapping[str, str] = field(default_factory=dict)
     s2s_require_encryption: bool = True
     s2s_secure_auth: bool = True
@@ -184,6 +189,9 @@ def render_config(options: ProsodyOptions, directory: Path) -> str:
     lines.append(f"VirtualHost {_lua(options.domain)}")
     ssl = {"certificate": options.cert.cert, "key": options.cert.key}
     lines.append(f"    ssl = {_lua(ssl)}")
+    if options.s2s_cert is not None:
+        s2s_ssl = {"certificate": options.s2s_cert.cert, "key": options.s2s_cert.key}
+        lines.append(f"    s2s_ssl = {_lua(s2s_ssl)}")
     lines.append(options.extra_host)
     return "\n".join(lines) + "\n"
 
@@ -269,6 +277,18 @@ class ProsodyServer:
         """
         return self.process.stop(grace=10)
 
+    @defer.inlineCallbacks
+    def restart(self, timeout: float = 20.0) -> Any:
+        """
+        Stop Prosody (gracefully) and start it again with the same
+        configuration and data, on the same address.
+
+        @param timeout: seconds to wait for the ports.
+        @return: a Deferred firing once it listens again.
+        """
+        yield self.stop()
+        self.process = yield _launch(self._reactor, self.options, self.directory, timeout)
+
 
 @defer.inlineCallbacks
 def start_prosody(
@@ -308,19 +328,30 @@ def start_prosody(
     ]
     yield gather(registrations)
 
+    process = yield _launch(reactor, options, directory, timeout)
+    return ProsodyServer(reactor, options, directory, process)
+
+
+@defer.inlineCallbacks
+def _launch(reactor: Any, options: ProsodyOptions, directory: Path, timeout: float) -> Any:
+    """
+    Start the Prosody process of an instance directory and wait for its
+    ports; stop it again if they do not open.
+
+    @return: a Deferred firing with the L{ManagedProcess}.
+    """
     process = ManagedProcess(
         reactor,
         f"prosody {options.domain}",
-        [PROSODY, "--config", str(config), "-F"],
-        env,
+        [PROSODY, "--config", str(directory / "prosody.cfg.lua"), "-F"],
+        base_env(directory),
         directory,
         directory / "output.log",
     )
-    server = ProsodyServer(reactor, options, directory, process)
     try:
         for port in (options.c2s_port, options.s2s_port):
             yield wait_for_tcp(reactor, options.address, port, timeout=timeout, process=process)
     except BaseException:
         yield process.stop(grace=5)
         raise
-    return server
+    return process

@@ -155,6 +155,16 @@ class ReceivedMessage:
     error_condition: str | None
     xml: str
 
+    def child(self, namespace: str, name: str) -> ET.Element | None:
+        """
+        The first child element C{{namespace}name} of the stanza.
+
+        @param namespace: its namespace.
+        @param name: its local name.
+        @return: the element or L{None}.
+        """
+        return ET.fromstring(self.xml).find(f"{{{namespace}}}{name}")
+
 
 @dataclass(frozen=True)
 class ReceivedPresence:
@@ -261,7 +271,10 @@ class XmppTestClient:
                 waiters.remove(waiter)
 
     async def _connect(self, timeout: float) -> None:
-        import slixmpp  # imported lazily: only interop tests need it
+        # Imported lazily: only interop tests need slixmpp.
+        import slixmpp
+        from slixmpp.xmlstream.handler import Callback
+        from slixmpp.xmlstream.matcher import MatchXPath
 
         loop = asyncio.get_running_loop()
         xmpp = slixmpp.ClientXMPP(self.jid, self._password)
@@ -271,6 +284,9 @@ class XmppTestClient:
         xmpp.enable_direct_tls = False
         xmpp.enable_starttls = True
         xmpp.enable_plaintext = False
+        # Subscriptions are answered by the test, never automatically.
+        xmpp.auto_authorize = None
+        xmpp.auto_subscribe = False
         self._xmpp = xmpp
         started: asyncio.Future[None] = loop.create_future()
 
@@ -289,9 +305,16 @@ class XmppTestClient:
         xmpp.add_event_handler("failed_auth", fail("authentication failed"))
         xmpp.add_event_handler("connection_failed", fail("connection failed"))
         xmpp.add_event_handler("stream_error", fail("stream error"))
-        # slixmpp reports type='error' messages (bounces) as message_error.
-        xmpp.add_event_handler("message", self._on_message)
-        xmpp.add_event_handler("message_error", self._on_message)
+        # Every message stanza: slixmpp's "message" event only fires for
+        # messages with a body, and bounces come as "message_error", but
+        # chat states and reactions have neither.
+        xmpp.register_handler(
+            Callback(
+                "interop: all messages",
+                MatchXPath(f"{{{xmpp.default_ns}}}message"),
+                self._on_message,
+            )
+        )
         xmpp.add_event_handler("presence", self._on_presence)
         host, port = self._address
         xmpp.connect(host=host, port=port)
@@ -391,6 +414,79 @@ class XmppTestClient:
             self._xmpp.send_raw(data)
 
         return self._runner.submit(send)
+
+    def send_presence(self, to: str, ptype: str) -> defer.Deferred[None]:
+        """
+        Send a directed presence, e.g. C{subscribe} or C{subscribed}.
+
+        @param to: recipient JID.
+        @param ptype: presence type.
+        @return: fires once queued.
+        """
+
+        async def send() -> None:
+            if self._xmpp is None:
+                raise ConnectionError(f"{self.jid} is not connected")
+            self._xmpp.send_presence(pto=to, ptype=ptype)
+
+        return self._runner.submit(send)
+
+    def iq(
+        self, to: str, payload: str, type: str = "get", timeout: float = 20.0
+    ) -> defer.Deferred[tuple[str, ET.Element]]:
+        """
+        Send an IQ with one payload element and wait for the answer.
+
+        @param to: recipient JID.
+        @param payload: the child element as XML text.
+        @param type: C{get} or C{set}.
+        @param timeout: seconds.
+        @return: fires with the answer's C{type} (C{result} or C{error})
+            and the answer as an element; fails with
+            L{defer.TimeoutError}.
+        """
+
+        async def send() -> tuple[str, ET.Element]:
+            from slixmpp.exceptions import IqError, IqTimeout
+
+            if self._xmpp is None:
+                raise ConnectionError(f"{self.jid} is not connected")
+            iq = self._xmpp.make_iq(ito=to, itype=type)
+            iq.append(ET.fromstring(payload))
+            try:
+                answer = await iq.send(timeout=timeout)
+            except IqError as e:
+                answer = e.iq
+            except IqTimeout:
+                raise defer.TimeoutError(
+                    f"{self.jid}: no answer from {to} within {timeout}s"
+                ) from None
+            return str(answer["type"]), answer.xml
+
+        return self._runner.submit(send)
+
+    def roster_item(self, jid: str, refresh: bool = False) -> defer.Deferred[dict[str, Any]]:
+        """
+        The client's roster entry for C{jid} as the server pushed it.
+
+        @param jid: bare JID.
+        @param refresh: fetch the roster from the server first.
+        @return: fires with C{subscription}, C{pending_out}, C{pending_in}
+            (C{subscription} is C{"none"} for an unknown contact).
+        """
+
+        async def read() -> dict[str, Any]:
+            if self._xmpp is None:
+                raise ConnectionError(f"{self.jid} is not connected")
+            if refresh:
+                await self._xmpp.get_roster()
+            roster = self._xmpp.client_roster
+            if not roster.has_jid(jid):
+                return {"subscription": "none", "pending_out": False, "pending_in": False}
+            item = roster[jid]
+            return {key: item[key] for key in ("subscription", "pending_out", "pending_in")}
+
+        return self._runner.submit(read)
 
     def wait_for_message(
         self,
