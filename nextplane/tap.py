@@ -16,6 +16,7 @@ connectors mount (their webhooks).
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import IO, Any, ClassVar
 
@@ -28,7 +29,7 @@ from twisted.web.server import Site
 from . import __version__
 from .admin.api import AdminAPI
 from .config import Config, ConfigError, load_config
-from .connectors.registry import CONNECTORS, ConnectorContext
+from .connectors.registry import CONNECTORS, ConnectorContext, ConnectorEntry
 from .contacts import ContactExpiryService
 from .interfaces import IStore
 from .locate import FederationLocator
@@ -106,15 +107,18 @@ def build_hub(
     resolver: IResolver | None = None,
     log_observer: Any = None,
     on_fatal: Any = None,
+    registry: Mapping[str, ConnectorEntry] | None = None,
 ) -> HubService:
     """
     Build and wire the whole hub from a validated configuration.
 
-    Tests pass their own C{store}, C{resolver} and C{reactor}.
+    Tests pass their own C{store}, C{resolver}, C{reactor} and connector
+    C{registry} (the one C{config} was parsed with).
 
     @return: The root service; its attributes C{router}, C{web_app},
         C{store} and C{connectors} give tests access to the parts.
     """
+    connectors_available = registry if registry is not None else CONNECTORS
     store = store if store is not None else make_store(config, reactor)
     resolver = resolver if resolver is not None else make_resolver(config, reactor)
     hub = HubService(on_fatal=on_fatal, log_observer=log_observer)
@@ -131,7 +135,7 @@ def build_hub(
             store, reactor, timedelta(seconds=config.router.contact_request_ttl)
         ).setServiceParent(hub)
 
-    federation = [n for n in config.connectors if CONNECTORS[n].role == "federation"]
+    federation = [n for n in config.connectors if connectors_available[n].role == "federation"]
     locator = FederationLocator(
         config.partners, federation, resolver, reactor, cache_seconds=config.dns.cache_seconds
     )
@@ -157,7 +161,7 @@ def build_hub(
     )
     connectors = {}
     for name, connector_config in config.connectors.items():
-        connector = CONNECTORS[name].build(context, connector_config)
+        connector = connectors_available[name].build(context, connector_config)
         connector.setName(name)
         connector.setServiceParent(hub)
         router.add_connector(connector)

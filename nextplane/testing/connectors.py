@@ -7,16 +7,19 @@ as the hub side of a conversation until a platform connector takes over.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, fail, succeed
 from zope.interface import implementer
 
+from ..connectors.base import ConnectorContext, ConnectorEntry
+from ..connectors.registry import CONNECTORS
 from ..interfaces import DeliveryFailed, IConnector, IEventSink
 from ..model.events import Event
 
-__all__ = ["RecordingConnector"]
+__all__ = ["RECORDING_ENTRY", "TEST_CONNECTORS", "RecordingConnector"]
 
 
 @implementer(IConnector)
@@ -79,3 +82,23 @@ class RecordingConnector(Service):
         Ok while running.
         """
         return {"state": "ok" if self.running else "stopped", "delivered": len(self.delivered)}
+
+
+def _build_recording(context: ConnectorContext, config: object) -> RecordingConnector:
+    return RecordingConnector("recording", sink=context.sink)
+
+
+#: A C{[connectors.recording]} platform for tests: tenants bound to it are
+#: served by a L{RecordingConnector} wired like any other connector.
+RECORDING_ENTRY = ConnectorEntry(
+    name="recording",
+    role="platform",
+    parse_config=lambda section: None,
+    build=_build_recording,
+    summary="Test platform that records deliveries.",
+)
+
+#: The build's connectors plus the recording test platform; pass it as
+#: C{registry} to L{nextplane.config.parse_config} and
+#: L{nextplane.tap.build_hub}.
+TEST_CONNECTORS: Mapping[str, ConnectorEntry] = {**CONNECTORS, "recording": RECORDING_ENTRY}

@@ -8,10 +8,10 @@ test CA, SQLite storage in the test's directory (so a restart keeps state),
 C{[dns] servers} pointing at the harness DNS server, and
 C{[connectors.xmpp] listen} on the hub's own loopback address, port 5269.
 
-The tenant's platform is the C{echo} connector in the configuration (a
-platform connector must be configured); once built, the router's C{echo}
-destination is replaced by a L{RecordingConnector} of the same name, which
-records what reaches the hub user and injects what the hub user sends.
+The tenant's platform is the C{recording} test connector
+(L{nextplane.testing.connectors.TEST_CONNECTORS}), a L{RecordingConnector}
+wired like any platform, which records what reaches the hub user and
+injects what the hub user sends.
 
 Diagnostics: the hub's log events (namespaces C{nextplane...}) go to
 C{hub.log} in the hub's directory, and every s2s stream's traffic
@@ -37,7 +37,7 @@ from nextplane.model.address import Address
 from nextplane.model.events import Event
 from nextplane.storage.records import ContactDirection, ContactRecord, ContactState
 from nextplane.tap import build_hub
-from nextplane.testing.connectors import RecordingConnector
+from nextplane.testing.connectors import TEST_CONNECTORS, RecordingConnector
 
 from .process import tail
 
@@ -134,7 +134,7 @@ class HubUnderTest:
         self.directory = directory.absolute()
         self.directory.mkdir(parents=True, exist_ok=True)
         self.dns = dns
-        self.config: Config = parse_config(self.config_data(), environ={})
+        self.config: Config = parse_config(self.config_data(), environ={}, registry=TEST_CONNECTORS)
         self.service: Any = None
         self.recording: RecordingConnector | None = None
         self.starts = 0
@@ -174,7 +174,7 @@ class HubUnderTest:
             "tenants": [
                 {
                     "domain": domain,
-                    "platform": "echo",
+                    "platform": "recording",
                     "workspace": "interop",
                     "certificate": str(cert.cert),
                     "private_key": str(cert.key),
@@ -182,7 +182,7 @@ class HubUnderTest:
                 }
                 for domain, cert in {o.domain: o.cert, **o.more_tenants}.items()
             ],
-            "connectors": {"echo": {"auto_accept": False}, "xmpp": xmpp},
+            "connectors": {"recording": {}, "xmpp": xmpp},
         }
 
     # -- parts of the running hub -----------------------------------------
@@ -289,14 +289,12 @@ class HubUnderTest:
         if self.service is not None:
             raise RuntimeError("the hub is already running")
         self._open_logs()
-        hub = build_hub(self.config, self.reactor)
-        recording = RecordingConnector("echo", sink=hub.router)  # type: ignore[attr-defined]
+        hub = build_hub(self.config, self.reactor, registry=TEST_CONNECTORS)
         # The tenant platform: what the hub user sees and does.
-        hub.router.add_connector(recording)  # type: ignore[attr-defined]
+        recording: RecordingConnector = hub.connectors["recording"]  # type: ignore[attr-defined]
         hub.connectors["xmpp"]._s2s.trace = self._trace  # type: ignore[attr-defined]
         self.service = hub
         self.recording = recording
-        recording.startService()
         hub.startService()
         self.starts += 1
         self._mark(f"hub start #{self.starts}")
