@@ -40,8 +40,9 @@ from .contacts import next_contact
 from .interfaces import DeliveryFailed, IConnector, IEventSink, IStore
 from .locate import FederationLocator
 from .model.address import Address, ChatSessionId
-from .model.events import Category, DeliveryError, Event
+from .model.events import Category, DeliveryError, Event, Presence
 from .policy import LocalSide, Refusal, decide, pattern_matches
+from .presence import PresenceBook
 from .storage.records import Decision, MetadataRecord
 
 __all__ = ["Outcome", "RevocationLike", "Router", "revocation_reason"]
@@ -122,6 +123,8 @@ class Router:
 
     @param tenants: The hub's tenants; their domains are local.
     @param clock: For timestamps of records and delivery timeouts.
+    @param presence: Where hub users' reported presence is kept (shared with
+        connectors that answer presence queries).
     """
 
     def __init__(
@@ -133,6 +136,7 @@ class Router:
         clock: IReactorTime,
         require_accepted_contact: bool = True,
         delivery_timeout: float = 60.0,
+        presence: PresenceBook | None = None,
     ) -> None:
         self._store = store
         self._tenants = {t.domain: t for t in tenants}
@@ -140,6 +144,7 @@ class Router:
         self._clock = clock
         self._require_accepted_contact = require_accepted_contact
         self._delivery_timeout = delivery_timeout
+        self.presence = presence if presence is not None else PresenceBook()
         self._connectors: dict[str, IConnector] = {}
         self._sessions: dict[tuple[str, str], ChatSessionId] = {}
         # Deliveries under way, so a revocation can drop them at once.
@@ -204,6 +209,9 @@ class Router:
             await self._record(outcome)
             return outcome
 
+        if isinstance(event, Presence) and sender_tenant is not None:
+            # A fact about the hub user, whatever becomes of this delivery.
+            self.presence.record(event)
         session = event.session or await self._session_for(event.sender, event.recipient)
         bound = event if event.session == session else event.with_session(session)
 

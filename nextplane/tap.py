@@ -34,6 +34,7 @@ from .contacts import ContactExpiryService
 from .interfaces import IStore
 from .locate import FederationLocator
 from .logs import make_observer
+from .presence import PresenceBook
 from .router import Router
 from .service import EndpointService, HubService, StoreService, TenantSyncService, exit_on_fatal
 from .storage.records import TenantRecord
@@ -139,6 +140,7 @@ def build_hub(
     locator = FederationLocator(
         config.partners, federation, resolver, reactor, cache_seconds=config.dns.cache_seconds
     )
+    presence = PresenceBook()
     router = Router(
         store=store,
         tenants=config.tenants,
@@ -146,6 +148,7 @@ def build_hub(
         clock=reactor,
         require_accepted_contact=config.router.require_accepted_contact,
         delivery_timeout=config.router.delivery_timeout,
+        presence=presence,
     )
     web_app = HubWebApp({"storage": storage.health}, __version__)
     admin_api = AdminAPI(store, config.web.admin_token, reactor, on_revoke=[router.revoke])
@@ -158,6 +161,7 @@ def build_hub(
         resolver=resolver,
         mount=web_app.mount,
         on_revoke=admin_api.add_revocation_listener,
+        presence=presence,
     )
     connectors = {}
     for name, connector_config in config.connectors.items():

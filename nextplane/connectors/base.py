@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from attrs import frozen
+from attrs import Factory, frozen
 from twisted.internet.interfaces import IReactorTime, IResolver
 
 from ..config import Config, Section
 from ..interfaces import IConnector, IEventSink, IStore
+from ..presence import PresenceBook
 
 __all__ = ["ConnectorContext", "ConnectorEntry", "WebMount"]
 
@@ -33,6 +34,7 @@ class ConnectorContext:
     @ivar on_revoke: Registers a listener called with each admin
         revocation, so a connector can close live sessions and drop queued
         deliveries of the revoked party.
+    @ivar presence: Hub users' latest reported presence (in memory).
     """
 
     reactor: IReactorTime
@@ -42,6 +44,7 @@ class ConnectorContext:
     resolver: IResolver | None
     mount: WebMount
     on_revoke: Callable[[Callable[[Any], Any]], None] = lambda listener: None
+    presence: PresenceBook = Factory(PresenceBook)
 
 
 @frozen

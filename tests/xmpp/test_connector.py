@@ -22,7 +22,14 @@ from nextplane.connectors.xmpp.connector import (
     s2s_settings,
 )
 from nextplane.interfaces import DeliveryFailed
-from nextplane.model.events import MessageEdit, ReactionAdd, ReactionRemove, TextMessage
+from nextplane.model.events import (
+    ContactAccept,
+    MessageEdit,
+    Presence,
+    ReactionAdd,
+    ReactionRemove,
+    TextMessage,
+)
 from nextplane.model.text import RichText
 from nextplane.storage.records import DomainAction, DomainPolicy
 
@@ -69,6 +76,7 @@ class ConnectorTests(SynchronousTestCase):
             store=self.core.store,
             clock=self.core.clock,
             tenants=self.core.tenants,
+            presence=self.core.router.presence,
         )
         self.s2s = RecordingS2S()
         self.connector.attach(self.s2s)
@@ -320,6 +328,51 @@ class ConnectorTests(SynchronousTestCase):
             held.pop(0).callback(None)
         self.successResultOf(stopped)
         self.assertEqual([e.kind for e in self.core.alpha.delivered], ["message"])
+
+
+class PresenceTests(SynchronousTestCase):
+    setUp = ConnectorTests.setUp
+    receive = ConnectorTests.receive
+    sent = ConnectorTests.sent
+
+    def presences(self) -> list[Element]:
+        return self.sent("presence")
+
+    def test_probe_answered_for_contacts(self) -> None:
+        """A probe from an accepted contact gets the hub user's latest presence."""
+        self.core.router.presence.record(
+            Presence(
+                sender=addr("john@acme.test"),
+                recipient=addr("x@w.test"),
+                availability="dnd",
+                status="deep work",
+            )
+        )
+        self.receive("<presence from='peter@widget.test' to='john@acme.test' type='probe'/>")
+        [presence] = self.presences()
+        self.assertEqual(presence["to"], "peter@widget.test")
+        self.assertIn("<show>dnd</show>", presence.toXml())
+        self.assertIn("deep work", presence.toXml())
+
+    def test_unknown_presence_is_not_offline(self) -> None:
+        """With nothing reported, the answer is away with a note, never unavailable."""
+        self.receive("<presence from='peter@widget.test' to='john@acme.test' type='probe'/>")
+        [presence] = self.presences()
+        self.assertNotEqual(presence.getAttribute("type"), "unavailable")
+        self.assertIn("not shared", presence.toXml())
+
+    def test_probe_from_stranger_ignored(self) -> None:
+        """A probe from someone who is not an accepted contact learns nothing."""
+        self.receive("<presence from='stranger@widget.test' to='john@acme.test' type='probe'/>")
+        self.assertEqual(self.presences(), [])
+
+    def test_presence_follows_acceptance(self) -> None:
+        """Accepting a subscription sends subscribed, then the current presence."""
+        self.receive("<presence from='ann@widget.test' to='john@acme.test' type='subscribe'/>")
+        accept = ContactAccept(sender=addr("john@acme.test"), recipient=addr("ann@widget.test"))
+        self.assertTrue(self.successResultOf(self.core.router.route(accept)).delivered)
+        types = [p.getAttribute("type") for p in self.presences()]
+        self.assertEqual(types, ["subscribed", None])
 
 
 async def _raise(error: Exception) -> None:

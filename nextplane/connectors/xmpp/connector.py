@@ -45,18 +45,22 @@ from ...config import PartnerConfig, Section, TenantConfig
 from ...interfaces import DeliveryFailed, IConnector, IEventSink, IStore
 from ...model.address import Address, ChatSessionId
 from ...model.events import (
+    Availability,
     Category,
+    ContactAccept,
     DeliveryError,
     Event,
     FileShare,
     MessageEdit,
     MessageRetract,
+    Presence,
     ReactionAdd,
     ReactionRemove,
     TextMessage,
     new_event_id,
 )
 from ...policy import domain_rule_for
+from ...presence import PresenceBook
 from ...service import EndpointService
 from ...storage.records import ContactDirection, ContactState, DomainPolicy
 from ..base import ConnectorContext, ConnectorEntry
@@ -196,8 +200,10 @@ class XmppConnector(MultiService):
         store: IStore,
         clock: IReactorTime,
         tenants: Iterable[TenantConfig],
+        presence: PresenceBook | None = None,
     ) -> None:
         MultiService.__init__(self)
+        self._presence = presence if presence is not None else PresenceBook()
         self._sink = sink
         self._store = store
         self._clock = clock
@@ -356,6 +362,9 @@ class XmppConnector(MultiService):
             self._remember_reactions(
                 (event.sender.key, event.message_id), apply_reaction(previous, event)
             )
+        elif isinstance(event, ContactAccept):
+            # RFC 6121 3.1.5: a new subscriber gets the current presence.
+            self._send_presence(event.sender, event.recipient)
 
     # -- inbound ----------------------------------------------------------
 
@@ -396,6 +405,9 @@ class XmppConnector(MultiService):
             return
         sender, recipient = received.sender, received.recipient
         if sender is None or recipient is None:
+            return
+        if received.probe:
+            await self._answer_probe(recipient, sender)
             return
         session = await self._session(sender, recipient)
         resolved: dict[NativeRef, str | None] = {}
@@ -441,6 +453,24 @@ class XmppConnector(MultiService):
         receipt = received.receipt_reply(new_event_id())
         if receipt is not None and events:
             self._send_quietly(receipt)
+
+    async def _answer_probe(self, user: Address, watcher: Address) -> None:
+        # RFC 6121 4.3.2: only subscribed watchers learn presence.
+        contact = await self._store.get_contact(user, watcher)
+        if contact is not None and contact.state == ContactState.ACCEPTED:
+            self._send_presence(user, watcher)
+
+    def _send_presence(self, user: Address, watcher: Address) -> None:
+        """
+        Send C{user}'s known presence to C{watcher}; unknown is shown as
+        away with a note, never as offline.
+        """
+        availability, status = self._presence.lookup(user)
+        if availability == Availability.UNKNOWN and not status:
+            status = "presence not shared by this user's platform"
+        event = Presence(sender=user, recipient=watcher, availability=availability, status=status)
+        for stanza in event_to_stanzas(event, stanza_id=new_event_id()):
+            self._send_quietly(stanza)
 
     async def _answer_iq(self, element: Element) -> None:
         profile: Profile | None = None
@@ -547,7 +577,11 @@ def build(context: ConnectorContext, config: XmppConfig) -> XmppConnector:
     """
     hub = context.config
     connector = XmppConnector(
-        sink=context.sink, store=context.store, clock=context.reactor, tenants=hub.tenants
+        sink=context.sink,
+        store=context.store,
+        clock=context.reactor,
+        tenants=hub.tenants,
+        presence=context.presence,
     )
     ca_paths = list(hub.tls.ca_certificates)
     if config.system_ca and os.path.exists(SYSTEM_CA_BUNDLE):

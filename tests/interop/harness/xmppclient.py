@@ -180,6 +180,16 @@ class ReceivedPresence:
     type: str
     xml: str
 
+    @property
+    def status(self) -> str | None:
+        """
+        The C{<status>} text, if any.
+        """
+        for child in ET.fromstring(self.xml):
+            if child.tag.endswith("}status"):
+                return child.text or ""
+        return None
+
 
 def _error_condition(element: ET.Element) -> str | None:
     # Read the raw XML: touching msg["error"] in slixmpp creates an error
@@ -527,6 +537,7 @@ class XmppTestClient:
         sender: str,
         type: str = "available",
         timeout: float = 20.0,
+        status: str | None = None,
     ) -> defer.Deferred[ReceivedPresence]:
         """
         The first presence of C{type} from C{sender} (bare or full JID).
@@ -534,13 +545,18 @@ class XmppTestClient:
         @param sender: JID.
         @param type: presence type.
         @param timeout: seconds.
+        @param status: if given, the C{<status>} text it must carry.
         @return: fires with the presence.
         """
 
         def matches(p: ReceivedPresence) -> bool:
-            return p.type == type and (p.sender == sender or p.sender.split("/")[0] == sender)
+            return (
+                p.type == type
+                and (p.sender == sender or p.sender.split("/")[0] == sender)
+                and (status is None or p.status == status)
+            )
 
-        what = f"presence (sender={sender!r}, type={type!r})"
+        what = f"presence (sender={sender!r}, type={type!r}, status={status!r})"
         return self._runner.submit(
             lambda: self._wait(self.presences, self._presence_waiters, matches, timeout, what)
         )

@@ -128,7 +128,12 @@ class ConversationTests:
         yield s.wait_for_roster(("to", "both"))
         yield s.wait_for_contact(ContactState.ACCEPTED)
 
-        # Now subscribed, the client sees the hub user's presence (RFC 6121).
+        # Now subscribed, the client gets the hub user's current presence at
+        # once (RFC 6121 3.1.5): unknown so far, shown as away, never offline.
+        first = yield s.check(s.client.wait_for_presence(s.hub_jid, type="available"))
+        self._case.assertEqual(ET.fromstring(first.xml).findtext("{jabber:client}show"), "away")
+        self._case.assertIn("not shared", first.status or "")
+        # Then every change the platform reports.
         yield s.hub_sends(
             Presence(
                 sender=s.hub_user,
@@ -137,10 +142,11 @@ class ConversationTests:
                 status="in a meeting",
             )
         )
-        presence = yield s.check(s.client.wait_for_presence(s.hub_jid, type="available"))
+        presence = yield s.check(
+            s.client.wait_for_presence(s.hub_jid, type="available", status="in a meeting")
+        )
         element = ET.fromstring(presence.xml)
         self._case.assertEqual(element.findtext("{jabber:client}show"), "away")
-        self._case.assertEqual(element.findtext("{jabber:client}status"), "in a meeting")
 
         yield s.client_says("we are contacts now")
         yield s.hub_says("indeed we are")
