@@ -101,7 +101,7 @@ class ConfigTests(SynchronousTestCase):
         data = self.base()
         data["connectors"]["telex"] = {}
         self.assertEqual(
-            self.error(data), "connectors.telex: unknown connector (known: echo, xmpp)"
+            self.error(data), "connectors.telex: unknown connector (known: echo, slack, xmpp)"
         )
 
     def test_unknown_connector_key(self) -> None:

@@ -22,6 +22,10 @@ from .helpers import CoreFixture
 from .test_locate import FakeResolver
 
 
+#: The least each connector's section needs to build.
+MINIMAL_SECTIONS = {"slack": {"signing_secret": "test-signing-secret-0123"}}
+
+
 class InterfaceTests(SynchronousTestCase):
     def test_every_registered_connector(self) -> None:
         """Each connector in the registry, built from its default config, provides IConnector."""
@@ -39,7 +43,7 @@ class InterfaceTests(SynchronousTestCase):
                         "private_key": str(cert.key),
                     }
                 ],
-                "connectors": {name: {} for name in CONNECTORS},
+                "connectors": {name: MINIMAL_SECTIONS.get(name, {}) for name in CONNECTORS},
             },
             environ={},
         )

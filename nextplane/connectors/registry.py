@@ -19,7 +19,10 @@ __all__ = ["CONNECTORS", "ConnectorContext", "ConnectorEntry"]
 
 
 from . import echo
+from .slack import connector as slack
 from .xmpp import connector as xmpp
 
 #: Every connector of this build, by configuration name.
-CONNECTORS: Mapping[str, ConnectorEntry] = {entry.name: entry for entry in (echo.ENTRY, xmpp.ENTRY)}
+CONNECTORS: Mapping[str, ConnectorEntry] = {
+    entry.name: entry for entry in (echo.ENTRY, slack.ENTRY, xmpp.ENTRY)
+}

@@ -189,6 +189,48 @@ class SimulatorTests(SynchronousTestCase):
         self.assertTrue(answer["ok"])
         self.assertIn("bot", answer)
 
+    def test_home_view(self) -> None:
+        """views.publish takes the view as an object in a JSON body (documented allowance)."""
+        f = SlackFixture()
+        answer = self.successResultOf(
+            f.run(f.client.publish_view(f.alice.id, {"type": "home", "blocks": []}))
+        )
+        self.assertEqual(answer["view"]["type"], "home")
+        self.assertEqual(f.sim.home_views[f.alice.id], {"type": "home", "blocks": []})
+        failure = self.failureResultOf(
+            f.run(f.client.publish_view(f.alice.id, {"type": "modal", "blocks": []}))
+        )
+        self.assertEqual(failure.value.error, "invalid_arguments")
+        self.assertEqual(f.sim.violations, [])
+
+    def test_cloud(self) -> None:
+        """SlackCloud sends each request to the workspace its token, code or file belongs to."""
+        from nextplane.testing.slack_sim import SlackCloud
+
+        f = SlackFixture()
+        other = SlackSimulator(f.clock, Workspace(team_id="T0OTHER01"))
+        other.workspace.add_token("xoxb-other", {"chat:write"})
+        cloud = StubTreq(SlackCloud(f.sim, other))
+
+        def team(token: str) -> str:
+            response = self.successResultOf(
+                cloud.post(BASE_URL + "auth.test", headers={"Authorization": f"Bearer {token}"})
+            )
+            return str(json.loads(self.successResultOf(response.content()))["team_id"])
+
+        self.assertEqual((team(TOKEN), team("xoxb-other")), (f.sim.workspace.team_id, "T0OTHER01"))
+        code = other.issue_oauth_code({"chat:write"})
+        response = self.successResultOf(
+            cloud.post(
+                BASE_URL + "oauth.v2.access",
+                data={"code": code},
+                auth=(other.client_id, other.client_secret),
+            )
+        )
+        answer = json.loads(self.successResultOf(response.content()))
+        self.assertEqual(answer["team"]["id"], "T0OTHER01")
+        self.assertEqual(self.successResultOf(cloud.get("https://slack.test/nowhere")).code, 404)
+
     def test_ts_increasing(self) -> None:
         """Message timestamps are unique and increase."""
         f = SlackFixture()

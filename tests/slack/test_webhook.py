@@ -238,6 +238,28 @@ class WebhookTests(SynchronousTestCase):
         self.clock.advance(0)
         self.assertEqual([e.event["event_ts"] for e in self.recorder.events], ["1.4", "1.5"])
 
+    def test_identities_per_team(self) -> None:
+        """One app, many workspaces: each team's own bot ids are dropped; event ids count per team."""
+        self.hook.set_identity("T0OTHER01", "U0OTHERBOT", "B0OTHERBOT")
+        other = Workspace(team_id="T0OTHER01")
+        sender = EventSender(self.stub, self.clock, SECRET, "https://hub.test", other)
+        user = {"type": "message", "user": "U1", "text": "hi", "event_ts": "1.1"}
+        own = {"type": "message", "bot_id": "B0OTHERBOT", "text": "echo", "event_ts": "1.2"}
+        # Both senders number their events alike (Ev0000000001, ...).
+        for events in (sender, self.sender):
+            self.successResultOf(events.send_event(user))
+            self.successResultOf(events.send_event(own))
+        self.clock.advance(0)
+        # The other team's own bot is dropped there; in this team it is someone else's bot.
+        self.assertEqual(
+            [(e.team_id, e.event_id, e.event["event_ts"]) for e in self.recorder.events],
+            [
+                ("T0OTHER01", "Ev0000000001", "1.1"),
+                (self.workspace.team_id, "Ev0000000001", "1.1"),
+                (self.workspace.team_id, "Ev0000000002", "1.2"),
+            ],
+        )
+
     def test_simulated_user_traffic(self) -> None:
         """A user's post through the simulator reaches the callback with its blocks."""
         sim = SlackSimulator(self.clock, self.workspace, events=self.sender)

@@ -147,6 +147,8 @@ METHODS: Mapping[str, MethodSpec] = {
     "oauth.v2.access": MethodSpec("form", idempotent=False),
     "files.getUploadURLExternal": MethodSpec("form", idempotent=True),
     "files.completeUploadExternal": MethodSpec("form", idempotent=False),
+    "files.info": MethodSpec("query", idempotent=True),
+    "views.publish": MethodSpec("json", idempotent=True),
 }
 
 _NOT_PROCESSED_ERRORS = frozenset({"service_unavailable"})
@@ -741,6 +743,20 @@ class SlackWebClient:
         C{users.getPresence}. @return: The answer, with C{presence}.
         """
         return self.call("users.getPresence", {"user": user})
+
+    def publish_view(self, user_id: str, view: Mapping[str, Any]) -> Deferred[dict[str, Any]]:
+        """
+        C{views.publish}: show C{view} (a C{home} view) as C{user_id}'s
+        Home tab of the app. Publishing again replaces it.
+        """
+        return self.call("views.publish", {"user_id": user_id, "view": dict(view)})
+
+    def file_info(self, file: str) -> Deferred[dict[str, Any]]:
+        """
+        C{files.info} (scope C{files:read}). @return: The answer, with
+        C{file} (C{url_private}, C{name}, C{mimetype}, C{size}).
+        """
+        return self.call("files.info", {"file": file})
 
     def auth_test(self) -> Deferred[dict[str, Any]]:
         """

@@ -79,6 +79,7 @@ METHOD_TIERS: Mapping[str, Tier] = {
     "files.getUploadURLExternal": Tier.TIER_4,
     "files.completeUploadExternal": Tier.TIER_4,
     "files.info": Tier.TIER_4,
+    "views.publish": Tier.TIER_4,
 }
 
 _WINDOW = 60.0

@@ -18,7 +18,8 @@ The hub's Slack endpoints: a Klein class app to mount at C{/slack/}.
     C{list}, C{help}. Help and malformed commands are answered here; the
     others are parsed into a L{SlashCommand} for the command callback, whose
     L{CommandReply} is the ephemeral answer (a placeholder is sent if the
-    callback takes longer than the acknowledgement budget).
+    callback takes longer than the acknowledgement budget, and the reply is
+    then handed to the late-reply callback).
   - C{POST /interactivity} - button clicks
     (U{https://docs.slack.dev/interactivity/handling-user-interaction}):
     C{block_actions} payloads become an L{Interaction} whose Accept/Decline
@@ -29,6 +30,20 @@ Every request's signature is verified over the raw body first
 (L{nextplane.connectors.slack.signature}); a failure is a 401 with no side
 effect at all. Slash commands and interactions carry no unique id, so a
 verbatim replay of one within the signature window is refused as well.
+
+One app serves many workspaces: the bot's own user and bot ids are kept
+per team (L{SlackWebhook.set_identity}, from C{auth.test}), and event ids
+are remembered per team.
+
+Optional routes, served only when their handler is given (they are not
+signed by Slack, so each handler checks its own credentials):
+
+  - C{GET /install} - redirects to Slack's OAuth v2 consent page;
+  - C{GET /oauth/callback} - where Slack sends the installer back with a
+    C{code} (U{https://docs.slack.dev/authentication/installing-with-oauth});
+  - C{GET /files/<team>/<file>/<expires>/<signature>/<name>} - a signed,
+    expiring link through which external contacts fetch a file a Slack
+    user shared, without ever seeing the bot token.
 """
 
 from __future__ import annotations
@@ -39,7 +54,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-from attrs import frozen
+from attrs import field, frozen
 from klein import Klein
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.interfaces import IReactorTime
@@ -61,6 +76,7 @@ __all__ = [
     "SlackEvent",
     "SlackWebhook",
     "SlashCommand",
+    "WebAnswer",
     "help_text",
     "parse_command_text",
 ]
@@ -190,6 +206,18 @@ class Interaction:
     payload: Mapping[str, Any]
 
 
+@frozen
+class WebAnswer:
+    """
+    A plain HTTP answer from an optional route's handler.
+    """
+
+    status: int
+    body: bytes
+    content_type: str = "text/plain; charset=utf-8"
+    headers: Mapping[str, str] = field(factory=dict)
+
+
 def help_text(command: str = "/nextplane") -> str:
     """
     The usage text of the slash command.
@@ -259,6 +287,14 @@ def _dig(data: Any, *keys: str) -> Any:
 EventCallback = Callable[[SlackEvent], Any]
 CommandCallback = Callable[[SlashCommand], "CommandReply | Deferred[CommandReply] | None"]
 InteractionCallback = Callable[[Interaction], Any]
+#: Gives the URL of Slack's consent page to redirect an installer to.
+InstallCallback = Callable[[], str]
+#: Handles the OAuth redirect: (code, state, error) -> page.
+OAuthCallback = Callable[[str | None, str | None, str | None], "WebAnswer | Deferred[WebAnswer]"]
+#: Shows a command's reply that missed the acknowledgement budget.
+LateReplyCallback = Callable[[SlashCommand, CommandReply], Any]
+#: Serves a signed file link: (team, file, expires, signature) -> file.
+FileCallback = Callable[[str, str, str, str], "WebAnswer | Deferred[WebAnswer]"]
 
 
 class SlackWebhook:
@@ -283,6 +319,10 @@ class SlackWebhook:
         dedupe_window: float = 3600.0,
         max_remembered: int = 100_000,
         ack_budget: float = 2.5,
+        on_install: InstallCallback | None = None,
+        on_oauth: OAuthCallback | None = None,
+        on_file: FileCallback | None = None,
+        on_late_reply: LateReplyCallback | None = None,
     ) -> None:
         """
         @param verifier: Checks signatures with the app's signing secret.
@@ -293,6 +333,11 @@ class SlackWebhook:
             last retry comes about five minutes after the first attempt.
         @param ack_budget: How long a command callback may take before a
             placeholder answer is sent.
+        @param on_install: Serves C{GET /install} when given.
+        @param on_oauth: Serves C{GET /oauth/callback} when given.
+        @param on_file: Serves C{GET /files/...} when given.
+        @param on_late_reply: Given a command's reply that came after the
+            placeholder was sent (to show it some other way).
         """
         self._verifier = verifier
         self._clock = clock
@@ -301,10 +346,22 @@ class SlackWebhook:
         self._on_interaction = on_interaction
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
+        self._identities: dict[str, tuple[str | None, str | None]] = {}
+        self._on_install = on_install
+        self._on_oauth = on_oauth
+        self._on_file = on_file
+        self._on_late_reply = on_late_reply
         self._events_seen = ReplayGuard(clock, dedupe_window, max_remembered)
         self._signatures_seen = ReplayGuard(clock, max_entries=max_remembered)
         self._ack_budget = ack_budget
         self.in_flight: set[Deferred[Any]] = set()
+
+    def set_identity(self, team_id: str, bot_user_id: str | None, bot_id: str | None) -> None:
+        """
+        The app's bot user and bot ids in workspace C{team_id}, whose own
+        events are then dropped.
+        """
+        self._identities[team_id] = (bot_user_id, bot_id)
 
     def resource(self) -> IResource:
         """
@@ -343,18 +400,22 @@ class SlackWebhook:
 
         self._clock.callLater(0, run)
 
-    def _from_self(self, event: Mapping[str, Any]) -> bool:
+    def _from_self(self, event: Mapping[str, Any], team_id: str = "") -> bool:
         if event.get("type") in _MEMBERSHIP_EVENTS:
             return False
         candidates = [event]
         inner = event.get("message")
         if isinstance(inner, Mapping):
             candidates.append(inner)
+        identities = [(self.bot_user_id, self.bot_id)]
+        if team_id in self._identities:
+            identities.append(self._identities[team_id])
         for candidate in candidates:
-            if self.bot_user_id and candidate.get("user") == self.bot_user_id:
-                return True
-            if self.bot_id and candidate.get("bot_id") == self.bot_id:
-                return True
+            for bot_user_id, bot_id in identities:
+                if bot_user_id and candidate.get("user") == bot_user_id:
+                    return True
+                if bot_id and candidate.get("bot_id") == bot_id:
+                    return True
         return False
 
     # --- routes -------------------------------------------------------------
@@ -391,9 +452,12 @@ class SlackWebhook:
         if not isinstance(event, dict) or not isinstance(event_id, str) or not event_id:
             request.setResponseCode(400)
             return b""
-        if self._events_seen.seen(event_id):
+        team_id = str(envelope.get("team_id", ""))
+        # Event ids are Slack's, but remembered per team: one app, many
+        # workspaces, and nothing lost if two workspaces ever shared one.
+        if self._events_seen.seen(f"{team_id}:{event_id}"):
             return b""
-        if self._from_self(event):
+        if self._from_self(event, team_id):
             return b""
         retry = request.getHeader(b"x-slack-retry-num")
         retry_num = int(retry) if retry is not None and retry.isdigit() else 0
@@ -401,7 +465,7 @@ class SlackWebhook:
         event_time = envelope.get("event_time")
         slack_event = SlackEvent(
             event_id=event_id,
-            team_id=str(envelope.get("team_id", "")),
+            team_id=team_id,
             api_app_id=str(envelope.get("api_app_id", "")),
             event_time=event_time if isinstance(event_time, int) else 0,
             event=event,
@@ -461,6 +525,9 @@ class SlackWebhook:
                 reply = result if isinstance(result, CommandReply) else None
             if not answer.called:
                 answer.callback(reply.as_json() if reply is not None else b"")
+            elif reply is not None and self._on_late_reply is not None:
+                late = self._on_late_reply
+                self._later("late reply", lambda r: late(parsed, r), reply)
 
         def expire() -> None:
             if not answer.called:
@@ -512,3 +579,62 @@ class SlackWebhook:
         )
         self._later("interaction", self._on_interaction, interaction)
         return b""
+
+    # --- optional routes ----------------------------------------------------
+
+    def _answer(self, request: IRequest, result: Any) -> bytes:
+        if isinstance(result, Failure):
+            log.failure("Slack {path} handler failed", result, path=request.path)
+            result = WebAnswer(500, b"internal error\n")
+        request.setResponseCode(result.status)
+        request.setHeader(b"content-type", result.content_type.encode("latin-1"))
+        request.setHeader(b"cache-control", b"no-store")
+        request.setHeader(b"x-content-type-options", b"nosniff")
+        for name, value in result.headers.items():
+            request.setHeader(name.encode("latin-1"), value.encode("latin-1"))
+        return bytes(result.body)
+
+    @app.route("/install", methods=["GET"])
+    def install(self, request: IRequest) -> bytes:
+        """
+        Send the installer to Slack's consent page.
+        """
+        if self._on_install is None:
+            request.setResponseCode(404)
+            return b"not found\n"
+        request.setHeader(b"cache-control", b"no-store")
+        request.redirect(self._on_install().encode("utf-8"))
+        return b""
+
+    @app.route("/oauth/callback", methods=["GET"])
+    def oauth_callback(self, request: IRequest) -> bytes | Deferred[bytes]:
+        """
+        Slack's OAuth redirect, with C{code} and C{state} (or C{error}).
+        """
+        if self._on_oauth is None:
+            request.setResponseCode(404)
+            return b"not found\n"
+        args = request.args or {}
+
+        def first(name: bytes) -> str | None:
+            values = args.get(name)
+            return values[0].decode("utf-8", "replace") if values else None
+
+        d = maybeDeferred(self._on_oauth, first(b"code"), first(b"state"), first(b"error"))
+        return d.addBoth(lambda result: self._answer(request, result))
+
+    @app.route(
+        "/files/<string:team>/<string:file_id>/<string:expires>/<string:signature>/<string:name>",
+        methods=["GET"],
+    )
+    def files(
+        self, request: IRequest, team: str, file_id: str, expires: str, signature: str, name: str
+    ) -> bytes | Deferred[bytes]:
+        """
+        A signed file link.
+        """
+        if self._on_file is None:
+            request.setResponseCode(404)
+            return b"not found\n"
+        d = maybeDeferred(self._on_file, team, file_id, expires, signature)
+        return d.addBoth(lambda result: self._answer(request, result))

@@ -1,9 +1,12 @@
 """
 A local Slack for tests and benchmarks: the Web API checked against
 Slack's published spec, a simulated workspace, rate limits, fault
-injection and signed event deliveries to the hub.
+injection and signed event deliveries to the hub; L{SlackCloud} puts
+several workspaces behind one API, as one app installed in many
+workspaces sees Slack.
 """
 
+from .cloud import SlackCloud
 from .events import Attempt, Delivery, EventSender
 from .simulator import (
     CAPACITY,
@@ -31,6 +34,7 @@ __all__ = [
     "SimMessage",
     "SimToken",
     "SimUser",
+    "SlackCloud",
     "SlackSimulator",
     "Violation",
     "WebApiSpec",

@@ -85,6 +85,7 @@ SIM_TIERS: Mapping[str, int] = {
     "files.getUploadURLExternal": 100,
     "files.completeUploadExternal": 100,
     "files.info": 100,
+    "views.publish": 100,
 }
 
 _CHANNEL_NAME = re.compile(r"[a-z0-9_-]{1,80}")
@@ -238,6 +239,8 @@ class SlackSimulator:
         self.rate_limited: list[RateLimitRecord] = []
         self.hung: list[Deferred[bytes]] = []
         self.uploads: list[tuple[str, bool]] = []
+        #: The Home tab last published for each user (C{views.publish}).
+        self.home_views: dict[str, dict[str, Any]] = {}
         self._faults: dict[str, deque[Fault]] = {}
         self._windows: dict[tuple[str, str], deque[float]] = {}
         self._last_post: dict[str, float] = {}
@@ -815,6 +818,32 @@ class SlackSimulator:
             raise _SlackError("file_not_found")
         return {"file": self._file_json(file)}
 
+    def _m_views_publish(
+        self, token: SimToken, args: Mapping[str, Any], request: IRequest
+    ) -> dict[str, Any]:
+        user = self._user(args.get("user_id"))
+        view = args.get("view")
+        if isinstance(view, str):
+            try:
+                view = json.loads(view)
+            except ValueError:
+                raise _SlackError("invalid_arguments") from None
+        if not isinstance(view, dict) or view.get("type") != "home":
+            raise _SlackError("invalid_arguments")
+        blocks = view.get("blocks")
+        if not isinstance(blocks, list) or len(blocks) > 100:
+            raise _SlackError("invalid_arguments")
+        self.home_views[user.id] = view
+        return {
+            "view": {
+                **view,
+                "id": self.workspace.new_id("V"),
+                "team_id": self.workspace.team_id,
+                "app_id": self.workspace.app_id,
+                "bot_id": token.bot_id,
+            }
+        }
+
     def file_url(self, file_id: str) -> str:
         """
         The C{url_private} of a file.
@@ -996,3 +1025,137 @@ class SlackSimulator:
                 "event_ts": event_ts,
             }
         )
+
+    def user_shares_file(
+        self,
+        user: str,
+        channel: str,
+        name: str,
+        content: bytes,
+        *,
+        mimetype: str = "application/octet-stream",
+        comment: str = "",
+    ) -> SimMessage:
+        """
+        C{user} uploads a file into C{channel} from a Slack client: a
+        C{message} event with subtype C{file_share} carrying the file
+        object (C{url_private} needs a token with C{files:read}).
+        """
+        conversation = self.workspace.conversations[channel]
+        file = SimFile(
+            self.workspace.new_id("F"),
+            name,
+            len(content),
+            content=content,
+            uploaded=True,
+            completed=True,
+            channels=[conversation.id],
+            user=user,
+            mimetype=mimetype,
+        )
+        self.workspace.files[file.id] = file
+        message = SimMessage(ts=self._new_ts(), text=comment, user=user, files=[file.id])
+        conversation.messages.append(message)
+        if self.workspace.bot_user_id in conversation.members:
+            event = message.as_json()
+            event.update(
+                subtype="file_share",
+                upload=False,
+                files=[self._file_json(file)],
+                channel=conversation.id,
+                event_ts=message.ts,
+                channel_type=conversation.channel_type,
+                team=self.workspace.team_id,
+            )
+            self._emit(event)
+        return message
+
+    def user_opens_home(self, user: str) -> None:
+        """
+        C{user} opens the app's Home tab: an C{app_home_opened} event.
+        """
+        dm = self.workspace.im_with(self.workspace.bot_user_id, user)
+        self._emit(
+            {
+                "type": "app_home_opened",
+                "user": user,
+                "channel": dm.id,
+                "tab": "home",
+                "event_ts": self._new_ts(),
+            }
+        )
+
+    def user_command(
+        self, user: str, channel: str, text: str
+    ) -> Deferred[tuple[int | None, bytes]]:
+        """
+        C{user} types C{/nextplane text} in C{channel}.
+
+        @return: Fires with the hub's (status, body).
+        """
+        assert self.events is not None, "no EventSender attached"
+        name = self.workspace.users[user].name
+        return self.events.slash_command(user, channel, text, user_name=name)
+
+    def user_clicks(
+        self, user: str, channel: str, ts: str, action_id: str
+    ) -> Deferred[tuple[int | None, bytes]]:
+        """
+        C{user} clicks the button C{action_id} of the app's message C{ts}
+        in C{channel}: a C{block_actions} payload built from the message's
+        blocks, as Slack sends it.
+
+        @return: Fires with the hub's (status, body).
+        @raise LookupError: If the message has no such button.
+        """
+        assert self.events is not None, "no EventSender attached"
+        conversation = self.workspace.conversations[channel]
+        message = conversation.find(ts)
+        if message is None:
+            raise LookupError(f"no message {ts} in {channel}")
+        for block in message.blocks or []:
+            for element in block.get("elements", []) if block.get("type") == "actions" else []:
+                if element.get("action_id") == action_id:
+                    return self.events.interaction(
+                        self._block_actions(user, block, element, conversation, message)
+                    )
+        raise LookupError(f"no button {action_id} on message {ts}")
+
+    def _block_actions(
+        self,
+        user: str,
+        block: Mapping[str, Any],
+        element: Mapping[str, Any],
+        conversation: Conversation,
+        message: SimMessage,
+    ) -> dict[str, Any]:
+        ws = self.workspace
+        self._ts_seq += 1
+        return {
+            "type": "block_actions",
+            "user": {"id": user, "username": ws.users[user].name, "team_id": ws.team_id},
+            "api_app_id": ws.app_id,
+            "token": "sim-verification-token",
+            "container": {
+                "type": "message",
+                "message_ts": message.ts,
+                "channel_id": conversation.id,
+                "is_ephemeral": False,
+            },
+            "trigger_id": f"{self._ts_seq}.{self._ts_seq}.sim",
+            "team": {"id": ws.team_id, "domain": ws.domain},
+            "channel": {"id": conversation.id, "name": conversation.name},
+            "message": message.as_json(),
+            "response_url": f"https://hooks.slack.test/actions/{ws.team_id}/{self._ts_seq}",
+            "actions": [
+                {
+                    "action_id": element.get("action_id"),
+                    "block_id": block.get("block_id", ""),
+                    "text": element.get("text"),
+                    "value": element.get("value"),
+                    "style": element.get("style"),
+                    "type": element.get("type", "button"),
+                    "action_ts": f"{int(self.clock.seconds())}.{self._ts_seq:06d}",
+                }
+            ],
+        }

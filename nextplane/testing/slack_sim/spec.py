@@ -18,9 +18,11 @@ what Slack accepts today:
      C{slack_sdk} posts by default; slackapi/slack-api-specs#75).
   3. The token goes in C{Authorization: Bearer}; a C{token} argument is a
      violation (Slack refuses query-string tokens for newer apps).
-  4. In JSON bodies, C{blocks}, C{attachments}, C{files} and C{metadata}
-     may be arrays or objects, and C{number} parameters (such as C{ts}) may
-     be numeric strings, since timestamps must keep their digits.
+  4. In JSON bodies, C{blocks}, C{attachments}, C{files}, C{metadata} and
+     C{view} may be arrays or objects (the spec types them as JSON-encoded
+     strings; C{slack_sdk}'s C{views_publish} sends the view as an object
+     in a JSON body), and C{number} parameters (such as C{ts}) may be
+     numeric strings, since timestamps must keep their digits.
   5. C{files.getUploadURLExternal} and C{files.completeUploadExternal} are
      missing from the spec and described here by hand, from
      U{https://docs.slack.dev/reference/methods/files.getUploadURLExternal}
@@ -53,7 +55,7 @@ __all__ = [
     "load_spec",
 ]
 
-_STRUCTURED = frozenset({"blocks", "attachments", "files", "metadata"})
+_STRUCTURED = frozenset({"blocks", "attachments", "files", "metadata", "view"})
 
 #: Parameters Slack requires though the frozen spec does not mark them.
 EXTRA_REQUIRED: Mapping[str, tuple[str, ...]] = {

@@ -1,0 +1,255 @@
+"""
+A hub in memory with the Slack connector and two simulated workspaces.
+
+Tenants acme.test (Slack workspace TACME0001: john, ann) and beta.test
+(workspace TBETA0001: mary), both served by one Slack app through one API
+(L{SlackCloud}); widget.test is reached over a recording XMPP federation
+connector. Everything runs on one L{Clock}; L{SlackHub.pump} moves the
+in-memory HTTP traffic both ways.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from treq.testing import StubTreq
+from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock
+
+from nextplane.config import (
+    Config,
+    DnsConfig,
+    HubConfig,
+    PartnerConfig,
+    RouterConfig,
+    Section,
+    StorageConfig,
+    TenantConfig,
+    TlsConfig,
+    WebConfig,
+)
+from nextplane.connectors.base import ConnectorContext
+from nextplane.connectors.slack.connector import SCOPES, SlackConnector, build, parse_config
+from nextplane.locate import FederationLocator
+from nextplane.model.address import Address
+from nextplane.model.events import Event
+from nextplane.router import Router
+from nextplane.storage.memory import MemoryStore
+from nextplane.testing.connectors import RecordingConnector
+from nextplane.testing.slack_sim import (
+    REAL_LIMITS,
+    Conversation,
+    EventSender,
+    SimMessage,
+    SimUser,
+    SlackCloud,
+    SlackSimulator,
+    Workspace,
+)
+from nextplane.web.app import HubWebApp
+
+from .helpers import T0, ZeroRandom
+
+T = TypeVar("T")
+
+SECRET = "hub-signing-secret-0123456789"
+TOKEN_A = "xoxb-acme-0000-SECRETTOKENAAAA"
+TOKEN_B = "xoxb-beta-0000-SECRETTOKENBBBB"
+TEAM_A = "TACME0001"
+TEAM_B = "TBETA0001"
+HUB = "https://hub.test"
+API = "https://slack.test/api/"
+
+
+def addr(text: str) -> Address:
+    """Parse an address."""
+    return Address.parse(text)
+
+
+class SlackHub:
+    """
+    See the module docstring.
+
+    @ivar sim_a: acme.test's workspace; C{john}, C{ann}.
+    @ivar sim_b: beta.test's workspace; C{mary}.
+    @ivar xmpp: The federation side (widget.test).
+    """
+
+    def __init__(
+        self,
+        mode: str = REAL_LIMITS,
+        public_url: str | None = HUB,
+        tokens: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+        delivery_timeout: float = 60.0,
+    ) -> None:
+        self.clock = Clock()
+        self.clock.advance(T0)
+        self.store = MemoryStore()
+        self.tenants = (
+            TenantConfig("acme.test", "slack", TEAM_A, "unused.crt", "unused.key"),
+            TenantConfig("beta.test", "slack", TEAM_B, "unused.crt", "unused.key"),
+        )
+        partners = (PartnerConfig("widget.test", "xmpp"),)
+        self.router = Router(
+            store=self.store,
+            tenants=self.tenants,
+            locator=FederationLocator(partners, ["xmpp"], None, self.clock),
+            clock=self.clock,
+            delivery_timeout=delivery_timeout,
+        )
+        self.xmpp = RecordingConnector("xmpp", role="federation", sink=self.router)
+        self.xmpp.startService()
+        self.router.add_connector(self.xmpp)
+
+        self.web = HubWebApp({}, "test")
+        self.hub_http = StubTreq(self.web.resource())
+        self.sim_a = self._simulator(TEAM_A, "acme", mode)
+        self.sim_b = self._simulator(TEAM_B, "beta", mode)
+        self.john = self.sim_a.workspace.add_user("john", "john@acme.test", "John Smith")
+        self.ann = self.sim_a.workspace.add_user("ann", "ann@acme.test", "Ann Other")
+        self.mary = self.sim_b.workspace.add_user("mary", "mary@beta.test", "Mary Major")
+        self.sim_a.workspace.add_token(TOKEN_A, frozenset(SCOPES))
+        self.sim_b.workspace.add_token(TOKEN_B, frozenset(SCOPES))
+        self.cloud = SlackCloud(self.sim_a, self.sim_b)
+        self.slack_http = StubTreq(self.cloud)
+
+        if tokens is None:
+            tokens = {TEAM_A: TOKEN_A, TEAM_B: TOKEN_B}
+        data: dict[str, Any] = {
+            "signing_secret": SECRET,
+            "api_base_url": API,
+            "file_hosts": [],
+            "workspaces": {team: {"bot_token": token} for team, token in tokens.items()},
+            **(extra or {}),
+        }
+        section = Section(data, "connectors.slack", {})
+        self.config = parse_config(section)
+        section.finish()
+        self.hub_config = Config(
+            hub=HubConfig(),
+            storage=StorageConfig(),
+            web=WebConfig(public_url=public_url),
+            dns=DnsConfig(),
+            tls=TlsConfig(),
+            router=RouterConfig(delivery_timeout=delivery_timeout),
+            tenants=self.tenants,
+            partners=partners,
+            connectors={"slack": self.config},
+        )
+        self.revocation_listeners: list[Any] = []
+        context = ConnectorContext(
+            reactor=self.clock,
+            store=self.store,
+            sink=self.router,
+            config=self.hub_config,
+            resolver=None,
+            mount=self.web.mount,
+            on_revoke=self.revocation_listeners.append,
+        )
+        self.slack: SlackConnector = build(
+            context, self.config, http=self.slack_http, rng=ZeroRandom()
+        )
+        self.router.add_connector(self.slack)
+        self.slack.startService()
+        self.pump()
+
+    def _simulator(self, team: str, name: str, mode: str) -> SlackSimulator:
+        workspace = Workspace(
+            team_id=team,
+            team_name=name.title(),
+            domain=name,
+            app_id="A0NEXTPLANE",
+            bot_id=f"B{team}",
+            bot_user_id=f"U{team}",
+        )
+        sim = SlackSimulator(self.clock, workspace, mode=mode, base_url="https://slack.test")
+        sim.events = EventSender(self.hub_http, self.clock, SECRET, HUB, workspace)
+        return sim
+
+    # -- time and traffic ----------------------------------------------------
+
+    def pump(self, rounds: int = 200) -> None:
+        """Move HTTP traffic and run what is due now, until quiet."""
+        for _ in range(rounds):
+            self.hub_http.flush()
+            self.slack_http.flush()
+            due = [c for c in self.clock.getDelayedCalls() if c.getTime() <= self.clock.seconds()]
+            busy = self.hub_http._agent._pumps or self.slack_http._agent._pumps  # type: ignore[attr-defined]
+            if not due and not busy:
+                return
+            self.clock.advance(0)
+
+    def advance(self, seconds: float, step: float = 1.0) -> None:
+        """Let C{seconds} pass in steps, pumping after each."""
+        self.pump()
+        remaining = seconds
+        while remaining > 1e-9:
+            move = min(step, remaining)
+            self.clock.advance(move)
+            self.pump()
+            remaining -= move
+
+    def settle(self, d: Deferred[T], limit: float = 30.0) -> Deferred[T]:
+        """Advance time until C{d} fired (at most C{limit} seconds)."""
+        waited = 0.0
+        self.pump()
+        while not d.called and waited < limit:
+            self.advance(0.5)
+            waited += 0.5
+        return d
+
+    # -- Slack users acting --------------------------------------------------
+
+    def command(self, sim: SlackSimulator, user: SimUser, text: str) -> str:
+        """C{user} types C{/nextplane text}; the ephemeral answer's text."""
+        d = sim.user_command(user.id, "C0GENERAL", text)
+        self.settle(d)
+        assert d.called, "no answer to the command"
+        results: list[Any] = []
+        d.addCallback(results.append)
+        status, body = results[0]
+        assert status == 200, status
+        answer = json.loads(body)
+        assert answer["response_type"] == "ephemeral"
+        return str(answer["text"])
+
+    def dm(self, sim: SlackSimulator, user: SimUser) -> Conversation:
+        """The app's DM with C{user}."""
+        ws = sim.workspace
+        return ws.im_with(ws.bot_user_id, user.id)
+
+    def conversations(self, sim: SlackSimulator, user: SimUser) -> list[Conversation]:
+        """The app's private conversations C{user} is in."""
+        return [
+            c
+            for c in sim.workspace.conversations.values()
+            if c.is_private and not c.is_im and not c.is_mpim and user.id in c.members
+        ]
+
+    def conversation(self, sim: SlackSimulator, user: SimUser) -> Conversation:
+        """The one private conversation of C{user}."""
+        [found] = self.conversations(sim, user)
+        return found
+
+    def click(self, sim: SlackSimulator, user: SimUser, message: SimMessage, action: str) -> None:
+        """C{user} clicks a button of the app's C{message} in their DM."""
+        d = sim.user_clicks(user.id, self.dm(sim, user).id, message.ts, action)
+        self.settle(d)
+        self.advance(3)
+
+    def posts(self, conversation: Conversation) -> list[SimMessage]:
+        """Messages posted by the app as someone else (impersonated)."""
+        return [m for m in conversation.messages if m.username is not None]
+
+    def delivered(self, kind: str) -> list[Event]:
+        """What reached the XMPP side, of one kind."""
+        return self.xmpp.of_kind(kind)
+
+    def inject(self, event: Event) -> Deferred[Any]:
+        """An event from the XMPP side; traffic is pumped."""
+        d = self.xmpp.inject(event)
+        self.pump()
+        return d

@@ -1,0 +1,1069 @@
+"""
+Tests for L{nextplane.connectors.slack.connector}: the Slack connector in a
+hub in memory, against two simulated workspaces and a recording XMPP side.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import secrets
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from twisted.logger import LogLevel, globalLogPublisher
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface.verify import verifyObject
+
+from nextplane.config import ConfigError, Section
+from nextplane.connectors.slack.connector import (
+    ENTRY,
+    SlackConfig,
+    channel_name,
+    parse_config,
+)
+from nextplane.connectors.slack.signature import sign
+from nextplane.connectors.slack.webhook import ACCEPT_ACTION, DECLINE_ACTION
+from nextplane.interfaces import DeliveryFailed, IConnector
+from nextplane.logs import make_observer
+from nextplane.model.events import (
+    Availability,
+    ContactAccept,
+    ContactRequest,
+    FileShare,
+    MessageEdit,
+    MessageRetract,
+    Presence,
+    ReactionAdd,
+    ReactionRemove,
+    TextMessage,
+    Typing,
+)
+from nextplane.model.text import Bold, RichText, Text
+from nextplane.storage.records import (
+    ContactState,
+    DomainAction,
+    DomainPolicy,
+    MetadataQuery,
+)
+from nextplane.testing.slack_sim import CAPACITY
+
+from .hub import HUB, SECRET, TEAM_A, TEAM_B, TOKEN_A, TOKEN_B, SlackHub, addr
+
+PETER = addr("peter@widget.test")
+JOHN = addr("john@acme.test")
+MARY = addr("mary@beta.test")
+
+
+def text_message(body: str | RichText, sender: Any = PETER, recipient: Any = JOHN) -> TextMessage:
+    """A message from the XMPP side."""
+    rich = body if isinstance(body, RichText) else RichText.plain(body)
+    return TextMessage(sender=sender, recipient=recipient, body=rich)
+
+
+class ConfigTests(SynchronousTestCase):
+    """
+    C{[connectors.slack]} is validated, and its secrets are known.
+    """
+
+    def parse(self, data: dict[str, Any]) -> SlackConfig:
+        section = Section(data, "connectors.slack", {"TOKEN": "xoxb-from-env"})
+        config = parse_config(section)
+        section.finish()
+        return config
+
+    def test_defaults_and_secrets(self) -> None:
+        """Only the signing secret is required; tokens come per workspace, from the environment."""
+        config = self.parse(
+            {
+                "signing_secret": SECRET,
+                "workspaces": {"T0001": {"bot_token": "${TOKEN}"}},
+                "client_id": "1.2",
+                "client_secret": "oauth-secret-value",
+            }
+        )
+        self.assertEqual(config.api_base_url, "https://slack.com/api/")
+        self.assertEqual(dict(config.workspaces), {"T0001": "xoxb-from-env"})
+        self.assertEqual(set(config.secrets()), {SECRET, "oauth-secret-value", "xoxb-from-env"})
+        self.assertNotIn("xoxb", repr(config))
+        self.assertNotIn(SECRET, repr(config))
+        self.assertEqual(ENTRY.name, "slack")
+        self.assertEqual(ENTRY.role, "platform")
+
+    def test_mistakes(self) -> None:
+        """Each mistake names its key."""
+        for data, key in (
+            ({}, "connectors.slack.signing_secret"),
+            ({"signing_secret": "short"}, "connectors.slack.signing_secret"),
+            (
+                {"signing_secret": SECRET, "workspaces": {"T1X": {"bot_token": "xoxp-user"}}},
+                "connectors.slack.workspaces.T1X.bot_token",
+            ),
+            (
+                {"signing_secret": SECRET, "workspaces": {"acme": {"bot_token": "xoxb-1"}}},
+                "connectors.slack.workspaces.acme",
+            ),
+            (
+                {
+                    "signing_secret": SECRET,
+                    "workspaces": {"T1X": {"bot_token": "xoxb-1", "extra": 1}},
+                },
+                "connectors.slack.workspaces.T1X.extra",
+            ),
+            ({"signing_secret": SECRET, "client_id": "1.2"}, "connectors.slack.client_secret"),
+            (
+                {"signing_secret": SECRET, "channel_prefix": "Ext!"},
+                "connectors.slack.channel_prefix",
+            ),
+            (
+                {"signing_secret": SECRET, "api_base_url": "slack.com"},
+                "connectors.slack.api_base_url",
+            ),
+            ({"signing_secret": SECRET, "bogus": 1}, "connectors.slack.bogus"),
+        ):
+            with self.assertRaises(ConfigError) as caught:
+                self.parse(data)
+            self.assertEqual(caught.exception.key, key, data)
+
+    def test_channel_names(self) -> None:
+        """Conversation names follow Slack's rules and get suffixes on clashes."""
+        name = channel_name("ext", addr("Peter.Smith@Widget.test"), JOHN)
+        self.assertEqual(name, "ext-peter-smith-widget-test-john")
+        self.assertEqual(channel_name("ext", PETER, JOHN, 2), "ext-peter-widget-test-john-2")
+        long = channel_name("ext", addr("p" * 200 + "@widget.test"), JOHN, 5)
+        self.assertLessEqual(len(long), 80)
+        self.assertRegex(long, r"^[a-z0-9_-]+-[0-9a-f]{6}$")
+
+
+class ConnectorTests(SynchronousTestCase):
+    """
+    The connector is an IConnector that reports its workspaces.
+    """
+
+    def test_interface_and_health(self) -> None:
+        """It provides IConnector; auth.test made every workspace ok."""
+        hub = SlackHub()
+        self.assertTrue(verifyObject(IConnector, hub.slack))
+        health = hub.slack.health()
+        self.assertEqual(health["state"], "ok")
+        self.assertEqual(
+            health["workspaces"],
+            {
+                TEAM_A: {"domain": "acme.test", "state": "ok"},
+                TEAM_B: {"domain": "beta.test", "state": "ok"},
+            },
+        )
+        self.assertEqual(
+            [c.method for c in hub.sim_a.calls], ["auth.test"], "one auth.test per workspace"
+        )
+
+    def test_not_installed(self) -> None:
+        """A tenant without a bot token is degraded; deliveries to it fail clearly."""
+        hub = SlackHub(tokens={TEAM_A: TOKEN_A})
+        self.assertEqual(hub.slack.health()["state"], "degraded")
+        failure = self.failureResultOf(
+            hub.slack.deliver(text_message("hi", recipient=MARY)), DeliveryFailed
+        )
+        self.assertIn("not installed in beta.test's workspace", failure.value.reason)
+
+    def test_wrong_workspace_token(self) -> None:
+        """A token of another workspace is refused at start, not used."""
+        hub = SlackHub(tokens={TEAM_A: TOKEN_B, TEAM_B: TOKEN_B})
+        self.assertIn("auth failed", hub.slack.health()["workspaces"][TEAM_A]["state"])
+        self.assertIsNone(hub.slack.workspace(TEAM_A).client)  # type: ignore[union-attr]
+        self.flushLoggedErrors()
+
+    def test_stop(self) -> None:
+        """A stopped connector refuses deliveries."""
+        hub = SlackHub()
+        self.successResultOf(hub.slack.stopService())
+        self.failureResultOf(hub.slack.deliver(text_message("hi")), DeliveryFailed)
+        self.assertEqual(hub.slack.health()["state"], "stopped")
+
+
+class XmppSideTests(SynchronousTestCase):
+    """
+    A Slack user of acme.test and peter@widget.test on the XMPP side.
+    """
+
+    def setUp(self) -> None:
+        self.hub = SlackHub()
+
+    def connect(self) -> Any:
+        """John invites peter, who accepts: the conversation exists."""
+        hub = self.hub
+        answer = hub.command(hub.sim_a, hub.john, "invite peter@widget.test")
+        self.assertEqual(
+            answer,
+            "Invitation sent to peter@widget.test. You will get a private conversation "
+            "with them once they accept.",
+        )
+        [request] = hub.delivered("contact_request")
+        self.assertEqual((request.sender, request.recipient), (JOHN, PETER))
+        self.assertEqual(request.display_name, "john")  # type: ignore[union-attr]
+        outcome = self.successResultOf(hub.inject(ContactAccept(sender=PETER, recipient=JOHN)))
+        self.assertTrue(outcome.delivered)
+        hub.advance(2)
+        return hub.conversation(hub.sim_a, hub.john)
+
+    def test_chat_both_ways(self) -> None:
+        """Peter appears as himself in a private conversation; john's plain replies reach him."""
+        hub = self.hub
+        conversation = self.connect()
+        self.assertEqual(conversation.name, "ext-peter-widget-test-john")
+        self.assertTrue(conversation.is_private)
+        self.assertEqual(conversation.members, {hub.john.id, hub.sim_a.workspace.bot_user_id})
+        self.assertIn("accepted your invitation", conversation.messages[-1].text)
+
+        body = RichText([Text("hi "), Bold([Text("john")])])
+        outcome = self.successResultOf(hub.inject(text_message(body)))
+        self.assertTrue(outcome.delivered)
+        [post] = hub.posts(conversation)
+        self.assertEqual((post.username, post.text), ("peter@widget.test", "hi *john*"))
+        self.assertEqual(post.blocks[0]["type"], "rich_text")  # type: ignore[index]
+
+        hub.advance(1)
+        hub.sim_a.user_posts(hub.john.id, conversation.id, "hello _peter_")
+        hub.advance(1)
+        [reply] = hub.delivered("message")
+        self.assertEqual((reply.sender, reply.recipient), (JOHN, PETER))
+        self.assertEqual(reply.body.plain_text(), "hello peter")  # type: ignore[union-attr]
+        self.assertEqual(hub.sim_a.violations, [])
+        self.assertEqual(hub.sim_a.rate_limited, [])
+        user = self.successResultOf(hub.store.get_user(JOHN))
+        self.assertEqual(
+            (user.platform, user.platform_id, user.display_name),
+            ("slack", f"{TEAM_A}:{hub.john.id}", "john"),
+        )
+
+    def test_edits_deletes_reactions(self) -> None:
+        """Edits, retractions and reactions map to the right messages, both ways."""
+        hub = self.hub
+        conversation = self.connect()
+        incoming = text_message("first")
+        self.successResultOf(hub.inject(incoming))
+        hub.advance(1)
+        [post] = hub.posts(conversation)
+        mine = hub.sim_a.user_posts(hub.john.id, conversation.id, "mine")
+        hub.advance(1)
+        [sent] = hub.delivered("message")
+
+        # XMPP -> Slack
+        for event in (
+            MessageEdit(
+                sender=PETER,
+                recipient=JOHN,
+                message_id=incoming.message_id,
+                body=RichText.plain("first, edited"),
+            ),
+            ReactionAdd(sender=PETER, recipient=JOHN, message_id=sent.message_id, emoji="👍"),  # type: ignore[union-attr]
+        ):
+            self.assertTrue(self.successResultOf(hub.inject(event)).delivered)
+            hub.advance(1)
+        self.assertEqual(post.text, "first, edited")
+        self.assertEqual(mine.reactions, {"+1": [hub.sim_a.workspace.bot_user_id]})
+        self.successResultOf(
+            hub.inject(
+                ReactionRemove(sender=PETER, recipient=JOHN, message_id=sent.message_id, emoji="👍")
+            )  # type: ignore[union-attr]
+        )
+        hub.advance(1)
+        self.assertEqual(mine.reactions, {})
+
+        # Slack -> XMPP
+        hub.sim_a.user_edits(hub.john.id, conversation.id, mine.ts, "mine, edited")
+        hub.sim_a.user_reacts(hub.john.id, conversation.id, post.ts, "tada")
+        hub.sim_a.user_reacts(hub.john.id, conversation.id, post.ts, "tada", added=False)
+        hub.advance(1)
+        [edit] = hub.delivered("edit")
+        self.assertEqual(
+            (edit.message_id, edit.body.plain_text()), (sent.message_id, "mine, edited")
+        )  # type: ignore[union-attr]
+        [added] = hub.delivered("reaction_add")
+        [removed] = hub.delivered("reaction_remove")
+        for reaction in (added, removed):
+            self.assertEqual((reaction.message_id, reaction.emoji), (incoming.message_id, "🎉"))  # type: ignore[union-attr]
+        hub.sim_a.user_deletes(hub.john.id, conversation.id, mine.ts)
+        hub.advance(1)
+        [retract] = hub.delivered("retract")
+        self.assertEqual(retract.message_id, sent.message_id)  # type: ignore[union-attr]
+
+        self.successResultOf(
+            hub.inject(MessageRetract(sender=PETER, recipient=JOHN, message_id=incoming.message_id))
+        )
+        hub.advance(1)
+        self.assertNotIn(post, conversation.messages)
+        # The app's own edits and deletions came back from Slack and were dropped.
+        self.assertEqual(len(hub.delivered("edit")), 1)
+        self.assertEqual(len(hub.delivered("retract")), 1)
+        self.assertEqual(hub.sim_a.violations, [])
+
+    def test_what_slack_cannot_show(self) -> None:
+        """An emoji without a shortcode is said in words; a custom one is refused with a notice."""
+        hub = self.hub
+        conversation = self.connect()
+        mine = hub.sim_a.user_posts(hub.john.id, conversation.id, "mine")
+        hub.advance(1)
+        [sent] = hub.delivered("message")
+        self.successResultOf(
+            hub.inject(
+                ReactionAdd(sender=PETER, recipient=JOHN, message_id=sent.message_id, emoji="★")
+            )  # type: ignore[union-attr]
+        )
+        hub.advance(1)
+        self.assertEqual(hub.posts(conversation)[-1].text, "(reacted with ★)")
+        self.assertEqual(mine.reactions, {})
+
+        hub.sim_a.user_reacts(hub.john.id, conversation.id, mine.ts, "party-parrot")
+        hub.advance(1)
+        self.assertEqual(hub.delivered("reaction_add"), [])
+        self.assertIn(
+            "custom emoji `:party-parrot:` cannot be sent", conversation.messages[-1].text
+        )
+
+        outcome = self.successResultOf(
+            hub.inject(
+                MessageEdit(
+                    sender=PETER, recipient=JOHN, message_id="nope", body=RichText.plain("x")
+                )
+            )
+        )
+        self.assertEqual(
+            (outcome.condition, outcome.reason),
+            ("item-not-found", "the message this edit refers to is not in Slack"),
+        )
+
+    def test_typing_ignored(self) -> None:
+        """Typing is accepted and shows nothing (Slack has no typing for apps)."""
+        hub = self.hub
+        conversation = self.connect()
+        before = len(conversation.messages)
+        outcome = self.successResultOf(
+            hub.inject(Typing(sender=PETER, recipient=JOHN, state="composing"))
+        )
+        self.assertTrue(outcome.delivered)
+        hub.advance(1)
+        self.assertEqual(len(conversation.messages), before)
+
+    def test_delivery_errors_shown(self) -> None:
+        """A refused or failed message comes back as a clear notice in the conversation."""
+        hub = self.hub
+        conversation = self.connect()
+        self.successResultOf(
+            hub.store.put_domain_policy(
+                DomainPolicy("acme.test", "widget.test", DomainAction.BLOCK)
+            )
+        )
+        hub.sim_a.user_posts(hub.john.id, conversation.id, "are you there?")
+        hub.advance(2)
+        self.assertEqual(hub.delivered("message"), [])
+        self.assertEqual(
+            conversation.messages[-1].text,
+            ":warning: Not delivered to *peter@widget.test*: blocked: widget.test is on "
+            "acme.test's block list (rule widget.test)",
+        )
+        self.successResultOf(hub.store.remove_domain_policy("acme.test", "widget.test"))
+        hub.xmpp.failure = DeliveryFailed(
+            "remote-server-not-found", "widget.test cannot be reached"
+        )
+        hub.sim_a.user_posts(hub.john.id, conversation.id, "hello?")
+        hub.advance(2)
+        self.assertEqual(
+            conversation.messages[-1].text,
+            ":warning: Not delivered to *peter@widget.test*: widget.test cannot be reached",
+        )
+
+    def test_request_from_outside(self) -> None:
+        """Peter's request is a card in john's DM; Accept opens the conversation."""
+        hub = self.hub
+        outcome = self.successResultOf(
+            hub.inject(ContactRequest(sender=PETER, recipient=JOHN, display_name="Peter Smith"))
+        )
+        self.assertTrue(outcome.delivered)
+        hub.advance(1)
+        card = hub.dm(hub.sim_a, hub.john).messages[-1]
+        self.assertEqual(card.text, "peter@widget.test wants to chat with you")
+        self.assertIn("*Peter Smith* (peter@widget.test)", json.dumps(card.blocks))
+        hub.click(hub.sim_a, hub.john, card, ACCEPT_ACTION)
+        [accept] = hub.delivered("contact_accept")
+        self.assertEqual((accept.sender, accept.recipient), (JOHN, PETER))
+        conversation = hub.conversation(hub.sim_a, hub.john)
+        self.assertIn(f"<#{conversation.id}>", card.text)
+        self.assertNotIn(ACCEPT_ACTION, json.dumps(card.blocks))
+        contact = self.successResultOf(hub.store.get_contact(JOHN, PETER))
+        self.assertEqual(contact.state, ContactState.ACCEPTED)
+
+        self.successResultOf(hub.inject(text_message("thanks!")))
+        hub.advance(1)
+        self.assertEqual(
+            [(m.username, m.text) for m in hub.posts(conversation)],
+            [("Peter Smith (peter@widget.test)", "thanks!")],
+        )
+
+    def test_decline(self) -> None:
+        """Decline is sent and the card says so."""
+        hub = self.hub
+        self.successResultOf(hub.inject(ContactRequest(sender=PETER, recipient=JOHN)))
+        hub.advance(1)
+        card = hub.dm(hub.sim_a, hub.john).messages[-1]
+        hub.click(hub.sim_a, hub.john, card, DECLINE_ACTION)
+        self.assertEqual(len(hub.delivered("contact_decline")), 1)
+        self.assertEqual(card.text, "You declined *peter@widget.test*'s request.")
+        self.assertEqual(hub.conversations(hub.sim_a, hub.john), [])
+
+    def test_presence_and_home_tab(self) -> None:
+        """The Home tab lists contacts; presence is unknown until heard, then refreshed."""
+        hub = self.hub
+        self.connect()
+        hub.sim_a.user_opens_home(hub.john.id)
+        hub.advance(1)
+        home = json.dumps(hub.sim_a.home_views[hub.john.id])
+        self.assertIn("*peter@widget.test* - contact - :grey_question: presence unknown", home)
+        self.assertNotIn("offline", home)
+        self.assertIn("john@acme.test", home)
+        self.successResultOf(
+            hub.inject(Presence(sender=PETER, recipient=JOHN, availability=Availability.AVAILABLE))
+        )
+        hub.advance(6)
+        home = json.dumps(hub.sim_a.home_views[hub.john.id])
+        self.assertIn(":large_green_circle: available", home)
+        self.assertIn("*peter@widget.test* - contact", hub.command(hub.sim_a, hub.john, "list"))
+        # A request arriving is shown with its buttons.
+        self.successResultOf(
+            hub.inject(ContactRequest(sender=addr("paul@widget.test"), recipient=JOHN))
+        )
+        hub.advance(6)
+        home = json.dumps(hub.sim_a.home_views[hub.john.id])
+        self.assertIn("*paul@widget.test* - wants to chat with you", home)
+        self.assertIn(ACCEPT_ACTION, home)
+
+    def test_files(self) -> None:
+        """A shared file reaches the contact as a signed hub link that never carries the token."""
+        hub = self.hub
+        conversation = self.connect()
+        content = b"quarterly numbers\n"
+        hub.sim_a.user_shares_file(
+            hub.john.id,
+            conversation.id,
+            "report.txt",
+            content,
+            mimetype="text/plain",
+            comment="see",
+        )
+        hub.advance(1)
+        [message] = hub.delivered("message")
+        [share] = hub.delivered("file")
+        self.assertEqual(message.body.plain_text(), "see")  # type: ignore[union-attr]
+        url = share.url  # type: ignore[union-attr]
+        self.assertTrue(url.startswith(f"{HUB}/slack/files/{TEAM_A}/"), url)
+        self.assertTrue(url.endswith("/report.txt"))
+        self.assertNotIn("xoxb", url)
+        self.assertEqual((share.size, share.media_type), (len(content), "text/plain"))  # type: ignore[union-attr]
+
+        response = self.successResultOf(hub.hub_http.get(url))
+        self.assertEqual(response.code, 200)
+        self.assertEqual(self.successResultOf(response.content()), content)
+        self.assertIn(b"attachment", response.headers.getRawHeaders(b"content-disposition")[0])
+        parts = url.split("/")
+        forged = "/".join([*parts[:-2], "0" * 32, parts[-1]])
+        self.assertEqual(self.successResultOf(hub.hub_http.get(forged)).code, 404)
+        hub.clock.advance(8 * 86400)
+        self.assertEqual(self.successResultOf(hub.hub_http.get(url)).code, 410)
+
+        # Peter's file is a link in Slack, retractable like a message.
+        share_in = FileShare(
+            sender=PETER, recipient=JOHN, name="a.pdf", size=2048, url="https://widget.test/a.pdf"
+        )
+        self.successResultOf(hub.inject(share_in))
+        hub.advance(1)
+        post = hub.posts(conversation)[-1]
+        self.assertEqual(post.text, "📎 <https://widget.test/a.pdf|a.pdf> (2.0 KB)")
+        self.successResultOf(
+            hub.inject(MessageRetract(sender=PETER, recipient=JOHN, message_id=share_in.message_id))
+        )
+        hub.advance(1)
+        self.assertNotIn(post, conversation.messages)
+
+    def test_files_without_public_url(self) -> None:
+        """Without a public URL a file stays in Slack and the user is told."""
+        self.hub = SlackHub(public_url=None)
+        hub = self.hub
+        conversation = self.connect()
+        hub.sim_a.user_shares_file(hub.john.id, conversation.id, "x.bin", b"1234")
+        hub.advance(1)
+        self.assertEqual(hub.delivered("file"), [])
+        self.assertIn("Files cannot be sent from Slack", conversation.messages[-1].text)
+
+    def test_only_owner_relayed(self) -> None:
+        """Someone else posting in the conversation is not relayed, and is told."""
+        hub = self.hub
+        conversation = self.connect()
+        conversation.members.add(hub.ann.id)
+        hub.sim_a.user_posts(hub.ann.id, conversation.id, "me too")
+        hub.advance(1)
+        self.assertEqual(hub.delivered("message"), [])
+        self.assertEqual(
+            conversation.messages[-1].text,
+            f"Only <@{hub.john.id}>'s messages in this conversation are sent to *peter@widget.test*.",
+        )
+
+    def test_archived_conversation_replaced(self) -> None:
+        """A conversation archived in Slack is replaced by a new one for the next message."""
+        hub = self.hub
+        old = self.connect()
+        old.is_archived = True
+        outcome = hub.inject(text_message("still there?"))
+        hub.advance(2)
+        self.assertTrue(self.successResultOf(outcome).delivered)
+        new = [c for c in hub.conversations(hub.sim_a, hub.john) if c is not old]
+        [fresh] = new
+        self.assertEqual(fresh.name, "ext-peter-widget-test-john-2")
+        self.assertEqual([m.text for m in hub.posts(fresh)], ["still there?"])
+        self.assertIn("This private conversation is with", fresh.messages[0].text)
+
+
+class CommandTests(SynchronousTestCase):
+    """
+    C{/nextplane} answers are ephemeral and clear.
+    """
+
+    def setUp(self) -> None:
+        self.hub = SlackHub()
+
+    def command(self, text: str) -> str:
+        return self.hub.command(self.hub.sim_a, self.hub.john, text)
+
+    def test_answers(self) -> None:
+        """Each command and mistake gets a clear answer."""
+        hub = self.hub
+        self.assertIn("no external contacts yet", self.command("list"))
+        self.assertEqual(
+            self.command("invite ann@acme.test"),
+            "ann@acme.test is in your own organisation: message them in Slack directly.",
+        )
+        self.assertTrue(
+            self.command("invite someone@nowhere.test").startswith(
+                "Could not invite someone@nowhere.test: "
+            )
+        )
+        self.successResultOf(
+            hub.store.put_domain_policy(DomainPolicy("acme.test", "spam.test", DomainAction.BLOCK))
+        )
+        self.assertEqual(
+            self.command("invite x@spam.test"),
+            "Could not invite x@spam.test: blocked: spam.test is on acme.test's block list (rule spam.test)",
+        )
+        self.assertEqual(
+            self.command("remove peter@widget.test"),
+            "peter@widget.test is not among your contacts.",
+        )
+        self.assertTrue(self.command("invite peter@widget.test").startswith("Invitation sent"))
+        self.successResultOf(hub.inject(ContactAccept(sender=PETER, recipient=JOHN)))
+        hub.advance(2)
+        channel = hub.conversation(hub.sim_a, hub.john).id
+        self.assertEqual(
+            self.command("invite peter@widget.test"),
+            f"peter@widget.test is already your contact: chat with them in <#{channel}>.",
+        )
+        self.assertIn(
+            "Blocking a whole domain is up to your administrators",
+            self.command("block widget.test"),
+        )
+        self.assertTrue(self.command("help").startswith("*/nextplane invite*"))
+        self.assertTrue(self.command("frobnicate").startswith("Sorry, unknown command"))
+        self.assertEqual(self.command("remove peter@widget.test"), "Removed peter@widget.test.")
+        self.assertEqual(len(hub.delivered("contact_remove")), 1)
+        hub.advance(2)
+        self.assertIn(
+            "You removed *peter@widget.test*",
+            hub.conversation(hub.sim_a, hub.john).messages[-1].text,
+        )
+
+    def test_block_and_unblock(self) -> None:
+        """Blocking stops a contact's requests; inviting again unblocks."""
+        hub = self.hub
+        self.assertTrue(
+            self.command("block peter@widget.test").startswith("Blocked peter@widget.test")
+        )
+        self.assertEqual(
+            self.command("block peter@widget.test"), "peter@widget.test is already blocked."
+        )
+        outcome = self.successResultOf(hub.inject(ContactRequest(sender=PETER, recipient=JOHN)))
+        self.assertEqual(outcome.reason, "blocked: peter@widget.test is blocked by john@acme.test")
+        self.assertEqual(hub.dm(hub.sim_a, hub.john).messages, [])
+        self.assertTrue(
+            self.command("invite peter@widget.test").startswith(
+                "You unblocked peter@widget.test. Invitation sent"
+            )
+        )
+
+    def test_mutual_requests(self) -> None:
+        """An invite answering the contact's own request connects at once."""
+        hub = self.hub
+        self.successResultOf(hub.inject(ContactRequest(sender=PETER, recipient=JOHN)))
+        hub.advance(1)
+        answer = self.command("invite peter@widget.test")
+        channel = hub.conversation(hub.sim_a, hub.john).id
+        self.assertEqual(
+            answer, f"You and peter@widget.test are now connected: chat in <#{channel}>."
+        )
+
+    def test_direct_message_commands(self) -> None:
+        """Commands typed in the app's DM are answered there; other words get help."""
+        hub = self.hub
+        dm = hub.dm(hub.sim_a, hub.john)
+        dm.members.add(hub.sim_a.workspace.bot_user_id)
+        hub.sim_a.user_posts(hub.john.id, dm.id, "hello")
+        hub.advance(1)
+        self.assertTrue(dm.messages[-1].text.startswith("Sorry, unknown command 'hello'."))
+        hub.sim_a.user_posts(hub.john.id, dm.id, "invite peter@widget.test")
+        hub.advance(1)
+        self.assertTrue(dm.messages[-1].text.startswith("Invitation sent to peter@widget.test"))
+        self.assertEqual(len(hub.delivered("contact_request")), 1)
+
+
+class SlackToSlackTests(SynchronousTestCase):
+    """
+    A Slack user of acme.test and one of beta.test, in two workspaces of one
+    app, through the hub.
+    """
+
+    def test_end_to_end(self) -> None:
+        """Invite by command, accept by button, chat both ways, edit, react and delete."""
+        hub = SlackHub()
+        a, b = hub.sim_a, hub.sim_b
+        john, mary = hub.john, hub.mary
+        # Ids repeat across the two simulated workspaces.
+        self.assertEqual(john.id, mary.id)
+        self.assertEqual(
+            hub.command(a, john, "invite mary@beta.test"),
+            "Invitation sent to mary@beta.test. You will get a private conversation with them "
+            "once they accept.",
+        )
+        card = hub.dm(b, mary).messages[-1]
+        self.assertEqual(card.text, "john@acme.test wants to chat with you")
+        hub.click(b, mary, card, ACCEPT_ACTION)
+        in_a = hub.conversation(a, john)
+        in_b = hub.conversation(b, mary)
+        self.assertEqual(
+            (in_a.name, in_b.name), ("ext-mary-beta-test-john", "ext-john-acme-test-mary")
+        )
+        self.assertIn("accepted your invitation", in_a.messages[-1].text)
+        self.assertIn(f"<#{in_b.id}>", card.text)
+
+        first = a.user_posts(john.id, in_a.id, "hi *mary*")
+        hub.advance(2)
+        [copy_in_b] = hub.posts(in_b)
+        self.assertEqual(
+            (copy_in_b.username, copy_in_b.text), ("john (john@acme.test)", "hi *mary*")
+        )
+        self.assertEqual(copy_in_b.icon_url, "https://avatars.slack.test/72.png")
+        answer = b.user_posts(mary.id, in_b.id, "hello john")
+        hub.advance(2)
+        [copy_in_a] = hub.posts(in_a)
+        self.assertEqual(
+            (copy_in_a.username, copy_in_a.text), ("mary (mary@beta.test)", "hello john")
+        )
+
+        a.user_edits(john.id, in_a.id, first.ts, "hi *Mary*")
+        b.user_edits(mary.id, in_b.id, answer.ts, "hello John")
+        b.user_reacts(mary.id, in_b.id, copy_in_b.ts, "tada")
+        a.user_reacts(john.id, in_a.id, copy_in_a.ts, "+1::skin-tone-3")
+        hub.advance(3)
+        self.assertEqual((copy_in_b.text, copy_in_a.text), ("hi *Mary*", "hello John"))
+        self.assertEqual(first.reactions, {"tada": [a.workspace.bot_user_id]})
+        self.assertEqual(answer.reactions, {"+1::skin-tone-3": [b.workspace.bot_user_id]})
+
+        a.user_deletes(john.id, in_a.id, first.ts)
+        b.user_deletes(mary.id, in_b.id, answer.ts)
+        hub.advance(3)
+        self.assertEqual((hub.posts(in_a), hub.posts(in_b)), ([], []))
+        self.assertEqual((a.violations, b.violations), ([], []))
+        self.assertEqual((a.rate_limited, b.rate_limited), ([], []))
+        self.assertEqual(hub.xmpp.delivered, [])
+        session = self.successResultOf(
+            hub.store.get_or_create_session(JOHN, MARY, hub.router._now())
+        )
+        self.assertEqual(session.refs, {f"slack:{TEAM_A}": in_a.id, f"slack:{TEAM_B}": in_b.id})
+
+
+class WebhookSecurityTests(SynchronousTestCase):
+    """
+    Forged, stale and replayed requests change nothing; retries count once;
+    the app's own posts never come back.
+    """
+
+    def setUp(self) -> None:
+        self.hub = SlackHub()
+        hub = self.hub
+        hub.command(hub.sim_a, hub.john, "invite peter@widget.test")
+        self.successResultOf(hub.inject(ContactAccept(sender=PETER, recipient=JOHN)))
+        hub.advance(2)
+        self.conversation = hub.conversation(hub.sim_a, hub.john)
+        self.sender = hub.sim_a.events
+        assert self.sender is not None
+
+    def body(self, text: str = "forged") -> bytes:
+        event = {
+            "type": "message",
+            "user": self.hub.john.id,
+            "text": text,
+            "ts": "1700000100.000001",
+            "event_ts": "1700000100.000001",
+            "channel": self.conversation.id,
+            "channel_type": "group",
+        }
+        return json.dumps(self.sender.envelope(event), separators=(",", ":")).encode()  # type: ignore[union-attr]
+
+    def post(self, body: bytes, headers: dict[str, str], path: str = "/slack/events") -> int:
+        response = self.successResultOf(
+            self.hub.hub_http.post(HUB + path, data=body, headers=headers)
+        )
+        return response.code  # type: ignore[no-any-return]
+
+    def test_refused(self) -> None:
+        """Unsigned, forged, stale and replayed requests get 401 and route nothing."""
+        hub = self.hub
+        body = self.body()
+        now = str(int(hub.clock.seconds()))
+        stale = str(int(hub.clock.seconds()) - 301)
+        json_type = {"Content-Type": "application/json"}
+        for headers in (
+            json_type,
+            {
+                **json_type,
+                "X-Slack-Request-Timestamp": now,
+                "X-Slack-Signature": sign("wrong-secret", now, body),
+            },
+            {
+                **json_type,
+                "X-Slack-Request-Timestamp": stale,
+                "X-Slack-Signature": sign(SECRET, stale, body),
+            },
+        ):
+            self.assertEqual(self.post(body, headers), 401)
+        command = (
+            b"command=%2Fnextplane&text=invite+x%40widget.test&team_id="
+            + TEAM_A.encode()
+            + b"&user_id="
+            + hub.john.id.encode()
+        )
+        form = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": now,
+            "X-Slack-Signature": sign(SECRET, now, command),
+        }
+        self.assertEqual(self.post(command, form, "/slack/commands"), 200)
+        self.assertEqual(self.post(command, form, "/slack/commands"), 401)  # replayed
+        hub.advance(2)
+        self.assertEqual(hub.delivered("message"), [])
+        self.assertEqual(len(hub.delivered("contact_request")), 2)  # peter's, and x's once
+        log = self.successResultOf(hub.store.query_metadata(MetadataQuery(kind="message")))
+        self.assertEqual(log, [])
+
+    def test_retries_once(self) -> None:
+        """A retried delivery of one event (X-Slack-Retry-Num) is routed once."""
+        hub = self.hub
+        body = self.body("once")
+        headers = self.sender.signed_headers(body, "application/json")  # type: ignore[union-attr]
+        self.assertEqual(self.post(body, headers), 200)
+        hub.clock.advance(1)
+        retry = {
+            **self.sender.signed_headers(body, "application/json"),
+            "X-Slack-Retry-Num": "1",
+            "X-Slack-Retry-Reason": "http_timeout",
+        }  # type: ignore[union-attr]
+        self.assertEqual(self.post(body, retry), 200)
+        hub.advance(1)
+        self.assertEqual(len(hub.delivered("message")), 1)
+
+    def test_own_posts_ignored(self) -> None:
+        """The app's posts (as the contact, or notices) come back from Slack and are dropped."""
+        hub = self.hub
+        self.successResultOf(hub.inject(text_message("from peter")))
+        hub.advance(1)
+        echoes = [d for d in self.sender.deliveries if d.envelope["event"].get("bot_id")]  # type: ignore[union-attr]
+        self.assertGreaterEqual(len(echoes), 2)
+        self.assertEqual(hub.delivered("message"), [])
+
+
+class BurstTests(SynchronousTestCase):
+    """
+    Slack's real limits: one post per second per channel.
+    """
+
+    def test_burst_of_200(self) -> None:
+        """200 messages from a contact all arrive, in order, one per second, none refused."""
+        hub = SlackHub()
+        hub.command(hub.sim_a, hub.john, "invite peter@widget.test")
+        self.successResultOf(hub.inject(ContactAccept(sender=PETER, recipient=JOHN)))
+        hub.advance(2)
+        conversation = hub.conversation(hub.sim_a, hub.john)
+        start = hub.clock.seconds()
+        outcomes = [hub.xmpp.inject(text_message(f"message {n}")) for n in range(200)]
+        hub.pump()
+        self.assertNoResult(outcomes[1])  # waits for its turn...
+        hub.advance(hub.slack._ack_after)
+        # Acknowledged by then: posted, or queued for long enough.
+        self.assertTrue(all(self.successResultOf(o).delivered for o in outcomes))
+        hub.advance(200)
+        posts = hub.posts(conversation)
+        self.assertEqual([p.text for p in posts], [f"message {n}" for n in range(200)])
+        times = [c.time for c in hub.sim_a.successful("chat.postMessage") if c.args.get("username")]
+        self.assertEqual(len(times), 200)
+        self.assertEqual(times[0], start)
+        self.assertEqual({round(b - a, 6) for a, b in itertools.pairwise(times)}, {1.0})
+        self.assertEqual(hub.sim_a.rate_limited, [])
+        self.assertEqual(hub.slack.health()["queued"], 0)
+        self.assertEqual(hub.delivered("delivery_error"), [])
+
+    def test_late_failure_reported(self) -> None:
+        """A queued message that fails after it was acknowledged is reported to its sender."""
+        hub = SlackHub()
+        hub.command(hub.sim_a, hub.john, "invite peter@widget.test")
+        self.successResultOf(hub.inject(ContactAccept(sender=PETER, recipient=JOHN)))
+        hub.advance(2)
+        messages = [text_message(f"m{n}") for n in range(20)]
+        outcomes = [hub.xmpp.inject(m) for m in messages]
+        hub.advance(12)
+        self.assertTrue(all(self.successResultOf(o).delivered for o in outcomes))
+        hub.sim_a.workspace.tokens[TOKEN_A].revoked = True
+        hub.advance(20)
+        errors = hub.delivered("delivery_error")
+        self.assertGreater(len(errors), 0)
+        posted = len(hub.posts(hub.conversation(hub.sim_a, hub.john)))
+        self.assertEqual(posted + len(errors), 20)
+        self.assertEqual(
+            [e.original_event_id for e in errors],  # type: ignore[union-attr]
+            [m.event_id for m in messages[posted:]],
+        )
+        self.assertEqual(errors[0].condition, "not-authorized")  # type: ignore[union-attr]
+
+    def test_capacity_mode(self) -> None:
+        """Without limits the connector still keeps the per-channel pace of Slack."""
+        hub = SlackHub(mode=CAPACITY)
+        hub.command(hub.sim_a, hub.john, "invite peter@widget.test")
+        self.successResultOf(hub.inject(ContactAccept(sender=PETER, recipient=JOHN)))
+        hub.advance(2)
+        for n in range(5):
+            hub.xmpp.inject(text_message(f"m{n}"))
+        hub.advance(5)
+        self.assertEqual(len(hub.posts(hub.conversation(hub.sim_a, hub.john))), 5)
+
+
+class PrivacyTests(SynchronousTestCase):
+    """
+    Message content and tokens never reach the logs or the store.
+    """
+
+    def test_marker_nowhere(self) -> None:
+        """A marker in messages, edits, file names and reactions' messages appears in no log line or table."""
+        marker = f"MARKER-{secrets.token_hex(8)}"
+        text, json_lines = io.StringIO(), io.StringIO()
+        for out, fmt in ((text, "text"), (json_lines, "json")):
+            observer = make_observer(fmt, out, level=LogLevel.debug)
+            globalLogPublisher.addObserver(observer)
+            self.addCleanup(globalLogPublisher.removeObserver, observer)
+        hub = SlackHub()
+        hub.command(hub.sim_a, hub.john, "invite peter@widget.test")
+        self.successResultOf(hub.inject(ContactAccept(sender=PETER, recipient=JOHN)))
+        hub.advance(2)
+        conversation = hub.conversation(hub.sim_a, hub.john)
+        incoming = text_message(f"in {marker}")
+        self.successResultOf(hub.inject(incoming))
+        hub.advance(1)
+        mine = hub.sim_a.user_posts(hub.john.id, conversation.id, f"out {marker}")
+        hub.advance(1)
+        hub.sim_a.user_edits(hub.john.id, conversation.id, mine.ts, f"edited {marker}")
+        hub.sim_a.user_shares_file(hub.john.id, conversation.id, f"{marker}.txt", marker.encode())
+        self.successResultOf(
+            hub.inject(
+                MessageEdit(
+                    sender=PETER,
+                    recipient=JOHN,
+                    message_id=incoming.message_id,
+                    body=RichText.plain(marker),
+                )
+            )
+        )
+        self.successResultOf(
+            hub.store.put_domain_policy(
+                DomainPolicy("acme.test", "widget.test", DomainAction.BLOCK)
+            )
+        )
+        hub.sim_a.user_posts(hub.john.id, conversation.id, f"refused {marker}")
+        hub.advance(3)
+        self.assertEqual(len(hub.delivered("message")), 1)
+        self.assertTrue(any(marker in m.text for m in hub.posts(conversation)))
+        logs = text.getvalue() + json_lines.getvalue()
+        self.assertIn("Slack workspace", logs)  # the capture works
+        for secret in (marker, TOKEN_A, TOKEN_B, SECRET):
+            self.assertNotIn(secret, logs)
+        tables = json.dumps(self.successResultOf(hub.store.dump_tables()), default=str)
+        self.assertNotIn(marker, tables)
+
+
+class OAuthTests(SynchronousTestCase):
+    """
+    Installing the app with OAuth v2.
+    """
+
+    def setUp(self) -> None:
+        self.hub = SlackHub(
+            tokens={TEAM_A: TOKEN_A},
+            extra={"client_id": "1111.2222", "client_secret": "sim-client-secret"},
+        )
+        self.logged = io.StringIO()
+        observer = make_observer("text", self.logged, level=LogLevel.debug)
+        globalLogPublisher.addObserver(observer)
+        self.addCleanup(globalLogPublisher.removeObserver, observer)
+
+    def get(self, path: str) -> tuple[int, Any, bytes]:
+        response = self.successResultOf(self.hub.hub_http.get(HUB + path, allow_redirects=False))
+        return response.code, response.headers, self.successResultOf(response.content())
+
+    def install(self) -> str:
+        status, headers, _ = self.get("/slack/install")
+        self.assertEqual(status, 302)
+        location = headers.getRawHeaders(b"location")[0].decode()
+        self.assertTrue(location.startswith("https://slack.com/oauth/v2/authorize?"))
+        query = parse_qs(urlsplit(location).query)
+        self.assertEqual(query["client_id"], ["1111.2222"])
+        self.assertEqual(query["redirect_uri"], [f"{HUB}/slack/oauth/callback"])
+        self.assertIn("chat:write.customize", query["scope"][0])
+        return query["state"][0]
+
+    def test_install(self) -> None:
+        """The code becomes beta.test's bot token, kept in memory; no token is logged or shown."""
+        hub = self.hub
+        self.assertEqual(hub.slack.health()["workspaces"][TEAM_B]["state"], "not installed")
+        state = self.install()
+        code = hub.sim_b.issue_oauth_code(set(self.scopes()))
+        d = hub.hub_http.get(f"{HUB}/slack/oauth/callback?code={code}&state={state}")
+        hub.settle(d)
+        response = self.successResultOf(d)
+        body = self.successResultOf(response.content())
+        self.assertEqual(response.code, 200)
+        self.assertIn(b"serves beta.test", body)
+        self.assertEqual(hub.slack.health()["workspaces"][TEAM_B]["state"], "ok")
+        [token] = [t for t in hub.sim_b.workspace.tokens if t != TOKEN_B]
+        self.assertNotIn(token.encode(), body)
+        self.assertNotIn(token, self.logged.getvalue())
+        self.assertIn("[connectors.slack.workspaces.TBETA0001] bot_token", self.logged.getvalue())
+        # The state is used up.
+        status, _, _ = self.get(f"/slack/oauth/callback?code=other&state={state}")
+        self.assertEqual(status, 400)
+        # And beta.test is served now.
+        self.assertTrue(
+            hub.command(hub.sim_a, hub.john, "invite mary@beta.test").startswith("Invitation sent")
+        )
+        self.assertEqual(
+            hub.dm(hub.sim_b, hub.mary).messages[-1].text, "john@acme.test wants to chat with you"
+        )
+
+    def scopes(self) -> list[str]:
+        from nextplane.connectors.slack.connector import SCOPES
+
+        return list(SCOPES)
+
+    def test_refusals(self) -> None:
+        """A forged state, a cancelled install and a workspace that is no tenant are refused."""
+        hub = self.hub
+        self.assertEqual(self.get("/slack/oauth/callback?code=x&state=1.2.3")[0], 400)
+        _, _, body = self.get("/slack/oauth/callback?error=access_denied&state=x")
+        self.assertIn(b"cancelled", body)
+        hub.sim_b.workspace.team_id = "TOTHER001"
+        state = self.install()
+        code = hub.sim_b.issue_oauth_code(set(self.scopes()))
+        d = hub.hub_http.get(f"{HUB}/slack/oauth/callback?code={code}&state={state}")
+        hub.settle(d)
+        self.assertEqual(self.successResultOf(d).code, 403)
+
+    def test_no_oauth_configured(self) -> None:
+        """Without client credentials the install routes do not exist."""
+        hub = SlackHub()
+        response = self.successResultOf(hub.hub_http.get(HUB + "/slack/install"))
+        self.assertEqual(response.code, 404)
+
+
+class DeliveryTests(SynchronousTestCase):
+    """
+    Odds and ends of delivery: slow commands, unknown users, stopping and
+    revocation while deliveries wait.
+    """
+
+    def connected(self) -> SlackHub:
+        hub = SlackHub()
+        hub.command(hub.sim_a, hub.john, "invite peter@widget.test")
+        self.successResultOf(hub.inject(ContactAccept(sender=PETER, recipient=JOHN)))
+        hub.advance(2)
+        return hub
+
+    def test_slow_command(self) -> None:
+        """An invite slower than Slack's three seconds gets its answer in the app's DM."""
+        hub = SlackHub()
+        hub.xmpp.hold = True
+        self.assertEqual(
+            hub.command(hub.sim_a, hub.john, "invite peter@widget.test"), "Working on it…"
+        )
+        hub.xmpp.release()
+        hub.advance(1)
+        self.assertTrue(
+            hub.dm(hub.sim_a, hub.john)
+            .messages[-1]
+            .text.startswith("Invitation sent to peter@widget.test")
+        )
+
+    def test_stop_reports_queued(self) -> None:
+        """Stopping fails the deliveries still queued; their senders are told."""
+        hub = self.connected()
+        for n in range(15):
+            hub.xmpp.inject(text_message(f"m{n}"))
+        hub.advance(11)
+        self.successResultOf(hub.settle(hub.slack.stopService()))
+        # The post under way finished; the others never started.
+        posted = len(hub.posts(hub.conversation(hub.sim_a, hub.john)))
+        errors = hub.delivered("delivery_error")
+        self.assertEqual(len(errors) + posted, 15)
+        self.assertEqual(
+            {(e.condition, e.reason) for e in errors},  # type: ignore[union-attr]
+            {("service-unavailable", "the hub stopped before Slack took it")},
+        )
+
+    def test_revocation_drops_queued(self) -> None:
+        """An admin revocation drops the queued deliveries it covers."""
+        from nextplane.admin.api import Revocation
+
+        hub = self.connected()
+        for n in range(15):
+            hub.xmpp.inject(text_message(f"m{n}"))
+        hub.advance(11)
+        posted = len(hub.posts(hub.conversation(hub.sim_a, hub.john)))
+        [listener] = hub.revocation_listeners
+        listener(Revocation("contact", user=JOHN, external=PETER, tenants=("acme.test",)))
+        hub.advance(10)
+        self.assertEqual(len(hub.posts(hub.conversation(hub.sim_a, hub.john))), posted)
+        errors = hub.delivered("delivery_error")
+        self.assertEqual(len(errors) + posted, 15)
+        self.assertEqual(errors[0].condition, "forbidden")  # type: ignore[union-attr]
+
+    def test_delivery_error_for_inline_answers_not_repeated(self) -> None:
+        """A refused invite is answered once, in the command's reply, not again as a notice."""
+        hub = SlackHub()
+        hub.command(hub.sim_a, hub.john, "invite someone@nowhere.test")
+        hub.advance(2)
+        self.assertEqual(hub.dm(hub.sim_a, hub.john).messages, [])
+
+    def test_unknown_recipient(self) -> None:
+        """A message to a Slack tenant's address nobody has fails with item-not-found."""
+        hub = SlackHub()
+        outcome = self.successResultOf(
+            hub.inject(ContactRequest(sender=PETER, recipient=addr("nobody@acme.test")))
+        )
+        self.assertEqual(
+            (outcome.condition, outcome.reason),
+            ("item-not-found", "nobody@acme.test is not a Slack user of acme.test"),
+        )
+        self.assertIsInstance(outcome.event, ContactRequest)
+        self.assertEqual(hub.delivered("delivery_error"), [])
