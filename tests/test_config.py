@@ -60,7 +60,7 @@ class ConfigTests(SynchronousTestCase):
         self.assertEqual(config.storage.backend, "sqlite")
         self.assertEqual(config.web.listen, "tcp:8080:interface=127.0.0.1")
         self.assertEqual([t.domain for t in config.tenants], ["acme.test"])
-        self.assertEqual(list(config.connectors), ["echo", "xmpp"])
+        self.assertEqual(list(config.connectors), ["echo", "xmpp", "sip"])
 
     def test_example_comments_every_key(self) -> None:
         """Every key set in the example is preceded by a comment line."""
@@ -101,7 +101,7 @@ class ConfigTests(SynchronousTestCase):
         data = self.base()
         data["connectors"]["telex"] = {}
         self.assertEqual(
-            self.error(data), "connectors.telex: unknown connector (known: echo, slack, xmpp)"
+            self.error(data), "connectors.telex: unknown connector (known: echo, sip, slack, xmpp)"
         )
 
     def test_unknown_connector_key(self) -> None:

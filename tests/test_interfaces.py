@@ -21,7 +21,6 @@ from nextplane.testing.connectors import RecordingConnector
 from .helpers import CoreFixture
 from .test_locate import FakeResolver
 
-
 #: The least each connector's section needs to build.
 MINIMAL_SECTIONS = {"slack": {"signing_secret": "test-signing-secret-0123"}}
 

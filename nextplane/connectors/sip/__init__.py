@@ -24,9 +24,16 @@ Layers, bottom up (each module's docstring cites its RFCs):
   - L{transport}: the Twisted protocol (L{SipConnection}), listeners,
     dialling, connection reuse (RFC 5923 C{alias}) and the
     L{ConnectionTable}.
+  - L{im} and L{presence}: message bodies (text/plain, text/html,
+    multipart/alternative, C{ms-text-format}), typing (RFC 3994
+    isComposing, Microsoft KeyboardActivity) and PIDF/RPID documents, to
+    and from the hub's events. Pure.
+  - L{connector}: the transaction user: pager and session-mode IM,
+    presence as notifier and subscriber, contact requests, policy; its
+    configuration (C{[connectors.sip]}) and registry entry (L{connector.ENTRY}).
 
-How the connector (next step) plugs in
-======================================
+How the connector plugs in
+==========================
 
 The connector is the transaction user (RFC 3261's "TU"): it implements
 L{transaction.TransactionUser} and owns one L{transaction.TransactionLayer},
@@ -97,9 +104,10 @@ Import the submodules directly: this package module imports nothing, so
 the pure layers (L{uri}, L{message}, L{dialog}) load without Twisted's TLS
 machinery.
 
-What this package does not do yet: IM/presence mapping to events
-(MESSAGE, ms-text-format INVITE sessions, KeyboardActivity INFO and RFC
-3994 isComposing, PIDF/RPID/CIPID), subscriptions' expiry and refresh, the
-connector service and its configuration, idle-connection cleanup, RFC
-5626 pings from our side, NAPTR, and pre-RFC 3261 transaction matching.
+What this package does not do (yet): RFC 4662 list subscriptions,
+Microsoft's C{msrtc-event-categories} presence and BENOTIFY, multiparty
+sessions (C{Require: com.microsoft.rtc-multiparty} gets 420), IMDN,
+idle-connection cleanup, RFC 5626 pings from our side, NAPTR, pre-RFC
+3261 transaction matching, and presence subscriptions surviving a restart
+(they are kept in memory; peers re-subscribe after their 481).
 """

@@ -306,6 +306,8 @@ class SipConnection(TwistedProtocol):
     def dataReceived(self, data: bytes) -> None:
         if self.closed or not self.verified:
             return
+        if self.manager.trace is not None:
+            self.manager.trace(self, "in", data)
         for result in self._parser.feed(data):
             self._handle(result)
             if self.closed:
@@ -369,7 +371,10 @@ class SipConnection(TwistedProtocol):
         self.manager.table.alias(via.host, via.port or DEFAULT_TLS_PORT, self)
 
     def _write(self, message: Message) -> None:
-        self.transport.write(serialize(message))  # type: ignore[union-attr]
+        data = serialize(message)
+        if self.manager.trace is not None:
+            self.manager.trace(self, "out", data)
+        self.transport.write(data)  # type: ignore[union-attr]
 
     def send(self, message: Message) -> None:
         """
@@ -589,6 +594,9 @@ class SipTransport:
         self.handshake_timeout = handshake_timeout
         self.connect_timeout = connect_timeout
         self.table = ConnectionTable()
+        #: Called with (connection, "in" or "out", bytes) for every message
+        #: sent and every chunk received (diagnostics; never logs by itself).
+        self.trace: Callable[[SipConnection, str, bytes], None] | None = None
         self._pending: dict[tuple[str, str], list[Deferred[SipConnection]]] = {}
 
     def server_factory(self, tls: bool = True) -> Factory:
