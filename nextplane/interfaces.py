@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         DomainPolicy,
         MetadataQuery,
         MetadataRecord,
+        SlackInstallation,
         TenantPolicy,
         TenantRecord,
         UsageRow,
@@ -105,7 +106,8 @@ class IEventSink(Interface):
 class IStore(Interface):
     """
     Persistence for tenants, users, contacts, chat sessions, message-id maps,
-    policies, the metadata log and usage aggregates.
+    policies, Slack app installations, the metadata log and usage
+    aggregates.
 
     Every method returns a L{Deferred}. Implementations: in-memory (tests),
     SQLite (embedded default, thread pool), PostgreSQL (txpostgres).
@@ -228,6 +230,22 @@ class IStore(Interface):
     def list_domain_policies(tenant: str) -> Deferred[list[DomainPolicy]]:
         """@return: Deferred[list[DomainPolicy]] ordered by pattern."""
 
+    # Slack app installations
+    def put_installation(installation: SlackInstallation) -> Deferred[None]:
+        """
+        Insert or replace a L{SlackInstallation} by team id.
+        @return: Deferred[None].
+        """
+
+    def get_installation(team_id: str) -> Deferred[SlackInstallation | None]:
+        """@return: Deferred[SlackInstallation | None]."""
+
+    def list_installations() -> Deferred[list[SlackInstallation]]:
+        """@return: Deferred[list[SlackInstallation]] ordered by team id."""
+
+    def remove_installation(team_id: str) -> Deferred[bool]:
+        """@return: Deferred[bool], whether an installation was removed."""
+
     # metadata log and usage
     def append_metadata(record: MetadataRecord) -> Deferred[int]:
         """
@@ -254,5 +272,8 @@ class IStore(Interface):
     def dump_tables() -> Deferred[dict[str, list[tuple[Any, ...]]]]:
         """
         Every row of every table as text, for privacy audits and backups.
+        Secrets are not data to audit: the bot token column of
+        C{slack_installations} reads C{"[redacted]"}, so a dump (or a
+        backup made from one) never holds a token.
         @return: Deferred[dict[str, list[tuple]]].
         """

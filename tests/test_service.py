@@ -12,6 +12,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from nextplane.service import HubService, StoreService
 from nextplane.storage.memory import MemoryStore
+from nextplane.storage.migrate import latest_version
 
 
 class Step(Service):
@@ -84,7 +85,9 @@ class HubServiceTests(SynchronousTestCase):
         self.assertEqual(service.health()["state"], "stopped")
         self.successResultOf(service.startService())
         self.assertEqual(
-            service.health(), {"state": "ok", "backend": "memory", "schema_version": 1}
+            service.health(),
+            {"state": "ok", "backend": "memory", "schema_version": latest_version("sqlite")},
         )
+        self.assertEqual(service.health()["schema_version"], 2)
         self.successResultOf(service.stopService())
         self.assertFalse(store.opened)

@@ -13,6 +13,10 @@ text uses C{?} placeholders; L{to_pyformat} translates it for psycopg2.
 Both dialects store the same tables and columns. Timestamps are text in
 SQLite and C{timestamptz} in PostgreSQL, so the conversions here accept
 either form and always return timezone-aware UTC values.
+
+Secrets (the bot tokens of C{slack_installations}) are stored as they are,
+since the hub must use them, but L{SQLStore.dump_tables} never selects
+them: their columns (L{Table.secret}) read C{"[redacted]"} in a dump.
 """
 
 from __future__ import annotations
@@ -24,9 +28,11 @@ from typing import Any, ClassVar, TypeVar
 
 from attrs import frozen
 from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ..interfaces import IStore
+from ..logs import REDACTED
 from ..model.address import Address, ChatSessionId
 from .memory import check_group_by, group_usage
 from .records import (
@@ -35,6 +41,7 @@ from .records import (
     DomainPolicy,
     MetadataQuery,
     MetadataRecord,
+    SlackInstallation,
     TenantPolicy,
     TenantRecord,
     UsageRow,
@@ -53,6 +60,7 @@ __all__ = [
     "Rows",
     "SQLStore",
     "Script",
+    "SecretWriteError",
     "Step",
     "StoreNotOpenError",
     "Table",
@@ -74,6 +82,27 @@ class StoreNotOpenError(RuntimeError):
     """
     An operation was asked of a store that is not open.
     """
+
+
+class SecretWriteError(RuntimeError):
+    """
+    Writing a record that holds a secret failed. The message names the
+    operation, the driver's exception type and SQLSTATE, but not the
+    driver's text: PostgreSQL's C{DETAIL} may quote the row or key, secret
+    included.
+    """
+
+
+def _hide_values(what: str) -> Callable[[Failure], Failure]:
+    def hide(failure: Failure) -> Failure:
+        if failure.check(StoreNotOpenError):
+            return failure
+        error = failure.value
+        code = getattr(error, "pgcode", None)
+        detail = f"{type(error).__name__}" + (f", SQLSTATE {code}" if code else "")
+        return Failure(SecretWriteError(f"{what} failed ({detail})"))
+
+    return hide
 
 
 @frozen
@@ -231,11 +260,15 @@ POSTGRESQL = Dialect(
 class Table:
     """
     A table's columns, in the order dumps and inserts use, and its key.
+
+    @ivar secret: Columns holding secrets, which dumps show as
+        C{"[redacted]"}.
     """
 
     name: str
     columns: tuple[str, ...]
     key: tuple[str, ...]
+    secret: tuple[str, ...] = ()
 
     @property
     def select(self) -> str:
@@ -243,6 +276,16 @@ class Table:
         C{SELECT} of every column, for appending a C{WHERE} clause.
         """
         return f"SELECT {', '.join(self.columns)} FROM {self.name}"
+
+    @property
+    def dump(self) -> str:
+        """
+        C{SELECT} of every row for a dump, ordered by key: secret columns
+        are replaced by C{'[redacted]'} in the database, so they are never
+        even read.
+        """
+        columns = ", ".join(f"'{REDACTED}'" if c in self.secret else c for c in self.columns)
+        return f"SELECT {columns} FROM {self.name} ORDER BY {', '.join(self.key)}"
 
     def insert(self, columns: Sequence[str] | None = None, suffix: str = "") -> str:
         """
@@ -340,6 +383,20 @@ _USAGE_MESSAGES = Table(
     ("day", "tenant", "remote_domain", "platform", "messages"),
     ("day", "tenant", "remote_domain", "platform"),
 )
+_INSTALLATIONS = Table(
+    "slack_installations",
+    (
+        "team_id",
+        "bot_token",
+        "bot_user_id",
+        "bot_id",
+        "scopes",
+        "installed_at",
+        "enterprise_id",
+    ),
+    ("team_id",),
+    secret=("bot_token",),
+)
 
 #: Every data table, in dump order. C{schema_migrations} is not data.
 TABLES: tuple[Table, ...] = (
@@ -355,6 +412,7 @@ TABLES: tuple[Table, ...] = (
     _METADATA,
     _USAGE_USERS,
     _USAGE_MESSAGES,
+    _INSTALLATIONS,
 )
 
 _PUT_TENANT = _TENANTS.upsert()
@@ -367,6 +425,7 @@ _PUT_USER_POLICY = _USER_POLICIES.upsert()
 _PUT_DOMAIN_POLICY = _DOMAIN_POLICIES.upsert()
 _INSERT_METADATA = _METADATA.insert(_METADATA.columns[1:], " RETURNING id")
 _INSERT_SESSION = _SESSIONS.insert(suffix=" ON CONFLICT (first_key, second_key) DO NOTHING")
+_PUT_INSTALLATION = _INSTALLATIONS.upsert()
 _COUNT_USER = _USAGE_USERS.upsert()
 _COUNT_MESSAGES = _USAGE_MESSAGES.upsert(add=("messages",))
 _SELECT_SESSION = (
@@ -394,6 +453,19 @@ def _contact(row: Row) -> ContactRecord:
         direction,
         to_datetime(created_at),
         to_datetime(updated_at),
+    )
+
+
+def _installation(row: Row) -> SlackInstallation:
+    team_id, bot_token, bot_user_id, bot_id, scopes, installed_at, enterprise_id = row
+    return SlackInstallation(
+        team_id,
+        bot_token,
+        bot_user_id,
+        bot_id,
+        tuple(s for s in scopes.split(",") if s),
+        to_datetime(installed_at),
+        enterprise_id,
     )
 
 
@@ -848,6 +920,68 @@ class SQLStore:
 
         return self._read(op())
 
+    # Slack app installations
+
+    def put_installation(self, installation: SlackInstallation) -> Deferred[None]:
+        """
+        Insert or replace C{installation} by team id.
+        """
+
+        def op() -> Op[None]:
+            i = installation
+            params = (
+                i.team_id,
+                i.bot_token,
+                i.bot_user_id,
+                i.bot_id,
+                ",".join(i.scopes),
+                i.installed_at,
+                i.enterprise_id,
+            )
+            yield Query(_PUT_INSTALLATION, params)
+
+        what = f"storing the Slack installation of {installation.team_id}"
+        return self._write(op()).addErrback(_hide_values(what))
+
+    def get_installation(self, team_id: str) -> Deferred[SlackInstallation | None]:
+        """
+        @return: A L{Deferred} firing with the installation in C{team_id}
+            or C{None}.
+        """
+
+        def op() -> Op[SlackInstallation | None]:
+            sql = f"{_INSTALLATIONS.select} WHERE team_id = ?"
+            row = _first((yield Query(sql, (team_id,))))
+            return None if row is None else _installation(row)
+
+        return self._read(op())
+
+    def list_installations(self) -> Deferred[list[SlackInstallation]]:
+        """
+        @return: A L{Deferred} firing with every installation, ordered by
+            team id.
+        """
+
+        def op() -> Op[list[SlackInstallation]]:
+            rows = yield Query(f"{_INSTALLATIONS.select} ORDER BY team_id")
+            return [_installation(row) for row in rows]
+
+        return self._read(op())
+
+    def remove_installation(self, team_id: str) -> Deferred[bool]:
+        """
+        @return: A L{Deferred} firing with whether an installation was
+            removed.
+        """
+
+        def op() -> Op[bool]:
+            rows = yield Query(
+                "DELETE FROM slack_installations WHERE team_id = ? RETURNING team_id", (team_id,)
+            )
+            return bool(rows)
+
+        return self._write(op())
+
     # metadata log and usage
 
     def append_metadata(self, record: MetadataRecord) -> Deferred[int]:
@@ -956,13 +1090,16 @@ class SQLStore:
     def dump_tables(self) -> Deferred[dict[str, list[tuple[Any, ...]]]]:
         """
         Every row of every data table as text (C{None} for SQL C{NULL}),
-        ordered by key, for privacy audits and backups.
+        ordered by key, for privacy audits and backups. Secret columns
+        (L{Table.secret}: bot tokens) read C{"[redacted]"}, so no dump
+        holds a token; a hub rebuilt from a dump needs its Slack
+        workspaces installed (or their tokens configured) again.
         """
 
         def op() -> Op[dict[str, list[tuple[Any, ...]]]]:
             dump: dict[str, list[tuple[Any, ...]]] = {}
             for table in TABLES:
-                rows = yield Query(f"{table.select} ORDER BY {', '.join(table.key)}")
+                rows = yield Query(table.dump)
                 dump[table.name] = [tuple(_dump_value(v) for v in row) for row in rows]
             return dump
 

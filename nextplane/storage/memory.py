@@ -2,6 +2,9 @@
 """
 An in-memory L{IStore}: the reference semantics for the SQL backends and the
 test double for unit tests. Nothing survives a restart.
+
+It reports the schema version the SQL backends migrate to, as if it had
+their tables, and its dumps redact bot tokens as theirs do.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from attrs import evolve
@@ -17,6 +20,7 @@ from twisted.internet.defer import Deferred, fail, succeed
 from zope.interface import implementer
 
 from ..interfaces import IStore
+from ..logs import REDACTED
 from ..model.address import Address, ChatSessionId
 from .records import (
     ChatSessionRecord,
@@ -24,6 +28,7 @@ from .records import (
     DomainPolicy,
     MetadataQuery,
     MetadataRecord,
+    SlackInstallation,
     TenantPolicy,
     TenantRecord,
     UsageRow,
@@ -98,6 +103,13 @@ def matches(record: MetadataRecord, query: MetadataQuery) -> bool:
     )
 
 
+def _schema_version() -> int:
+    # Imported here: migrate needs _sql, which needs this module.
+    from .migrate import latest_version
+
+    return latest_version("sqlite")
+
+
 def _pair(first: Address, second: Address) -> tuple[Address, Address]:
     return (first, second) if first.key <= second.key else (second, first)
 
@@ -125,19 +137,20 @@ class MemoryStore:
         self._metadata: list[MetadataRecord] = []
         self._usage_users: set[tuple[date, str, str, str, str]] = set()
         self._usage_messages: dict[tuple[date, str, str, str], int] = defaultdict(int)
+        self._installations: dict[str, SlackInstallation] = {}
         self._ids = itertools.count(1)
         self.opened = False
 
     def open(self) -> Deferred[int]:
         self.opened = True
-        return succeed(1)
+        return succeed(_schema_version())
 
     def close(self) -> Deferred[None]:
         self.opened = False
         return succeed(None)
 
     def schema_version(self) -> Deferred[int]:
-        return succeed(1)
+        return succeed(_schema_version())
 
     def put_tenant(self, tenant: TenantRecord) -> Deferred[None]:
         self._tenants[tenant.domain] = tenant
@@ -272,6 +285,19 @@ class MemoryStore:
         found = [p for (t, _), p in sorted(self._domain_policies.items()) if t == tenant]
         return succeed(found)
 
+    def put_installation(self, installation: SlackInstallation) -> Deferred[None]:
+        self._installations[installation.team_id] = installation
+        return succeed(None)
+
+    def get_installation(self, team_id: str) -> Deferred[SlackInstallation | None]:
+        return succeed(self._installations.get(team_id))
+
+    def list_installations(self) -> Deferred[list[SlackInstallation]]:
+        return succeed([self._installations[t] for t in sorted(self._installations)])
+
+    def remove_installation(self, team_id: str) -> Deferred[bool]:
+        return succeed(self._installations.pop(team_id, None) is not None)
+
     def append_metadata(self, record: MetadataRecord) -> Deferred[int]:
         record_id = next(self._ids)
         self._metadata.append(evolve(record, record_id=record_id))
@@ -319,8 +345,25 @@ class MemoryStore:
                 "metadata_log": rows(self._metadata),
                 "usage_users": [tuple(str(v) for v in r) for r in self._usage_users],
                 "usage_messages": [(*map(str, k), str(n)) for k, n in self._usage_messages.items()],
+                "slack_installations": [
+                    _installation_row(self._installations[t]) for t in sorted(self._installations)
+                ],
             }
         )
+
+
+def _installation_row(installation: SlackInstallation) -> tuple[str | None, ...]:
+    # The SQL backends' columns and text; the token is never dumped.
+    i = installation
+    return (
+        i.team_id,
+        REDACTED,
+        i.bot_user_id,
+        i.bot_id,
+        ",".join(i.scopes),
+        i.installed_at.astimezone(UTC).isoformat(timespec="microseconds"),
+        i.enterprise_id,
+    )
 
 
 def _astuple(value: Any) -> tuple[Any, ...]:

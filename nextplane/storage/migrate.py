@@ -144,22 +144,32 @@ def _apply(migration: Migration, lock: str | None, applied_at: datetime) -> Op[b
     return True
 
 
-async def migrate(run: Runner, dialect: Dialect, now: Callable[[], datetime]) -> int:
+async def migrate(
+    run: Runner, dialect: Dialect, now: Callable[[], datetime], target: int | None = None
+) -> int:
     """
-    Bring a database's schema up to date.
+    Bring a database's schema up to date, or up to C{target}.
 
     @param run: The backend's transaction runner.
     @param dialect: Chooses the migration files and the locking statement.
     @param now: The clock for C{applied_at}.
+    @param target: The version to stop at (default: the newest), for
+        building a database as an older nextplane left it. A database
+        already past it is left as it is.
     @raise SchemaTooNewError: If the database is newer than the code.
+    @raise ValueError: If C{target} is not a version of C{dialect}.
     @return: The schema version now in force.
     """
     migrations = discover(dialect.name)
     known = len(migrations)
+    if target is None:
+        target = known
+    elif not 0 <= target <= known:
+        raise ValueError(f"{dialect.name} has schema versions 0 to {known}, not {target}")
     current: int = await run(_current(dialect.migration_lock), write=True)
     if current > known:
         raise SchemaTooNewError(dialect.name, current, known)
-    for migration in migrations[current:]:
+    for migration in migrations[current:target]:
         # Skipped inside the transaction if a concurrent opener applied it.
         await run(_apply(migration, dialect.migration_lock, now()), write=True)
     version: int = await run(current_version(), write=False)

@@ -6,6 +6,7 @@ Immutable records the store keeps. No message content is ever among them.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from datetime import date, datetime
 
 from attrs import field, frozen
@@ -25,6 +26,7 @@ __all__ = [
     "FederationMode",
     "MetadataQuery",
     "MetadataRecord",
+    "SlackInstallation",
     "TenantPolicy",
     "TenantRecord",
     "UsageContribution",
@@ -60,6 +62,41 @@ class UserRecord:
     display_name: str = ""
     avatar_url: str | None = None
     title: str | None = None
+
+
+def _scopes(value: Iterable[str]) -> tuple[str, ...]:
+    scopes = tuple(value)
+    for scope in scopes:
+        if not isinstance(scope, str) or not scope or "," in scope or scope != scope.strip():
+            raise ValueError(f"not an OAuth scope: {scope!r}")
+    return scopes
+
+
+@frozen
+class SlackInstallation:
+    """
+    The nextplane Slack app installed in one workspace with OAuth v2
+    (C{oauth.v2.access}), so the hub serves it after a restart without a
+    configured token.
+
+    @ivar team_id: The workspace (C{T0123ABCD}); one installation per team.
+    @ivar bot_token: The bot token (C{xoxb-...}). A secret: left out of
+        C{repr}, shown as C{[redacted]} by C{dump_tables}, never logged.
+    @ivar bot_user_id: The bot's user id (C{U...}), if Slack said.
+    @ivar bot_id: The bot's id (C{B...}, from C{auth.test}), if known.
+    @ivar scopes: The scopes granted, in Slack's order; none contains a
+        comma (they are stored comma-separated).
+    @ivar installed_at: When the hub received the token.
+    @ivar enterprise_id: The Enterprise Grid organisation, if any.
+    """
+
+    team_id: str
+    bot_token: str = field(repr=False)
+    bot_user_id: str | None
+    bot_id: str | None
+    scopes: tuple[str, ...] = field(converter=_scopes)
+    installed_at: datetime = field(converter=_utc)
+    enterprise_id: str | None = None
 
 
 class ContactState(enum.StrEnum):

@@ -32,6 +32,7 @@ from nextplane.config import (
 )
 from nextplane.connectors.base import ConnectorContext
 from nextplane.connectors.slack.connector import SCOPES, SlackConnector, build, parse_config
+from nextplane.interfaces import IStore
 from nextplane.locate import FederationLocator
 from nextplane.model.address import Address
 from nextplane.model.events import Event
@@ -84,10 +85,19 @@ class SlackHub:
         tokens: Mapping[str, str] | None = None,
         extra: Mapping[str, Any] | None = None,
         delivery_timeout: float = 60.0,
+        store: IStore | None = None,
+        start: bool = True,
     ) -> None:
+        """
+        @param tokens: The configured bot tokens (default: both teams').
+        @param store: The hub's store (default: a new L{MemoryStore}); pass
+            another hub's to start a connector where it stopped.
+        @param start: Whether to start the connector now; else see
+            L{start}.
+        """
         self.clock = Clock()
         self.clock.advance(T0)
-        self.store = MemoryStore()
+        self.store: IStore = store if store is not None else MemoryStore()
         self.tenants = (
             TenantConfig("acme.test", "slack", TEAM_A, "unused.crt", "unused.key"),
             TenantConfig("beta.test", "slack", TEAM_B, "unused.crt", "unused.key"),
@@ -153,8 +163,15 @@ class SlackHub:
             context, self.config, http=self.slack_http, rng=ZeroRandom()
         )
         self.router.add_connector(self.slack)
-        self.slack.startService()
+        self.started: Deferred[None] | None = None
+        if start:
+            self.start()
+
+    def start(self) -> Deferred[None]:
+        """Start the connector (it loads the stored installations) and pump."""
+        self.started = self.slack.startService()
         self.pump()
+        return self.started
 
     def _simulator(self, team: str, name: str, mode: str) -> SlackSimulator:
         workspace = Workspace(

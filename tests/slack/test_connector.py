@@ -41,14 +41,17 @@ from nextplane.model.events import (
     Typing,
 )
 from nextplane.model.text import Bold, RichText, Text
+from nextplane.storage.memory import MemoryStore
 from nextplane.storage.records import (
     ContactState,
     DomainAction,
     DomainPolicy,
     MetadataQuery,
+    SlackInstallation,
 )
 from nextplane.testing.slack_sim import CAPACITY
 
+from .helpers import T0
 from .hub import HUB, SECRET, TEAM_A, TEAM_B, TOKEN_A, TOKEN_B, SlackHub, addr
 
 PETER = addr("peter@widget.test")
@@ -904,27 +907,58 @@ class PrivacyTests(SynchronousTestCase):
         self.assertNotIn(marker, tables)
 
 
-class OAuthTests(SynchronousTestCase):
+OAUTH = {"client_id": "1111.2222", "client_secret": "sim-client-secret"}
+
+
+def _scopes() -> list[str]:
+    from nextplane.connectors.slack.connector import SCOPES
+
+    return list(SCOPES)
+
+
+class _Logged(SynchronousTestCase):
     """
-    Installing the app with OAuth v2.
+    Captures every log line, as text in C{self.logged} and as JSON.
     """
 
     def setUp(self) -> None:
-        self.hub = SlackHub(
-            tokens={TEAM_A: TOKEN_A},
-            extra={"client_id": "1111.2222", "client_secret": "sim-client-secret"},
-        )
-        self.logged = io.StringIO()
-        observer = make_observer("text", self.logged, level=LogLevel.debug)
-        globalLogPublisher.addObserver(observer)
-        self.addCleanup(globalLogPublisher.removeObserver, observer)
+        self.logged, self.logged_json = io.StringIO(), io.StringIO()
+        for fmt, out in (("text", self.logged), ("json", self.logged_json)):
+            observer = make_observer(fmt, out, level=LogLevel.debug)
+            globalLogPublisher.addObserver(observer)
+            self.addCleanup(globalLogPublisher.removeObserver, observer)
 
-    def get(self, path: str) -> tuple[int, Any, bytes]:
-        response = self.successResultOf(self.hub.hub_http.get(HUB + path, allow_redirects=False))
-        return response.code, response.headers, self.successResultOf(response.content())
+    def assert_unlogged(self, *secrets: str) -> None:
+        """No log line, text or JSON, holds any of C{secrets}."""
+        for secret in secrets:
+            self.assertNotIn(secret, self.logged.getvalue())
+            self.assertNotIn(secret, self.logged_json.getvalue())
 
-    def install(self) -> str:
-        status, headers, _ = self.get("/slack/install")
+    def dumped(self, hub: SlackHub) -> str:
+        """The store's dump, as text."""
+        return json.dumps(self.successResultOf(hub.store.dump_tables()), default=str)
+
+    def install(self, hub: SlackHub, sim: Any = None) -> tuple[int, bytes, str]:
+        """
+        Install the app in C{sim}'s workspace (beta's by default) through
+        C{/slack/install} and the OAuth callback.
+
+        @return: The callback page's status and body, and the new token.
+        """
+        sim = sim if sim is not None else hub.sim_b
+        state = self.install_state(hub)
+        before = dict(sim.workspace.tokens)
+        code = sim.issue_oauth_code(set(_scopes()))
+        d = hub.hub_http.get(f"{HUB}/slack/oauth/callback?code={code}&state={state}")
+        hub.settle(d)
+        response = self.successResultOf(d)
+        body = self.successResultOf(response.content())
+        [token] = [t for t, v in sim.workspace.tokens.items() if before.get(t) is not v]
+        return response.code, body, token
+
+    def install_state(self, hub: SlackHub) -> str:
+        """Follow C{/slack/install}; the OAuth state it carries."""
+        status, headers, _ = self.get(hub, "/slack/install")
         self.assertEqual(status, 302)
         location = headers.getRawHeaders(b"location")[0].decode()
         self.assertTrue(location.startswith("https://slack.com/oauth/v2/authorize?"))
@@ -934,27 +968,13 @@ class OAuthTests(SynchronousTestCase):
         self.assertIn("chat:write.customize", query["scope"][0])
         return query["state"][0]
 
-    def test_install(self) -> None:
-        """The code becomes beta.test's bot token, kept in memory; no token is logged or shown."""
-        hub = self.hub
-        self.assertEqual(hub.slack.health()["workspaces"][TEAM_B]["state"], "not installed")
-        state = self.install()
-        code = hub.sim_b.issue_oauth_code(set(self.scopes()))
-        d = hub.hub_http.get(f"{HUB}/slack/oauth/callback?code={code}&state={state}")
-        hub.settle(d)
-        response = self.successResultOf(d)
-        body = self.successResultOf(response.content())
-        self.assertEqual(response.code, 200)
-        self.assertIn(b"serves beta.test", body)
+    def get(self, hub: SlackHub, path: str) -> tuple[int, Any, bytes]:
+        response = self.successResultOf(hub.hub_http.get(HUB + path, allow_redirects=False))
+        return response.code, response.headers, self.successResultOf(response.content())
+
+    def assert_serves_beta(self, hub: SlackHub) -> None:
+        """acme's john can reach beta's mary: beta's workspace is served."""
         self.assertEqual(hub.slack.health()["workspaces"][TEAM_B]["state"], "ok")
-        [token] = [t for t in hub.sim_b.workspace.tokens if t != TOKEN_B]
-        self.assertNotIn(token.encode(), body)
-        self.assertNotIn(token, self.logged.getvalue())
-        self.assertIn("[connectors.slack.workspaces.TBETA0001] bot_token", self.logged.getvalue())
-        # The state is used up.
-        status, _, _ = self.get(f"/slack/oauth/callback?code=other&state={state}")
-        self.assertEqual(status, 400)
-        # And beta.test is served now.
         self.assertTrue(
             hub.command(hub.sim_a, hub.john, "invite mary@beta.test").startswith("Invitation sent")
         )
@@ -962,29 +982,310 @@ class OAuthTests(SynchronousTestCase):
             hub.dm(hub.sim_b, hub.mary).messages[-1].text, "john@acme.test wants to chat with you"
         )
 
-    def scopes(self) -> list[str]:
-        from nextplane.connectors.slack.connector import SCOPES
 
-        return list(SCOPES)
+class OAuthTests(_Logged):
+    """
+    Installing the app with OAuth v2 stores the installation.
+    """
 
-    def test_refusals(self) -> None:
-        """A forged state, a cancelled install and a workspace that is no tenant are refused."""
+    def setUp(self) -> None:
+        super().setUp()
+        self.hub = SlackHub(tokens={TEAM_A: TOKEN_A}, extra=OAUTH)
+
+    def test_install(self) -> None:
+        """
+        The code becomes beta.test's bot token: stored with the bot's ids
+        and scopes, and beta.test is served at once; no token is logged,
+        shown or dumped.
+        """
         hub = self.hub
-        self.assertEqual(self.get("/slack/oauth/callback?code=x&state=1.2.3")[0], 400)
-        _, _, body = self.get("/slack/oauth/callback?error=access_denied&state=x")
-        self.assertIn(b"cancelled", body)
-        hub.sim_b.workspace.team_id = "TOTHER001"
-        state = self.install()
-        code = hub.sim_b.issue_oauth_code(set(self.scopes()))
+        self.assertEqual(hub.slack.health()["workspaces"][TEAM_B]["state"], "not installed")
+        status, body, token = self.install(hub)
+        self.assertEqual(status, 200)
+        self.assertIn(b"serves beta.test", body)
+        self.assertEqual(hub.slack.health()["workspaces"][TEAM_B]["state"], "ok")
+        stored = self.successResultOf(hub.store.get_installation(TEAM_B))
+        self.assertEqual(
+            stored,
+            SlackInstallation(
+                TEAM_B,
+                token,
+                bot_user_id=f"U{TEAM_B}",
+                bot_id=f"B{TEAM_B}",
+                scopes=tuple(sorted(_scopes())),
+                installed_at=stored.installed_at,
+            ),
+        )
+        self.assertTrue(T0 <= stored.installed_at.timestamp() <= hub.clock.seconds())
+        self.assertNotIn(token.encode(), body)
+        self.assert_unlogged(token)
+        self.assertNotIn(token, self.dumped(hub))
+        self.assertNotIn(token, repr(stored))
+        self.assertIn("TBETA0001 for beta.test; installation stored", self.logged.getvalue())
+        self.assertNotIn("bot_token", self.logged.getvalue())
+        self.assert_serves_beta(hub)
+
+    def test_state_used_once(self) -> None:
+        """An OAuth state works for one callback only."""
+        hub = self.hub
+        state = self.install_state(hub)
+        code = hub.sim_b.issue_oauth_code(set(_scopes()))
         d = hub.hub_http.get(f"{HUB}/slack/oauth/callback?code={code}&state={state}")
         hub.settle(d)
-        self.assertEqual(self.successResultOf(d).code, 403)
+        self.assertEqual(self.successResultOf(d).code, 200)
+        status, _, _ = self.get(hub, f"/slack/oauth/callback?code=other&state={state}")
+        self.assertEqual(status, 400)
+
+    def test_reinstall_replaces(self) -> None:
+        """Installing again stores the new token in place of the old one."""
+        hub = self.hub
+        _, _, first = self.install(hub)
+        _, _, second = self.install(hub)
+        self.assertNotEqual(first, second)
+        [stored] = self.successResultOf(hub.store.list_installations())
+        self.assertEqual((stored.team_id, stored.bot_token), (TEAM_B, second))
+        self.assertEqual(hub.slack.health()["workspaces"][TEAM_B]["state"], "ok")
+
+    def test_install_over_configured_token(self) -> None:
+        """
+        Installing in a workspace with a configured token serves it with
+        the new token now, stores it, and says the configured one wins
+        after a restart.
+        """
+        hub = self.hub
+        status, _, token = self.install(hub, hub.sim_a)
+        self.assertEqual(status, 200)
+        self.assertEqual(self.successResultOf(hub.store.get_installation(TEAM_A)).bot_token, token)
+        self.assertIn(
+            "Slack workspace TACME0001 also has a configured bot_token", self.logged.getvalue()
+        )
+        self.assert_unlogged(token, TOKEN_A)
+
+    def test_storing_fails(self) -> None:
+        """
+        When the store refuses the installation the workspace is still
+        served until a restart, the page says so, and the error's text
+        (which might echo the token) is not logged.
+        """
+
+        class Refusing(MemoryStore):
+            def put_installation(self, installation: SlackInstallation) -> Any:
+                from twisted.internet.defer import fail
+
+                return fail(RuntimeError(f"cannot store {installation.bot_token}"))
+
+        hub = SlackHub(tokens={TEAM_A: TOKEN_A}, extra=OAUTH, store=Refusing())
+        status, body, token = self.install(hub)
+        self.assertEqual(status, 500)
+        self.assertIn(b"could not save the installation", body)
+        self.assertEqual(hub.slack.health()["workspaces"][TEAM_B]["state"], "ok")
+        self.assertIn("storing the installation failed (RuntimeError)", self.logged.getvalue())
+        self.assert_unlogged(token)
+        self.assertNotIn(token.encode(), body)
+
+    def test_refusals(self) -> None:
+        """
+        A forged state, a cancelled install and a workspace that is no
+        tenant are refused, and nothing is stored.
+        """
+        hub = self.hub
+        self.assertEqual(self.get(hub, "/slack/oauth/callback?code=x&state=1.2.3")[0], 400)
+        _, _, body = self.get(hub, "/slack/oauth/callback?error=access_denied&state=x")
+        self.assertIn(b"cancelled", body)
+        hub.sim_b.workspace.team_id = "TOTHER001"
+        status, _, token = self.install(hub)
+        self.assertEqual(status, 403)
+        self.assertEqual(self.successResultOf(hub.store.list_installations()), [])
+        self.assert_unlogged(token)
 
     def test_no_oauth_configured(self) -> None:
         """Without client credentials the install routes do not exist."""
         hub = SlackHub()
         response = self.successResultOf(hub.hub_http.get(HUB + "/slack/install"))
         self.assertEqual(response.code, 404)
+
+
+class StoredInstallationTests(_Logged):
+    """
+    Stored installations outlive the connector, and uninstalling removes
+    them.
+    """
+
+    def restarted(self, old: SlackHub, tokens: Any = None, **extra_tokens: str) -> SlackHub:
+        """
+        A new connector (and simulated Slack that still honours the tokens
+        it issued) on C{old}'s store, configured with C{tokens} (acme's
+        only by default).
+        """
+        self.successResultOf(old.slack.stopService())
+        hub = SlackHub(
+            tokens=tokens if tokens is not None else {TEAM_A: TOKEN_A},
+            extra=OAUTH,
+            store=old.store,
+            start=False,
+        )
+        for sim, was in ((hub.sim_a, old.sim_a), (hub.sim_b, old.sim_b)):
+            for token in was.workspace.tokens.values():
+                if token.token not in sim.workspace.tokens:
+                    added = sim.workspace.add_token(token.token, token.scopes)
+                    added.revoked = token.revoked
+        self.successResultOf(hub.start())
+        return hub
+
+    def installed(self) -> tuple[SlackHub, str]:
+        hub = SlackHub(tokens={TEAM_A: TOKEN_A}, extra=OAUTH)
+        status, _, token = self.install(hub)
+        self.assertEqual(status, 200)
+        return hub, token
+
+    def test_served_after_restart(self) -> None:
+        """
+        A fresh connector on the same store serves the installed workspace
+        without a configured token.
+        """
+        old, token = self.installed()
+        hub = self.restarted(old)
+        self.successResultOf(hub.slack.ready)
+        self.assertEqual(hub.slack.workspace(TEAM_B).installed_by, "oauth")  # type: ignore[union-attr]
+        self.assertIn(
+            "Slack workspace TBETA0001 (beta.test) uses its stored OAuth installation",
+            self.logged.getvalue(),
+        )
+        self.assertEqual(
+            [c.method for c in hub.sim_b.calls], ["auth.test"], "beta authenticated at start"
+        )
+        self.assert_serves_beta(hub)
+        self.assert_unlogged(token)
+        self.assertNotIn(token, self.dumped(hub))
+
+    def test_configured_token_wins(self) -> None:
+        """
+        With both a configured token and a stored installation, the
+        configured token is used (logged, naming the team, not the token)
+        and the installation is kept.
+        """
+        old, token = self.installed()
+        hub = self.restarted(old, tokens={TEAM_A: TOKEN_A, TEAM_B: TOKEN_B})
+        ws = hub.slack.workspace(TEAM_B)
+        assert ws is not None
+        self.assertEqual(ws.installed_by, "config")
+        self.assertEqual(hub.slack.health()["workspaces"][TEAM_B]["state"], "ok")
+        self.assertIn(
+            "Slack workspace TBETA0001 (beta.test) has a configured bot_token and a stored "
+            "OAuth installation; the configured token is used",
+            self.logged.getvalue(),
+        )
+        self.assertIsNotNone(self.successResultOf(hub.store.get_installation(TEAM_B)))
+        self.assert_unlogged(token, TOKEN_B)
+
+    def test_configured_token_wins_over_stale_install(self) -> None:
+        """
+        The configured token is used even when the stored one no longer
+        works: the stored one is never tried.
+        """
+        store = MemoryStore()
+        stale = SlackInstallation(TEAM_B, "xoxb-stale-0000", "U1", "B1", ("chat:write",), _t0())
+        self.successResultOf(store.put_installation(stale))
+        hub = SlackHub(store=store)
+        self.assertEqual(hub.slack.health()["workspaces"][TEAM_B]["state"], "ok")
+
+    def test_uninstall_removes(self) -> None:
+        """
+        C{app_uninstalled} (with C{tokens_revoked}) stops serving the
+        workspace and deletes its stored installation, so a restart does
+        not serve it either.
+        """
+        hub, token = self.installed()
+        hub.sim_b.uninstall_app()
+        hub.advance(2)
+        self.assertEqual(hub.slack.health()["workspaces"][TEAM_B]["state"], "uninstalled")
+        self.assertIsNone(self.successResultOf(hub.store.get_installation(TEAM_B)))
+        failure = self.failureResultOf(
+            hub.slack.deliver(text_message("hi", recipient=MARY)), DeliveryFailed
+        )
+        self.assertIn("not installed in beta.test's workspace", failure.value.reason)
+        logged = self.logged.getvalue()
+        self.assertIn("the Slack app was uninstalled from TBETA0001 (tokens_revoked)", logged)
+        self.assertIn("its stored installation was deleted", logged)
+        self.assertEqual(logged.count("the Slack app was uninstalled from"), 1)
+        self.assert_unlogged(token)
+        again = self.restarted(hub)
+        self.assertEqual(again.slack.health()["workspaces"][TEAM_B]["state"], "not installed")
+        # Installing again serves it again.
+        status, _, _ = self.install(again)
+        self.assertEqual(status, 200)
+        self.assert_serves_beta(again)
+
+    def test_tokens_revoked_removes(self) -> None:
+        """Revoking the bot token alone also deletes the installation."""
+        hub, _ = self.installed()
+        hub.sim_b.revoke_bot_tokens()
+        hub.advance(2)
+        self.assertEqual(hub.slack.health()["workspaces"][TEAM_B]["state"], "uninstalled")
+        self.assertEqual(self.successResultOf(hub.store.list_installations()), [])
+
+    def test_user_tokens_revoked_ignored(self) -> None:
+        """A C{tokens_revoked} naming only user tokens leaves the bot installed."""
+        hub, _ = self.installed()
+        hub.sim_b.events.send_event(  # type: ignore[union-attr]
+            {
+                "type": "tokens_revoked",
+                "tokens": {"oauth": ["U0SOMEONE"], "bot": []},
+                "event_ts": "1700000000.000100",
+            }
+        )
+        hub.advance(2)
+        self.assertEqual(hub.slack.health()["workspaces"][TEAM_B]["state"], "ok")
+        self.assertEqual(len(self.successResultOf(hub.store.list_installations())), 1)
+
+    def test_uninstalled_while_down(self) -> None:
+        """
+        A stored token Slack says was revoked (the uninstall event was
+        missed) is deleted at start.
+        """
+        old, token = self.installed()
+        old.sim_b.workspace.tokens[token].revoked = True
+        hub = self.restarted(old)
+        self.assertEqual(hub.slack.health()["workspaces"][TEAM_B]["state"], "uninstalled")
+        self.assertEqual(self.successResultOf(hub.store.list_installations()), [])
+        self.assertIn("its stored installation was deleted", self.logged.getvalue())
+        self.assert_unlogged(token)
+
+    def test_installation_of_unknown_workspace(self) -> None:
+        """An installation for a workspace no tenant uses is not served, and kept."""
+        store = MemoryStore()
+        other = SlackInstallation("TOTHER001", "xoxb-other-0000", "U1", "B1", (), _t0())
+        self.successResultOf(store.put_installation(other))
+        hub = SlackHub(store=store)
+        self.assertIsNone(hub.slack.workspace("TOTHER001"))
+        self.assertIn(
+            "the Slack app is installed in workspace TOTHER001, which no tenant uses",
+            self.logged.getvalue(),
+        )
+        self.assertEqual(self.successResultOf(store.list_installations()), [other])
+        self.assert_unlogged("xoxb-other-0000")
+
+    def test_start_fails_without_store(self) -> None:
+        """
+        If the installations cannot be read, starting fails (the hub
+        stops) instead of silently not serving installed workspaces.
+        """
+
+        class Broken(MemoryStore):
+            def list_installations(self) -> Any:
+                from twisted.internet.defer import fail
+
+                return fail(RuntimeError("database gone"))
+
+        hub = SlackHub(store=Broken(), start=False)
+        self.failureResultOf(hub.start(), RuntimeError)
+        self.successResultOf(hub.slack.ready)
+
+
+def _t0() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(T0, UTC)
 
 
 class DeliveryTests(SynchronousTestCase):

@@ -18,8 +18,8 @@ from zope.interface.verify import verifyObject
 
 from nextplane.interfaces import IStore
 from nextplane.model.address import Address, ChatSessionId
-from nextplane.storage._sql import TABLES, Op, Query, StoreNotOpenError
-from nextplane.storage.migrate import SchemaTooNewError, latest_version
+from nextplane.storage._sql import TABLES, Op, Query, SecretWriteError, StoreNotOpenError
+from nextplane.storage.migrate import SchemaTooNewError, latest_version, migrate
 from nextplane.storage.records import (
     ChatSessionRecord,
     ContactDirection,
@@ -31,6 +31,7 @@ from nextplane.storage.records import (
     FederationMode,
     MetadataQuery,
     MetadataRecord,
+    SlackInstallation,
     TenantPolicy,
     TenantRecord,
     UsageRow,
@@ -70,7 +71,30 @@ TABLE_NAMES = {
     "metadata_log",
     "usage_users",
     "usage_messages",
+    "slack_installations",
 }
+
+#: A bot token as Slack issues them; it must never show in a dump.
+BOT_TOKEN = "xoxb-1111-2222-CONTRACTSECRETTOKEN"
+
+
+def installation(
+    team_id: str = "T0ACME001",
+    token: str = BOT_TOKEN,
+    when: datetime = T0,
+    **changes: Any,
+) -> SlackInstallation:
+    """
+    The Slack app installed in C{team_id} with OAuth at C{when}.
+    """
+    values: dict[str, Any] = {
+        "bot_user_id": "U0BOT0001",
+        "bot_id": "B0BOT0001",
+        "scopes": ("chat:write", "chat:write.customize", "users:read.email"),
+        "enterprise_id": None,
+        **changes,
+    }
+    return SlackInstallation(team_id, token, installed_at=when, **values)
 
 
 def user(address: Address, tenant: str = "acme.test", platform_id: str = "") -> UserRecord:
@@ -540,6 +564,102 @@ class StoreContract(_Base):
         )
         self.assertEqual(await self.store.list_domain_policies("gamma.test"), [])
 
+    # Slack app installations
+
+    async def test_installation_round_trip(self) -> None:
+        """
+        A stored installation comes back whole by team id, its time in UTC;
+        an unknown team gives C{None}.
+        """
+        stored = installation(when=datetime(2024, 3, 1, 12, 0, 0, 123456, tzinfo=PLUS_TWO))
+        await self.store.put_installation(stored)
+        found = await self.store.get_installation("T0ACME001")
+        self.assertEqual(found, stored)
+        self.assertEqual(found.bot_token, BOT_TOKEN)
+        self.assertEqual(found.scopes, stored.scopes)
+        self.assertTrue(_utc_aware(found.installed_at))
+        self.assertIsNone(await self.store.get_installation("T0UNKNOWN"))
+
+    async def test_installation_optional_fields(self) -> None:
+        """
+        Installations without bot ids, scopes or enterprise round-trip, and
+        so does an Enterprise Grid one.
+        """
+        bare = installation("T0BARE001", bot_user_id=None, bot_id=None, scopes=())
+        grid = installation("T0GRID001", enterprise_id="E0GRID001")
+        for record in (bare, grid):
+            await self.store.put_installation(record)
+        self.assertEqual(await self.store.get_installation("T0BARE001"), bare)
+        self.assertEqual(await self.store.get_installation("T0GRID001"), grid)
+
+    async def test_installation_replaced_by_team(self) -> None:
+        """
+        Installing again in a workspace replaces its installation.
+        """
+        await self.store.put_installation(installation())
+        again = installation(
+            token="xoxb-1111-3333-REINSTALLED",
+            when=T0 + timedelta(days=1),
+            bot_id="B0BOT0002",
+            scopes=("chat:write",),
+        )
+        await self.store.put_installation(again)
+        self.assertEqual(await self.store.list_installations(), [again])
+        self.assertEqual(await self.store.get_installation("T0ACME001"), again)
+
+    async def test_list_installations_ordered_by_team(self) -> None:
+        """
+        Installations list in team id order, whatever the order of storing.
+        """
+        teams = ["T0ZULU001", "T0ALFA001", "T0MIKE001"]
+        for team in teams:
+            await self.store.put_installation(installation(team, token=f"xoxb-{team}"))
+        found = await self.store.list_installations()
+        self.assertEqual([i.team_id for i in found], sorted(teams))
+        self.assertEqual([i.bot_token for i in found], [f"xoxb-{t}" for t in sorted(teams)])
+
+    async def test_remove_installation(self) -> None:
+        """
+        Removing an installation says whether there was one, and only that
+        workspace's goes.
+        """
+        await self.store.put_installation(installation("T0ACME001"))
+        await self.store.put_installation(installation("T0BETA001"))
+        self.assertTrue(await self.store.remove_installation("T0ACME001"))
+        self.assertFalse(await self.store.remove_installation("T0ACME001"))
+        self.assertFalse(await self.store.remove_installation("T0UNKNOWN"))
+        self.assertIsNone(await self.store.get_installation("T0ACME001"))
+        self.assertEqual([i.team_id for i in await self.store.list_installations()], ["T0BETA001"])
+
+    async def test_installation_token_redacted_in_dump(self) -> None:
+        """
+        A dump shows every installation fact but the bot token, which reads
+        C{[redacted]}: dumps go to audits and backups.
+        """
+        await self.store.put_installation(installation("T0ACME001"))
+        await self.store.put_installation(installation("T0BETA001", token="xoxb-OTHERSECRET"))
+        dump = await self.store.dump_tables()
+        self.assertEqual(
+            dump["slack_installations"],
+            [
+                (
+                    team,
+                    "[redacted]",
+                    "U0BOT0001",
+                    "B0BOT0001",
+                    "chat:write,chat:write.customize,users:read.email",
+                    "2024-03-01T10:00:00.000000+00:00",
+                    None,
+                )
+                for team in ("T0ACME001", "T0BETA001")
+            ],
+        )
+        for secret in (BOT_TOKEN, "xoxb-OTHERSECRET", "CONTRACTSECRET"):
+            self.assertNotIn(secret, repr(dump))
+        # The store still has the tokens it needs.
+        found = await self.store.get_installation("T0BETA001")
+        self.assertEqual(found.bot_token, "xoxb-OTHERSECRET")
+
     # metadata log
 
     async def _append(self, *records: MetadataRecord) -> list[int]:
@@ -832,6 +952,7 @@ class StoreContract(_Base):
         await self.store.put_user_policy(UserPolicy(ALICE, True))
         await self.store.put_domain_policy(DomainPolicy("acme.test", "remote.example", "allow"))
         await self._append(meta(T0, str(ALICE), str(BOB), session_id=session.session_id.value))
+        await self.store.put_installation(installation())
         dump = await self.store.dump_tables()
         self.assertEqual(set(dump), TABLE_NAMES)
         for name, rows in dump.items():
@@ -841,6 +962,8 @@ class StoreContract(_Base):
         self.assertIn("acme.test", dump["tenants"][0])
         self.assertIn("m1", dump["message_map"][0])
         self.assertIn(str(ALICE), dump["metadata_log"][0])
+        self.assertIn("T0ACME001", dump["slack_installations"][0])
+        self.assertNotIn(BOT_TOKEN, repr(dump))
 
 
 def _insert_version(version: int) -> Op[None]:
@@ -853,6 +976,26 @@ def _insert_version(version: int) -> Op[None]:
 def _select(sql: str) -> Op[list[tuple[Any, ...]]]:
     rows = yield Query(sql)
     return rows
+
+
+def _as_new_database(dialect: Any) -> Op[None]:
+    # Drop every table, bookkeeping included: an empty database again.
+    rows = yield Query(dialect.list_tables)
+    cascade = " CASCADE" if dialect.name == "postgresql" else ""
+    for (name,) in rows:
+        yield Query(f"DROP TABLE IF EXISTS {name}{cascade}")
+
+
+async def at_version_1(store: Any) -> None:
+    """
+    Turn the (empty) database of the open C{store} into one as nextplane
+    left it before Slack installations were stored: migration 1 only, with
+    a tenant in it.
+    """
+    await store._write(_as_new_database(store.dialect))
+    version = await migrate(store._run, store.dialect, lambda: T0, target=1)
+    assert version == 1, version
+    await store.put_tenant(TenantRecord("acme.test", "slack", "T0ACME001", "Acme"))
 
 
 async def _migrations(store: Any) -> list[tuple[Any, ...]]:
@@ -904,10 +1047,41 @@ class SQLStoreContract(_Base):
         Opening a new database applies every migration and records each.
         """
         latest = latest_version(self.store.dialect.name)
+        self.assertEqual(latest, 2)
         self.assertEqual(await self.store.schema_version(), latest)
         rows = await _migrations(self.store)
-        self.assertEqual([(v, n) for v, n, _ in rows][:1], [(1, "initial")])
-        self.assertEqual(len(rows), latest)
+        self.assertEqual([(v, n) for v, n, _ in rows], [(1, "initial"), (2, "slack_installations")])
+
+    async def test_version_1_upgraded(self) -> None:
+        """
+        A database at version 1 (no installations table) is brought to
+        version 2 by the migration runner, its data kept, and installations
+        can be stored in it afterwards.
+        """
+        await at_version_1(self.store)
+        self.assertEqual(await self.store.schema_version(), 1)
+        tables = await self.store._read(_select(self.store.dialect.list_tables))
+        self.assertNotIn("slack_installations", {r[0] for r in tables})
+        self.assertEqual(await migrate(self.store._run, self.store.dialect, lambda: T0), 2)
+        self.assertEqual(await self.store.schema_version(), 2)
+        self.assertEqual(
+            [(v, n) for v, n, _ in await _migrations(self.store)],
+            [(1, "initial"), (2, "slack_installations")],
+        )
+        self.assertEqual(
+            await self.store.list_tenants(),
+            [TenantRecord("acme.test", "slack", "T0ACME001", "Acme")],
+        )
+        await self.store.put_installation(installation())
+        self.assertEqual(await self.store.list_installations(), [installation()])
+
+    async def test_migrate_target_checked(self) -> None:
+        """
+        The runner refuses a target version the dialect does not have.
+        """
+        for target in (-1, latest_version(self.store.dialect.name) + 1):
+            with self.assertRaises(ValueError):
+                await migrate(self.store._run, self.store.dialect, lambda: T0, target=target)
 
     async def test_dump_covers_every_database_table(self) -> None:
         """
@@ -934,6 +1108,28 @@ class SQLStoreContract(_Base):
 
         await self.assertFailure(self.store._write(op()), RuntimeError)
         self.assertEqual(await self.store.list_tenants(), [])
+
+    async def test_failed_installation_write_hides_values(self) -> None:
+        """
+        When storing an installation fails, the error names the team and
+        the driver's error type but not its text, which may quote the
+        token (PostgreSQL's C{Key (bot_token)=(...) already exists}).
+        """
+
+        def unique_tokens() -> Op[None]:
+            yield Query("CREATE UNIQUE INDEX test_unique_token ON slack_installations (bot_token)")
+
+        await self.store._write(unique_tokens())
+        await self.store.put_installation(installation("T0ACME001"))
+        failure = await self.assertFailure(
+            self.store.put_installation(installation("T0BETA001")), SecretWriteError
+        )
+        message = str(failure)
+        self.assertIn("storing the Slack installation of T0BETA001 failed (", message)
+        self.assertNotIn(BOT_TOKEN, message)
+        self.assertNotIn(BOT_TOKEN, repr(failure.args))
+        self.assertIsNone(failure.__cause__)
+        self.assertEqual([i.team_id for i in await self.store.list_installations()], ["T0ACME001"])
 
     async def test_concurrent_session_creation(self) -> None:
         """
@@ -993,6 +1189,30 @@ class MigrationContract(_Base):
         self.addCleanup(again.close)
         self.assertEqual(await again.open(), before[-1][0])
         self.assertEqual(await _migrations(again), before)
+
+    async def test_version_1_database_upgraded_on_open(self) -> None:
+        """
+        Opening a database an older nextplane left at version 1 applies
+        migration 2 and keeps what was there; installations stored then
+        outlive the store.
+        """
+        await at_version_1(self.store)
+        before = await _migrations(self.store)
+        await self.store.close()
+        upgraded = self.same_database()
+        self.addCleanup(upgraded.close)
+        self.assertEqual(await upgraded.open(), 2)
+        self.assertEqual(await upgraded.schema_version(), 2)
+        rows = await _migrations(upgraded)
+        self.assertEqual(rows[:1], before)
+        self.assertEqual([(v, n) for v, n, _ in rows[1:]], [(2, "slack_installations")])
+        self.assertEqual([t.domain for t in await upgraded.list_tenants()], ["acme.test"])
+        await upgraded.put_installation(installation())
+        await upgraded.close()
+        again = self.same_database()
+        self.addCleanup(again.close)
+        self.assertEqual(await again.open(), 2)
+        self.assertEqual(await again.get_installation("T0ACME001"), installation())
 
     async def test_too_new_schema_refused(self) -> None:
         """

@@ -78,10 +78,24 @@ failure after that is sent back to the sender as a L{DeliveryError}.
     conversation (or the app DM), except for events whose sender already
     got the reason inline (a command's answer, an updated card).
 
-OAuth v2 installs (C{/slack/install} then C{/slack/oauth/callback}) keep
-the new bot token in memory only and log that it must be copied into
-C{[connectors.slack.workspaces.<team>] bot_token}; no token ever reaches a
-log line, a page or an exception message. Message content is never logged.
+Installations
+=============
+A workspace's bot token comes from the configuration
+(C{[connectors.slack.workspaces.<team>] bot_token}) or from an OAuth v2
+install (C{/slack/install}, then C{/slack/oauth/callback} exchanges the
+code with C{oauth.v2.access}). An install is stored in the hub's store
+(L{SlackInstallation}: token, bot ids, scopes, time) and the workspace is
+served at once; on start the connector loads the stored installations, so
+installed workspaces stay served across restarts. When both exist the
+configured token wins (logged, naming the team). C{app_uninstalled}, or a
+C{tokens_revoked} naming the bot, stops serving the workspace and deletes
+its stored installation; so does an C{auth.test} answering
+C{token_revoked} or C{account_inactive} for an installed token (the
+uninstall happened while the hub was down). An install for a workspace
+that is no tenant is refused and not stored.
+
+No token ever reaches a log line, a page, an exception message or a store
+dump (C{dump_tables} redacts them). Message content is never logged.
 """
 
 from __future__ import annotations
@@ -131,6 +145,7 @@ from ...storage.records import (
     ContactDirection,
     ContactRecord,
     ContactState,
+    SlackInstallation,
     UserRecord,
 )
 from ..base import ConnectorContext, ConnectorEntry
@@ -196,6 +211,9 @@ AUTHORIZE_URL = "https://slack.com/oauth/v2/authorize"
 _GONE = frozenset({"channel_not_found", "is_archived", "not_in_channel"})
 _RELAYED_SUBTYPES = frozenset({None, "file_share", "thread_broadcast", "me_message"})
 _TRANSIENT = frozenset({"service-unavailable", "remote-server-timeout", "resource-constraint"})
+#: C{auth.test} errors saying a token is gone for good (not C{invalid_auth}:
+#: IP allow-lists give it too).
+_REVOKED = frozenset({"token_revoked", "account_inactive"})
 _PREFIX = re.compile(r"[a-z0-9][a-z0-9_-]{0,19}")
 _SLUG = re.compile(r"[^a-z0-9_-]+")
 _INLINE_TYPES = frozenset({"image", "audio", "video"})
@@ -212,7 +230,8 @@ class SlackConfig:
     @ivar client_id: OAuth client id; with C{client_secret} it enables
         C{/slack/install}.
     @ivar workspaces: Team id to bot token (C{xoxb-...}), from
-        C{[connectors.slack.workspaces.<team>] bot_token}.
+        C{[connectors.slack.workspaces.<team>] bot_token}; these win over
+        installations stored by OAuth installs.
     @ivar channel_prefix: Start of the private conversations' names.
     @ivar file_hosts: Hosts besides the API's that may receive the bot
         token when the hub fetches a shared file.
@@ -342,6 +361,13 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _scopes(value: Any) -> tuple[str, ...]:
+    # oauth.v2.access's "scope": comma-separated, e.g. "chat:write,commands".
+    if not isinstance(value, str):
+        return ()
+    return tuple(s for s in (part.strip() for part in value.split(",")) if s)
+
+
 async def _wait_all(clock: IReactorTime, waits: Iterable[Deferred[Any]], timeout: float) -> None:
     """
     Wait for every Deferred in C{waits} to fire, at most C{timeout}
@@ -372,7 +398,8 @@ class SlackConnector(Service):
     Serves the tenants whose platform is C{slack}; see the module docstring.
 
     @ivar webhook: The endpoints to mount at C{/slack/}.
-    @ivar ready: Fires once C{auth.test} was tried for every workspace.
+    @ivar ready: Fires once the stored installations were loaded and
+        C{auth.test} was tried for every workspace.
     """
 
     connector_name = PLATFORM
@@ -423,6 +450,7 @@ class SlackConnector(Service):
                 )
             token = config.workspaces.get(tenant.workspace)
             ws = SlackWorkspace(tenant.workspace, tenant.domain, self._client(token))
+            ws.installed_by = "config" if token else None
             self._workspaces[ws.team_id] = ws
             self._by_domain[ws.domain] = ws
         for team in sorted(set(config.workspaces) - set(self._workspaces)):
@@ -495,19 +523,73 @@ class SlackConnector(Service):
 
     # -- lifecycle ---------------------------------------------------------
 
-    def startService(self) -> None:
+    def startService(self) -> Deferred[None]:
         """
-        Start serving; C{auth.test} runs for every installed workspace in
-        the background (a Slack outage must not hold up the hub), see
-        L{ready}.
+        Start serving: load the stored installations, then run C{auth.test}
+        for every installed workspace in the background (a Slack outage
+        must not hold up the hub), see L{ready}.
+
+        @return: A L{Deferred} firing once the installations are loaded
+            (the hub starts the web listener after it), or failing if the
+            store cannot list them.
         """
         Service.startService(self)
-        checks = [
-            Deferred.fromCoroutine(self._authenticate(ws))
-            for ws in self._workspaces.values()
-            if ws.client is not None
-        ]
-        self.ready = DeferredList(checks, consumeErrors=True).addCallback(lambda _: None)  # type: ignore[arg-type]
+        ready: Deferred[None] = Deferred()
+        self.ready = ready
+        loaded = Deferred.fromCoroutine(self._load_installations())
+
+        def authenticate(_: object) -> None:
+            checks = [
+                Deferred.fromCoroutine(self._authenticate(ws))
+                for ws in self._workspaces.values()
+                if ws.client is not None
+            ]
+            DeferredList(checks, consumeErrors=True).addBoth(lambda _: ready.callback(None))
+
+        def failed(failure: Failure) -> Failure:
+            ready.callback(None)
+            return failure
+
+        loaded.addCallbacks(authenticate, failed)
+        return loaded
+
+    async def _load_installations(self) -> None:
+        """
+        Serve the workspaces installed with OAuth whose token is not
+        configured.
+        """
+        installations: list[SlackInstallation] = await self._store.list_installations()
+        for installation in installations:
+            ws = self._workspaces.get(installation.team_id)
+            if ws is None:
+                log.warn(
+                    "the Slack app is installed in workspace {team}, which no tenant uses; "
+                    "it is not served",
+                    team=installation.team_id,
+                )
+            elif ws.installed_by == "config":
+                log.info(
+                    "Slack workspace {team} ({domain}) has a configured bot_token and a stored "
+                    "OAuth installation; the configured token is used",
+                    team=ws.team_id,
+                    domain=ws.domain,
+                )
+            else:
+                log.info(
+                    "Slack workspace {team} ({domain}) uses its stored OAuth installation",
+                    team=ws.team_id,
+                    domain=ws.domain,
+                )
+                self._use_installation(ws, installation)
+
+    def _use_installation(self, ws: SlackWorkspace, installation: SlackInstallation) -> None:
+        ws.client = self._client(installation.bot_token)
+        ws.installed_by = "oauth"
+        ws.state = "starting"
+        ws.bot_user_id = installation.bot_user_id
+        ws.bot_id = installation.bot_id
+        # The bot's own events are dropped even before auth.test answers.
+        self.webhook.set_identity(ws.team_id, ws.bot_user_id, ws.bot_id)
 
     def stopService(self) -> Deferred[None]:
         """
@@ -541,6 +623,10 @@ class SlackConnector(Service):
         try:
             answer = await client.auth_test()
         except SlackApiError as e:
+            if e.error in _REVOKED and ws.installed_by == "oauth" and ws.client is client:
+                # Uninstalled while the hub was not listening.
+                await self._uninstalled(ws, e.reason)
+                return
             ws.state = f"auth failed: {e.reason}"
             log.error(
                 "Slack auth.test failed for {team} ({domain}): {reason}",
@@ -556,12 +642,14 @@ class SlackConnector(Service):
             ws.state = f"auth failed: the token is for workspace {team}"
             ws.client = None
             log.error(
-                "the Slack bot token configured for {team} belongs to workspace {other}; "
+                "the Slack bot token {source} for {team} belongs to workspace {other}; "
                 "{domain} is not served",
+                source="installed" if ws.installed_by == "oauth" else "configured",
                 team=ws.team_id,
                 other=team,
                 domain=ws.domain,
             )
+            ws.installed_by = None
             return
         ws.bot_user_id = _text(answer.get("user_id"))
         ws.bot_id = _text(answer.get("bot_id"))
@@ -1228,13 +1316,33 @@ class SlackConnector(Service):
         elif kind in ("app_uninstalled", "tokens_revoked"):
             tokens = event.get("tokens")
             if kind == "app_uninstalled" or (isinstance(tokens, Mapping) and tokens.get("bot")):
-                ws.client = None
-                ws.state = "uninstalled"
-                log.warn(
-                    "the Slack app was uninstalled from {team}; {domain} is not served",
-                    team=ws.team_id,
-                    domain=ws.domain,
-                )
+                await self._uninstalled(ws, kind)
+
+    async def _uninstalled(self, ws: SlackWorkspace, why: str) -> None:
+        """
+        Stop serving C{ws} and forget its stored installation: its token is
+        gone (the app was uninstalled or the bot token revoked).
+        """
+        if ws.state == "uninstalled" and ws.client is None:
+            return  # Slack sends tokens_revoked and app_uninstalled
+        configured = ws.installed_by == "config"
+        ws.client = None
+        ws.installed_by = None
+        ws.state = "uninstalled"
+        removed = await self._store.remove_installation(ws.team_id)
+        log.warn(
+            "the Slack app was uninstalled from {team} ({why}); {domain} is not served until "
+            "it is installed again{stored}{configured}",
+            team=ws.team_id,
+            why=why,
+            domain=ws.domain,
+            stored="; its stored installation was deleted" if removed else "",
+            configured=(
+                f"; remove [connectors.slack.workspaces.{ws.team_id}] bot_token"
+                if configured
+                else ""
+            ),
+        )
 
     async def _contact_session(
         self, ws: SlackWorkspace, channel: Any
@@ -1777,6 +1885,8 @@ class SlackConnector(Service):
         team_id = _text(team.get("id")) if isinstance(team, Mapping) else None
         if not isinstance(token, str) or not token.startswith("xoxb-") or team_id is None:
             return _page(502, title, "Slack did not return a bot token.")
+        enterprise = answer.get("enterprise")
+        scope = answer.get("scope")
         ws = self._workspaces.get(team_id)
         if ws is None:
             log.warn(
@@ -1789,19 +1899,55 @@ class SlackConnector(Service):
                 f"This workspace ({team_id}) is not a tenant of this hub. Ask the hub's "
                 f'operator to add a tenant with workspace = "{team_id}", then install again.',
             )
+        configured = team_id in self._config.workspaces
         ws.client = self._client(token)
+        ws.installed_by = "oauth"
         ws.state = "starting"
+        ws.bot_user_id = _text(answer.get("bot_user_id"))
+        ws.bot_id = None
         ws.forget_users()
         ws.dms.clear()
         await self._authenticate(ws)
-        log.warn(
-            "the Slack app was installed in workspace {team} for {domain}; the new bot token "
-            "is kept in memory only: copy the Bot User OAuth Token from the app's "
-            "'OAuth & Permissions' page into [connectors.slack.workspaces.{team}] bot_token "
-            "before the hub restarts",
+        if ws.client is None:
+            # auth.test said the token is not this workspace's.
+            return _page(502, title, "Slack's new bot token did not work: install again.")
+        installation = SlackInstallation(
+            team_id,
+            token,
+            ws.bot_user_id,
+            ws.bot_id,
+            _scopes(scope),
+            self._now(),
+            _text(enterprise.get("id")) if isinstance(enterprise, Mapping) else None,
+        )
+        try:
+            await self._store.put_installation(installation)
+        except Exception as e:
+            # Not the error's text: it could echo the statement's values.
+            log.error(
+                "the Slack app was installed in workspace {team} for {domain}, but storing the "
+                "installation failed ({error}); it is served until the hub restarts",
+                team=team_id,
+                domain=ws.domain,
+                error=type(e).__name__,
+            )
+            return _page(
+                500,
+                title,
+                f"nextplane serves {ws.domain} now, but could not save the installation: "
+                "install again later.",
+            )
+        log.info(
+            "the Slack app was installed in workspace {team} for {domain}; installation stored",
             team=team_id,
             domain=ws.domain,
         )
+        if configured:
+            log.info(
+                "Slack workspace {team} also has a configured bot_token, which is used again "
+                "after a restart; remove it to keep the installed one",
+                team=team_id,
+            )
         return _page(200, title, f"nextplane is installed and serves {ws.domain}.")
 
     async def _serve_file(self, team: str, file_id: str, expires: str, signature: str) -> WebAnswer:

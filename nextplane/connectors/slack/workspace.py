@@ -70,6 +70,8 @@ class SlackWorkspace:
 
     @ivar state: C{"starting"}, C{"ok"}, C{"not installed"},
         C{"uninstalled"} or C{"auth failed: ..."}.
+    @ivar installed_by: Where the client's bot token came from:
+        C{"config"}, C{"oauth"} (an OAuth install, stored) or C{None}.
     @ivar home_viewers: Users whose Home tab was published (refreshed on
         presence changes).
     """
@@ -78,6 +80,7 @@ class SlackWorkspace:
         self.team_id = team_id
         self.domain = domain
         self.client = client
+        self.installed_by: str | None = None
         self.bot_user_id: str | None = None
         self.bot_id: str | None = None
         self.state = "starting" if client is not None else "not installed"

@@ -1085,6 +1085,35 @@ class SlackSimulator:
             }
         )
 
+    def revoke_bot_tokens(self) -> None:
+        """
+        The app's bot tokens are revoked (C{auth.revoke}, or an admin in
+        the workspace settings): they stop working and the app gets a
+        C{tokens_revoked} event naming the bot user.
+        """
+        ws = self.workspace
+        bots = sorted({t.user_id for t in ws.tokens.values() if t.bot_id and not t.revoked})
+        for token in ws.tokens.values():
+            if token.bot_id:
+                token.revoked = True
+        self._emit(
+            {
+                "type": "tokens_revoked",
+                "tokens": {"oauth": [], "bot": bots},
+                "event_ts": self._new_ts(),
+            }
+        )
+
+    def uninstall_app(self) -> None:
+        """
+        A workspace admin removes the app: as Slack does, C{tokens_revoked}
+        then C{app_uninstalled}; no token works afterwards.
+        """
+        self.revoke_bot_tokens()
+        for token in self.workspace.tokens.values():
+            token.revoked = True
+        self._emit({"type": "app_uninstalled", "event_ts": self._new_ts()})
+
     def user_command(
         self, user: str, channel: str, text: str
     ) -> Deferred[tuple[int | None, bytes]]:
