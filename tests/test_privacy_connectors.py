@@ -1,0 +1,141 @@
+"""
+The privacy marker test for the federation connectors: content carrying a
+unique marker flows through the real XMPP and SIP connectors in both
+directions (accepted and refused), with every log line captured as text and
+JSON at debug level. The marker must reach the other side, and appear in no
+log line and no table. (The Slack connector has the same test in
+tests/slack/test_connector.py; the router, echo connector and storage
+backends in tests/test_privacy.py.)
+"""
+
+from __future__ import annotations
+
+import io
+import secrets
+
+from twisted.logger import LogLevel, globalLogPublisher
+from twisted.trial.unittest import SynchronousTestCase
+
+from nextplane.logs import make_observer
+from nextplane.model.events import (
+    Availability,
+    MessageEdit,
+    Presence,
+    ReactionAdd,
+    TextMessage,
+)
+from nextplane.model.text import Bold, RichText, Text
+
+from .helpers import addr
+from .sip.helpers import HubFixture
+from .xmpp import test_connector as xmpp_connector_tests
+
+
+class CapturedLogs:
+    """Every log event, as text and as JSON lines, for one test."""
+
+    def __init__(self, test: SynchronousTestCase) -> None:
+        self.outputs = [io.StringIO(), io.StringIO()]
+        for out, fmt in zip(self.outputs, ("text", "json")):
+            observer = make_observer(fmt, out, level=LogLevel.debug)
+            globalLogPublisher.addObserver(observer)
+            test.addCleanup(globalLogPublisher.removeObserver, observer)
+
+    def text(self) -> str:
+        return "".join(out.getvalue() for out in self.outputs)
+
+
+class XmppPrivacyTests(SynchronousTestCase):
+    setUp = xmpp_connector_tests.ConnectorTests.setUp
+    receive = xmpp_connector_tests.ConnectorTests.receive
+
+    def test_marker_in_no_log_or_table(self) -> None:
+        """XMPP content in both directions reaches the other side but no log line or table."""
+        logs = CapturedLogs(self)
+        marker = f"MARKER{secrets.token_hex(6)}"
+        self.receive(
+            f"<message from='peter@widget.test' to='john@acme.test' type='chat' id='m1'>"
+            f"<body>{marker} *{marker}*</body>"
+            f"<html xmlns='http://jabber.org/protocol/xhtml-im'><body xmlns='http://www.w3.org/1999/xhtml'>"
+            f"<strong>{marker}</strong></body></html></message>"
+        )
+        self.receive(
+            f"<message from='peter@widget.test' to='john@acme.test' type='chat' id='m2'>"
+            f"<body>{marker}</body><replace xmlns='urn:xmpp:message-correct:0' id='m1'/></message>"
+        )
+        self.receive(
+            f"<message from='peter@widget.test' to='john@acme.test' type='chat' id='r1'>"
+            f"<reactions xmlns='urn:xmpp:reactions:0' id='m1'><reaction>{marker}</reaction></reactions></message>"
+        )
+        self.receive(
+            f"<presence from='peter@widget.test/a' to='john@acme.test'><status>{marker}</status></presence>"
+        )
+        # Refused: not a contact.
+        self.receive(
+            f"<message from='stranger@widget.test' to='john@acme.test' type='chat' id='x1'>"
+            f"<body>{marker}</body></message>"
+        )
+        john, peter = addr("john@acme.test"), addr("peter@widget.test")
+        body = RichText([Bold([Text(marker)])])
+        sent = TextMessage(sender=john, recipient=peter, body=body)
+        for event in (
+            sent,
+            MessageEdit(sender=john, recipient=peter, message_id=sent.message_id, body=body),
+            ReactionAdd(sender=john, recipient=peter, message_id=sent.message_id, emoji="👍"),
+            Presence(sender=john, recipient=peter, availability=Availability.AWAY, status=marker),
+            TextMessage(sender=john, recipient=addr("stranger@widget.test"), body=body),
+        ):
+            self.core.router.route(event)
+
+        self.assertTrue(
+            any(
+                marker in e.body.plain_text()
+                for e in self.core.alpha.delivered
+                if isinstance(e, TextMessage)
+            )
+        )
+        self.assertTrue(any(marker in s.toXml() for s in self.s2s.sent))
+        self.assertNotIn(marker, logs.text())
+        self.assertNotIn(marker, repr(self.successResultOf(self.core.store.dump_tables())))
+
+
+class SipPrivacyTests(SynchronousTestCase):
+    def test_marker_in_no_log_or_table(self) -> None:
+        """SIP content in both directions reaches the other side but no log line or table."""
+        hub = HubFixture(self)
+        peer = hub.peer
+        logs = CapturedLogs(self)
+        marker = f"MARKER{secrets.token_hex(6)}"
+        hub.befriend()
+        for body, content_type in (
+            (f"{marker} plain", "text/plain;charset=UTF-8"),
+            (f"<b>{marker}</b>", "text/html;charset=UTF-8"),
+        ):
+            response = peer.final(peer.send(peer.request("MESSAGE", body.encode(), content_type)))
+            self.assertEqual(response.status, 200)
+        outcome = self.successResultOf(
+            hub.route(
+                TextMessage(
+                    sender=addr("john@acme.test"),
+                    recipient=addr("alice@sipco.test"),
+                    body=RichText([Bold([Text(marker)])]),
+                )
+            )
+        )
+        self.assertTrue(outcome.delivered)
+        refused = self.successResultOf(
+            hub.route(
+                TextMessage(
+                    sender=addr("mary@acme.test"),
+                    recipient=addr("alice@sipco.test"),
+                    body=RichText.plain(marker),
+                )
+            )
+        )
+        self.assertFalse(refused.delivered)
+
+        delivered = [e for e in hub.delivered("message") if isinstance(e, TextMessage)]
+        self.assertTrue(all(marker in e.body.plain_text() for e in delivered))
+        self.assertTrue(any(marker.encode() in tx.request.body for tx in peer.of("MESSAGE")))
+        self.assertNotIn(marker, logs.text())
+        self.assertNotIn(marker, repr(self.successResultOf(hub.core.store.dump_tables())))
