@@ -29,22 +29,23 @@ shared with the XMPP connector.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from attrs import frozen
 from cryptography import x509
 from cryptography.x509.oid import NameOID
-from OpenSSL import SSL, crypto
+from OpenSSL import SSL
 from twisted.internet.interfaces import (
     IOpenSSLClientConnectionCreator,
     IOpenSSLServerConnectionCreator,
 )
 from zope.interface import implementer
 
-from ..xmpp.tls import (
+from ...tls import (
     Credentials,
     TenantTLS,
     TrustStore,
+    accept_any_certificate,
+    alpn_selector,
     load_credentials,
     peer_certificates,
 )
@@ -152,22 +153,6 @@ def check_peer(
     return PeerCheck(identities)
 
 
-def _accept_any(
-    connection: SSL.Connection, certificate: crypto.X509, errno: int, depth: int, ok: int
-) -> bool:
-    # The chain is judged after the handshake with the TrustStore (so the
-    # reason can be logged); only the presence of a certificate is
-    # enforced by OpenSSL (VERIFY_FAIL_IF_NO_PEER_CERT).
-    return True
-
-
-def _no_alpn(connection: SSL.Connection, offered: list[bytes]) -> Any:
-    # SIP has no ALPN id. Without this callback a Twisted CertificateOptions
-    # server context answers b"" and aborts the handshake when a client
-    # offers ALPN (see nextplane.connectors.xmpp.tls).
-    return SSL.NO_OVERLAPPING_PROTOCOLS
-
-
 @implementer(IOpenSSLServerConnectionCreator)
 class _ServerCreator:
     def __init__(self, context: SSL.Context) -> None:
@@ -214,8 +199,12 @@ class SipServerTLS:
         for domain, creds in credentials.items():
             domain = _normalise(domain)
             context = creds.context(contextForServerName=self._context_for_server_name)
-            context.set_verify(mode, _accept_any)
-            context.set_alpn_select_callback(_no_alpn)
+            # The chain is judged after the handshake with the TrustStore, so
+            # the reason can be logged; OpenSSL only enforces that a
+            # certificate is sent (VERIFY_FAIL_IF_NO_PEER_CERT). SIP has no
+            # ALPN id.
+            context.set_verify(mode, accept_any_certificate)
+            context.set_alpn_select_callback(alpn_selector(None))
             self._contexts[domain] = context
             self._tenants[domain] = domain
         for domain, creds in credentials.items():
@@ -267,7 +256,7 @@ class SipClientTLS:
         self._contexts: dict[str, SSL.Context] = {}
         for domain, creds in credentials.items():
             context = creds.context()
-            context.set_verify(SSL.VERIFY_NONE, _accept_any)
+            context.set_verify(SSL.VERIFY_NONE, accept_any_certificate)
             self._contexts[_normalise(domain)] = context
 
     def has_certificate(self, domain: str) -> bool:

@@ -13,28 +13,23 @@ TLS for XMPP server-to-server streams: contexts, certificate checks.
     client certificate, sends SNI = peer domain and ALPN C{xmpp-server}
     (XEP-0368); the server certificate is judged after the handshake.
   - L{TrustStore} and L{CertificateCheck}: PKIX chain validation against the
-    configured CAs and RFC 6125 / RFC 6120 section 13.7.1.2 identity
-    matching (C{dNSName}, SRV-ID C{_xmpp-server.DOMAIN}, C{id-on-xmppAddr})
-    through C{service_identity}.
+    configured CAs (L{nextplane.tls}, shared with SIP) and RFC 6125 / RFC
+    6120 section 13.7.1.2 identity matching (C{dNSName}, SRV-ID
+    C{_xmpp-server.DOMAIN}, C{id-on-xmppAddr}) through C{service_identity}.
 
-All contexts use Twisted's C{CertificateOptions} defaults (TLS 1.2 minimum,
-its cipher list, no session tickets) and load certificates and keys from PEM
-files.
+Credentials, context defaults and reading the peer's chain come from
+L{nextplane.tls}; the names are re-exported here.
 """
 
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 from attrs import frozen
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import ObjectIdentifier
-from OpenSSL import SSL, crypto
+from OpenSSL import SSL
 from service_identity.cryptography import extract_patterns
 from service_identity.exceptions import CertificateError
 from service_identity.hazmat import DNS_ID, SRV_ID
@@ -42,9 +37,20 @@ from twisted.internet.interfaces import (
     IOpenSSLClientConnectionCreator,
     IOpenSSLServerConnectionCreator,
 )
-from twisted.internet.ssl import CertificateOptions, TLSVersion
 from twisted.logger import Logger
 from zope.interface import implementer
+
+from nextplane.tls import (
+    ChainCheck,
+    Credentials,
+    TenantTLS,
+    accept_any_certificate,
+    alpn_selector,
+    load_credentials,
+    peer_certificates,
+    secure_context,
+)
+from nextplane.tls import TrustStore as SharedTrustStore
 
 __all__ = [
     "ID_ON_XMPPADDR",
@@ -65,83 +71,6 @@ ID_ON_XMPPADDR = ObjectIdentifier("1.3.6.1.5.5.7.8.5")
 ALPN_XMPP_SERVER = b"xmpp-server"
 
 _log = Logger(namespace="nextplane.xmpp.tls")
-
-
-@frozen
-class TenantTLS:
-    """
-    Where one tenant domain's certificate and key live.
-
-    @ivar certificate: Path of a PEM file: the domain's certificate first,
-        then any intermediates.
-    @ivar private_key: Path of the PEM private key (unencrypted).
-    """
-
-    certificate: str
-    private_key: str
-
-
-@frozen
-class Credentials:
-    """
-    A loaded certificate chain and key.
-    """
-
-    certificate: x509.Certificate
-    chain: tuple[x509.Certificate, ...]
-    key: PrivateKeyTypes
-
-    @classmethod
-    def load(cls, tenant: TenantTLS) -> Credentials:
-        """
-        Read PEM files.
-
-        @raise ValueError: The files hold no certificate, or the key does not
-            match it.
-        """
-        certificates = x509.load_pem_x509_certificates(Path(tenant.certificate).read_bytes())
-        key = serialization.load_pem_private_key(
-            Path(tenant.private_key).read_bytes(), password=None
-        )
-        if not certificates:
-            raise ValueError(f"no certificate in {tenant.certificate}")
-        if certificates[0].public_key() != key.public_key():  # type: ignore[union-attr]
-            raise ValueError(f"{tenant.private_key} does not match {tenant.certificate}")
-        return cls(certificates[0], tuple(certificates[1:]), key)
-
-    def context(self, **kwargs: Any) -> SSL.Context:
-        """
-        A new context with Twisted's C{CertificateOptions} defaults (TLS 1.2
-        minimum, its cipher list) presenting these credentials.
-        """
-        context = _secure_context(**kwargs)
-        context.use_certificate(self.certificate)
-        context.use_privatekey(self.key)  # type: ignore[arg-type]
-        for certificate in self.chain:
-            context.add_extra_chain_cert(certificate)
-        context.check_privatekey()
-        return context
-
-
-def _secure_context(**kwargs: Any) -> SSL.Context:
-    return CertificateOptions(raiseMinimumTo=TLSVersion.TLSv1_2, **kwargs).getContext()
-
-
-def _accept_any(
-    connection: SSL.Connection, certificate: crypto.X509, errno: int, depth: int, ok: int
-) -> bool:
-    # Request, never require: the handshake must not fail over the peer's
-    # certificate; it is judged afterwards (see module docstring).
-    return True
-
-
-def _select_alpn(connection: SSL.Connection, offered: list[bytes]) -> Any:
-    # Agree on xmpp-server (XEP-0368) if offered; otherwise carry on without
-    # ALPN rather than failing the handshake (Twisted's default callback
-    # answers b"", which aborts it).
-    if ALPN_XMPP_SERVER in offered:
-        return ALPN_XMPP_SERVER
-    return SSL.NO_OVERLAPPING_PROTOCOLS
 
 
 def _read_utf8_string(der: bytes) -> str | None:
@@ -211,18 +140,20 @@ def identity_matches(certificate: x509.Certificate, domain: str) -> bool:
 
 
 @frozen
-class CertificateCheck:
+class CertificateCheck(ChainCheck):
     """
-    What was learnt about a peer's certificate after a TLS handshake.
-
-    @ivar certificate: The peer's end-entity certificate, if it sent one.
-    @ivar chain_valid: Whether the chain validates against the trusted CAs.
-    @ivar reason: Why not, if not.
+    What was learnt about a peer's certificate after a TLS handshake: the
+    chain verdict, plus XMPP identity matching for a domain.
     """
 
-    certificate: x509.Certificate | None
-    chain_valid: bool
-    reason: str | None = None
+    @classmethod
+    def of(cls, chain: ChainCheck) -> CertificateCheck:
+        """
+        The XMPP view of a chain verdict.
+        """
+        if chain.certificate is None:
+            return NO_CERTIFICATE
+        return cls(chain.certificate, chain.chain_valid, chain.reason)
 
     def valid_for(self, domain: str) -> bool:
         """
@@ -251,39 +182,11 @@ class CertificateCheck:
 NO_CERTIFICATE = CertificateCheck(None, False, "no certificate presented")
 
 
-class TrustStore:
+class TrustStore(SharedTrustStore):
     """
-    The certificate authorities peers' certificates are checked against.
+    L{nextplane.tls.TrustStore} answering with L{CertificateCheck}s, so
+    XMPP code can ask whether a peer's certificate is valid for a domain.
     """
-
-    def __init__(
-        self,
-        certificates: Iterable[x509.Certificate] = (),
-        paths: Sequence[str] = (),
-    ) -> None:
-        """
-        @param certificates: Trusted CA certificates.
-        @param paths: PEM bundle files (all certificates in them are trusted)
-            or OpenSSL hashed directories such as C{/etc/ssl/certs}.
-        """
-        self._certificates = list(certificates)
-        self._directories: list[str] = []
-        for path in paths:
-            if Path(path).is_dir():
-                self._directories.append(path)
-            else:
-                self._certificates.extend(x509.load_pem_x509_certificates(Path(path).read_bytes()))
-        self._store = self._build()
-
-    def _build(self, when: datetime.datetime | None = None) -> crypto.X509Store:
-        store = crypto.X509Store()
-        for certificate in self._certificates:
-            store.add_cert(crypto.X509.from_cryptography(certificate))
-        for directory in self._directories:
-            store.load_locations(None, directory)
-        if when is not None:
-            store.set_time(when)
-        return store
 
     def check(
         self,
@@ -292,45 +195,9 @@ class TrustStore:
         when: datetime.datetime | None = None,
     ) -> CertificateCheck:
         """
-        Validate a peer's chain.
-
-        @param leaf: The peer's certificate, or L{None} if it sent none.
-        @param intermediates: Further certificates the peer sent.
-        @param when: Validate as of this time instead of now.
+        Validate a peer's chain; see L{nextplane.tls.TrustStore.check}.
         """
-        if leaf is None:
-            return NO_CERTIFICATE
-        store = self._store if when is None else self._build(when)
-        context = crypto.X509StoreContext(
-            store,
-            crypto.X509.from_cryptography(leaf),
-            [crypto.X509.from_cryptography(c) for c in intermediates],
-        )
-        try:
-            context.verify_certificate()
-        except crypto.X509StoreContextError as e:
-            return CertificateCheck(leaf, False, str(e.args[0]) if e.args else "invalid")
-        return CertificateCheck(leaf, True)
-
-
-def peer_certificates(
-    transport: object,
-) -> tuple[x509.Certificate | None, list[x509.Certificate]]:
-    """
-    Return the peer's certificate and the other certificates it sent, from
-    a transport on which TLS is established.
-    """
-    get_handle = getattr(transport, "getHandle", None)
-    if get_handle is None:
-        return None, []
-    connection = get_handle()
-    if not isinstance(connection, SSL.Connection):
-        return None, []
-    leaf = connection.get_peer_certificate(as_cryptography=True)
-    chain = connection.get_peer_cert_chain(as_cryptography=True) or []
-    if leaf is None:
-        return None, []
-    return leaf, [c for c in chain if c != leaf]
+        return CertificateCheck.of(super().check(leaf, intermediates, when))
 
 
 @implementer(IOpenSSLServerConnectionCreator)
@@ -369,8 +236,8 @@ class ServerTLS:
         self._contexts: dict[str, SSL.Context] = {}
         for domain, creds in credentials.items():
             context = creds.context(contextForServerName=self._context_for_server_name)
-            context.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_CLIENT_ONCE, _accept_any)
-            context.set_alpn_select_callback(_select_alpn)
+            context.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_CLIENT_ONCE, accept_any_certificate)
+            context.set_alpn_select_callback(alpn_selector(ALPN_XMPP_SERVER))
             self._contexts[domain.lower()] = context
         self._default = next(iter(self._contexts))
 
@@ -407,7 +274,7 @@ class ClientTLS:
         self._contexts: dict[str, SSL.Context] = {}
         for domain, creds in credentials.items():
             context = creds.context()
-            context.set_verify(SSL.VERIFY_NONE, _accept_any)
+            context.set_verify(SSL.VERIFY_NONE, accept_any_certificate)
             self._contexts[domain.lower()] = context
         self._anonymous: SSL.Context | None = None
 
@@ -424,14 +291,7 @@ class ClientTLS:
         context = self._contexts.get(local.lower())
         if context is None:
             if self._anonymous is None:
-                self._anonymous = _secure_context()
-                self._anonymous.set_verify(SSL.VERIFY_NONE, _accept_any)
+                self._anonymous = secure_context()
+                self._anonymous.set_verify(SSL.VERIFY_NONE, accept_any_certificate)
             context = self._anonymous
         return _ClientCreator(context, remote)
-
-
-def load_credentials(domains: Mapping[str, TenantTLS]) -> dict[str, Credentials]:
-    """
-    Load every tenant's certificate and key, keyed by lower-case domain.
-    """
-    return {domain.lower(): Credentials.load(tenant) for domain, tenant in domains.items()}
