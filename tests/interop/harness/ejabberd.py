@@ -395,7 +395,7 @@ def start_ejabberd(
     options: EjabberdOptions,
     directory: Path,
     dns_address: str = DNS_ADDRESS,
-    timeout: float = 30.0,
+    timeout: float = 75.0,
 ) -> Any:
     """
     Write the config, start ejabberd, wait for its ports, register users.

@@ -278,7 +278,7 @@ class ProsodyServer:
         return self.process.stop(grace=10)
 
     @defer.inlineCallbacks
-    def restart(self, timeout: float = 20.0) -> Any:
+    def restart(self, timeout: float = 60.0) -> Any:
         """
         Stop Prosody (gracefully) and start it again with the same
         configuration and data, on the same address.
@@ -292,7 +292,7 @@ class ProsodyServer:
 
 @defer.inlineCallbacks
 def start_prosody(
-    reactor: Any, options: ProsodyOptions, directory: Path, timeout: float = 20.0
+    reactor: Any, options: ProsodyOptions, directory: Path, timeout: float = 60.0
 ) -> Any:
     """
     Write the config, register users, start Prosody and wait for its ports.

@@ -80,7 +80,7 @@ class ConversationTests:
     real server talk.
     """
 
-    timeout = 90
+    timeout = 180
 
     def scenario(self, befriend: bool = True) -> defer.Deferred[Scenario]:
         """

@@ -78,7 +78,7 @@ class EjabberdDialbackTests(TestCase):
     verifies over a dedicated connection to the hub.
     """
 
-    timeout = 90
+    timeout = 180
 
     @defer.inlineCallbacks
     def test_dialback_both_ways(self) -> Any:

@@ -258,7 +258,7 @@ class ProsodyMultiTenantTests(TestCase):
     with the same Prosody.
     """
 
-    timeout = 90
+    timeout = 180
 
     @defer.inlineCallbacks
     def test_two_tenants(self) -> Any:
