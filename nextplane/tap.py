@@ -161,6 +161,7 @@ def build_hub(
         resolver=resolver,
         mount=web_app.mount,
         on_revoke=admin_api.add_revocation_listener,
+        on_policy_change=admin_api.add_policy_listener,
         presence=presence,
     )
     connectors = {}

@@ -168,3 +168,47 @@ class BuildHubTests(SynchronousTestCase):
         self.assertEqual(set(body["components"]), {"storage", "echo", "web"})
         self.successResultOf(hub.stopService())
         self.assertFalse(store.opened)
+
+    def test_domain_rule_reaches_xmpp_at_once(self) -> None:
+        """
+        A domain blocked (then unblocked) through the admin API is in force
+        in the XMPP connector's stream policy as soon as the API answers,
+        not only at its next periodic refresh.
+        """
+        from tests.xmpp.certs import pki
+        from tests.xmpp.fakenet import FakeResolver
+
+        certs = pki()
+        config = parse_config(
+            {
+                "web": {"listen": "tcp:0", "admin_token": "admin-" + "0123456789abcdef01234567"},
+                "tls": {"ca_certificates": [certs.ca_path]},
+                "tenants": [
+                    {
+                        "domain": "hub.test",
+                        "platform": "echo",
+                        "workspace": "w",
+                        "certificate": certs.hub.certificate,
+                        "private_key": certs.hub.private_key,
+                    }
+                ],
+                "connectors": {"echo": {}, "xmpp": {"listen": "tcp:0", "system_ca": False}},
+            },
+            environ={},
+        )
+        reactor = MemoryReactorClock()
+        hub = tap.build_hub(config, reactor, store=MemoryStore(), resolver=FakeResolver())
+        hub.startService()
+        self.successResultOf(hub.started)
+        xmpp = hub.connectors["xmpp"]  # type: ignore[attr-defined]
+        self.assertIsNone(xmpp.refusal_reason("hub.test", "widget.test"))
+        client = StubTreq(hub.web_app.resource())  # type: ignore[attr-defined]
+        headers = {"Authorization": "Bearer admin-0123456789abcdef01234567"}
+        url = "http://hub.test/admin/api/tenants/hub.test/domains/widget.test"
+        response = self.successResultOf(client.put(url, json={"action": "block"}, headers=headers))
+        self.assertEqual(response.code, 201)
+        self.assertIn("block list", xmpp.refusal_reason("hub.test", "widget.test") or "")
+        response = self.successResultOf(client.delete(url, headers=headers))
+        self.assertEqual(response.code, 200)
+        self.assertIsNone(xmpp.refusal_reason("hub.test", "widget.test"))
+        self.successResultOf(hub.stopService())

@@ -83,3 +83,14 @@ class HealthTests(SynchronousTestCase):
             self.assertEqual(code, 400)
             self.assertEqual(body["error"], "bad request")
         self.assertEqual(self.flushLoggedErrors(), [])
+
+    def test_errors_are_json(self) -> None:
+        """Unknown paths, empty path segments and wrong methods get JSON errors, never HTML or redirects."""
+        self.app.mount("admin", Hello())
+        for path in ("/nothing", "/nothing/deeper", "/admin//x"):
+            code, body = self.get(path)
+            self.assertIn(code, (404,))
+            self.assertEqual(body["error"], "not found")
+        response = self.successResultOf(self.client.post("http://hub.test/healthz"))
+        self.assertIn(response.code, (404, 405))
+        self.assertEqual(response.headers.getRawHeaders("content-type"), ["application/json"])

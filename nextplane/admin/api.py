@@ -71,6 +71,8 @@ from .openapi import build_openapi
 
 __all__ = [
     "AdminAPI",
+    "PolicyChange",
+    "PolicyListener",
     "Revocation",
     "RevocationListener",
     "parse_domain_pattern",
@@ -118,6 +120,29 @@ class Revocation:
 #: Called with each L{Revocation} once the store reflects it; may return a
 #: Deferred, which the API waits for (with a timeout) before answering.
 RevocationListener: TypeAlias = Callable[[Revocation], "Deferred[Any] | None"]
+
+
+@frozen
+class PolicyChange:
+    """
+    A tenant's remote-domain rule changed through
+    C{PUT|DELETE /api/tenants/{domain}/domains/{pattern}}, for
+    L{PolicyListener}s (so connectors that cache the rules, e.g. to refuse
+    streams of blocked domains, reload them at once).
+
+    @ivar tenant: The tenant whose rules changed.
+    @ivar pattern: The remote domain or C{*.domain} pattern.
+    @ivar action: The rule's new action, or C{None} when it was removed.
+    """
+
+    tenant: str
+    pattern: str
+    action: DomainAction | None
+
+
+#: Called with each L{PolicyChange} once the store reflects it; may return
+#: a Deferred, which the API waits for (with a timeout) before answering.
+PolicyListener: TypeAlias = Callable[[PolicyChange], "Deferred[Any] | None"]
 
 
 class ApiError(Exception):
@@ -484,6 +509,9 @@ class AdminAPI:
         every API request with 401.
     @param clock: For "now": revocation times and the default usage period.
     @param on_revoke: L{RevocationListener}s called after each revocation.
+    @param on_policy_change: L{PolicyListener}s called after each change of
+        a tenant's domain rules (revocations of a domain notify the
+        revocation listeners instead).
     @param base_path: Where the composition root mounts L{resource}; only
         used as the server URL in the OpenAPI document.
     @param listener_timeout: Seconds to wait for a listener's Deferred
@@ -502,6 +530,7 @@ class AdminAPI:
         clock: IReactorTime,
         on_revoke: Sequence[RevocationListener] = (),
         *,
+        on_policy_change: Sequence[PolicyListener] = (),
         base_path: str = "/admin",
         listener_timeout: float = 30.0,
     ) -> None:
@@ -509,6 +538,7 @@ class AdminAPI:
         self._token = token.encode("utf-8") if token else None
         self._clock = clock
         self._listeners = list(on_revoke)
+        self._policy_listeners = list(on_policy_change)
         self._listener_timeout = listener_timeout
         self._openapi = (
             json.dumps(build_openapi(base_path), indent=2, sort_keys=True).encode("utf-8") + b"\n"
@@ -525,6 +555,12 @@ class AdminAPI:
         Call C{listener} after every later revocation too.
         """
         self._listeners.append(listener)
+
+    def add_policy_listener(self, listener: PolicyListener) -> None:
+        """
+        Call C{listener} after every later change of a domain rule too.
+        """
+        self._policy_listeners.append(listener)
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock.seconds(), UTC)
@@ -730,6 +766,11 @@ class AdminAPI:
         rule = DomainPolicy(tenant.domain, rule_pattern, DomainAction(action))
         await self._store.put_domain_policy(rule)
         created = not any(r.pattern == rule_pattern for r in existing)
+        await self._notify_all(
+            self._policy_listeners,
+            PolicyChange(tenant.domain, rule_pattern, rule.action),
+            "policy listener failed",
+        )
         return _json(_rule_json(rule), 201 if created else 200)
 
     @app.route("/api/tenants/<domain>/domains/<pattern>", methods=["DELETE"])
@@ -745,6 +786,11 @@ class AdminAPI:
         removed = await self._store.remove_domain_policy(tenant.domain, rule_pattern)
         if not removed:
             raise _not_found(f"{tenant.domain} has no rule for {rule_pattern}")
+        await self._notify_all(
+            self._policy_listeners,
+            PolicyChange(tenant.domain, rule_pattern, None),
+            "policy listener failed",
+        )
         return _json({"tenant": tenant.domain, "pattern": rule_pattern, "removed": True})
 
     @app.route("/api/users/<address>", methods=["GET"])
@@ -912,9 +958,18 @@ class AdminAPI:
         return result, Revocation("domain", tuple(changed), domain=pattern, tenants=tuple(tenants))
 
     async def _notify(self, revocation: Revocation) -> tuple[int, int]:
+        return await self._notify_all(self._listeners, revocation, "revocation listener failed")
+
+    async def _notify_all(
+        self, listeners: Sequence[Callable[[Any], Any]], change: Any, failed_message: str
+    ) -> tuple[int, int]:
+        """
+        Call each listener with C{change} and wait for them (each with the
+        listener timeout); a failure is logged and counted, never raised.
+        """
         waiting = []
-        for listener in self._listeners:
-            d = maybeDeferred(listener, revocation)
+        for listener in listeners:
+            d = maybeDeferred(listener, change)
             d.addTimeout(self._listener_timeout, self._clock)
             waiting.append(d)
         if not waiting:
@@ -924,7 +979,7 @@ class AdminAPI:
         for ok, value in results:
             if not ok:
                 failed += 1
-                log.failure("revocation listener failed", failure=value)  # type: ignore[arg-type]
+                log.failure(failed_message, failure=value)  # type: ignore[arg-type]
         return len(waiting), failed
 
     @app.route("/api/metadata", methods=["GET"])

@@ -34,6 +34,10 @@ class ConnectorContext:
     @ivar on_revoke: Registers a listener called with each admin
         revocation, so a connector can close live sessions and drop queued
         deliveries of the revoked party.
+    @ivar on_policy_change: Registers a listener called with each admin
+        change of a tenant's remote-domain rules (a
+        L{nextplane.admin.api.PolicyChange}), so a connector that caches
+        the rules reloads them at once.
     @ivar presence: Hub users' latest reported presence (in memory).
     """
 
@@ -44,6 +48,7 @@ class ConnectorContext:
     resolver: IResolver | None
     mount: WebMount
     on_revoke: Callable[[Callable[[Any], Any]], None] = lambda listener: None
+    on_policy_change: Callable[[Callable[[Any], Any]], None] = lambda listener: None
     presence: PresenceBook = Factory(PresenceBook)
 
 

@@ -17,7 +17,8 @@ from urllib.parse import unquote_to_bytes
 from klein import Klein
 from twisted.logger import Logger
 from twisted.web.iweb import IRequest
-from twisted.web.resource import IResource, NoResource, Resource
+from twisted.web.resource import IResource, Resource
+from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 __all__ = ["HealthSource", "HubWebApp"]
 
@@ -35,6 +36,10 @@ class HubWebApp:
     """
 
     app = Klein()
+    # An API answers with JSON, never with werkzeug's HTML redirects: "//"
+    # and a missing trailing slash are not rewritten.
+    app.url_map.merge_slashes = False
+    app.url_map.strict_slashes = False
 
     def __init__(self, health_sources: Mapping[str, HealthSource], version: str) -> None:
         self._health_sources = dict(health_sources)
@@ -90,9 +95,28 @@ class HubWebApp:
         }
         return json.dumps(body, sort_keys=True).encode("utf-8") + b"\n"
 
+    @app.handle_errors(NotFound)
+    def not_found(self, request: IRequest, failure: Any) -> bytes:
+        return _json_error(request, 404, "not found", "no such resource")
+
+    @app.handle_errors(MethodNotAllowed)
+    def method_not_allowed(self, request: IRequest, failure: Any) -> bytes:
+        return _json_error(
+            request, 405, "method not allowed", "this resource does not allow that method"
+        )
+
     @app.route("/<string:segment>/", branch=True)
-    def mounted(self, request: IRequest, segment: str) -> IResource:
-        return self._mounts.get(segment) or NoResource()
+    def mounted(self, request: IRequest, segment: str) -> IResource | bytes:
+        resource = self._mounts.get(segment)
+        if resource is None:
+            return _json_error(request, 404, "not found", "no such resource")
+        return resource
+
+
+def _json_error(request: IRequest, code: int, error: str, detail: str) -> bytes:
+    request.setResponseCode(code)
+    request.setHeader(b"content-type", b"application/json")
+    return json.dumps({"error": error, "detail": detail}).encode("utf-8") + b"\n"
 
 
 class _ValidPathsOnly(Resource):
@@ -111,8 +135,5 @@ class _ValidPathsOnly(Resource):
         try:
             unquote_to_bytes(request.path).decode("utf-8")
         except UnicodeDecodeError:
-            request.setResponseCode(400)
-            request.setHeader(b"content-type", b"application/json")
-            body = {"error": "bad request", "detail": "the path is not UTF-8 once decoded"}
-            return json.dumps(body).encode("utf-8") + b"\n"
+            return _json_error(request, 400, "bad request", "the path is not UTF-8 once decoded")
         return self._inner.render(request)

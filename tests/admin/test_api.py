@@ -22,7 +22,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.http_headers import Headers
 
 from nextplane.admin import api as api_module
-from nextplane.admin.api import AdminAPI, Revocation, parse_domain_pattern
+from nextplane.admin.api import AdminAPI, PolicyChange, Revocation, parse_domain_pattern
 from nextplane.admin.csvexport import CSV_FIELDS, csv_safe
 from nextplane.model.events import (
     Availability,
@@ -618,6 +618,72 @@ class DomainRuleTests(AdminCase):
         for bad in ("*.1", "*.-x", "a*.test", ""):
             with self.assertRaises(ValueError):
                 parse_domain_pattern(bad)
+
+
+class PolicyListenerTests(AdminCase):
+    """
+    Changes of a tenant's domain rules tell the policy listeners, so a
+    block takes effect at once where rules are cached (XMPP and SIP
+    refuse streams of blocked domains).
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.changes: list[PolicyChange] = []
+        self.api.add_policy_listener(self.changes.append)
+
+    def test_put_and_delete(self) -> None:
+        """PUT and DELETE each notify once, with the tenant, pattern and new action."""
+        self.call("PUT", "/admin/api/tenants/acme.test/domains/Widget.test", {"action": "block"})
+        self.call("PUT", "/admin/api/tenants/acme.test/domains/*.spam.test", {"action": "allow"})
+        self.call("DELETE", "/admin/api/tenants/acme.test/domains/widget.test")
+        self.assertEqual(
+            self.changes,
+            [
+                PolicyChange("acme.test", "widget.test", DomainAction.BLOCK),
+                PolicyChange("acme.test", "*.spam.test", DomainAction.ALLOW),
+                PolicyChange("acme.test", "widget.test", None),
+            ],
+        )
+        # Revocations tell the revocation listeners only.
+        self.assertEqual(self.revocations, [])
+
+    def test_refused_changes_not_notified(self) -> None:
+        """Bad requests, unknown tenants and missing rules notify nobody."""
+        self.call("PUT", "/admin/api/tenants/acme.test/domains/x.test", {"action": "mute"})
+        self.call("PUT", "/admin/api/tenants/nope.test/domains/x.test", {"action": "block"})
+        self.call("DELETE", "/admin/api/tenants/acme.test/domains/x.test")
+        self.assertEqual(self.changes, [])
+
+    def test_waits_for_listener(self) -> None:
+        """The answer waits for a listener's Deferred, so the rule is in force when it comes."""
+        waiting: Deferred[None] = Deferred()
+        self.api.add_policy_listener(lambda change: waiting)
+        d = self.start("PUT", "/admin/api/tenants/acme.test/domains/x.test", {"action": "block"})
+        self.assertNoResult(d)
+        waiting.callback(None)
+        self.client.flush()
+        self.assertEqual(self.successResultOf(d).code, 201)
+
+    def test_listener_failure_and_timeout(self) -> None:
+        """A failing or hung listener is logged; the rule stands and the answer is normal."""
+        api = AdminAPI(
+            self.store,
+            TOKEN,
+            self.clock,
+            on_policy_change=[lambda change: fail(RuntimeError("down")), lambda change: Deferred()],
+        )
+        self.web = HubWebApp({}, "test")
+        self.web.mount("admin", api.resource())
+        self.client = StubTreq(self.web.resource())
+        d = self.start("PUT", "/admin/api/tenants/acme.test/domains/x.test", {"action": "block"})
+        self.assertNoResult(d)
+        self.clock.advance(30)
+        self.client.flush()
+        self.assertEqual(self.successResultOf(d).code, 201)
+        self.assertIn(("x.test", "block"), self.rules())
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.assertEqual(len(self.flushLoggedErrors(TimeoutError)), 1)
 
 
 class RevokeTests(AdminCase):

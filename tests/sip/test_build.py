@@ -122,6 +122,7 @@ class BuildTests(ConfigTests):
         reactor = MemoryReactorClock()
         core = CoreFixture()
         revocations: list[Any] = []
+        policy_listeners: list[Any] = []
         context = ConnectorContext(
             reactor=reactor,
             store=core.store,
@@ -130,9 +131,11 @@ class BuildTests(ConfigTests):
             resolver=FakeResolver(),
             mount=lambda segment, resource: None,
             on_revoke=revocations.append,
+            on_policy_change=policy_listeners.append,
         )
         connector = ENTRY.build(context, config.connectors["sip"])
         self.assertEqual(len(revocations), 1)
+        self.assertEqual(len(policy_listeners), 1)
         return connector, reactor
 
     def test_interface(self) -> None:

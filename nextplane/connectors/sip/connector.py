@@ -2239,6 +2239,7 @@ def build(context: ConnectorContext, config: SipConfig) -> SipConnector:
             "(SIP from trusted relays, plain TCP)",
         ).setServiceParent(connector)
     context.on_revoke(lambda revocation: connector.refresh_policy())
+    context.on_policy_change(lambda change: connector.refresh_policy())
     return connector
 
 

@@ -615,6 +615,7 @@ def build(context: ConnectorContext, config: XmppConfig) -> XmppConnector:
             "(XMPP server-to-server, direct TLS)",
         ).setServiceParent(connector)
     context.on_revoke(lambda revocation: connector.refresh_policy())
+    context.on_policy_change(lambda change: connector.refresh_policy())
     return connector
 
 

@@ -50,6 +50,37 @@ DIALBACK_SECRET = "interop-dialback-secret-0123456789"
 
 
 @defer.inlineCallbacks
+def wait_for_contact_state(
+    reactor: Any,
+    store: Any,
+    owner: Address,
+    external: Address,
+    state: Any,
+    timeout: float = 20.0,
+    explain: Callable[[], str] | None = None,
+) -> Any:
+    """
+    Wait until C{store} holds C{state} for C{owner}'s contact C{external}:
+    the router stores contact changes after delivery, so a peer may see the
+    result first.
+
+    @return: a Deferred firing with the contact record.
+    """
+    deadline = reactor.seconds() + timeout
+    while True:
+        contact = yield store.get_contact(owner, external)
+        if contact is not None and contact.state == state:
+            return contact
+        if reactor.seconds() >= deadline:
+            current = contact.state if contact is not None else None
+            extra = f"\n\n{explain()}" if explain is not None else ""
+            raise AssertionError(
+                f"{owner}'s contact {external} is {current}, not {state}, after {timeout}s{extra}"
+            )
+        yield task.deferLater(reactor, 0.1, lambda: None)
+
+
+@defer.inlineCallbacks
 def poll(
     reactor: Any,
     check: Callable[[], T | None],

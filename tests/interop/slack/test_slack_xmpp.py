@@ -38,7 +38,7 @@ from nextplane.testing.slack_sim import (
     Workspace,
 )
 from tests.interop.harness.env import InteropEnvironment
-from tests.interop.harness.hub import DIALBACK_SECRET, poll
+from tests.interop.harness.hub import DIALBACK_SECRET, poll, wait_for_contact_state
 
 PROSODY = "prosody1.test"
 HUB_DOMAIN = "hub.test"
@@ -229,8 +229,9 @@ class SlackProsodyTests(TestCase):
 
         store = hub.service.store
         john, remote = Address.parse(john_jid), Address.parse(f"alice@{PROSODY}")
-        contact = yield store.get_contact(john, remote)
-        self.assertEqual(contact.state, ContactState.ACCEPTED)
+        # The conversation may be opened before the router stores the
+        # acceptance (it applies contact changes after delivery).
+        yield wait_for_contact_state(reactor, store, john, remote, ContactState.ACCEPTED)
         self.assertIn("accepted your invitation", conversation.messages[-1].text)
 
         # alice -> john: shown as herself in the private conversation.

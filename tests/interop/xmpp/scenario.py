@@ -21,7 +21,7 @@ from nextplane.model.events import Event, TextMessage
 from nextplane.model.text import RichText
 from tests.interop.harness.ejabberd import EjabberdServer
 from tests.interop.harness.env import InteropEnvironment
-from tests.interop.harness.hub import HubUnderTest
+from tests.interop.harness.hub import HubUnderTest, wait_for_contact_state
 from tests.interop.harness.prosody import ProsodyServer
 from tests.interop.harness.xmppclient import ReceivedMessage, XmppTestClient
 
@@ -198,7 +198,6 @@ class Scenario:
                 )
             yield task.deferLater(reactor, 0.1, lambda: None)
 
-    @defer.inlineCallbacks
     def wait_for_contact(self, state: Any, timeout: float = 20.0) -> Any:
         """
         Wait until the hub stores C{state} for the hub user's contact with
@@ -208,18 +207,15 @@ class Scenario:
         @param timeout: seconds.
         @return: a Deferred firing when it does.
         """
-        reactor = self.env.reactor
-        deadline = reactor.seconds() + timeout
-        while True:
-            current = yield self.hub.contact_state(HUB_USER, self.remote_jid)
-            if current == state:
-                return current
-            if reactor.seconds() >= deadline:
-                raise AssertionError(
-                    f"the hub's contact state is {current}, not {state}, after {timeout}s"
-                    f"\n\n{self.env.diagnostics()}"
-                )
-            yield task.deferLater(reactor, 0.1, lambda: None)
+        return wait_for_contact_state(
+            self.env.reactor,
+            self.hub.store,
+            self.hub.address(HUB_USER),
+            Address.parse(self.remote_jid),
+            state,
+            timeout,
+            explain=self.env.diagnostics,
+        )
 
     def dns_stayed_inside(self, *domains: str) -> None:
         """
