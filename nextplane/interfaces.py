@@ -22,6 +22,7 @@ from zope.interface import Attribute, Interface
 if TYPE_CHECKING:
     from .model.address import Address, ChatSessionId
     from .model.events import Event
+    from .model.profile import Profile
     from .storage.records import (
         ChatSessionRecord,
         ContactRecord,
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
         UserRecord,
     )
 
-__all__ = ["DeliveryFailed", "IConnector", "IEventSink", "IStore"]
+__all__ = ["DeliveryFailed", "IConnector", "IEventSink", "IProfileSource", "IStore"]
 
 
 class DeliveryFailed(Exception):
@@ -86,6 +87,21 @@ class IConnector(IService):
         """
         @return: A JSON-able C{dict} with at least C{{"state": str}}; state
             is C{"ok"}, C{"starting"}, C{"degraded"} or C{"stopped"}.
+        """
+
+
+class IProfileSource(Interface):
+    """
+    Optional for connectors: fetch the profile of an address they reach
+    (the XMPP connector asks the remote server for a vCard).
+    """
+
+    def fetch_profile(requester: Address, address: Address) -> Deferred[Profile | None]:
+        """
+        @param requester: The hub user on whose behalf it is asked.
+        @param address: Whose profile.
+        @return: A Deferred firing with the profile, or C{None} when there
+            is none or it could not be had in time; it never fails.
         """
 
 

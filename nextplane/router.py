@@ -37,10 +37,11 @@ from zope.interface import implementer
 
 from .config import TenantConfig
 from .contacts import next_contact
-from .interfaces import DeliveryFailed, IConnector, IEventSink, IStore
+from .interfaces import DeliveryFailed, IConnector, IEventSink, IProfileSource, IStore
 from .locate import FederationLocator
 from .model.address import Address, ChatSessionId
 from .model.events import Category, DeliveryError, Event, Presence
+from .model.profile import Profile
 from .policy import LocalSide, Refusal, decide, pattern_matches
 from .presence import PresenceBook
 from .storage.records import Decision, MetadataRecord
@@ -51,6 +52,8 @@ log = Logger()
 
 _NOTIFY_CATEGORIES = (Category.IM, Category.CONTACT)
 _SESSION_CACHE_LIMIT = 50_000
+_PROFILE_TTL = 3600.0
+_PROFILE_MISS_TTL = 300.0
 
 
 @frozen
@@ -150,6 +153,7 @@ class Router:
         # Deliveries under way, so a revocation can drop them at once.
         self._in_flight: dict[Deferred[None], Event] = {}
         self._revoked: dict[Deferred[None], str] = {}
+        self._profiles: dict[str, tuple[float, Profile | None]] = {}
 
     def add_connector(self, connector: IConnector) -> None:
         """
@@ -274,6 +278,43 @@ class Router:
                 "service-unavailable", f"the {name} connector of this hub is not running"
             )
         return connector
+
+    def profile_of(self, requester: Address, address: Address) -> Deferred[Profile | None]:
+        """
+        What the hub can show of C{address}: a tenant user's stored
+        profile, or what the federation connector reaching the address
+        fetches (vCard for XMPP). Answers are cached; never fails.
+
+        @param requester: The hub user asking (the XMPP request comes from
+            them).
+        """
+        return Deferred.fromCoroutine(self._profile_of(requester, address))
+
+    async def _profile_of(self, requester: Address, address: Address) -> Profile | None:
+        now = self._clock.seconds()
+        cached = self._profiles.get(address.key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        profile: Profile | None = None
+        try:
+            if self.tenant_for(address) is not None:
+                user = await self._store.get_user(address)
+                if user is not None:
+                    profile = Profile(user.display_name or None, user.title, user.avatar_url)
+            else:
+                connector = self._connectors.get(await self._locator.locate(address.domain))
+                if connector is not None and IProfileSource.providedBy(connector):
+                    profile = await connector.fetch_profile(requester, address)
+        except DeliveryFailed:
+            profile = None  # unreachable domain: nothing to show
+        except Exception:
+            log.failure("looking up the profile of {address} failed", address=str(address))
+            profile = None
+        if len(self._profiles) >= _SESSION_CACHE_LIMIT:
+            self._profiles.clear()
+        ttl = _PROFILE_TTL if profile is not None else _PROFILE_MISS_TTL
+        self._profiles[address.key] = (now + ttl, profile)
+        return profile
 
     def revoke(self, revocation: RevocationLike) -> None:
         """

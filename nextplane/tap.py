@@ -163,6 +163,7 @@ def build_hub(
         on_revoke=admin_api.add_revocation_listener,
         on_policy_change=admin_api.add_policy_listener,
         presence=presence,
+        profiles=router.profile_of,
     )
     connectors = {}
     for name, connector_config in config.connectors.items():

@@ -11,10 +11,13 @@ from collections.abc import Callable
 from typing import Any
 
 from attrs import Factory, frozen
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime, IResolver
 
 from ..config import Config, Section
 from ..interfaces import IConnector, IEventSink, IStore
+from ..model.address import Address
+from ..model.profile import Profile
 from ..presence import PresenceBook
 
 __all__ = ["ConnectorContext", "ConnectorEntry", "WebMount"]
@@ -39,6 +42,8 @@ class ConnectorContext:
         L{nextplane.admin.api.PolicyChange}), so a connector that caches
         the rules reloads them at once.
     @ivar presence: Hub users' latest reported presence (in memory).
+    @ivar profiles: C{(requester, address)} to the address's profile
+        (L{nextplane.router.Router.profile_of}).
     """
 
     reactor: IReactorTime
@@ -50,6 +55,9 @@ class ConnectorContext:
     on_revoke: Callable[[Callable[[Any], Any]], None] = lambda listener: None
     on_policy_change: Callable[[Callable[[Any], Any]], None] = lambda listener: None
     presence: PresenceBook = Factory(PresenceBook)
+    profiles: Callable[[Address, Address], Deferred[Profile | None]] = lambda requester, address: (
+        succeed(None)
+    )
 
 
 @frozen

@@ -12,6 +12,7 @@ import secrets
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from twisted.internet.defer import succeed
 from twisted.logger import LogLevel, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
@@ -40,6 +41,7 @@ from nextplane.model.events import (
     TextMessage,
     Typing,
 )
+from nextplane.model.profile import Profile
 from nextplane.model.text import Bold, RichText, Text
 from nextplane.storage.memory import MemoryStore
 from nextplane.storage.records import (
@@ -209,6 +211,17 @@ class XmppSideTests(SynchronousTestCase):
         self.assertTrue(outcome.delivered)
         hub.advance(2)
         return hub.conversation(hub.sim_a, hub.john)
+
+    def test_contact_shown_with_fetched_profile(self) -> None:
+        """A contact with no hub user record is shown with the profile fetched for them (e.g. their vCard)."""
+        hub = self.hub
+        fetched = Profile("Peter Smith", "Engineer", "https://img.test/p.png")
+        hub.slack._profiles = lambda requester, address: succeed(fetched)  # type: ignore[attr-defined]
+        conversation = self.connect()
+        self.successResultOf(hub.inject(text_message(RichText([Text("hi")]))))
+        [post] = hub.posts(conversation)
+        self.assertEqual(post.username, "Peter Smith (peter@widget.test)")
+        self.assertEqual(post.icon_url, "https://img.test/p.png")
 
     def test_chat_both_ways(self) -> None:
         """Peter appears as himself in a private conversation; john's plain replies reach him."""

@@ -16,6 +16,7 @@ from twisted.words.xish.domish import Element
 
 from nextplane.config import PartnerConfig
 from nextplane.connectors.xmpp.connector import (
+    PROFILE_TIMEOUT,
     XmppConfig,
     XmppConnector,
     native_key,
@@ -373,6 +374,51 @@ class PresenceTests(SynchronousTestCase):
         self.assertTrue(self.successResultOf(self.core.router.route(accept)).delivered)
         types = [p.getAttribute("type") for p in self.presences()]
         self.assertEqual(types, ["subscribed", None])
+
+
+class ProfileFetchTests(SynchronousTestCase):
+    setUp = ConnectorTests.setUp
+    receive = ConnectorTests.receive
+    sent = ConnectorTests.sent
+
+    def fetch(self) -> Deferred[Any]:
+        d = self.connector.fetch_profile(addr("john@acme.test"), addr("peter@widget.test"))
+        [iq] = self.sent("iq")
+        self.assertEqual(
+            (iq["type"], iq["from"], iq["to"]), ("get", "john@acme.test", "peter@widget.test")
+        )
+        self.iq_id = iq["id"]
+        return d
+
+    def test_vcard_result(self) -> None:
+        """A vCard-temp result becomes the contact's profile."""
+        d = self.fetch()
+        self.assertNoResult(d)
+        self.receive(
+            f"<iq from='peter@widget.test' to='john@acme.test' type='result' id='{self.iq_id}'>"
+            "<vCard xmlns='vcard-temp'><FN>Peter Smith</FN><TITLE>Engineer</TITLE>"
+            "<PHOTO><EXTVAL>https://img.test/p.png</EXTVAL></PHOTO></vCard></iq>"
+        )
+        profile = self.successResultOf(d)
+        self.assertEqual(
+            (profile.display_name, profile.title, profile.avatar_url),
+            ("Peter Smith", "Engineer", "https://img.test/p.png"),
+        )
+        self.assertEqual([s for s in self.sent("iq") if s.getAttribute("type") == "error"], [])
+
+    def test_error_and_timeout(self) -> None:
+        """An IQ error or no answer within the timeout gives no profile."""
+        d = self.fetch()
+        self.receive(
+            f"<iq from='peter@widget.test' to='john@acme.test' type='error' id='{self.iq_id}'>"
+            "<error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
+            "</error></iq>"
+        )
+        self.assertIsNone(self.successResultOf(d))
+        self.s2s.sent.clear()
+        late = self.fetch()
+        self.core.clock.advance(PROFILE_TIMEOUT)
+        self.assertIsNone(self.successResultOf(late))
 
 
 async def _raise(error: Exception) -> None:

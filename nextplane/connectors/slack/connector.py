@@ -104,7 +104,7 @@ import hashlib
 import html
 import random
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -138,6 +138,7 @@ from ...model.events import (
     TextMessage,
     Typing,
 )
+from ...model.profile import Profile
 from ...model.text import Link, RichText, Text
 from ...router import revocation_reason
 from ...storage.records import (
@@ -419,6 +420,7 @@ class SlackConnector(Service):
         delivery_timeout: float = 60.0,
         stop_timeout: float = 15.0,
         http_pool: Any = None,
+        profiles: Callable[[Address, Address], Deferred[Profile | None]] | None = None,
     ) -> None:
         """
         @param http: A treq-like client for the Web API (L{StubTreq} in tests).
@@ -428,7 +430,11 @@ class SlackConnector(Service):
             OAuth redirect.
         @param delivery_timeout: The router's; deliveries are acknowledged
             well before it.
+        @param profiles: Fetches an external contact's profile (the
+            router's L{nextplane.router.Router.profile_of}); a contact
+            without a stored user record is shown with it.
         """
+        self._profiles = profiles
         self._sink = sink
         self._store = store
         self._clock = clock
@@ -958,13 +964,21 @@ class SlackConnector(Service):
         dm = await self._dm(ws, split_platform_id(owner.platform_id)[1])
         await client.post_message(dm, text, blocks=blocks)
 
-    async def _identity(self, contact: Address) -> tuple[str, str | None]:
+    async def _identity(
+        self, contact: Address, requester: Address | None = None
+    ) -> tuple[str, str | None]:
         """
-        How a contact appears in Slack: (username, icon URL).
+        How a contact appears in Slack: (username, icon URL), from a hub
+        user's stored profile or else the contact's own (e.g. their vCard).
         """
         user = await self._store.get_user(contact)
-        name = (user.display_name if user is not None else None) or self._names.get(contact.key)
+        name = user.display_name if user is not None else None
         icon = user.avatar_url if user is not None else None
+        if user is None and requester is not None and self._profiles is not None:
+            profile = await self._profiles(requester, contact)
+            if profile is not None:
+                name, icon = profile.display_name, profile.avatar_url
+        name = name or self._names.get(contact.key)
         shown = f"{name} ({contact})" if name and name != str(contact) else str(contact)
         return shown[:80], icon
 
@@ -983,7 +997,7 @@ class SlackConnector(Service):
 
         @return: (channel, ts).
         """
-        username, icon = await self._identity(contact)
+        username, icon = await self._identity(contact, owner.address)
         client = ws.api()
         for fresh in (False, True):
             channel, created = await self._conversation(ws, owner, contact, session, fresh=fresh)
@@ -2034,6 +2048,7 @@ def build(
         public_url=hub.web.public_url,
         delivery_timeout=hub.router.delivery_timeout,
         http_pool=pool,
+        profiles=context.profiles,
     )
     context.mount("slack", connector.resource())
     context.on_revoke(connector.revoke)

@@ -42,7 +42,7 @@ from twisted.words.xish.domish import Element
 from zope.interface import implementer
 
 from ...config import PartnerConfig, Section, TenantConfig
-from ...interfaces import DeliveryFailed, IConnector, IEventSink, IStore
+from ...interfaces import DeliveryFailed, IConnector, IEventSink, IProfileSource, IStore
 from ...model.address import Address, ChatSessionId
 from ...model.events import (
     Availability,
@@ -68,13 +68,14 @@ from .disco import answer_iq
 from .s2s import S2SService, S2SSettings, TenantTLS
 from .stanzas import (
     NativeRef,
+    address_to_jid,
     apply_reaction,
     error_reply,
     event_to_stanzas,
     stanza_to_events,
 )
 from .stream import StreamLimits
-from .vcard import Profile
+from .vcard import Profile, parse_vcard_result, vcard_request
 
 __all__ = ["ENTRY", "XmppConfig", "XmppConnector", "build", "parse_config"]
 
@@ -86,6 +87,8 @@ PLATFORM = "xmpp"
 SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 _REACTION_MEMORY = 10_000
 _POLICY_REFRESH_SECONDS = 15.0
+#: Seconds to wait for a remote vCard.
+PROFILE_TIMEOUT = 10.0
 
 
 @frozen
@@ -181,7 +184,7 @@ def _stanza_id_of(key: str | None) -> str | None:
     return key.partition(":")[2] if key else None
 
 
-@implementer(IConnector)
+@implementer(IConnector, IProfileSource)
 class XmppConnector(MultiService):
     """
     The hub's XMPP federation; see the module docstring.
@@ -211,6 +214,7 @@ class XmppConnector(MultiService):
         self._s2s: S2SService | None = None
         self._chains: dict[tuple[str, str], Deferred[None]] = {}
         self._reactions: OrderedDict[tuple[str, str], frozenset[str]] = OrderedDict()
+        self._pending_iqs: dict[str, Deferred[Profile | None]] = {}
         self._domain_rules: dict[str, list[DomainPolicy]] = {}
         self._refreshing: Deferred[None] | None = None
         self._refresher = LoopingCall(self.refresh_policy)
@@ -395,7 +399,45 @@ class XmppConnector(MultiService):
             lambda f: log.failure("handling a {name} stanza failed", f, name=element.name)
         ).addBoth(done)
 
+    def fetch_profile(self, requester: Address, address: Address) -> Deferred[Profile | None]:
+        """
+        Ask C{address}'s server for their vCard (XEP-0054) on behalf of hub
+        user C{requester}; C{None} on an error or after
+        L{PROFILE_TIMEOUT} seconds. Never fails.
+        """
+        if self._s2s is None or not self.running:
+            return succeed(None)
+        stanza_id = new_event_id()
+        answer: Deferred[Profile | None] = Deferred()
+        self._pending_iqs[stanza_id] = answer
+
+        def give_up() -> None:
+            if self._pending_iqs.pop(stanza_id, None) is answer:
+                answer.callback(None)
+
+        timer = self._clock.callLater(PROFILE_TIMEOUT, give_up)
+
+        def settled(result: Profile | None) -> Profile | None:
+            if timer.active():
+                timer.cancel()
+            return result
+
+        request = vcard_request(address_to_jid(requester), address_to_jid(address), stanza_id)
+        self._s2s.send(request).addErrback(lambda f: give_up())
+        return answer.addCallback(settled)
+
+    def _iq_answered(self, element: Element) -> bool:
+        if element.getAttribute("type") not in ("result", "error"):
+            return False
+        waiting = self._pending_iqs.pop(element.getAttribute("id") or "", None)
+        if waiting is None:
+            return False
+        waiting.callback(parse_vcard_result(element))
+        return True
+
     async def _handle(self, element: Element) -> None:
+        if element.name == "iq" and self._iq_answered(element):
+            return
         if element.name == "iq":
             await self._answer_iq(element)
             return

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import unicodedata
 
-from attrs import frozen
 from twisted.words.xish.domish import Element
+
+from nextplane.model.profile import Profile
 
 from .namespaces import NS_SERVER, NS_VCARD, STANZA_NAMESPACES, xml_text
 from .xhtml import safe_url
@@ -34,21 +35,6 @@ __all__ = [
 
 #: Text fields longer than this are cut.
 MAX_FIELD_CHARS = 256
-
-
-@frozen
-class Profile:
-    """
-    What a vCard says about a person, as far as the hub cares.
-
-    @ivar display_name: The name to show.
-    @ivar title: A job title.
-    @ivar avatar_url: An C{http}/C{https} URL of a picture.
-    """
-
-    display_name: str | None = None
-    title: str | None = None
-    avatar_url: str | None = None
 
 
 def _avatar(url: str | None) -> str | None:
