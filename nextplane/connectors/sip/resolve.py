@@ -29,26 +29,21 @@ the SIP domain itself, or the SRV target host when it lies inside the
 domain (Edge certificates name C{sip.contoso.com}, not C{contoso.com}),
 plus names configured for the partner.
 
-SRV ordering is shared with the XMPP connector (L{order_srv}); lookups go
+SRV ordering and lookups are shared with the XMPP connector (L{nextplane.dns}); lookups go
 through an injected L{IResolver}, so tests never touch real DNS.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import random
-import socket
 from collections.abc import Iterable, Mapping
-from typing import Any, cast
 
 from attrs import frozen
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IResolver
 from twisted.logger import Logger
-from twisted.names import dns
-from twisted.names.error import DNSNameError, DomainError
 
-from ..xmpp.resolve import SRVRecord, order_srv
+from ...dns import SRVRecord, is_ip, lookup_addresses, lookup_srv, no_service, order_srv
 from .uri import SipSyntaxError, SipURI, parse_host_port, parse_params
 
 __all__ = [
@@ -116,10 +111,6 @@ def parse_route(route: str) -> Target:
     return Target(host, port if port is not None else DEFAULT_TLS_PORT, transport == "tls", "route")
 
 
-def _no_service(records: list[SRVRecord]) -> bool:
-    return len(records) == 1 and records[0].target in ("", ".")
-
-
 def targets_from_srv(
     domain: str,
     answers: Iterable[list[SRVRecord]],
@@ -138,7 +129,7 @@ def targets_from_srv(
         if not records:
             continue
         any_records = True
-        if _no_service(records):
+        if no_service(records):
             explicit_none = True
             continue
         for record in order_srv(records, rng):
@@ -166,30 +157,6 @@ def expected_identities(domain: str, target: Target, extra: Iterable[str] = ()) 
     if host == domain or host.endswith("." + domain) or target.source == "route":
         names.add(host)
     return frozenset(names)
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-def _srv_records(result: Any) -> list[SRVRecord]:
-    records = []
-    for rr in result[0]:
-        if rr.type == dns.SRV:
-            payload = cast(dns.Record_SRV, rr.payload)
-            records.append(
-                SRVRecord(
-                    payload.priority,
-                    payload.weight,
-                    payload.port,
-                    payload.target.name.decode("ascii"),
-                )
-            )
-    return records
 
 
 class SipResolver:
@@ -227,26 +194,19 @@ class SipResolver:
         return Deferred.fromCoroutine(self._targets(domain.rstrip(".").lower()))
 
     async def _srv(self, name: str) -> list[SRVRecord]:
-        try:
-            result = await cast(Any, self._resolver).lookupService(name)
-        except (DNSNameError, DomainError):
-            return []
-        except Exception as e:
-            _log.info("SRV lookup for {name} failed: {error}", name=name, error=e)
-            return []
-        return _srv_records(result)
+        return await lookup_srv(self._resolver, name)
 
     async def _targets(self, domain: str) -> list[Target]:
         route = self._routes.get(domain)
         if route is not None:
             return [route]
-        if _is_ip(domain):
+        if is_ip(domain):
             return [Target(domain, DEFAULT_TLS_PORT, True, "address")]
         answers = []
         for prefix in SRV_PREFIXES:
             records = await self._srv(f"{prefix}.{domain}")
             answers.append(records)
-            if records and not _no_service(records):
+            if records and not no_service(records):
                 break  # the first name with service wins
         return targets_from_srv(domain, answers, self._rng)
 
@@ -289,7 +249,7 @@ class SipResolver:
         if host.startswith("["):
             host = host[1:-1]
         tls = uri.transport != "tcp"
-        if uri.port is not None or _is_ip(host):
+        if uri.port is not None or is_ip(host):
             port = uri.port if uri.port is not None else DEFAULT_TLS_PORT
             return succeed([Target(host, port, tls, "uri")])
         return self.targets(host)
@@ -301,29 +261,5 @@ class SipResolver:
         """
         return Deferred.fromCoroutine(self._addresses(host))
 
-    async def _lookup(self, host: str, ipv6: bool) -> list[str]:
-        resolver = cast(Any, self._resolver)
-        try:
-            if ipv6:
-                result = await resolver.lookupIPV6Address(host)
-            else:
-                result = await resolver.lookupAddress(host)
-        except Exception as e:
-            _log.debug("Address lookup for {host} failed: {error}", host=host, error=e)
-            return []
-        found = []
-        for rr in result[0]:
-            if not ipv6 and rr.type == dns.A:
-                found.append(cast(dns.Record_A, rr.payload).dottedQuad())
-            elif ipv6 and rr.type == dns.AAAA:
-                address = cast(dns.Record_AAAA, rr.payload).address
-                found.append(socket.inet_ntop(socket.AF_INET6, address))
-        return found
-
     async def _addresses(self, host: str) -> list[str]:
-        if _is_ip(host):
-            return [host]
-        found: list[str] = []
-        for ipv6 in (True, False) if self._prefer_ipv6 else (False, True):
-            found.extend(await self._lookup(host, ipv6))
-        return found
+        return await lookup_addresses(self._resolver, host, self._prefer_ipv6)

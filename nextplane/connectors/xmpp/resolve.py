@@ -25,18 +25,15 @@ never touch the host's DNS.
 
 from __future__ import annotations
 
-import ipaddress
 import random
-import socket
 from collections.abc import Mapping, Sequence
-from typing import Any, cast
 
 from attrs import frozen
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IResolver
 from twisted.logger import Logger
-from twisted.names import dns
-from twisted.names.error import DNSNameError, DomainError
+
+from nextplane.dns import SRVRecord, is_ip, lookup_addresses, lookup_srv, no_service, order_srv
 
 __all__ = [
     "DEFAULT_PORT",
@@ -62,18 +59,6 @@ class ResolutionError(Exception):
 
 
 @frozen
-class SRVRecord:
-    """
-    One SRV record (RFC 2782).
-    """
-
-    priority: int
-    weight: int
-    port: int
-    target: str
-
-
-@frozen
 class Target:
     """
     A host to try.
@@ -86,42 +71,6 @@ class Target:
     host: str
     port: int
     direct_tls: bool = False
-
-
-def order_srv(records: Sequence[SRVRecord], rng: random.Random | None = None) -> list[SRVRecord]:
-    """
-    Order SRV records for connection attempts (RFC 2782).
-
-    Lower priority first; within a priority, records are drawn one by one
-    with probability proportional to their weight (zero-weight records
-    get a small chance, and come first when all weights are zero, in
-    their given order).
-    """
-    rng = rng if rng is not None else random.Random()
-    ordered: list[SRVRecord] = []
-    for priority in sorted({r.priority for r in records}):
-        group = [r for r in records if r.priority == priority]
-        # RFC 2782: zero-weight records first, then draw by running sum.
-        group.sort(key=lambda r: r.weight != 0)
-        while group:
-            total = sum(r.weight for r in group)
-            if total == 0:
-                ordered.extend(group)
-                break
-            pick = rng.uniform(0, total)
-            running = 0
-            for index, record in enumerate(group):
-                running += record.weight
-                if running >= pick and record.weight > 0:
-                    ordered.append(group.pop(index))
-                    break
-            else:
-                ordered.append(group.pop())
-    return ordered
-
-
-def _no_service(records: Sequence[SRVRecord]) -> bool:
-    return len(records) == 1 and records[0].target in ("", ".")
 
 
 def targets_from_srv(
@@ -137,13 +86,13 @@ def targets_from_srv(
     @raise ResolutionError: The domain explicitly offers no service.
     """
     targets: list[Target] = []
-    if not _no_service(direct):
+    if not no_service(direct):
         targets.extend(
             Target(r.target.rstrip("."), r.port, True)
             for r in order_srv(direct, rng)
             if r.target not in ("", ".")
         )
-    if _no_service(starttls):
+    if no_service(starttls):
         if not targets:
             raise ResolutionError(f"{domain} does not offer XMPP server-to-server service")
         return targets
@@ -177,35 +126,6 @@ def parse_route(route: str) -> Target:
     if not 0 < port < 65536:
         raise ValueError(f"malformed port in route {route!r}")
     return Target(host, port, False)
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-def _answers(result: Any) -> list[dns.RRHeader]:
-    # IResolver lookups fire with (answers, authority, additional).
-    return list(result[0])
-
-
-def _srv_records(answers: list[dns.RRHeader]) -> list[SRVRecord]:
-    records = []
-    for rr in answers:
-        if rr.type == dns.SRV:
-            payload = cast(dns.Record_SRV, rr.payload)
-            records.append(
-                SRVRecord(
-                    payload.priority,
-                    payload.weight,
-                    payload.port,
-                    payload.target.name.decode("ascii"),
-                )
-            )
-    return records
 
 
 class ServerResolver:
@@ -242,20 +162,13 @@ class ServerResolver:
         return Deferred.fromCoroutine(self._targets(domain.lower()))
 
     async def _srv(self, name: str) -> list[SRVRecord]:
-        try:
-            result = await cast(Any, self._resolver).lookupService(name)
-        except (DNSNameError, DomainError):
-            return []
-        except Exception as e:
-            _log.info("SRV lookup for {name} failed: {error}", name=name, error=e)
-            return []
-        return _srv_records(_answers(result))
+        return await lookup_srv(self._resolver, name)
 
     async def _targets(self, domain: str) -> list[Target]:
         route = self._routes.get(domain)
         if route is not None:
             return [route]
-        if _is_ip(domain):
+        if is_ip(domain):
             return [Target(domain, DEFAULT_PORT, False)]
         direct = await self._srv(f"_xmpps-server._tcp.{domain}")
         starttls = await self._srv(f"_xmpp-server._tcp.{domain}")
@@ -269,30 +182,5 @@ class ServerResolver:
         """
         return Deferred.fromCoroutine(self._addresses(host))
 
-    async def _lookup(self, host: str, ipv6: bool) -> list[str]:
-        try:
-            resolver = cast(Any, self._resolver)
-            if ipv6:
-                result = await resolver.lookupIPV6Address(host)
-            else:
-                result = await resolver.lookupAddress(host)
-        except Exception as e:
-            _log.debug("Address lookup for {host} failed: {error}", host=host, error=e)
-            return []
-        found = []
-        for rr in _answers(result):
-            if not ipv6 and rr.type == dns.A:
-                found.append(cast(dns.Record_A, rr.payload).dottedQuad())
-            elif ipv6 and rr.type == dns.AAAA:
-                address = cast(dns.Record_AAAA, rr.payload).address
-                found.append(socket.inet_ntop(socket.AF_INET6, address))
-        return found
-
     async def _addresses(self, host: str) -> list[str]:
-        if _is_ip(host):
-            return [host]
-        order = (True, False) if self._prefer_ipv6 else (False, True)
-        found: list[str] = []
-        for ipv6 in order:
-            found.extend(await self._lookup(host, ipv6))
-        return found
+        return await lookup_addresses(self._resolver, host, self._prefer_ipv6)
