@@ -84,7 +84,6 @@ from twisted.application.service import MultiService, Service
 from twisted.internet import endpoints
 from twisted.internet.defer import Deferred, DeferredList, fail, maybeDeferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime, IStreamClientEndpoint
-from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -111,12 +110,12 @@ from ...model.events import (
     TypingState,
 )
 from ...model.text import Link, RichText, Text
-from ...policy import domain_rule_for
 from ...presence import PresenceBook
 from ...router import Outcome
 from ...service import EndpointService
-from ...storage.records import ContactDirection, ContactState, DomainPolicy
+from ...storage.records import ContactDirection, ContactState
 from ..base import ConnectorContext, ConnectorEntry
+from ..rules import DomainRuleCache
 from .dialog import Dialog, DialogId, DialogTable
 from .im import (
     ACCEPT,
@@ -185,7 +184,6 @@ _NOT_ALLOWED = frozenset(
 #: Option tags a C{Require} header may name (RFC 3261 section 8.2.2.3).
 _SUPPORTED: frozenset[str] = frozenset()
 _EVENT = "presence"
-_POLICY_REFRESH_SECONDS = 15.0
 _MAX_RESUBSCRIBE_DELAY = 3600.0
 _ANNOUNCE_DELAY = 0.05
 _ANNOUNCE_ATTEMPTS = 8
@@ -583,10 +581,7 @@ class SipConnector(MultiService):
         self._outbound = Lanes()
         self._notifying = Lanes()
         self._busy: set[Deferred[None]] = set()
-        self._domain_rules: dict[str, list[DomainPolicy]] = {}
-        self._refreshing: Deferred[None] | None = None
-        self._refresher = LoopingCall(self.refresh_policy)
-        self._refresher.clock = clock
+        self._rules = DomainRuleCache(store, self._tenants, clock, self._policy_loaded)
         self._stopping = False
         self._calls: set[IDelayedCall] = set()
         self.requests_in = 0
@@ -619,9 +614,7 @@ class SipConnector(MultiService):
         """
         Service.startService(self)
         self._stopping = False
-        self._refresher.start(_POLICY_REFRESH_SECONDS, now=True).addErrback(
-            lambda f: log.failure("policy refresh stopped", f)
-        )
+        self._rules.start()
         return Deferred.fromCoroutine(self._start_children())
 
     async def _start_children(self) -> None:
@@ -634,8 +627,7 @@ class SipConnector(MultiService):
         terminated), close every connection after what is written, and wait
         for requests under way.
         """
-        if self._refresher.running:
-            self._refresher.stop()
+        self._rules.stop()
         self._stopping = True
         for session in list(self._sessions.values()):
             self._end_session(session, bye=True)
@@ -660,10 +652,10 @@ class SipConnector(MultiService):
         return stopping.addCallback(close)
 
     async def _drain(self) -> None:
-        while self._busy or self._refreshing is not None:
+        while self._busy or self._rules.in_flight is not None:
             waits: list[Deferred[Any]] = list(self._busy)
-            if self._refreshing is not None:
-                waits.append(self._refreshing)
+            if self._rules.in_flight is not None:
+                waits.append(self._rules.in_flight)
             await DeferredList(waits, consumeErrors=True)
 
     def refresh_policy(self) -> Deferred[None]:
@@ -671,33 +663,18 @@ class SipConnector(MultiService):
         Reload the tenants' domain rules, and end the sessions and
         subscriptions of domains they now block.
         """
+        return self._rules.refresh()
 
-        async def load() -> None:
-            rules = {}
-            for domain in self._tenants:
-                rules[domain] = list(await self._store.list_domain_policies(domain))
-            self._domain_rules = rules
-            if self.running:
-                self._enforce_policy()
-
-        d = Deferred.fromCoroutine(load())
-        d.addErrback(lambda f: log.failure("loading domain rules failed", f))
-        self._refreshing = d
-
-        def done(result: None) -> None:
-            if self._refreshing is d:
-                self._refreshing = None
-
-        d.addCallback(done)
-        return d
+    def _policy_loaded(self) -> None:
+        if self.running:
+            self._enforce_policy()
 
     def refusal_reason(self, local: str, remote: str) -> str | None:
         """
         Why C{remote} may not federate with hub domain C{local}, if it may
         not.
         """
-        refusal = domain_rule_for(self._domain_rules.get(local, ()), local, remote)
-        return refusal.reason if refusal is not None else None
+        return self._rules.refusal_reason(local, remote)
 
     def _enforce_policy(self) -> None:
         for session in list(self._sessions.values()):

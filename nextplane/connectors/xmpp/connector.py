@@ -36,7 +36,6 @@ from twisted.application.service import MultiService, Service
 from twisted.internet import endpoints
 from twisted.internet.defer import Deferred, DeferredList, fail, maybeDeferred, succeed
 from twisted.internet.interfaces import IReactorTime
-from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.words.xish.domish import Element
 from zope.interface import implementer
@@ -59,11 +58,11 @@ from ...model.events import (
     TextMessage,
     new_event_id,
 )
-from ...policy import domain_rule_for
 from ...presence import PresenceBook
 from ...service import EndpointService
-from ...storage.records import ContactDirection, ContactState, DomainPolicy
+from ...storage.records import ContactDirection, ContactState
 from ..base import ConnectorContext, ConnectorEntry
+from ..rules import DomainRuleCache
 from .disco import answer_iq
 from .s2s import S2SService, S2SSettings, TenantTLS
 from .stanzas import (
@@ -86,7 +85,6 @@ PLATFORM = "xmpp"
 #: Where Debian keeps the system's trusted CAs.
 SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 _REACTION_MEMORY = 10_000
-_POLICY_REFRESH_SECONDS = 15.0
 #: Seconds to wait for a remote vCard.
 PROFILE_TIMEOUT = 10.0
 
@@ -215,10 +213,7 @@ class XmppConnector(MultiService):
         self._chains: dict[tuple[str, str], Deferred[None]] = {}
         self._reactions: OrderedDict[tuple[str, str], frozenset[str]] = OrderedDict()
         self._pending_iqs: dict[str, Deferred[Profile | None]] = {}
-        self._domain_rules: dict[str, list[DomainPolicy]] = {}
-        self._refreshing: Deferred[None] | None = None
-        self._refresher = LoopingCall(self.refresh_policy)
-        self._refresher.clock = clock
+        self._rules = DomainRuleCache(store, self._tenants, clock, self._enforce_policy)
         self.stanzas_in = 0
         self.stanzas_out = 0
 
@@ -237,9 +232,7 @@ class XmppConnector(MultiService):
         port in use fails the hub's start-up.
         """
         Service.startService(self)
-        self._refresher.start(_POLICY_REFRESH_SECONDS, now=True).addErrback(
-            lambda f: log.failure("policy refresh stopped", f)
-        )
+        self._rules.start()
         return Deferred.fromCoroutine(self._start_children())
 
     async def _start_children(self) -> None:
@@ -252,16 +245,15 @@ class XmppConnector(MultiService):
         stanzas already received to be handled, so nothing routes through
         a store that stops after this connector.
         """
-        if self._refresher.running:
-            self._refresher.stop()
+        self._rules.stop()
         stopping: Deferred[None] = MultiService.stopService(self)
         return stopping.addCallback(lambda _: Deferred.fromCoroutine(self._drain()))
 
     async def _drain(self) -> None:
-        while self._chains or self._refreshing is not None:
+        while self._chains or self._rules.in_flight is not None:
             waits: list[Deferred[Any]] = list(self._chains.values())
-            if self._refreshing is not None:
-                waits.append(self._refreshing)
+            if self._rules.in_flight is not None:
+                waits.append(self._rules.in_flight)
             await DeferredList(waits, consumeErrors=True)
 
     def refresh_policy(self) -> Deferred[None]:
@@ -270,33 +262,19 @@ class XmppConnector(MultiService):
         stream level (the router refuses their events in any case), and
         close the streams of domains they now refuse.
         """
+        return self._rules.refresh()
 
-        async def load() -> None:
-            rules = {}
-            for domain in self._tenants:
-                rules[domain] = list(await self._store.list_domain_policies(domain))
-            self._domain_rules = rules
-            if self._s2s is not None and self.running:
-                # Streams opened before a block must not outlive it.
-                self._s2s.enforce_policy()
-
-        d = Deferred.fromCoroutine(load())
-        d.addErrback(lambda f: log.failure("loading domain rules failed", f))
-        self._refreshing = d
-
-        def done(result: None) -> None:
-            if self._refreshing is d:
-                self._refreshing = None
-
-        d.addCallback(done)
-        return d
+    def _enforce_policy(self) -> None:
+        if self._s2s is not None and self.running:
+            # Streams opened before a block must not outlive it.
+            self._s2s.enforce_policy()
 
     def refusal_reason(self, local: str, remote: str) -> str | None:
         """
         Why C{remote} may not federate with hub domain C{local}, if it may
         not (the s2s policy hook).
         """
-        return _reason(domain_rule_for(self._domain_rules.get(local, ()), local, remote))
+        return self._rules.refusal_reason(local, remote)
 
     def health(self) -> dict[str, Any]:
         """
