@@ -65,8 +65,9 @@ interop-sip: venv interop-deps
 test: venv interop-deps certs lint typecheck
 	$(PY) scripts/run_suites.py unit system interop
 
-bench: venv
-	$(PY) bench/run.py
+# BENCH="B1 B6" picks benchmarks; BENCH_FLAGS=--quick for a smoke run.
+bench: venv interop-deps certs
+	scripts/in-netns $(PY) bench/run.py $(BENCH_FLAGS) $(BENCH)
 
 clean:
 	rm -rf _trial_temp* .mypy_cache .ruff_cache build *.egg-info
