@@ -67,7 +67,8 @@ def main(argv: list[str]) -> int:
         fresh = result_file.exists() and result_file.stat().st_mtime != before
         if code != 0 or not fresh:
             failed.append(name)
-            print(f"== {name}: FAILED (exit {code}, result file {'written' if fresh else 'missing'})")
+            state = "written" if fresh else "missing"
+            print(f"== {name}: FAILED (exit {code}, result file {state})")
             continue
         print(f"== {name}: {took:.0f} s")
         summaries.extend(json.loads(result_file.read_text()).get("summary", []))
