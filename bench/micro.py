@@ -36,6 +36,7 @@ from twisted.internet import defer, task  # noqa: E402
 
 from bench.common import summary_line, write_result  # noqa: E402
 from nextplane.interfaces import IStore  # noqa: E402
+from nextplane.storage.cache import CachingStore  # noqa: E402
 from nextplane.model.address import Address  # noqa: E402
 from nextplane.model.events import TextMessage  # noqa: E402
 from nextplane.model.text import RichText  # noqa: E402
@@ -89,7 +90,8 @@ async def _routing_real(
 ) -> dict[str, Any]:
     await store.open()
     try:
-        core = CoreFixture(store=store)
+        # As the hub runs it: reads through the cache (nextplane.tap).
+        core = CoreFixture(store=CachingStore(store, reactor))
         core.router._clock = reactor  # the real clock for timeouts
         await core.befriend("john@acme.test", "peter@widget.test")
         in_flight = 32

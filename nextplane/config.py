@@ -283,6 +283,7 @@ class StorageConfig:
     sqlite_path: str = "var/nextplane.sqlite3"
     postgresql_dsn: str | None = field(default=None, repr=False)
     postgresql_pool_size: int = 4
+    cache_seconds: float = 5.0
 
 
 @frozen
@@ -426,10 +427,11 @@ def _parse_storage(root: Section) -> StorageConfig:
     sqlite_path = storage.string("sqlite_path", "var/nextplane.sqlite3")
     dsn = storage.optional_string("postgresql_dsn")
     pool = storage.integer("postgresql_pool_size", 4, minimum=1, maximum=64)
+    cache_seconds = storage.number("cache_seconds", 5.0)
     if backend == "postgresql" and not dsn:
         raise ConfigError(storage.key("postgresql_dsn"), "required when backend is postgresql")
     storage.finish()
-    return StorageConfig(backend, sqlite_path, dsn, pool)
+    return StorageConfig(backend, sqlite_path, dsn, pool, cache_seconds)
 
 
 def _parse_web(root: Section) -> WebConfig:

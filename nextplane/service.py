@@ -62,11 +62,15 @@ class StoreService(Service):
         State, backend and schema version.
         """
         ready = self.running and self._version is not None
-        return {
+        health: dict[str, Any] = {
             "state": "ok" if ready else ("starting" if self.running else "stopped"),
             "backend": self.store.backend_name,
             "schema_version": self._version,
         }
+        stats = getattr(self.store, "stats", None)
+        if callable(stats):
+            health["cache"] = stats()
+        return health
 
 
 class TenantSyncService(Service):

@@ -37,6 +37,7 @@ from .logs import make_observer
 from .presence import PresenceBook
 from .router import Router
 from .service import EndpointService, HubService, StoreService, TenantSyncService, exit_on_fatal
+from .storage.cache import CachingStore
 from .storage.records import TenantRecord
 from .web.app import HubWebApp
 
@@ -121,6 +122,10 @@ def build_hub(
     """
     connectors_available = registry if registry is not None else CONNECTORS
     store = store if store is not None else make_store(config, reactor)
+    if config.storage.cache_seconds > 0:
+        # Every part of the hub reads through one cache, so its own writes
+        # are never read stale; see nextplane.storage.cache.
+        store = CachingStore(store, reactor, ttl=config.storage.cache_seconds)
     resolver = resolver if resolver is not None else make_resolver(config, reactor)
     hub = HubService(on_fatal=on_fatal, log_observer=log_observer)
 

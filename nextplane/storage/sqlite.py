@@ -3,22 +3,30 @@
 The embedded L{IStore}: the standard library's C{sqlite3}, on one database
 thread so the reactor never waits on disk.
 
-Every operation of L{nextplane.storage._sql.SQLStore} runs as one
-transaction on that thread, on the one connection it opened; C{":memory:"}
-therefore keeps one database for the store's lifetime. File databases use
-WAL mode, so readers in other processes do not block the hub's writes.
+Every operation of L{nextplane.storage._sql.SQLStore} runs on that thread,
+on the one connection it opened; C{":memory:"} therefore keeps one database
+for the store's lifetime. File databases use WAL mode, so readers in other
+processes do not block the hub's writes.
+
+Group commit: operations queued while the thread is busy run together,
+one transaction per batch with a savepoint per operation, so each still
+succeeds or fails on its own while the batch pays for one thread hop and
+one commit. Under load that is what lets many routed messages share the
+cost of their metadata writes; a lone operation runs at once, as before.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any, TypeVar
 
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.threads import deferToThreadPool
+from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 from ._sql import SQLITE, Op, Query, Rows, SQLStore, Step, StoreNotOpenError, drive_sync
@@ -32,6 +40,12 @@ T = TypeVar("T")
 _BUSY_TIMEOUT_MS = 5000
 #: C{RETURNING} and C{ON CONFLICT ... DO UPDATE} appeared in 3.35.
 _MINIMUM_SQLITE = (3, 35, 0)
+#: Operations per transaction at most, so one batch cannot hold the
+#: write lock (and the first operation's caller) for long.
+_MAX_BATCH = 200
+
+#: An operation waiting for the database thread.
+_Queued = tuple[Op[Any], bool, Deferred[Any]]
 
 
 def _encode(value: Any) -> Any:
@@ -97,6 +111,10 @@ class SQLiteStore(SQLStore):
         self._shutdown_trigger: Any = None
         # Only ever touched on the pool's single thread.
         self._connection: sqlite3.Connection | None = None
+        # Operations waiting for the thread; shared by both threads.
+        self._lock = threading.Lock()
+        self._queue: list[_Queued] = []
+        self._draining = False
 
     def open(self) -> Deferred[int]:
         """
@@ -158,7 +176,23 @@ class SQLiteStore(SQLStore):
         return deferToThreadPool(self._reactor, self._pool, function, *args)
 
     def _run(self, op: Op[T], *, write: bool) -> Deferred[T]:
-        return self._call(self._transaction, op, write)
+        pool = self._pool
+        if pool is None:
+            return fail(StoreNotOpenError(f"SQLite store {self.path!r} is not open"))
+        result: Deferred[T] = Deferred()
+        with self._lock:
+            self._queue.append((op, write, result))
+            start, self._draining = not self._draining, True
+        if start:
+            pool.callInThread(self._drain)
+        return result
+
+    def _deliver(self, outcomes: list[tuple[Deferred[Any], Any]]) -> None:
+        for result, outcome in outcomes:
+            if isinstance(outcome, Failure):
+                result.errback(outcome)
+            else:
+                result.callback(outcome)
 
     # The methods below run on the database thread only.
 
@@ -189,6 +223,52 @@ class SQLiteStore(SQLStore):
         connection, self._connection = self._connection, None
         if connection is not None:
             connection.close()
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                batch = self._queue[:_MAX_BATCH]
+                del self._queue[:_MAX_BATCH]
+                if not batch:
+                    self._draining = False
+                    return
+            try:
+                outcomes = self._batch(batch)
+            except BaseException:
+                failure = Failure()
+                outcomes = [(result, failure) for _, _, result in batch]
+            self._reactor.callFromThread(self._deliver, outcomes)
+
+    def _batch(self, batch: list[_Queued]) -> list[tuple[Deferred[Any], Any]]:
+        if len(batch) == 1:
+            op, write, result = batch[0]
+            try:
+                return [(result, self._transaction(op, write))]
+            except BaseException:
+                return [(result, Failure())]
+        connection = self._connection
+        if connection is None:
+            raise StoreNotOpenError(f"SQLite store {self.path!r} is not connected")
+        execute = partial(_execute, connection)
+        outcomes: list[tuple[Deferred[Any], Any]] = []
+        connection.execute("BEGIN IMMEDIATE" if any(w for _, w, _ in batch) else "BEGIN")
+        try:
+            for op, _, result in batch:
+                connection.execute("SAVEPOINT operation")
+                try:
+                    value = drive_sync(op, execute)
+                except Exception:
+                    outcomes.append((result, Failure()))
+                    connection.execute("ROLLBACK TO operation")
+                else:
+                    outcomes.append((result, value))
+                connection.execute("RELEASE operation")
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+        return outcomes
 
     def _transaction(self, op: Op[T], write: bool) -> T:
         connection = self._connection

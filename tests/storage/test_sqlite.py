@@ -101,6 +101,36 @@ class SQLiteSpecificTests(TestCase):
         self.assertEqual(len({ident for ident, _ in seen}), 1)
         self.assertTrue(any("INSERT INTO tenants" in sql for _, sql in seen))
 
+    async def test_queued_operations_share_a_commit(self) -> None:
+        """
+        Operations issued together run as one transaction (one COMMIT),
+        in order, and each fails or succeeds on its own: a refused write
+        in the batch loses nothing of the others.
+        """
+        seen: list[str] = []
+
+        def trace(connection: sqlite3.Connection) -> None:
+            connection.set_trace_callback(seen.append)
+
+        await self.store._with_connection(trace)
+        del seen[:]
+        # Hold the database thread so that everything below queues up.
+        release = threading.Event()
+        held = self.store._call(release.wait)
+        tenants = [TenantRecord(f"t{index}.test", "slack", f"T{index}") for index in range(20)]
+        writes = [self.store.put_tenant(tenant) for tenant in tenants[:10]]
+        refused = self.store.set_session_ref(ChatSessionId("missing"), "slack", "D1")
+        writes += [self.store.put_tenant(tenant) for tenant in tenants[10:]]
+        listed = self.store.list_tenants()
+        release.set()
+        await held
+        for write in writes:
+            await write
+        await self.assertFailure(refused, sqlite3.IntegrityError)
+        self.assertEqual(sorted(t.domain for t in await listed), sorted(t.domain for t in tenants))
+        self.assertEqual([sql for sql in seen if sql == "COMMIT"], ["COMMIT"])
+        await self.store._with_connection(lambda connection: connection.set_trace_callback(None))
+
     async def test_pragmas(self) -> None:
         """
         File databases run in WAL mode with foreign keys enforced and a busy
