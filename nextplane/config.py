@@ -295,6 +295,7 @@ class WebConfig:
     listen: str = "tcp:8080:interface=127.0.0.1"
     admin_token: str | None = field(default=None, repr=False)
     public_url: str | None = None
+    access_log: bool = False
 
 
 @frozen
@@ -440,6 +441,7 @@ def _parse_web(root: Section) -> WebConfig:
         listen=web.server_endpoint("listen", "tcp:8080:interface=127.0.0.1"),
         admin_token=web.optional_string("admin_token"),
         public_url=web.optional_string("public_url"),
+        access_log=web.boolean("access_log", False),
     )
     if config.admin_token is not None and len(config.admin_token) < 16:
         raise ConfigError(web.key("admin_token"), "must be at least 16 characters")

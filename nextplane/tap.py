@@ -24,7 +24,6 @@ from twisted.internet import endpoints
 from twisted.internet.interfaces import IResolver
 from twisted.names import client as dns_client
 from twisted.python import usage
-from twisted.web.server import Site
 
 from . import __version__
 from .admin.api import AdminAPI
@@ -39,7 +38,7 @@ from .router import Router
 from .service import EndpointService, HubService, StoreService, TenantSyncService, exit_on_fatal
 from .storage.cache import CachingStore
 from .storage.records import TenantRecord
-from .web.app import HubWebApp
+from .web.app import HubWebApp, hub_site
 
 __all__ = ["Options", "build_hub", "makeService"]
 
@@ -182,7 +181,7 @@ def build_hub(
     web = EndpointService(
         "web",
         endpoints.serverFromString(reactor, config.web.listen),
-        Site(web_app.resource()),
+        hub_site(web_app.resource(), config.web.access_log),
         "(HTTP: /healthz, webhooks, admin API)",
     )
     web.setServiceParent(hub)

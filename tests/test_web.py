@@ -94,3 +94,46 @@ class HealthTests(SynchronousTestCase):
         response = self.successResultOf(self.client.post("http://hub.test/healthz"))
         self.assertIn(response.code, (404, 405))
         self.assertEqual(response.headers.getRawHeaders("content-type"), ["application/json"])
+
+
+class AccessLogTests(SynchronousTestCase):
+    """
+    C{[web] access_log}: one line per request when on, none when off.
+    """
+
+    def requests_logged(self, access_log: bool) -> list[str]:
+        from twisted.internet.testing import StringTransport
+        from twisted.logger import formatEvent, globalLogPublisher
+
+        from nextplane.web.app import hub_site
+
+        lines: list[str] = []
+
+        def observe(event: dict[str, object]) -> None:
+            text = formatEvent(event)
+            if "GET /healthz" in text:
+                lines.append(text)
+
+        globalLogPublisher.addObserver(observe)
+        self.addCleanup(globalLogPublisher.removeObserver, observe)
+        site = hub_site(HubWebApp({}, "1").resource(), access_log)
+        site.doStart()
+        self.addCleanup(site.doStop)
+        protocol = site.buildProtocol(None)
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        protocol.dataReceived(b"GET /healthz HTTP/1.1\r\nHost: hub\r\n\r\n")
+        self.assertIn(b"200", transport.value().split(b"\r\n")[0])
+        return lines
+
+    def test_off(self) -> None:
+        """
+        Off (the default): no line.
+        """
+        self.assertEqual(self.requests_logged(False), [])
+
+    def test_on(self) -> None:
+        """
+        On: one line for the request.
+        """
+        self.assertEqual(len(self.requests_logged(True)), 1)

@@ -18,14 +18,32 @@ from klein import Klein
 from twisted.logger import Logger
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource, Resource
+from twisted.web.server import Site
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
-__all__ = ["HealthSource", "HubWebApp"]
+__all__ = ["HealthSource", "HubWebApp", "hub_site"]
 
 #: Reports one component's health as a JSON-able dict with a "state" key.
 HealthSource = Callable[[], Mapping[str, Any]]
 
 log = Logger()
+
+
+class _QuietSite(Site):
+    """
+    A site that keeps no access log.
+    """
+
+    def log(self, request: Any) -> None:
+        pass
+
+
+def hub_site(resource: IResource, access_log: bool) -> Site:
+    """
+    The HTTP site serving C{resource}; with C{access_log}, one log line per
+    request (C{[web] access_log}).
+    """
+    return Site(resource) if access_log else _QuietSite(resource)
 
 
 class HubWebApp:

@@ -383,3 +383,26 @@ class FormatTests(SynchronousTestCase):
         again = parse_styling(format_styling(tree)).plain_text()
         self.assertEqual(again.replace("\n", ""), rendered(tree.nodes).replace("\n", ""))
         self.assertTrue(is_subsequence(plain_text(tree.nodes), again) or has_node(tree, (Link,)))
+
+
+class PlainFastPathTests(SynchronousTestCase):
+    """
+    Unstyled text skips the per-character rendering; the result is what
+    the full rendering gives.
+    """
+
+    @given(st.text(), st.text())
+    def test_same_as_full_rendering(self, first: str, second: str) -> None:
+        """
+        A plain text formats exactly as the same text split by a line
+        break (which takes the full rendering path) does.
+        """
+        fast = format_styling(RichText((Text(first + "\n" + second),)))
+        full = format_styling(RichText((Text(first), LineBreak(), Text(second))))
+        self.assertEqual(fast, full)
+
+    def test_directive_characters_still_escaped(self) -> None:
+        """
+        Plain text that looks like styling is still escaped.
+        """
+        self.assertEqual(format_styling(RichText.plain("*not bold*")), WORD_JOINER + "*not bold*")

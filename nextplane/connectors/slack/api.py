@@ -66,6 +66,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from attrs import frozen
+from hyperlink import EncodedURL
 from twisted.internet.defer import CancelledError, Deferred, TimeoutError
 from twisted.internet.error import ConnectError, DNSLookupError
 from twisted.internet.interfaces import IReactorTime
@@ -103,7 +104,7 @@ class HTTPClient(Protocol):
     The part of L{treq.client.HTTPClient} (and L{treq.testing.StubTreq}) used.
     """
 
-    def request(self, method: str, url: str, **kwargs: Any) -> Deferred[Any]:
+    def request(self, method: str, url: str | EncodedURL, **kwargs: Any) -> Deferred[Any]:
         """
         Make a request; the result has C{code}, C{headers} and C{content()}.
         """
@@ -294,6 +295,8 @@ class _Caller:
         self.clock = clock
         self.rng = rng
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
+        # Parsed once per method: treq would parse the text on every call.
+        self._urls: dict[str, EncodedURL] = {}
         self.policy = policy
         self.limiter = limiter
 
@@ -307,7 +310,7 @@ class _Caller:
     async def request(
         self,
         method: str,
-        url: str,
+        url: str | EncodedURL,
         cancelled: Callable[[], bool] = lambda: False,
         **kwargs: Any,
     ) -> tuple[int, Any, bytes]:
@@ -325,7 +328,8 @@ class _Caller:
             body = await within(response.content(), self.policy.timeout, self.clock)
         except Exception as e:
             if cancelled():
-                raise CancelledError(f"{method} {url} cancelled") from e
+                shown = url if isinstance(url, str) else url.to_text()
+                raise CancelledError(f"{method} {shown} cancelled") from e
             if isinstance(e, TimeoutError):
                 raise _Retry("timeout", None) from e
             if isinstance(e, ConnectError | DNSLookupError | RequestTransmissionFailed):
@@ -421,7 +425,9 @@ class _Caller:
         auth: tuple[str, str] | None,
         cancelled: Callable[[], bool],
     ) -> dict[str, Any]:
-        url = self.base_url + method
+        url = self._urls.get(method)
+        if url is None:
+            url = self._urls[method] = EncodedURL.from_text(self.base_url + method)
         kwargs: dict[str, Any] = {"headers": dict(headers or {})}
         if auth is not None:
             kwargs["auth"] = auth

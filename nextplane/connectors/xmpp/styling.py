@@ -85,6 +85,8 @@ _SPAN_CHARS = frozenset((_STRONG, _EMPHASIS, _STRIKE, _CODE))
 _ORDER = (_STRONG, _EMPHASIS, _STRIKE, _CODE)
 _QUOTE = re.compile(r"(?:> ?)+")
 _FENCE_LIKE = re.compile("\u2060*```\\s*")
+#: Characters that may need escaping or could start a block, in plain text.
+_NEEDS_RENDERING = re.compile("[*_~`>\u2060]")
 
 
 def _is_closing_fence(line: str) -> bool:
@@ -254,6 +256,13 @@ def format_styling(text: RichText) -> str:
     @param text: The tree.
     @return: The body text.
     """
+    if all(isinstance(node, Text) for node in text.nodes):
+        # Most messages: unstyled text with nothing a reader could take for
+        # a directive, so it is its own body (and the per-character
+        # rendering below, a hot spot under load, is not needed).
+        plain = "".join(node.text for node in text.nodes)  # type: ignore[union-attr]
+        if not _NEEDS_RENDERING.search(plain):
+            return plain
     lines: list[str] = []
     # None: just after a code block, whose closing fence ends a line.
     current: list[_Char] | None = []
