@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
+#: Where result files go; the smoke test points it at a scratch directory.
+RESULTS = Path(os.environ.get("NEXTPLANE_BENCH_RESULTS") or ROOT / "bench" / "results")
 TWISTD = str(Path(sys.executable).parent / "twistd")
 
 #: The cores of a 2-core machine: the system under test, and the load
@@ -91,6 +92,7 @@ def write_result(name: str, result: Mapping[str, Any]) -> Path:
     document = {
         "benchmark": name,
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "quick": "--quick" in sys.argv,
         "machine": machine(),
         **result,
     }

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(os.environ.get("NEXTPLANE_BENCH_RESULTS") or ROOT / "bench" / "results")
 
 #: Benchmark name -> module under bench/, in the order they run.
 BENCHMARKS = {
@@ -58,7 +59,7 @@ def main(argv: list[str]) -> int:
             continue
         print(f"== {name} ({module}{' --quick' if quick else ''})", flush=True)
         started = time.monotonic()
-        result_file = ROOT / "bench" / "results" / f"{name}.json"
+        result_file = RESULTS / f"{name}.json"
         before = result_file.stat().st_mtime if result_file.exists() else None
         code = subprocess.call(
             [sys.executable, "-m", module, *(["--quick"] if quick else [])], cwd=ROOT, env=env
@@ -75,7 +76,7 @@ def main(argv: list[str]) -> int:
     print("\nsummary (figure, unit, ratio to each baseline of the same run):")
     for line in summaries:
         print(f"  {line}")
-    print(f"results in {ROOT / 'bench' / 'results'}")
+    print(f"results in {RESULTS}")
     if failed:
         print(f"failed: {', '.join(failed)}")
         return 1
