@@ -25,7 +25,7 @@ L{Router.route} returns a Deferred that always fires with an L{Outcome}.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -150,6 +150,9 @@ class Router:
         self.presence = presence if presence is not None else PresenceBook()
         self._connectors: dict[str, IConnector] = {}
         self._sessions: dict[tuple[str, str], ChatSessionId] = {}
+        # Per (sender, recipient): fires when the latest event routed
+        # between them has been handed to its connector (or settled).
+        self._handed_over: dict[tuple[str, str], Deferred[None]] = {}
         # Deliveries under way, so a revocation can drop them at once.
         self._in_flight: dict[Deferred[None], Event] = {}
         self._revoked: dict[Deferred[None], str] = {}
@@ -216,14 +219,36 @@ class Router:
         if isinstance(event, Presence) and sender_tenant is not None:
             # A fact about the hub user, whatever becomes of this delivery.
             self.presence.record(event)
-        session = event.session or await self._session_for(event.sender, event.recipient)
-        bound = event if event.session == session else event.with_session(session)
 
-        refusal = await self._check_policy(bound)
-        if refusal is not None:
-            outcome = Outcome(bound, Decision.REFUSED, refusal.condition, refusal.reason, session)
-        else:
-            outcome = await self._deliver(bound, session)
+        # Events between two parties reach the connector in the order they
+        # were routed: a later event whose lookups all hit the cache must
+        # not overtake an earlier one still waiting for the store.
+        pair = (event.sender.key, event.recipient.key)
+        previous = self._handed_over.get(pair)
+        turn: Deferred[None] = Deferred()
+        self._handed_over[pair] = turn
+
+        def hand_over() -> None:
+            if not turn.called:
+                turn.callback(None)
+            if self._handed_over.get(pair) is turn:
+                del self._handed_over[pair]
+
+        try:
+            if previous is not None:
+                await previous
+            session = event.session or await self._session_for(event.sender, event.recipient)
+            bound = event if event.session == session else event.with_session(session)
+            refusal = await self._check_policy(bound)
+            if refusal is not None:
+                hand_over()
+                outcome = Outcome(
+                    bound, Decision.REFUSED, refusal.condition, refusal.reason, session
+                )
+            else:
+                outcome = await self._deliver(bound, session, hand_over)
+        finally:
+            hand_over()
         await self._record(outcome)
         if not outcome.delivered:
             await self._notify_sender(outcome)
@@ -328,11 +353,14 @@ class Router:
                 self._revoked[delivery] = reason
                 delivery.cancel()
 
-    async def _deliver(self, event: Event, session: ChatSessionId) -> Outcome:
+    async def _deliver(
+        self, event: Event, session: ChatSessionId, handed_over: Callable[[], None]
+    ) -> Outcome:
         delivery: Deferred[None] | None = None
         try:
             connector = await self._destination(event.recipient)
             delivery = connector.deliver(event)
+            handed_over()
             self._in_flight[delivery] = event
             delivery.addTimeout(self._delivery_timeout, self._clock)
             await delivery

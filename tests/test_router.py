@@ -5,6 +5,8 @@ and the metadata log, with recording connectors and an in-memory store.
 
 from __future__ import annotations
 
+from typing import Any
+
 from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -20,6 +22,7 @@ from nextplane.model.events import (
 )
 from nextplane.model.text import RichText
 from nextplane.router import Outcome
+from nextplane.storage.memory import MemoryStore
 from nextplane.storage.records import (
     ContactState,
     Decision,
@@ -331,3 +334,51 @@ class RevocationTests(SynchronousTestCase):
         self.core.router.revoke(Revoked("user", user=addr("john@acme.test")))
         self.assertIn("turned off federation", self.successResultOf(johns).reason)
         self.assertNoResult(marys)
+
+
+class HeldContactsStore(MemoryStore):
+    """
+    A memory store whose contact reads can be held back, like a slow
+    database under a cache that answers later reads at once.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hold = False
+        self.held: list[tuple[Deferred[Any], Any]] = []
+
+    def get_contact(self, owner: Any, external: Any) -> Deferred[Any]:
+        answer = super().get_contact(owner, external)
+        if not self.hold:
+            return answer
+        held: Deferred[Any] = Deferred()
+        answer.addCallback(lambda value: self.held.append((held, value)))
+        return held
+
+
+class OrderTests(SynchronousTestCase):
+    def test_pair_order_kept_when_lookups_finish_out_of_order(self) -> None:
+        """
+        A message whose policy lookups finish first still reaches the
+        connector after an earlier message between the same two parties;
+        other pairs do not wait.
+        """
+        store = HeldContactsStore()
+        core = CoreFixture(store=store)
+        core.befriend("john@acme.test", "peter@widget.test")
+        core.befriend("mary@acme.test", "peter@widget.test")
+        store.hold = True
+        first = core.router.route(message("john@acme.test", "peter@widget.test", "first"))
+        store.hold = False
+        second = core.router.route(message("john@acme.test", "peter@widget.test", "second"))
+        other = core.router.route(message("mary@acme.test", "peter@widget.test", "other"))
+        self.successResultOf(other)
+        self.assertNoResult(second)
+        self.assertEqual([e.body.plain_text() for e in core.xmpp.delivered], ["other"])
+        for held, value in store.held:
+            held.callback(value)
+        self.successResultOf(first)
+        self.successResultOf(second)
+        self.assertEqual(
+            [e.body.plain_text() for e in core.xmpp.delivered], ["other", "first", "second"]
+        )

@@ -41,6 +41,20 @@ class RateLimiterTests(SynchronousTestCase):
         self.assertEqual(limiter.delay("chat.postMessage", "C2", 10.25), 0.0)
         self.assertEqual(limiter.delay("chat.postMessage", "C1", 11.0), 0.0)
 
+    def test_pace_restarts_at_the_answer(self) -> None:
+        """
+        A post answered late (slow connection) holds the channel's next post
+        a full interval after the answer, so it cannot arrive early.
+        """
+        limiter = RateLimiter()
+        self.assertEqual(limiter.delay("chat.postMessage", "C1", 10.0), 0.0)
+        limiter.answered("chat.postMessage", "C1", 10.2)
+        self.assertAlmostEqual(limiter.delay("chat.postMessage", "C1", 11.0), 0.2)
+        self.assertEqual(limiter.delay("chat.postMessage", "C1", 11.2), 0.0)
+        limiter.answered("users.info", None, 12.0)
+        limiter.answered("chat.postMessage", "C9", 12.0)
+        self.assertEqual(limiter.delay("chat.postMessage", "C9", 12.0), 0.0)
+
     def test_waiting_counts_nothing(self) -> None:
         """A call told to wait is not counted."""
         limiter = RateLimiter(post_interval=1.0)

@@ -362,7 +362,10 @@ class _Caller:
                 await self.sleep(wait)
             attempts += 1
             try:
-                return await self._once(method, spec, params, headers, auth, cancelled)
+                try:
+                    return await self._once(method, spec, params, headers, auth, cancelled)
+                finally:
+                    self.limiter.answered(method, channel, self.clock.seconds())
             except _Retry as retry:
                 if retry.retry_after is not None:
                     limited += 1

@@ -241,6 +241,9 @@ class SlackConfig:
         queue before it is acknowledged anyway.
     @ivar max_queued: Deliveries that may wait per conversation.
     @ivar request_timeout: Seconds to wait for each Web API answer.
+    @ivar max_connections: Persistent HTTPS connections kept to the Web
+        API; with many conversations posting at once, fewer means a new
+        connection (and TLS handshake) per post.
     """
 
     signing_secret: str = field(repr=False)
@@ -255,6 +258,7 @@ class SlackConfig:
     queue_ack_seconds: float = 10.0
     max_queued: int = 1000
     request_timeout: float = 10.0
+    max_connections: int = 64
 
     def secrets(self) -> tuple[str, ...]:
         """
@@ -315,6 +319,7 @@ def parse_config(section: Section) -> SlackConfig:
         queue_ack_seconds=section.number("queue_ack_seconds", 10.0, minimum=0.1),
         max_queued=section.integer("max_queued", 1000, minimum=1, maximum=100_000),
         request_timeout=section.number("request_timeout", 10.0, minimum=1.0),
+        max_connections=section.integer("max_connections", 64, minimum=1, maximum=1000),
     )
 
 
@@ -2033,7 +2038,7 @@ def build(
         from twisted.web.client import Agent, HTTPConnectionPool
 
         pool = HTTPConnectionPool(context.reactor, persistent=True)
-        pool.maxPersistentPerHost = 8
+        pool.maxPersistentPerHost = config.max_connections
         agent = Agent(context.reactor, pool=pool, connectTimeout=10)  # type: ignore[arg-type]
         http = TreqClient(agent)  # type: ignore[assignment]
     assert http is not None

@@ -162,6 +162,18 @@ class RateLimiter:
                 self._prune(now)
         return 0.0
 
+    def answered(self, method: str, channel: str | None, now: float) -> None:
+        """
+        Restart C{channel}'s pace when Slack has answered a post to it.
+
+        Slack counts a post when it arrives, which is some time after
+        L{delay} let it start (a new connection, a busy reactor); pacing
+        from the answer keeps the next arrival at least one interval after
+        this one, instead of earning a 429 for being a few ms early.
+        """
+        if method == POST_MESSAGE and channel is not None and channel in self._last_post:
+            self._last_post[channel] = max(self._last_post[channel], now)
+
     def _prune(self, now: float) -> None:
         horizon = now - self._post_interval
         self._last_post = {c: t for c, t in self._last_post.items() if t > horizon}
