@@ -36,10 +36,10 @@ from twisted.internet import defer, task  # noqa: E402
 
 from bench.common import summary_line, write_result  # noqa: E402
 from nextplane.interfaces import IStore  # noqa: E402
-from nextplane.storage.cache import CachingStore  # noqa: E402
 from nextplane.model.address import Address  # noqa: E402
 from nextplane.model.events import TextMessage  # noqa: E402
 from nextplane.model.text import RichText  # noqa: E402
+from nextplane.storage.cache import CachingStore  # noqa: E402
 from tests.helpers import CoreFixture  # noqa: E402
 
 JOHN, PETER = Address("john", "acme.test"), Address("peter", "widget.test")
