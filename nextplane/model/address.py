@@ -10,6 +10,7 @@ L{ChatSessionId}.
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 
@@ -38,6 +39,12 @@ def validate_domain(domain: str) -> str:
     """
     if not isinstance(domain, str):
         raise InvalidAddress(f"domain must be a string, not {type(domain).__name__}")
+    return _normalised_domain(domain)
+
+
+# Every address built checks its domain; a hub sees few distinct domains.
+@functools.lru_cache(maxsize=4096)
+def _normalised_domain(domain: str) -> str:
     candidate = domain.strip().rstrip(".").lower()
     try:
         candidate = candidate.encode("idna").decode("ascii")

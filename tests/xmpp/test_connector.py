@@ -406,6 +406,22 @@ class ProfileFetchTests(SynchronousTestCase):
         )
         self.assertEqual([s for s in self.sent("iq") if s.getAttribute("type") == "error"], [])
 
+    def test_answer_not_queued_behind_waiting_stanza(self) -> None:
+        """
+        The vCard answer is taken at once even while a stanza from the same
+        contact to the same user is still being handled (e.g. the first
+        message, whose delivery is waiting for this very profile).
+        """
+        d = self.fetch()
+        busy: Deferred[None] = Deferred()
+        self.connector._chains[("peter@widget.test", "john@acme.test")] = busy
+        self.receive(
+            f"<iq from='peter@widget.test' to='john@acme.test' type='result' id='{self.iq_id}'>"
+            "<vCard xmlns='vcard-temp'><FN>Peter Smith</FN></vCard></iq>"
+        )
+        self.assertEqual(self.successResultOf(d).display_name, "Peter Smith")
+        busy.callback(None)
+
     def test_error_and_timeout(self) -> None:
         """An IQ error or no answer within the timeout gives no profile."""
         d = self.fetch()

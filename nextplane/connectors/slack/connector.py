@@ -115,6 +115,7 @@ from twisted.internet.defer import CancelledError, Deferred, DeferredList, fail,
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from twisted.web.client import HTTPConnectionPool
 from zope.interface import implementer
 
 from ...config import ConfigError, Section, TenantConfig
@@ -2017,6 +2018,18 @@ def _address(local: str, domain: str) -> Address | None:
         return None
 
 
+class _QuietClientFactory(HTTPConnectionPool._factory):  # type: ignore[name-defined,misc,valid-type]
+    noisy = False
+
+
+class _QuietConnectionPool(HTTPConnectionPool):
+    """
+    A persistent pool whose connections log no "Starting factory" line.
+    """
+
+    _factory = _QuietClientFactory
+
+
 def build(
     context: ConnectorContext,
     config: SlackConfig,
@@ -2035,9 +2048,9 @@ def build(
     pool = None
     if http is None:
         from treq.client import HTTPClient as TreqClient
-        from twisted.web.client import Agent, HTTPConnectionPool
+        from twisted.web.client import Agent
 
-        pool = HTTPConnectionPool(context.reactor, persistent=True)
+        pool = _QuietConnectionPool(context.reactor, persistent=True)
         pool.maxPersistentPerHost = config.max_connections
         agent = Agent(context.reactor, pool=pool, connectTimeout=10)  # type: ignore[arg-type]
         http = TreqClient(agent)  # type: ignore[assignment]

@@ -357,6 +357,10 @@ class XmppConnector(MultiService):
         processed in arrival order.
         """
         self.stanzas_in += 1
+        if element.name == "iq" and self._iq_answered(element):
+            # An answer to the hub's own request (a vCard) must not queue
+            # behind the stanza whose handling is waiting for it.
+            return
         # Bare JIDs: a user's stanzas keep their order whatever resource
         # (or none) they come from, e.g. Prosody's bare 'subscribed'
         # followed at once by the full JID's available presence.
@@ -414,8 +418,6 @@ class XmppConnector(MultiService):
         return True
 
     async def _handle(self, element: Element) -> None:
-        if element.name == "iq" and self._iq_answered(element):
-            return
         if element.name == "iq":
             await self._answer_iq(element)
             return

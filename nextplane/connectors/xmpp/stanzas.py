@@ -100,6 +100,7 @@ L{nextplane.connectors.xmpp.xhtml.MAX_DEPTH} is flattened.
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 import unicodedata
@@ -326,6 +327,12 @@ def unescape_local(local: str) -> str:
 def _parse_jid(value: object) -> _jid.JID | None:
     if not isinstance(value, str) or not value or len(value) > MAX_JID_CHARS:
         return None
+    return _parsed_jid(value)
+
+
+# Stringprep is costly and the same few JIDs come back on every stanza.
+@functools.lru_cache(maxsize=8192)
+def _parsed_jid(value: str) -> _jid.JID | None:
     try:
         return _jid.JID(value)
     except Exception:  # InvalidFormat, UnicodeError, stringprep failures
