@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from twisted.internet.defer import CancelledError, Deferred, fail
+from twisted.internet.defer import CancelledError, Deferred, DeferredSemaphore, fail
 from twisted.internet.error import ConnectionRefusedError
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
@@ -475,6 +475,42 @@ class RetryTests(SynchronousTestCase):
         f.advance(1)
         self.successResultOf(d)
         self.assertEqual(f.texts(f.general.id), ["x"])
+
+    def test_exchanges_bounded_by_gate(self) -> None:
+        """
+        With a gate of two, a third call waits (unsent, and not timed out)
+        until an exchange finishes; a call cancelled while waiting is
+        never sent.
+        """
+        held: list[tuple[Deferred[Any], str, str, dict[str, Any]]] = []
+
+        class Held:
+            def __init__(self, f: SlackFixture) -> None:
+                self.f = f
+
+            def request(self, method: str, url: str, **kwargs: Any) -> Deferred[Any]:
+                d: Deferred[Any] = Deferred()
+                held.append((d, method, url, kwargs))
+                return d
+
+        f = SlackFixture()
+        gate = DeferredSemaphore(2)
+        f.client = type(f.client)(
+            TOKEN, Held(f), f.clock, ZeroRandom(), base_url=BASE_URL, gate=gate
+        )
+        calls = [f.run(f.client.post_message(f"C{i}", "x")) for i in range(3)]
+        cancelled = f.run(f.client.post_message("C9", "x"))
+        self.assertEqual(len(held), 2)
+        cancelled.cancel()
+        self.failureResultOf(cancelled, CancelledError)
+        f.clock.advance(9)
+        self.assertEqual(len(held), 2)
+        f.clock.advance(2)  # the two sent ones time out; the waiting one goes
+        for call in calls[:2]:
+            self.failureResultOf(call)
+        self.assertEqual([h[3]["json"]["channel"] for h in held], ["C0", "C1", "C2"])
+        self.assertNoResult(calls[2])
+        self.assertEqual(gate.tokens, 1)
 
     def test_upload_retried(self) -> None:
         """A failed upload POST is repeated (the same bytes to the same URL)."""

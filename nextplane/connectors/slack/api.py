@@ -67,7 +67,7 @@ from urllib.parse import urlsplit
 
 from attrs import frozen
 from hyperlink import EncodedURL
-from twisted.internet.defer import CancelledError, Deferred, TimeoutError
+from twisted.internet.defer import CancelledError, Deferred, DeferredSemaphore, TimeoutError
 from twisted.internet.error import ConnectError, DNSLookupError
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
@@ -290,8 +290,13 @@ class _Caller:
         base_url: str,
         policy: RetryPolicy,
         limiter: RateLimiter,
+        gate: DeferredSemaphore | None = None,
     ) -> None:
         self.http = http
+        # Exchanges in flight at most (the connection pool's size): past
+        # it, a request waits here for a free connection instead of opening
+        # a new one (which under load costs more than the request itself).
+        self.gate = gate
         self.clock = clock
         self.rng = rng
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
@@ -321,6 +326,13 @@ class _Caller:
             failure is reported as L{CancelledError}).
         @raise _Retry: For a transport failure or timeout.
         """
+        gate = self.gate
+        if gate is not None:
+            # Not under the timeout: a request still waiting was not sent.
+            await gate.acquire()
+            if cancelled():
+                gate.release()
+                raise CancelledError(f"{method} cancelled before it was sent")
         try:
             response = await within(
                 self.http.request(method, url, **kwargs), self.policy.timeout, self.clock
@@ -335,6 +347,9 @@ class _Caller:
             if isinstance(e, ConnectError | DNSLookupError | RequestTransmissionFailed):
                 raise _Retry(f"connection_failed ({type(e).__name__})", False) from e
             raise _Retry(f"connection_lost ({type(e).__name__})", None) from e
+        finally:
+            if gate is not None:
+                gate.release()
         return response.code, response.headers, body
 
     async def call(
@@ -530,6 +545,7 @@ class SlackWebClient:
         limiter: RateLimiter | None = None,
         file_hosts: Sequence[str] = ("files.slack.com", "slack.com"),
         max_download: int = 100 * 1024 * 1024,
+        gate: DeferredSemaphore | None = None,
     ) -> None:
         """
         @param token: The bot token (C{xoxb-...}). Never logged.
@@ -540,6 +556,8 @@ class SlackWebClient:
         @param file_hosts: Hosts (besides the API base's) that may receive
             the token when downloading a file.
         @param max_download: The largest file L{download_file} accepts.
+        @param gate: Bounds the exchanges in flight (shared by the clients
+            of one connection pool).
         """
         if not token:
             raise ValueError("empty Slack token")
@@ -551,6 +569,7 @@ class SlackWebClient:
             base_url,
             policy if policy is not None else RetryPolicy(),
             limiter if limiter is not None else RateLimiter(),
+            gate,
         )
         api_host = urlsplit(self._caller.base_url).hostname or ""
         self._file_hosts = frozenset({api_host, *file_hosts})
@@ -969,6 +988,7 @@ class SlackOAuthClient:
         rng: random.Random | None = None,
         base_url: str = DEFAULT_BASE_URL,
         policy: RetryPolicy | None = None,
+        gate: DeferredSemaphore | None = None,
     ) -> None:
         self._client_id = client_id
         self._client_secret = client_secret
@@ -979,6 +999,7 @@ class SlackOAuthClient:
             base_url,
             policy if policy is not None else RetryPolicy(),
             RateLimiter(),
+            gate,
         )
 
     def __repr__(self) -> str:

@@ -111,7 +111,14 @@ from urllib.parse import quote, urlencode
 
 from attrs import evolve, field, frozen
 from twisted.application.service import Service
-from twisted.internet.defer import CancelledError, Deferred, DeferredList, fail, succeed
+from twisted.internet.defer import (
+    CancelledError,
+    Deferred,
+    DeferredList,
+    DeferredSemaphore,
+    fail,
+    succeed,
+)
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -447,6 +454,8 @@ class SlackConnector(Service):
         self._config = config
         self._http = http
         self._http_pool = http_pool
+        # Every client shares the connection pool, hence one bound.
+        self._gate = DeferredSemaphore(config.max_connections)
         self._rng = rng if rng is not None else random.Random()
         self._stop_timeout = stop_timeout
         self._workspaces: dict[str, SlackWorkspace] = {}
@@ -484,6 +493,7 @@ class SlackConnector(Service):
                 self._rng,
                 base_url=config.api_base_url,
                 policy=RetryPolicy(timeout=config.request_timeout),
+                gate=self._gate,
             )
         self.webhook = SlackWebhook(
             SignatureVerifier(config.signing_secret, clock),
@@ -519,6 +529,7 @@ class SlackConnector(Service):
             base_url=self._config.api_base_url,
             policy=RetryPolicy(timeout=self._config.request_timeout),
             file_hosts=self._config.file_hosts,
+            gate=self._gate,
         )
 
     def workspace(self, team_id: str) -> SlackWorkspace | None:
