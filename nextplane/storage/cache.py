@@ -7,10 +7,14 @@ sessions and message-id mappings.
 Writes go through to the store and then drop the entries they touch, so
 one hub process never reads its own writes stale. A read that was under
 way while a write of the same kind happened does not fill the cache (its
-answer may predate the write). Entries live at most C{ttl} seconds, which
-bounds how stale a write made by I{another} process (another node on the
-same PostgreSQL database, an operator's SQL) can look here; C{ttl = 0}
-turns the cache off.
+answer may predate the write). Entries that decide policy (tenant and user
+policies, domain rules, contacts) live at most C{ttl} seconds, which bounds
+how stale a write made by I{another} process (another node on the same
+PostgreSQL database, an operator's SQL) can look here; C{ttl = 0} turns the
+cache off. Entries that only ever grow or are rewritten by the hub itself
+(chat sessions and their platform references, message-id mappings, users)
+live L{STABLE_TTL} seconds, so a conversation that is quiet for longer than
+C{ttl} does not cost store reads on every message.
 
 Content never passes through here (the store holds none), so the cache
 holds no more than the store does.
@@ -42,9 +46,15 @@ from .records import (
     UserRecord,
 )
 
-__all__ = ["CacheStats", "CachingStore"]
+__all__ = ["STABLE_TTL", "CacheStats", "CachingStore"]
+
+#: Seconds entries of the stable families are kept (see the module docstring).
+STABLE_TTL = 3600.0
 
 T = TypeVar("T")
+
+#: Families whose entries may be kept L{STABLE_TTL} seconds.
+_STABLE = frozenset({"user", "session", "message"})
 
 #: Families of cached reads; a write drops entries of its family.
 _FAMILIES = (
@@ -63,9 +73,10 @@ class _Family:
     One kind of cached read: entries, a write generation, and counters.
     """
 
-    __slots__ = ("entries", "generation", "hits", "misses")
+    __slots__ = ("entries", "generation", "hits", "misses", "ttl")
 
-    def __init__(self) -> None:
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
         self.entries: dict[Hashable, tuple[float, Any]] = {}
         self.generation = 0
         self.hits = 0
@@ -98,7 +109,9 @@ class CachingStore:
         self._clock = clock
         self._ttl = ttl
         self._max_entries = max_entries
-        self._families = {name: _Family() for name in _FAMILIES}
+        self._families = {
+            name: _Family(max(ttl, STABLE_TTL) if name in _STABLE else ttl) for name in _FAMILIES
+        }
 
     @property
     def backend_name(self) -> str:
@@ -138,7 +151,7 @@ class CachingStore:
             if cache.generation == generation:
                 if len(cache.entries) >= self._max_entries:
                     cache.entries.clear()
-                cache.entries[key] = (now + self._ttl, value)
+                cache.entries[key] = (now + cache.ttl, value)
             return value
 
         return load().addCallback(fill)

@@ -182,6 +182,17 @@ class CacheBehaviourTests(SynchronousTestCase):
         self.contact()
         self.assertEqual(self.backing.reads, 2)
 
+    def test_stable_entries_outlive_ttl(self) -> None:
+        """
+        A chat session is served from memory long after C{ttl} (it only
+        changes through this store), while a contact is read again.
+        """
+        first = self.successResultOf(self.store.get_or_create_session(JOHN, PETER, T0))
+        self.clock.advance(60)
+        again = self.successResultOf(self.store.get_or_create_session(PETER, JOHN, T0))
+        self.assertIs(again, first)
+        self.assertEqual(self.store.stats()["session"]["hits"], 1)
+
     def test_ttl_zero_disables(self) -> None:
         """
         With C{ttl=0} every read reaches the store.
