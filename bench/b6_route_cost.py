@@ -82,7 +82,13 @@ sys.path.insert(0, str(ROOT))
 
 from twisted.internet import defer, task  # noqa: E402
 
-from bench.common import latency_summary, rss_kib, summary_line, write_result  # noqa: E402
+from bench.common import (  # noqa: E402
+    latency_summary,
+    postgres_dsn,
+    rss_kib,
+    summary_line,
+    write_result,
+)
 from nextplane.config import PartnerConfig  # noqa: E402
 from nextplane.interfaces import IStore  # noqa: E402
 from nextplane.locate import FederationLocator  # noqa: E402
@@ -97,8 +103,6 @@ from tests.helpers import tenant  # noqa: E402
 TENANT = "acme.test"
 BODY = RichText.plain("x" * 100)
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
-DEFAULT_DSN = "dbname=test host=127.0.0.1 user=root"
-SOCKET_DIRECTORY = "/var/run/postgresql"
 ZIPF_S = 1.1
 TARGET_RATIO = 1.5
 WARMUP_CONTACTS = 100
@@ -477,31 +481,6 @@ async def run_sqlite(reactor: Any, sizes: Sequence[int], samples: int) -> dict[s
                 _progress(f"sqlite/{variant}", figures)
                 os.remove(path)
     return results
-
-
-def postgres_dsn() -> tuple[str | None, list[str]]:
-    """
-    A DSN that connects: C{NEXTPLANE_TEST_PG_DSN} (or the default), else
-    the same over the local Unix socket (which works inside
-    C{scripts/in-netns}, where 127.0.0.1:5432 is a private, empty
-    loopback). Returns the DSN (or C{None}) and the attempts' errors.
-    """
-    import psycopg2
-    from psycopg2.extensions import make_dsn, parse_dsn
-
-    base = os.environ.get("NEXTPLANE_TEST_PG_DSN") or DEFAULT_DSN
-    candidates = [base]
-    if parse_dsn(base).get("host") != SOCKET_DIRECTORY and os.path.isdir(SOCKET_DIRECTORY):
-        candidates.append(make_dsn(base, host=SOCKET_DIRECTORY))
-    errors = []
-    for dsn in candidates:
-        try:
-            psycopg2.connect(dsn, connect_timeout=3).close()
-        except psycopg2.Error as e:
-            errors.append(f"{dsn}: {str(e).strip().splitlines()[0] if str(e).strip() else e}")
-            continue
-        return dsn, errors
-    return None, errors
 
 
 async def run_postgres(

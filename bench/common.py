@@ -266,6 +266,37 @@ def toml_dumps(data: Mapping[str, Any], prefix: str = "") -> str:
     return text
 
 
+#: PostgreSQL when C{NEXTPLANE_TEST_PG_DSN} is unset (as in the Makefile).
+DEFAULT_DSN = "dbname=test host=127.0.0.1 user=root"
+#: The server's Unix socket: reachable inside C{scripts/in-netns} too.
+SOCKET_DIRECTORY = "/var/run/postgresql"
+
+
+def postgres_dsn() -> tuple[str | None, list[str]]:
+    """
+    A DSN that connects: C{NEXTPLANE_TEST_PG_DSN} (or the default), else
+    the same over the local Unix socket (which works inside
+    C{scripts/in-netns}, where 127.0.0.1:5432 is a private, empty
+    loopback). Returns the DSN (or C{None}) and the attempts' errors.
+    """
+    import psycopg2
+    from psycopg2.extensions import make_dsn, parse_dsn
+
+    base = os.environ.get("NEXTPLANE_TEST_PG_DSN") or DEFAULT_DSN
+    candidates = [base]
+    if parse_dsn(base).get("host") != SOCKET_DIRECTORY and os.path.isdir(SOCKET_DIRECTORY):
+        candidates.append(make_dsn(base, host=SOCKET_DIRECTORY))
+    errors = []
+    for dsn in candidates:
+        try:
+            psycopg2.connect(dsn, connect_timeout=3).close()
+        except psycopg2.Error as e:
+            errors.append(f"{dsn}: {str(e).strip().splitlines()[0] if str(e).strip() else e}")
+            continue
+        return dsn, errors
+    return None, errors
+
+
 def rss_kib(pid: int) -> int:
     """
     The resident set size of process C{pid}, in KiB.

@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from twisted.internet import defer, task  # noqa: E402
 
-from bench.common import summary_line, write_result  # noqa: E402
+from bench.common import postgres_dsn, summary_line, write_result  # noqa: E402
 from nextplane.interfaces import IStore  # noqa: E402
 from nextplane.model.address import Address  # noqa: E402
 from nextplane.model.events import TextMessage  # noqa: E402
@@ -152,9 +152,9 @@ def routing_sqlite(reactor: Any, quick: bool = False) -> defer.Deferred[dict[str
 
 
 def routing_postgresql(reactor: Any, quick: bool = False) -> defer.Deferred[dict[str, Any]] | None:
-    dsn = os.environ.get("NEXTPLANE_TEST_PG_DSN")
-    if not dsn:
-        return None
+    dsn, errors = postgres_dsn()
+    if dsn is None:
+        raise RuntimeError(f"PostgreSQL unreachable: {'; '.join(errors)}")
     from nextplane.storage.postgres import PostgresStore
 
     async def run() -> dict[str, Any]:
