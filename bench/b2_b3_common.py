@@ -24,16 +24,19 @@ from typing import Any
 
 from twisted.internet import task
 from twisted.internet.defer import Deferred
+from twisted.internet.threads import deferToThread
 
 from bench.common import (
     HUB_CORE,
     LOAD_CORE,
     ROOT,
+    OpenLoop,
     SequenceTally,
     cpu_seconds,
     latency_summary,
     now_ns,
     pinned,
+    rss_kib,
 )
 from nextplane.devcerts import CertPaths, ensure_ca, ensure_domain_cert
 
@@ -49,7 +52,6 @@ __all__ = [
     "pin_load_core",
     "profile_summary",
     "ratio",
-    "rebind_conversations",
     "start_profile",
     "wait_arrived",
     "wait_for",
@@ -115,36 +117,6 @@ def wait_arrived(
     return wait_for(
         reactor, lambda: sum(1 for s in range(first, last) if s in arrivals) >= total, timeout
     )
-
-
-async def rebind_conversations(
-    reactor: Any, database: Path, team_id: str, channels: Mapping[tuple[int, str], str], domain: str
-) -> None:
-    """
-    Bind each seeded conversation under the platform name the hub's Slack
-    connector looks sessions up by, C{slack:<team id>}
-    (L{nextplane.connectors.slack.workspace.SlackWorkspace.platform}).
-
-    Why: L{bench.slack_side.SlackTenant.seed} binds them under C{"slack"},
-    which the connector never reads, so without this the hub would not
-    find a Slack event's conversation (B2) and would create a new channel
-    per contact on its first message (B3).
-    """
-    from nextplane.model.address import Address
-    from nextplane.storage.sqlite import SQLiteStore
-
-    store = SQLiteStore(str(database), reactor=reactor)
-    await store.open()
-    try:
-        from datetime import UTC, datetime
-
-        when = datetime.now(UTC)
-        for (index, remote), channel in channels.items():
-            owner = Address(f"user{index}", domain)
-            session = await store.get_or_create_session(owner, Address.parse(remote), when)
-            await store.set_session_ref(session.session_id, f"slack:{team_id}", channel)
-    finally:
-        await store.close()
 
 
 class BaselineProcess:
@@ -344,3 +316,74 @@ def profile_summary(raw: Path, top: int = 25) -> dict[str, Any]:
         "self_percent": share(own, lambda f: True) if busy else [],
         "inclusive_percent": share(inclusive, interesting) if busy else [],
     }
+
+
+async def run_steps(
+    reactor: Any,
+    plan: Any,
+    target: Any,
+    pid: int,
+    send: Callable[[int, int], None],
+    first_sequence: int,
+    *,
+    ack_label: str,
+    at_end: Callable[[], Mapping[str, Any]],
+    profile: Path | None = None,
+) -> tuple[list[dict[str, Any]], int]:
+    """
+    The warm-up, then each rate step of C{plan} against the system with
+    process id C{pid}: open loop through C{send}, wait for the arrivals
+    (C{plan.drain} at most), report and print the step. A step that does
+    not hold runs once more before stepping stops (on a shared machine one
+    stall of the load or the system is enough to break a p99).
+
+    @param ack_label: What the step's C{ack} latency is, for the printout.
+    @param at_end: Figures of the load side added to each step's report.
+    @return: (reports of the measured steps, next free sequence number).
+    """
+    reports: list[dict[str, Any]] = []
+    sequence = first_sequence
+    steps = [(plan.warmup[0], plan.warmup[1], False)] + [
+        (rate, plan.duration, True) for rate in plan.rates
+    ]
+    retried: set[float] = set()
+    while steps:
+        rate, duration, measured = steps.pop(0)
+        step = Step(rate, duration)
+        target.step = step
+        total = int(rate * duration)
+        loop = OpenLoop(reactor, rate, total, send)
+        system_cpu, load_cpu = measure_cpu(pid), measure_cpu(os.getpid())
+        profiler = None
+        if profile is not None and measured and rate == plan.profile_rate:
+            profiler = start_profile(pid, duration, profile)
+        step.started_ns = now_ns()
+        await loop.run(sequence)
+        step.sent = loop.sent
+        low, high = sequence, sequence + total
+        await wait_arrived(reactor, target.arrivals, low, high, plan.drain)
+        step.cpu_percent, step.load_cpu_percent = system_cpu(), load_cpu()
+        if profiler is not None:
+            await deferToThread(profiler.wait)
+        sequence = high
+        if not measured:
+            continue
+        report = step.report(target.tally, target.arrivals)
+        report["hub_rss_kib"] = rss_kib(pid)
+        report.update(at_end())
+        reports.append(report)
+        e2e, ack = report["end_to_end"], report["ack"]
+        print(
+            f"  {target.name:5s} {rate:6.0f}/s achieved {report['achieved_per_s']:7.1f}/s  "
+            f"e2e p50 {e2e['p50_ms']:6.1f} p99 {e2e['p99_ms']:7.1f} max {e2e['max_ms']:7.1f} ms  "
+            f"{ack_label} p50 {ack['p50_ms']:6.1f} p99 {ack['p99_ms']:7.1f} ms  "
+            f"lost {e2e['lost']} dup {e2e['duplicated']}  cpu {step.cpu_percent:.0f}%"
+            f"{'' if report['holds'] else '  (does not hold)'}",
+            flush=True,
+        )
+        if not report["holds"]:
+            if rate in retried or plan.quick:
+                break
+            retried.add(rate)
+            steps.insert(0, (rate, duration, True))
+    return reports, sequence

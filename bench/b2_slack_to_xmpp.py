@@ -40,7 +40,6 @@ baseline; C{targets} holds the issue's B1 targets (>= 1,000 msg/s, p99 <
 from __future__ import annotations
 
 import json
-import os
 import sys
 import tempfile
 from collections import Counter
@@ -60,21 +59,16 @@ from bench.b2_b3_common import (  # noqa: E402
     certificates,
     free_port,
     knee,
-    measure_cpu,
     pin_load_core,
     profile_summary,
     ratio,
-    rebind_conversations,
-    start_profile,
-    wait_arrived,
+    run_steps,
 )
 from bench.b2_webhooks import MessageEvents, WebhookPool  # noqa: E402
 from bench.common import (  # noqa: E402
     HubProcess,
-    OpenLoop,
     SequenceTally,
     now_ns,
-    rss_kib,
     summary_line,
     write_result,
 )
@@ -170,53 +164,17 @@ async def drive(
         target.retries_sent += 1
         pool.post(events.request(body, retry_num=1), ("retry", sequence), now_ns())
 
-    reports: list[dict[str, Any]] = []
-    sequence = first_sequence
-    steps = [(plan.warmup[0], plan.warmup[1], False)] + [
-        (rate, plan.duration, True) for rate in plan.rates
-    ]
-    retried: set[float] = set()
-    while steps:
-        rate, duration, measured = steps.pop(0)
-        step = Step(rate, duration)
-        target.step = step
-        total = int(rate * duration)
-        loop = OpenLoop(reactor, rate, total, send)
-        hub_cpu, load_cpu = measure_cpu(pid), measure_cpu(os.getpid())
-        profiler = None
-        if profile is not None and measured and rate == plan.profile_rate:
-            profiler = start_profile(pid, duration, profile)
-        step.started_ns = now_ns()
-        await loop.run(sequence)
-        step.sent = loop.sent
-        first, last = sequence, sequence + total
-        await wait_arrived(reactor, target.arrivals, first, last, plan.drain)
-        step.cpu_percent, step.load_cpu_percent = hub_cpu(), load_cpu()
-        if profiler is not None:
-            await deferToThread(profiler.wait)
-        sequence = last
-        if not measured:
-            continue
-        report = step.report(target.tally, target.arrivals)
-        report["hub_rss_kib"] = rss_kib(pid)
-        report["http_queue_at_end"] = pool.queued
-        reports.append(report)
-        e2e, ack = report["end_to_end"], report["ack"]
-        print(
-            f"  {target.name:5s} {rate:6.0f}/s achieved {report['achieved_per_s']:7.1f}/s  "
-            f"e2e p50 {e2e['p50_ms']:6.1f} p99 {e2e['p99_ms']:7.1f} max {e2e['max_ms']:7.1f} ms  "
-            f"ack p50 {ack['p50_ms']:6.1f} p99 {ack['p99_ms']:7.1f} ms  "
-            f"lost {e2e['lost']} dup {e2e['duplicated']}  cpu {step.cpu_percent:.0f}%"
-            f"{'' if report['holds'] else '  (does not hold)'}",
-            flush=True,
-        )
-        if not report["holds"]:
-            if rate in retried or plan.quick:
-                break
-            # Once more before giving up: on a shared machine one stall of
-            # the load or hub process is enough to break a p99.
-            retried.add(rate)
-            steps.insert(0, (rate, duration, True))
+    reports, sequence = await run_steps(
+        reactor,
+        plan,
+        target,
+        pid,
+        send,
+        first_sequence,
+        ack_label="ack",
+        at_end=lambda: {"http_queue_at_end": pool.queued},
+        profile=profile,
+    )
     # Late retries land after the last step: let them come and be counted.
     await task.deferLater(reactor, 0.3)
     pool.close()
@@ -285,7 +243,6 @@ async def run(reactor: Any, quick: bool, profile: bool = False) -> None:
     hub_dir.mkdir()
     database = hub_dir / "hub.sqlite3"
     channels = await tenant.seed(database, contacts)
-    await rebind_conversations(reactor, database, tenant.team_id, channels, TENANT)
     conversations = [
         (channels[(index, str(remote))], tenant.user_ids[index]) for index, remote in contacts
     ]

@@ -41,7 +41,6 @@ baseline; C{targets} holds the issue's B1 targets as information.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -60,20 +59,14 @@ from bench.b2_b3_common import (  # noqa: E402
     certificates,
     free_port,
     knee,
-    measure_cpu,
     pin_load_core,
     profile_summary,
     ratio,
-    rebind_conversations,
-    start_profile,
-    wait_arrived,
+    run_steps,
 )
 from bench.common import (  # noqa: E402
     HubProcess,
-    OpenLoop,
     SequenceTally,
-    now_ns,
-    rss_kib,
     summary_line,
     write_result,
 )
@@ -171,53 +164,17 @@ async def drive(
             ),
         )
 
-    reports: list[dict[str, Any]] = []
-    sequence = first
-    steps = [(plan.warmup[0], plan.warmup[1], False)] + [
-        (rate, plan.duration, True) for rate in plan.rates
-    ]
-    retried: set[float] = set()
-    while steps:
-        rate, duration, measured = steps.pop(0)
-        step = Step(rate, duration)
-        target.step = step
-        total = int(rate * duration)
-        loop = OpenLoop(reactor, rate, total, send)
-        hub_cpu, load_cpu = measure_cpu(pid), measure_cpu(os.getpid())
-        profiler = None
-        if profile is not None and measured and rate == plan.profile_rate:
-            profiler = start_profile(pid, duration, profile)
-        step.started_ns = now_ns()
-        await loop.run(sequence)
-        step.sent = loop.sent
-        low, high = sequence, sequence + total
-        await wait_arrived(reactor, target.arrivals, low, high, plan.drain)
-        step.cpu_percent, step.load_cpu_percent = hub_cpu(), load_cpu()
-        if profiler is not None:
-            await deferToThread(profiler.wait)
-        sequence = high
-        if not measured:
-            continue
-        report = step.report(target.tally, target.arrivals)
-        report["hub_rss_kib"] = rss_kib(pid)
-        report["sip_outstanding_at_end"] = load.outstanding
-        reports.append(report)
-        e2e, ack = report["end_to_end"], report["ack"]
-        print(
-            f"  {target.name:5s} {rate:6.0f}/s achieved {report['achieved_per_s']:7.1f}/s  "
-            f"e2e p50 {e2e['p50_ms']:6.1f} p99 {e2e['p99_ms']:7.1f} max {e2e['max_ms']:7.1f} ms  "
-            f"SIP final p50 {ack['p50_ms']:6.1f} p99 {ack['p99_ms']:7.1f} ms  "
-            f"lost {e2e['lost']} dup {e2e['duplicated']}  cpu {step.cpu_percent:.0f}%"
-            f"{'' if report['holds'] else '  (does not hold)'}",
-            flush=True,
-        )
-        if not report["holds"]:
-            if rate in retried or plan.quick:
-                break
-            # Once more before giving up: on a shared machine one stall of
-            # the load or hub process is enough to break a p99.
-            retried.add(rate)
-            steps.insert(0, (rate, duration, True))
+    reports, sequence = await run_steps(
+        reactor,
+        plan,
+        target,
+        pid,
+        send,
+        first,
+        ack_label="SIP final",
+        at_end=lambda: {"sip_outstanding_at_end": load.outstanding},
+        profile=profile,
+    )
     load.close()
     sip = {
         "statuses": {str(code): n for code, n in sorted(load.statuses.items())},
@@ -281,7 +238,6 @@ async def run(reactor: Any, quick: bool, profile: bool = False) -> None:
     hub_dir.mkdir()
     database = hub_dir / "hub.sqlite3"
     channels = await tenant.seed(database, contacts)
-    await rebind_conversations(reactor, database, tenant.team_id, channels, TENANT)
     print(
         f"B3: {plan.conversations} conversations of {plan.users} users; "
         f"steps {plan.rates} msg/s x {plan.duration:.0f} s; work dir {directory}",
