@@ -151,7 +151,7 @@ def routing_sqlite(reactor: Any, quick: bool = False) -> defer.Deferred[dict[str
     return defer.Deferred.fromCoroutine(_routing_real(reactor, store, store.schema_version, quick))
 
 
-def routing_postgresql(reactor: Any, quick: bool = False) -> defer.Deferred[dict[str, Any]] | None:
+def routing_postgresql(reactor: Any, quick: bool = False) -> defer.Deferred[dict[str, Any]]:
     dsn, errors = postgres_dsn()
     if dsn is None:
         raise RuntimeError(f"PostgreSQL unreachable: {'; '.join(errors)}")
@@ -182,9 +182,7 @@ def main(reactor: Any, *argv: str) -> defer.Deferred[None]:
         benches: dict[str, Any] = {}
         benches["routing-hop-memory"] = routing_hop_memory(quick)
         benches["routing-sqlite"] = await routing_sqlite(reactor, quick)
-        postgres = routing_postgresql(reactor, quick)
-        if postgres is not None:
-            benches["routing-postgresql"] = await postgres
+        benches["routing-postgresql"] = await routing_postgresql(reactor, quick)
         lines = []
         for name, result in benches.items():
             extra = ""

@@ -241,7 +241,6 @@ class Router:
             bound = event if event.session == session else event.with_session(session)
             refusal = await self._check_policy(bound)
             if refusal is not None:
-                hand_over()
                 outcome = Outcome(
                     bound, Decision.REFUSED, refusal.condition, refusal.reason, session
                 )
