@@ -110,6 +110,7 @@ from ...model.events import (
     TypingState,
 )
 from ...model.text import Link, RichText, Text
+from ...ordering import KeyedSerializer
 from ...presence import PresenceBook
 from ...router import Outcome
 from ...service import EndpointService
@@ -133,7 +134,6 @@ from .im import (
     parse_is_composing,
     parse_keyboard_activity,
 )
-from .lanes import Lanes
 from .message import REASONS, Headers, Request, Response
 from .presence import PIDF, PresenceDocument, accepts_pidf, build_pidf, parse_pidf
 from .resolve import SipResolver, parse_route
@@ -577,9 +577,9 @@ class SipConnector(MultiService):
         self._session_mode: set[str] = set(settings.session_domains)
         self._no_typing: set[str] = set()
         self._proven: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
-        self._inbound = Lanes()
-        self._outbound = Lanes()
-        self._notifying = Lanes()
+        self._inbound = KeyedSerializer()
+        self._outbound = KeyedSerializer()
+        self._notifying = KeyedSerializer()
         self._busy: set[Deferred[None]] = set()
         self._rules = DomainRuleCache(store, self._tenants, clock, self._policy_loaded)
         self._stopping = False

@@ -53,7 +53,7 @@ files cannot leave Slack and the user is told.
 Outbound (L{SlackConnector.deliver})
 ====================================
 Deliveries to one user from one contact run in order
-(L{nextplane.connectors.slack.lanes}); Slack's one-post-per-second-per-
+(L{nextplane.ordering}); Slack's one-post-per-second-per-
 channel pace is kept by the Web API client. A delivery is acknowledged
 when Slack accepted it, or after C{queue_ack_seconds} of waiting in the
 queue (so a burst never runs into the router's delivery timeout); a
@@ -148,6 +148,7 @@ from ...model.events import (
 )
 from ...model.profile import Profile
 from ...model.text import Link, RichText, Text
+from ...ordering import KeyedSerializer, LaneFull, is_cancelled
 from ...router import revocation_reason
 from ...storage.records import (
     ChatSessionRecord,
@@ -168,7 +169,6 @@ from .api import (
 )
 from .blocks import blocks_to_rich_text, rich_text_block
 from .emoji import emoji_table
-from .lanes import LaneFull, Lanes, is_cancelled
 from .links import FileLinks, OAuthStates, derive_key
 from .mrkdwn import mentioned_user_ids, parse_mrkdwn, to_mrkdwn
 from .signature import SignatureVerifier
@@ -506,7 +506,7 @@ class SlackConnector(Service):
             on_file=self._on_file,
             on_late_reply=self._on_late_reply,
         )
-        self._lanes = Lanes(config.max_queued)
+        self._lanes = KeyedSerializer(config.max_queued)
         self._chains: dict[tuple[str, str], Deferred[None]] = {}
         self._background: set[Deferred[Any]] = set()
         self._timers: dict[tuple[str, str], IDelayedCall] = {}

@@ -1,18 +1,21 @@
-# -*- test-case-name: tests.slack.test_connector -*-
+# -*- test-case-name: tests.test_ordering -*-
 """
-Ordered work per key: what the Slack connector does for one conversation
-happens one job at a time, in the order it was asked for.
+Per-key order: the one serializer every part of the hub uses when work for
+one key (a conversation, a pair of parties, a peer) must happen one job at
+a time, in the order it was asked for, while other keys proceed.
 
-Deliveries to one Slack user from one contact (messages, edits, the
-conversation's creation on acceptance...) each need several asynchronous
-steps (store look-ups, Web API calls paced at one post per second per
-channel). L{Lanes} runs the jobs of one key strictly in submission order
-while different keys proceed independently, so a message is never
-overtaken by a later one and a conversation is created once.
+Jobs are asynchronous (store look-ups, network calls). L{KeyedSerializer}
+runs the jobs of one key strictly in submission order, so a message is
+never overtaken by a later one and a conversation is created once.
+
+Two ways in:
+  - L{KeyedSerializer.submit} queues a job and fires with its result;
+  - L{KeyedSerializer.acquire} waits for the key and fires with a release
+    function, for callers that hold the key across several steps.
 
 A job not yet started can be cancelled (its L{Deferred} fails with
-L{CancelledError} and it never runs); a lane holds at most C{max_queued}
-jobs, beyond which L{Lanes.submit} refuses with L{LaneFull}.
+L{CancelledError} and it never runs); a key holds at most C{max_queued}
+jobs, beyond which L{KeyedSerializer.submit} refuses with L{LaneFull}.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any
 from twisted.internet.defer import CancelledError, Deferred, DeferredList
 from twisted.python.failure import Failure
 
-__all__ = ["LaneFull", "Lanes"]
+__all__ = ["KeyedSerializer", "LaneFull", "is_cancelled"]
 
 Job = Callable[[], Awaitable[Any]]
 
@@ -49,7 +52,7 @@ class _Entry:
         pass
 
 
-class Lanes:
+class KeyedSerializer:
     """
     Job queues by key; see the module docstring.
     """
@@ -68,6 +71,32 @@ class Lanes:
         """
         return len(self._lanes.get(key, ()))
 
+    def busy(self, key: Hashable) -> bool:
+        """
+        Whether a job runs or waits under C{key}.
+        """
+        return key in self._lanes
+
+    def acquire(self, key: Hashable) -> Deferred[Callable[[], None]]:
+        """
+        Wait for C{key}: fires, after every job submitted earlier under it,
+        with a release function (idempotent) that lets the next one in.
+        Not bounded by C{max_queued}: the caller already holds its work.
+        """
+        released: Deferred[None] = Deferred()
+        granted: Deferred[Callable[[], None]] = Deferred()
+
+        def release() -> None:
+            if not released.called:
+                released.callback(None)
+
+        def hold() -> Deferred[None]:
+            granted.callback(release)
+            return released
+
+        self._enqueue(key, hold, None)
+        return granted
+
     def submit(self, key: Hashable, job: Job, tag: Any = None) -> Deferred[Any]:
         """
         Run C{job} after every job submitted earlier under C{key}.
@@ -77,9 +106,12 @@ class Lanes:
         @return: Fires with the job's result (or failure).
         @raise LaneFull: When C{max_queued} jobs already wait under C{key}.
         """
+        if len(self._lanes.get(key, ())) >= self._max:
+            raise LaneFull(f"{self._max} jobs already wait")
+        return self._enqueue(key, job, tag)
+
+    def _enqueue(self, key: Hashable, job: Job, tag: Any) -> Deferred[Any]:
         lane = self._lanes.setdefault(key, deque())
-        if len(lane) >= self._max:
-            raise LaneFull(f"{len(lane)} jobs already wait")
         entry = _Entry(job, tag)
         lane.append(entry)
         if key not in self._runners:
