@@ -16,6 +16,7 @@ from twisted.words.xish.domish import Element
 
 from nextplane.config import PartnerConfig
 from nextplane.connectors.xmpp.connector import (
+    MAX_QUEUED_STANZAS,
     PROFILE_TIMEOUT,
     XmppConfig,
     XmppConnector,
@@ -330,6 +331,28 @@ class ConnectorTests(SynchronousTestCase):
         self.successResultOf(stopped)
         self.assertEqual([e.kind for e in self.core.alpha.delivered], ["message"])
 
+    def test_flood_of_one_pair_refused(self) -> None:
+        """
+        Beyond L{MAX_QUEUED_STANZAS} waiting stanzas of one pair, the next is
+        answered with C{resource-constraint} instead of queued.
+        """
+        busy: Deferred[None] = Deferred()
+        self.connector._lanes.submit(("peter@widget.test", "john@acme.test"), lambda: busy)
+        for index in range(MAX_QUEUED_STANZAS - 1):
+            self.receive(
+                f"<message from='peter@widget.test' to='john@acme.test' type='chat' id='f{index}'>"
+                "<body>hi</body></message>"
+            )
+        self.assertEqual(self.sent("message"), [])
+        self.receive(
+            "<message from='peter@widget.test' to='john@acme.test' type='chat' id='over'>"
+            "<body>hi</body></message>"
+        )
+        [error] = self.sent("message")
+        self.assertEqual((error["type"], error["id"]), ("error", "over"))
+        self.assertEqual(error.firstChildElement().firstChildElement().name, "resource-constraint")
+        busy.callback(None)
+
 
 class PresenceTests(SynchronousTestCase):
     setUp = ConnectorTests.setUp
@@ -414,7 +437,7 @@ class ProfileFetchTests(SynchronousTestCase):
         """
         d = self.fetch()
         busy: Deferred[None] = Deferred()
-        self.connector._chains[("peter@widget.test", "john@acme.test")] = busy
+        self.connector._lanes.submit(("peter@widget.test", "john@acme.test"), lambda: busy)
         self.receive(
             f"<iq from='peter@widget.test' to='john@acme.test' type='result' id='{self.iq_id}'>"
             "<vCard xmlns='vcard-temp'><FN>Peter Smith</FN></vCard></iq>"

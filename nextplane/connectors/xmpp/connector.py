@@ -58,6 +58,7 @@ from ...model.events import (
     TextMessage,
     new_event_id,
 )
+from ...ordering import KeyedSerializer, LaneFull
 from ...presence import PresenceBook
 from ...service import EndpointService
 from ...storage.records import ContactDirection, ContactState
@@ -87,6 +88,9 @@ SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 _REACTION_MEMORY = 10_000
 #: Seconds to wait for a remote vCard.
 PROFILE_TIMEOUT = 10.0
+#: Stanzas of one sender to one recipient waiting to be handled; beyond
+#: this many the next is refused with C{resource-constraint}.
+MAX_QUEUED_STANZAS = 1000
 
 
 @frozen
@@ -210,7 +214,7 @@ class XmppConnector(MultiService):
         self._clock = clock
         self._tenants = {t.domain: t for t in tenants}
         self._s2s: S2SService | None = None
-        self._chains: dict[tuple[str, str], Deferred[None]] = {}
+        self._lanes = KeyedSerializer(MAX_QUEUED_STANZAS)
         self._reactions: OrderedDict[tuple[str, str], frozenset[str]] = OrderedDict()
         self._pending_iqs: dict[str, Deferred[Profile | None]] = {}
         self._rules = DomainRuleCache(store, self._tenants, clock, self._enforce_policy)
@@ -250,8 +254,8 @@ class XmppConnector(MultiService):
         return stopping.addCallback(lambda _: Deferred.fromCoroutine(self._drain()))
 
     async def _drain(self) -> None:
-        while self._chains or self._rules.in_flight is not None:
-            waits: list[Deferred[Any]] = list(self._chains.values())
+        while len(self._lanes) or self._rules.in_flight is not None:
+            waits: list[Deferred[Any]] = [self._lanes.idle()]
             if self._rules.in_flight is not None:
                 waits.append(self._rules.in_flight)
             await DeferredList(waits, consumeErrors=True)
@@ -365,21 +369,17 @@ class XmppConnector(MultiService):
         # (or none) they come from, e.g. Prosody's bare 'subscribed'
         # followed at once by the full JID's available presence.
         key = (_bare(element.getAttribute("from")), _bare(element.getAttribute("to")))
-        previous = self._chains.get(key, succeed(None))
-        current: Deferred[None] = Deferred()
-        self._chains[key] = current
-
-        def run(_: object) -> Deferred[None]:
-            return Deferred.fromCoroutine(self._handle(element))
-
-        def done(result: object) -> None:
-            if self._chains.get(key) is current:
-                del self._chains[key]
-            current.callback(None)
-
-        previous.addBoth(run).addErrback(
+        try:
+            handled = self._lanes.submit(key, lambda: self._handle(element))
+        except LaneFull:
+            # A peer flooding one pair: refuse rather than queue without end.
+            reply = error_reply(element, "resource-constraint", "too many stanzas queued")
+            if reply is not None:
+                self._send_quietly(reply)
+            return
+        handled.addErrback(
             lambda f: log.failure("handling a {name} stanza failed", f, name=element.name)
-        ).addBoth(done)
+        )
 
     def fetch_profile(self, requester: Address, address: Address) -> Deferred[Profile | None]:
         """
