@@ -14,13 +14,14 @@ from twisted.trial.unittest import SynchronousTestCase
 from twisted.words.xish import domish
 from twisted.words.xish.domish import Element
 
-from nextplane.config import PartnerConfig
+from nextplane.config import ConfigError, PartnerConfig, Section
 from nextplane.connectors.xmpp.connector import (
     MAX_QUEUED_STANZAS,
     PROFILE_TIMEOUT,
     XmppConfig,
     XmppConnector,
     native_key,
+    parse_config,
     s2s_settings,
 )
 from nextplane.interfaces import DeliveryFailed
@@ -483,3 +484,52 @@ class SettingsTests(SynchronousTestCase):
         from nextplane.model.address import ChatSessionId
 
         self.assertEqual(native_key(ChatSessionId("abc"), "m1"), "abc:m1")
+
+
+class ConfigTests(SynchronousTestCase):
+    """
+    C{[connectors.xmpp]} limits.
+    """
+
+    def parse(self, **data: object) -> XmppConfig:
+        return parse_config(Section(data, "connectors.xmpp", {}))
+
+    def test_limit_defaults(self) -> None:
+        """Without settings: 60 s negotiation, 3600 s inbound idle, 20 streams per address."""
+        config = self.parse()
+        self.assertEqual(
+            (config.negotiation_timeout, config.inbound_idle_timeout),
+            (60.0, 3600.0),
+        )
+        settings = s2s_settings(config, [])
+        self.assertEqual(settings.limits.negotiation_timeout, 60.0)
+        self.assertEqual(settings.limits.idle_timeout, 3600.0)
+        self.assertEqual(settings.max_streams_per_address, 20)
+
+    def test_limits_reach_the_streams(self) -> None:
+        """The settings become the s2s service's stream limits."""
+        config = self.parse(
+            negotiation_timeout=30, inbound_idle_timeout=900, max_streams_per_address=4
+        )
+        settings = s2s_settings(config, [])
+        self.assertEqual(
+            (
+                settings.limits.negotiation_timeout,
+                settings.limits.idle_timeout,
+                settings.max_streams_per_address,
+            ),
+            (30.0, 900.0, 4),
+        )
+
+    def test_bad_limits_are_one_line_errors(self) -> None:
+        """Out-of-range values name the key."""
+        for key, value in (
+            ("negotiation_timeout", 0),
+            ("inbound_idle_timeout", 1),
+            ("max_streams_per_address", 0),
+            ("max_streams_per_address", "many"),
+        ):
+            with self.assertRaises(ConfigError) as caught:
+                self.parse(**{key: value})
+            self.assertIn(f"connectors.xmpp.{key}", str(caught.exception))
+            self.assertNotIn("\n", str(caught.exception))

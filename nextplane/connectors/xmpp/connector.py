@@ -112,6 +112,12 @@ class XmppConfig:
         validate.
     @ivar max_stanza_bytes: Largest stanza accepted after authentication.
     @ivar idle_timeout: Seconds before an unused outbound stream closes.
+    @ivar inbound_idle_timeout: Seconds without data before an inbound
+        stream is closed (Prosody sends a keepalive every 840 s).
+    @ivar negotiation_timeout: Seconds a connection may take from TCP
+        connect to authentication.
+    @ivar max_streams_per_address: Inbound connections accepted at once
+        from one remote IP address.
     @ivar connect_timeout: Seconds per outbound connection attempt.
     @ivar system_ca: Also trust the system's CA bundle.
     """
@@ -124,6 +130,9 @@ class XmppConfig:
     insecure_domains: frozenset[str] = frozenset()
     max_stanza_bytes: int = 512 * 1024
     idle_timeout: float = 600.0
+    inbound_idle_timeout: float = 3600.0
+    negotiation_timeout: float = 60.0
+    max_streams_per_address: int = 20
     connect_timeout: float = 20.0
     system_ca: bool = True
 
@@ -169,6 +178,11 @@ def parse_config(section: Section) -> XmppConfig:
             "max_stanza_bytes", 512 * 1024, minimum=10_000, maximum=16 * 1024 * 1024
         ),
         idle_timeout=section.number("idle_timeout", 600.0, minimum=1.0),
+        inbound_idle_timeout=section.number("inbound_idle_timeout", 3600.0, minimum=10.0),
+        negotiation_timeout=section.number("negotiation_timeout", 60.0, minimum=1.0),
+        max_streams_per_address=section.integer(
+            "max_streams_per_address", 20, minimum=1, maximum=100_000
+        ),
         connect_timeout=section.number("connect_timeout", 20.0, minimum=1.0),
         system_ca=section.boolean("system_ca", True),
     )
@@ -587,9 +601,14 @@ def s2s_settings(config: XmppConfig, partners: Iterable[PartnerConfig]) -> S2SSe
         | {p.domain for p in xmpp_partners if p.require_certificates},
         insecure_domains=config.insecure_domains,
         static_routes={p.domain: p.route for p in xmpp_partners if p.route},
-        limits=StreamLimits(max_stanza_size=config.max_stanza_bytes),
+        limits=StreamLimits(
+            max_stanza_size=config.max_stanza_bytes,
+            negotiation_timeout=config.negotiation_timeout,
+            idle_timeout=config.inbound_idle_timeout,
+        ),
         connect_timeout=config.connect_timeout,
         idle_timeout=config.idle_timeout,
+        max_streams_per_address=config.max_streams_per_address,
     )
 
 

@@ -50,6 +50,7 @@ from twisted.python.failure import Failure
 from twisted.words.xish import domish
 from zope.interface import implementer
 
+from ...refusals import RefusalLog
 from .namespaces import (
     NS_CLIENT,
     NS_DIALBACK,
@@ -191,6 +192,8 @@ class BaseStream(Protocol):
     @ivar disconnected: Whether the connection is gone.
     @ivar error: The stream error that ended this stream, if any (sent or
         received).
+    @ivar refusals: If set, where the line for each stream error goes,
+        rate-limited (one per hostile connection would flood the log).
     @ivar trace: If set, called with C{(stream, "in" | "out", data)} for
         every chunk received and sent (plaintext once TLS is up). A
         debugging aid for tests: it sees stanza content, so production
@@ -199,6 +202,7 @@ class BaseStream(Protocol):
 
     log = Logger(namespace="nextplane.xmpp.s2s")
     trace: Callable[[BaseStream, str, bytes], object] | None = None
+    refusals: RefusalLog | None = None
 
     def __init__(self, clock: IReactorTime, limits: StreamLimits) -> None:
         self.clock = clock
@@ -406,12 +410,12 @@ class BaseStream(Protocol):
         if self.closing or self.disconnected:
             return
         self.error = error
-        self.log.info(
-            "Closing s2s stream {stream}: {condition} {text}",
-            stream=self,
-            condition=error.condition,
-            text=error.text or "",
-        )
+        line = "Closing s2s stream {stream}: {condition} {text}"
+        fields = {"stream": self, "condition": error.condition, "text": error.text or ""}
+        if self.refusals is not None:
+            self.refusals.refused(line, **fields)
+        else:
+            self.log.info(line, **fields)
         if not self.header_sent:
             header = self.error_header()
             if header is not None:
