@@ -51,7 +51,7 @@ from nextplane.storage.records import (
 from nextplane.tap import build_hub
 from nextplane.testing.connectors import TEST_CONNECTORS, RecordingConnector
 
-from .process import tail
+from .process import tail, text_so_far
 
 __all__ = ["HubOptions", "HubUnderTest", "poll", "sip_registry", "wait_for_contact_state"]
 
@@ -551,10 +551,7 @@ class HubUnderTest:
 
         @return: the text.
         """
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+        return text_so_far(self.log_path)
 
     def traffic_text(self) -> str:
         """
@@ -562,10 +559,7 @@ class HubUnderTest:
 
         @return: the text.
         """
-        try:
-            return self.traffic_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+        return text_so_far(self.traffic_path)
 
     def wait_for_log(self, pattern: str, timeout: float = 15.0) -> defer.Deferred[re.Match[str]]:
         """

@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Protocol
 
 from twisted.internet import defer
 
-from .process import ManagedProcess, tail, wait_for_tcp, wait_for_text
+from .process import ManagedProcess, tail, text_so_far, wait_for_tcp, wait_for_text
 
 __all__ = ["ServerOptions", "XmppServer", "launch"]
 
@@ -85,10 +85,7 @@ class XmppServer:
 
         @return: the text.
         """
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+        return text_so_far(self.log_path)
 
     def wait_for_log(self, pattern: str, timeout: float = 15.0) -> defer.Deferred[re.Match[str]]:
         """
