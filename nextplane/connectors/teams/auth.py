@@ -33,11 +33,10 @@ from typing import Any
 
 import jwt
 from attrs import frozen
-from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
-from twisted.python.failure import Failure
 
 from ..slack.api import HTTPClient, within
+from .flight import SingleFlight
 
 __all__ = [
     "DEFAULT_METADATA_URL",
@@ -214,7 +213,7 @@ class OpenIdKeys:
         self._keys: dict[str, PublishedKey] = {}
         self._fetched_at: float | None = None
         self._attempted_at: float | None = None
-        self._waiters: list[Deferred[None]] = []
+        self._flight: SingleFlight[None] = SingleFlight(self._fetch)
         #: How many times the keys were fetched (for tests and metrics).
         self.fetches = 0
 
@@ -234,22 +233,10 @@ class OpenIdKeys:
 
         @raise KeysUnavailable: When the fetch failed.
         """
-        waiter: Deferred[None] = Deferred()
-        self._waiters.append(waiter)
-        if len(self._waiters) == 1:
-            Deferred.fromCoroutine(self._fetch()).addBoth(self._settle)
         try:
-            await waiter
+            await self._flight()
         except Exception as e:
             raise KeysUnavailable(f"signing keys unavailable: {e}") from e
-
-    def _settle(self, result: object) -> None:
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            if isinstance(result, Failure):
-                waiter.errback(result)
-            else:
-                waiter.callback(None)
 
     async def key(self, kid: str) -> PublishedKey:
         """
@@ -348,7 +335,12 @@ class BotFrameworkAuthenticator:
 
     def _decode(self, token: str, published: PublishedKey) -> dict[str, Any]:
         # Times are checked against the injected clock in _check_times.
-        options = {"verify_exp": False, "verify_nbf": False, "verify_iat": False}
+        options: jwt.types.Options = {
+            "verify_exp": False,
+            "verify_nbf": False,
+            "verify_iat": False,
+            "require": ["iss", "aud", "exp"],
+        }
         try:
             return jwt.decode(
                 token,
@@ -356,7 +348,7 @@ class BotFrameworkAuthenticator:
                 algorithms=list(_ALGORITHMS),
                 audience=self.app_id,
                 issuer=ISSUER,
-                options={**options, "require": ["iss", "aud", "exp"]},  # type: ignore[dict-item]
+                options=options,
             )
         except jwt.InvalidSignatureError as e:
             raise ForgedToken("signature does not verify") from e
