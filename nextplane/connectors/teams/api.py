@@ -203,21 +203,25 @@ def send_to_conversation(ref: ConversationRef, activity: Mapping[str, Any]) -> C
     )
 
 
+def _on_activity(
+    method: str,
+    operation: str,
+    ref: ConversationRef,
+    activity_id: str,
+    body: dict[str, Any] | None,
+) -> ConnectorRequest:
+    url = _conversation_url(ref, "activities", quote(activity_id, safe=""))
+    return ConnectorRequest(method, url, body, operation, ref.conversation_id)
+
+
 def reply_to_activity(
     ref: ConversationRef, activity_id: str, activity: Mapping[str, Any]
 ) -> ConnectorRequest:
     """
     Send C{activity} as a reply to C{activity_id}.
     """
-    body = _with_addressing(ref, activity)
-    body["replyToId"] = activity_id
-    return ConnectorRequest(
-        "POST",
-        _conversation_url(ref, "activities", quote(activity_id, safe="")),
-        body,
-        "Conversations_ReplyToActivity",
-        ref.conversation_id,
-    )
+    body = {**_with_addressing(ref, activity), "replyToId": activity_id}
+    return _on_activity("POST", "Conversations_ReplyToActivity", ref, activity_id, body)
 
 
 def update_activity(
@@ -226,28 +230,15 @@ def update_activity(
     """
     Replace the bot's activity C{activity_id} (an edit): the full new activity.
     """
-    body = _with_addressing(ref, activity)
-    body["id"] = activity_id
-    return ConnectorRequest(
-        "PUT",
-        _conversation_url(ref, "activities", quote(activity_id, safe="")),
-        body,
-        "Conversations_UpdateActivity",
-        ref.conversation_id,
-    )
+    body = {**_with_addressing(ref, activity), "id": activity_id}
+    return _on_activity("PUT", "Conversations_UpdateActivity", ref, activity_id, body)
 
 
 def delete_activity(ref: ConversationRef, activity_id: str) -> ConnectorRequest:
     """
     Delete the bot's activity C{activity_id} (a retraction).
     """
-    return ConnectorRequest(
-        "DELETE",
-        _conversation_url(ref, "activities", quote(activity_id, safe="")),
-        None,
-        "Conversations_DeleteActivity",
-        ref.conversation_id,
-    )
+    return _on_activity("DELETE", "Conversations_DeleteActivity", ref, activity_id, None)
 
 
 def send_typing(ref: ConversationRef) -> ConnectorRequest:

@@ -32,10 +32,10 @@ from klein import Klein
 from twisted.internet.interfaces import IListeningPort, IReactorTCP, IReactorTime
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
-from twisted.web.server import Site
 
 from nextplane.connectors.teams.token import MULTI_TENANT, SCOPE
 
+from ..listen import listen_http
 from .connector import ApiResponse, ConnectorApi
 from .keys import SigningKey, openid_metadata
 from .spec import ConnectorSpec, load_spec
@@ -159,7 +159,7 @@ class TeamsSimulator:
 
     def resource(self) -> IResource:
         """
-        The Klein resource.
+        The whole simulated Teams as one resource (metadata, keys, token, C{/v3}).
         """
         return self.app.resource()  # type: ignore[no-any-return]
 
@@ -167,15 +167,10 @@ class TeamsSimulator:
         self, reactor: IReactorTCP, port: int = 0, interface: str = "127.0.0.1"
     ) -> IListeningPort:
         """
-        Serve on a real TCP port (loopback by default), for benchmarks, and
-        point L{base_url} at it.
-
-        @return: The listening port; stop it with C{stopListening()}.
+        Benchmarks reach the simulator over loopback: listen and make
+        L{base_url} (so C{serviceUrl} and the authority) that address.
         """
-        site: Any = Site(self.resource())
-        listening = reactor.listenTCP(port, site, interface=interface)
-        address = listening.getHost()
-        self.base_url = f"http://{interface}:{getattr(address, 'port', port)}"
+        listening, self.base_url = listen_http(reactor, self.resource(), port, interface)
         return listening
 
     def _app_for_token(self, token: str) -> BotApp | None:
