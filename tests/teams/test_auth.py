@@ -240,6 +240,30 @@ class KeyCacheTests(SynchronousTestCase):
         self.successResultOf(self.key("key-1"))
         self.assertEqual(self.keys.fetches, 2)
 
+    def test_concurrent_first_fetch(self) -> None:
+        """Lookups while the first fetch is under way wait for it, and share it."""
+        gate: Deferred[None] = Deferred()
+        stub = StubTreq(self.server)
+
+        class Slow:
+            def request(self, method: str, url: str, **kwargs: Any) -> Deferred[Any]:
+                async def later() -> Any:
+                    await gate
+                    return await stub.request(method, url, **kwargs)
+
+                return Deferred.fromCoroutine(later())
+
+        keys = OpenIdKeys(Slow(), self.clock, METADATA)
+        first = Deferred.fromCoroutine(keys.key("key-1"))
+        second = Deferred.fromCoroutine(keys.key("key-1"))
+        unknown = Deferred.fromCoroutine(keys.key("key-9"))
+        self.assertNoResult(second)
+        gate.callback(None)
+        self.assertEqual(self.successResultOf(first).kid, "key-1")
+        self.assertEqual(self.successResultOf(second).kid, "key-1")
+        self.failureResultOf(unknown, UnknownKey)
+        self.assertEqual(keys.fetches, 1)
+
     def test_parse_jwks_skips_junk(self) -> None:
         """Entries that are not RSA keys with a kid are skipped."""
         keys = parse_jwks({"keys": [{"kty": "EC"}, {"kty": "RSA"}, "x", KEY.jwk()]})

@@ -295,6 +295,36 @@ class ConnectorTests(Fixture):
         self.assertEqual(json.loads(body)[0]["aadObjectId"], self.user.aad_object_id)
 
 
+class UploadTests(Fixture):
+    """
+    The upload session of an accepted file consent.
+    """
+
+    def test_upload(self) -> None:
+        """Bytes PUT with a full Content-Range are stored and served."""
+        delivery = self.successResultOf(self.channel.file_consent(self.user, True, {"file": "f"}))
+        info = delivery.activity["value"]["uploadInfo"]
+        d = self.http.put(
+            info["uploadUrl"], data=b"hello", headers={"Content-Range": ["bytes 0-4/5"]}
+        )
+        self.assertEqual(self.successResultOf(d).code, 201)
+        self.assertEqual(self.sim.uploads[info["uniqueId"]], b"hello")
+        got = self.successResultOf(self.http.get(info["contentUrl"]))
+        self.assertEqual(self.successResultOf(got.content()), b"hello")
+
+    def test_bad_range(self) -> None:
+        """A wrong Content-Range is refused."""
+        d = self.http.put(
+            f"{self.sim.base_url}/upload/x",
+            data=b"hello",
+            headers={"Content-Range": ["bytes 0-1/5"]},
+        )
+        self.assertEqual(self.successResultOf(d).code, 400)
+        self.assertEqual(
+            self.successResultOf(self.http.get(f"{self.sim.base_url}/drive/x/a")).code, 404
+        )
+
+
 class CapacityTests(Fixture):
     """
     In capacity mode there are no limits.

@@ -238,6 +238,24 @@ class OpenIdKeys:
         except Exception as e:
             raise KeysUnavailable(f"signing keys unavailable: {e}") from e
 
+    async def _refresh_stale(self, now: float) -> None:
+        attempted = self._attempted_at
+        failed_recently = (
+            not self._flight.flying
+            and attempted is not None
+            and now - attempted < FAILED_FETCH_PAUSE
+        )
+        if failed_recently:
+            if not self._keys:
+                raise KeysUnavailable("signing keys unavailable (fetch failed recently)")
+            return
+        try:
+            await self.refresh()
+        except KeysUnavailable:
+            # Keep verifying with yesterday's keys rather than refusing everything.
+            if not self._keys:
+                raise
+
     async def key(self, kid: str) -> PublishedKey:
         """
         The published key C{kid}, fetching keys when stale or unknown.
@@ -248,21 +266,12 @@ class OpenIdKeys:
         """
         now = self._clock.seconds()
         if self._fetched_at is None or now - self._fetched_at >= KEY_REFRESH:
-            if self._attempted_at is not None and now - self._attempted_at < FAILED_FETCH_PAUSE:
-                if self._fetched_at is None:
-                    raise KeysUnavailable("signing keys unavailable (fetch failed recently)")
-            else:
-                try:
-                    await self.refresh()
-                except KeysUnavailable:
-                    # Keep verifying with yesterday's keys rather than refusing everything.
-                    if not self._keys:
-                        raise
+            await self._refresh_stale(now)
         found = self._keys.get(kid)
         if found is not None:
             return found
         attempted = self._attempted_at
-        if attempted is None or self._clock.seconds() - attempted >= UNKNOWN_KID_REFETCH:
+        if self._flight.flying or attempted is None or now - attempted >= UNKNOWN_KID_REFETCH:
             await self.refresh()
             found = self._keys.get(kid)
             if found is not None:

@@ -14,7 +14,9 @@ C{serviceUrl} of every activity, the token authority and the OpenID host.
   - C{POST /<tenant>/oauth2/v2.0/token}: client credentials, checked
     against the registered L{BotApp}s (single-tenant apps only from their
     own tenant, multi-tenant ones from C{botframework.com});
-  - C{/v3/...}: the Connector API.
+  - C{/v3/...}: the Connector API;
+  - C{PUT /upload/<id>} and C{GET /drive/<id>/<name>}: the upload session
+    and the file of an accepted file consent card.
 
 Modes: L{REAL_LIMITS} enforces Teams' rate limits with 429s;
 L{CAPACITY} has none, to measure the hub. Time comes from an injected clock.
@@ -99,6 +101,8 @@ class TeamsSimulator:
         self.tenants: dict[str, Tenant] = {}
         self.apps: dict[str, BotApp] = {}
         self.token_requests: list[tuple[str, str, bool]] = []
+        #: Files users accepted through a consent card and the bot uploaded, by id.
+        self.uploads: dict[str, bytes] = {}
         self._tokens: dict[str, tuple[BotApp, float]] = {}
         self._seq = 0
         self.api = ConnectorApi(
@@ -218,6 +222,25 @@ class TeamsSimulator:
             "access_token": token,
         }
         return _json(request, 200, body)
+
+    @app.route("/upload/<string:unique>", methods=["PUT"])
+    def _upload(self, request: IRequest, unique: str) -> bytes:
+        # The OneDrive upload session of an accepted file consent (bots-filesv4.md).
+        raw = request.content.read() if request.content is not None else b""
+        header = request.getHeader(b"content-range")
+        expected = f"bytes 0-{len(raw) - 1}/{len(raw)}"
+        got = header.decode("latin-1") if isinstance(header, bytes) else header
+        if not raw or got != expected:
+            return _json(request, 400, {"error": {"code": "invalidRange", "message": expected}})
+        self.uploads[unique] = raw
+        return _json(request, 201, {"id": unique, "size": len(raw)})
+
+    @app.route("/drive/<string:unique>/<string:name>", methods=["GET"])
+    def _download(self, request: IRequest, unique: str, name: str) -> bytes:
+        if unique not in self.uploads:
+            return _json(request, 404, {"error": {"code": "itemNotFound", "message": name}})
+        request.setHeader(b"content-type", b"application/octet-stream")
+        return self.uploads[unique]
 
     @app.route("/v3/", branch=True, methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
     def _connector(self, request: IRequest) -> bytes:
