@@ -96,6 +96,21 @@ class ReadTests(SynchronousTestCase):
         del activity["conversation"]
         self.assertEqual(self.refused(self.read(activity)), 400)
 
+    def test_no_content_in_errors_or_reprs(self) -> None:
+        """Refusals and parsed activities never carry message content in text."""
+        marker = "MARKER-7f3a9c"
+        activity = self.channel.base(self.user, "message", text=marker)
+        activity["attachments"] = [{"contentType": "text/html", "content": f"<b>{marker}</b>"}]
+        verified = self.successResultOf(self.read(activity))
+        self.assertNotIn(marker, repr(verified))
+        foreign = OTHER_KEY.channel_token(APP, self.sim.service_url, self.clock.seconds())
+        bad = self.failureResultOf(self.read(activity, foreign), InboundRefused).value
+        del activity["conversation"]
+        broken = self.failureResultOf(self.read(activity), InboundRefused).value
+        for error in (bad, broken):
+            self.assertNotIn(marker, str(error))
+            self.assertNotIn(marker, repr(error))
+
     def test_invoke_answer(self) -> None:
         """Invoke answers carry a JSON body."""
         self.assertEqual(invoke_answer(), (200, b"{}"))
