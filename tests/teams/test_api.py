@@ -18,6 +18,7 @@ from nextplane.connectors.teams.api import (
     create_conversation,
     delete_activity,
     message_activity,
+    parse_members,
     parse_retry_after,
     payload_size,
     reply_to_activity,
@@ -25,6 +26,7 @@ from nextplane.connectors.teams.api import (
     send_typing,
     update_activity,
 )
+from nextplane.connectors.teams.api import conversation_members as api_members
 from nextplane.testing.teams_sim.spec import load_spec
 
 REF = ConversationRef("https://smba.test/emea/", "a:1Xy_z", "tenant-1", "28:app")
@@ -110,6 +112,41 @@ class ShapeTests(SynchronousTestCase):
         small = message_activity("x" * 100)
         self.assertEqual(payload_size(small), 2 * len(json.dumps(small, separators=(",", ":"))))
         self.assertGreater(payload_size(message_activity("x" * (MAX_PAYLOAD // 2))), MAX_PAYLOAD)
+
+
+class MembersTests(SynchronousTestCase):
+    """
+    Member lists are requested and read.
+    """
+
+    def test_request(self) -> None:
+        """Members are a GET of the conversation's members."""
+        request = api_members(REF)
+        self.assertEqual((request.method, request.body), ("GET", None))
+        self.assertTrue(request.url.endswith("/v3/conversations/a%3A1Xy_z/members"))
+
+    def test_parse(self) -> None:
+        """Members are read; junk entries and fields are skipped."""
+        body = json.dumps(
+            [
+                {
+                    "id": "29:1",
+                    "name": "A",
+                    "email": "a@x.test",
+                    "userPrincipalName": "a@x.test",
+                    "x": 1,
+                },
+                {"name": "no id"},
+                "junk",
+                {"id": "29:2", "email": ""},
+            ]
+        ).encode()
+        members = parse_members(body)
+        self.assertEqual([m.id for m in members], ["29:1", "29:2"])
+        self.assertEqual(members[0].email, "a@x.test")
+        self.assertIsNone(members[1].email)
+        self.assertEqual(parse_members(b"{"), [])
+        self.assertEqual(parse_members(b"{}"), [])
 
 
 class ClassifyTests(SynchronousTestCase):

@@ -10,8 +10,6 @@ L{nextplane.connectors.teams.api.classify} expects.
 
 from __future__ import annotations
 
-import json
-
 from treq.testing import StubTreq
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
@@ -274,25 +272,20 @@ class ConnectorTests(Fixture):
         self.sim.api.violations.clear()
 
     def test_members(self) -> None:
-        """The members of a conversation are the user, with Teams' extra fields."""
+        """The members of a conversation are the user, with e-mail and UPN."""
         self.install()
+        user = self.sim.add_user(TENANT, "Grace Hopper", installed=True, email="grace@acme.test")
+        ref = api.ConversationRef(
+            self.sim.service_url, self.channel.conversation(user).id, TENANT, self.app.bot_id
+        )
         status, body, _ = self.successResultOf(
-            Deferred.fromCoroutine(
-                call(
-                    self.http,
-                    api.ConnectorRequest(
-                        "GET",
-                        api.send_typing(self.ref).url.rsplit("/", 1)[0] + "/members",
-                        None,
-                        "x",
-                        "x",
-                    ),
-                    self.token(),
-                )
-            )
+            Deferred.fromCoroutine(call(self.http, api.conversation_members(ref), self.token()))
         )
         self.assertEqual(status, 200)
-        self.assertEqual(json.loads(body)[0]["aadObjectId"], self.user.aad_object_id)
+        [member] = api.parse_members(body)
+        self.assertEqual((member.id, member.name), (user.id, "Grace Hopper"))
+        self.assertEqual((member.email, member.user_principal_name), ("grace@acme.test",) * 2)
+        self.assertEqual((member.aad_object_id, member.tenant_id), (user.aad_object_id, TENANT))
 
 
 class UploadTests(Fixture):

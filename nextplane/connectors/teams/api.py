@@ -11,7 +11,8 @@ activities, stored with the conversation reference
   - reply: C{POST /v3/conversations/{cid}/activities/{aid}};
   - update (edits): C{PUT /v3/conversations/{cid}/activities/{aid}};
   - delete (retractions): C{DELETE /v3/conversations/{cid}/activities/{aid}};
-  - typing: a C{typing} activity sent like a message.
+  - typing: a C{typing} activity sent like a message;
+  - members: C{GET /v3/conversations/{cid}/members} (the user's e-mail and UPN).
 
 Builders return a L{ConnectorRequest}; the platform kit's delivery sends it
 with the bot token and feeds the answer to L{classify}, which says what to
@@ -39,10 +40,13 @@ __all__ = [
     "ConnectorRequest",
     "ConversationRef",
     "Outcome",
+    "TeamsMember",
     "classify",
+    "conversation_members",
     "create_conversation",
     "delete_activity",
     "message_activity",
+    "parse_members",
     "payload_size",
     "reply_to_activity",
     "send_to_conversation",
@@ -246,6 +250,64 @@ def send_typing(ref: ConversationRef) -> ConnectorRequest:
     Show the bot as typing.
     """
     return send_to_conversation(ref, {"type": "typing"})
+
+
+def conversation_members(ref: ConversationRef) -> ConnectorRequest:
+    """
+    List the conversation's members: in a personal chat, the user, with the
+    e-mail and UPN Teams adds (the activity itself carries neither).
+    """
+    url = _conversation_url(ref, "members")
+    return ConnectorRequest(
+        "GET", url, None, "Conversations_GetConversationMembers", ref.conversation_id
+    )
+
+
+@frozen
+class TeamsMember:
+    """
+    A member as Teams describes it.
+
+    @ivar email: The user's e-mail (Teams adds it), when given.
+    @ivar user_principal_name: The sign-in name (often the e-mail).
+    """
+
+    id: str
+    name: str | None = None
+    aad_object_id: str | None = None
+    email: str | None = None
+    user_principal_name: str | None = None
+    tenant_id: str | None = None
+
+
+def parse_members(body: bytes) -> list[TeamsMember]:
+    """
+    The members in a C{GetConversationMembers} answer (junk entries skipped).
+    """
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return []
+    members = []
+    for entry in data if isinstance(data, list) else []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+            continue
+
+        def text(name: str, entry: dict[str, Any] = entry) -> str | None:
+            value = entry.get(name)
+            return value if isinstance(value, str) and value else None
+
+        members.append(
+            TeamsMember(
+                entry["id"],
+                text("name"),
+                text("aadObjectId"),
+                text("email"),
+                text("userPrincipalName"),
+                text("tenantId"),
+            )
+        )
+    return members
 
 
 def payload_size(activity: Mapping[str, Any]) -> int:

@@ -33,7 +33,7 @@ from attrs import frozen
 
 from .limits import CONVERSATION_LIMITS, TENANT_LIMITS, SlidingWindows, retry_after
 from .spec import ConnectorSpec
-from .state import BotApp, SimActivity, SimConversation, Tenant
+from .state import BotApp, SimActivity, SimConversation, SimUser, Tenant
 
 __all__ = [
     "MAX_PAYLOAD",
@@ -302,11 +302,14 @@ class ConnectorApi:
         return _error(501, "NotImplemented", f"{name} is not simulated")
 
 
-def _member(user: Any) -> dict[str, Any]:
-    return {
+def _member(user: SimUser) -> dict[str, Any]:
+    member = {
         "id": user.id,
         "name": user.name,
         "aadObjectId": user.aad_object_id,
         "tenantId": user.tenant_id,
         "userRole": "user",
     }
+    if user.email:
+        member["email"] = member["userPrincipalName"] = user.email
+    return member

@@ -151,13 +151,16 @@ class TeamsSimulator:
         """
         return self.tenants.setdefault(tenant_id, Tenant(tenant_id))
 
-    def add_user(self, tenant_id: str, name: str, installed: bool = False) -> SimUser:
+    def add_user(
+        self, tenant_id: str, name: str, installed: bool = False, email: str | None = None
+    ) -> SimUser:
         """
-        A new user of C{tenant_id}.
+        A new user of C{tenant_id}, with e-mail C{email} (Teams reports it
+        as both C{email} and C{userPrincipalName}).
         """
         tenant = self.add_tenant(tenant_id)
         serial = self.new_id("")
-        user = SimUser(f"29:{serial}", f"aad-{serial}", name, tenant_id, installed)
+        user = SimUser(f"29:{serial}", f"aad-{serial}", name, tenant_id, installed, email=email)
         tenant.users[user.id] = user
         return user
 

@@ -45,6 +45,7 @@ class SimUser:
     tenant_id: str
     installed: bool = False
     blocked: bool = False
+    email: str | None = None
 
 
 @define
