@@ -113,6 +113,21 @@ class MessageTests(SynchronousTestCase):
         self.assertEqual(reference.conversation_type, "personal")
         self.assertEqual(reference.bot.id, "28:c9e8c047-2a74-40a2-b28a-b162d5f5327c")
 
+    def test_reference_stored(self) -> None:
+        """A reference survives dump and load, and gives the outbound ref."""
+        reference = parse_activity(MESSAGE).conversation  # type: ignore[union-attr]
+        assert reference is not None
+        loaded = type(reference).load(reference.dump())
+        self.assertEqual(loaded.dump(), reference.dump())
+        self.assertEqual(loaded.service_url, SERVICE)
+        outbound = loaded.outbound()
+        self.assertEqual(
+            (outbound.service_url, outbound.conversation_id, outbound.tenant_id, outbound.bot_id),
+            (SERVICE, "a:17I0kl9EkpE1O9PH", "t-1", "28:c9e8c047-2a74-40a2-b28a-b162d5f5327c"),
+        )
+        for bad in ("{", "[]", '{"serviceUrl": "x"}'):
+            self.assertRaises(ActivityError, type(reference).load, bad)
+
     def test_tenant_from_channel_data(self) -> None:
         """Without conversation.tenantId, channelData.tenant.id is used."""
         activity = with_(conversation={"id": "a:1"})

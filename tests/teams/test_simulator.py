@@ -111,6 +111,16 @@ class ChannelTests(Fixture):
         self.assertTrue(stored.deleted)
         self.assertEqual(stored.text, "hello!")
 
+    def test_token_reused_then_renewed(self) -> None:
+        """The channel reuses its token, and renews it before it expires."""
+        activity = self.channel.base(self.user, "typing")
+        self.successResultOf(self.channel.post(activity))
+        self.successResultOf(self.channel.post(activity))
+        self.clock.advance(3600 - 299)
+        self.successResultOf(self.channel.post(activity))
+        self.assertEqual(len(self.bot.accepted), 3)
+        self.assertEqual(len(self.channel._tokens), 1)
+
     def test_forged_refused(self) -> None:
         """Unsigned, foreign-signed, wrong-audience and wrong-serviceUrl posts get 401."""
         activity = self.channel.base(self.user, "message", text="x")

@@ -26,10 +26,13 @@ L{ActivityError} (answer 400). Message content never shows in C{repr}.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from attrs import field, frozen
+
+from .api import ConversationRef
 
 __all__ = [
     "FILE_DOWNLOAD_INFO",
@@ -91,6 +94,58 @@ class ConversationReference:
     conversation_type: str | None
     bot: ChannelAccount
     channel_id: str = "msteams"
+
+    def outbound(self) -> ConversationRef:
+        """
+        What the Connector calls about this conversation need.
+        """
+        return ConversationRef(
+            self.service_url, self.conversation_id, self.tenant_id or "", self.bot.id
+        )
+
+    def dump(self) -> str:
+        """
+        A compact JSON form to store (no message content in it).
+        """
+        return json.dumps(
+            {
+                "serviceUrl": self.service_url,
+                "conversation": self.conversation_id,
+                "tenant": self.tenant_id,
+                "type": self.conversation_type,
+                "bot": self.bot.id,
+                "channel": self.channel_id,
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def load(cls, text: str) -> ConversationReference:
+        """
+        Read what L{dump} wrote.
+
+        @raise ActivityError: When C{text} is not such a reference.
+        """
+        try:
+            data = json.loads(text)
+        except ValueError as e:
+            raise ActivityError("stored reference is not JSON") from e
+        fields = _dict(data)
+        service_url, conversation, bot = (
+            _str(fields.get("serviceUrl")),
+            _str(fields.get("conversation")),
+            _str(fields.get("bot")),
+        )
+        if not service_url or not conversation or not bot:
+            raise ActivityError("stored reference lacks serviceUrl, conversation or bot")
+        return cls(
+            service_url,
+            conversation,
+            _str(fields.get("tenant")),
+            _str(fields.get("type")),
+            ChannelAccount(bot),
+            _str(fields.get("channel")) or "msteams",
+        )
 
 
 @frozen
