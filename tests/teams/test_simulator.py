@@ -10,10 +10,13 @@ L{nextplane.connectors.teams.api.classify} expects.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from treq.testing import StubTreq
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from nextplane.connectors.teams import api
 from nextplane.connectors.teams.auth import BotFrameworkAuthenticator, OpenIdKeys
@@ -390,3 +393,42 @@ class ListenTests(SynchronousTestCase):
         self.assertEqual(sim.base_url, "http://127.0.0.1:8123")
         self.assertEqual(sim.service_url, "http://127.0.0.1:8123/")
         self.assertEqual(reactor.tcpServers[0][0], 8123)
+
+
+class LoopbackTests(TestCase):
+    """
+    The simulator on a real loopback port, as benchmarks use it.
+    """
+
+    async def _exercise(self, sim: TeamsSimulator, http: Any) -> None:
+        tokens = BotTokenProvider(
+            BotCredentials(APP, "secret", TENANT, authority=sim.base_url), http, sim.clock
+        )
+        token = await tokens.token()
+        user = sim.add_user(TENANT, "Ada", installed=True)
+        created = await call(
+            http, api.create_conversation(sim.service_url, f"28:{APP}", user.id, TENANT), token
+        )
+        self.assertEqual(created[0], 201)
+        ref = api.ConversationRef(
+            sim.service_url, json.loads(created[1])["id"], TENANT, f"28:{APP}"
+        )
+        sent = await call(http, api.send_to_conversation(ref, api.message_activity("hi")), token)
+        self.assertEqual(api.classify(sent[0], sent[1]).outcome, api.Outcome.DONE)
+
+    def test_real_port(self) -> None:
+        """Token, conversation and send work over real HTTP."""
+        from treq.client import HTTPClient
+        from twisted.internet import reactor as global_reactor
+        from twisted.web.client import Agent, HTTPConnectionPool
+
+        sim = TeamsSimulator(global_reactor, key=KEY)  # type: ignore[arg-type]
+        sim.add_app(APP, "secret", TENANT)
+        port = sim.listen(global_reactor)  # type: ignore[arg-type]
+        self.addCleanup(port.stopListening)
+        pool = HTTPConnectionPool(global_reactor, persistent=False)
+        self.addCleanup(pool.closeCachedConnections)
+        http = HTTPClient(Agent(global_reactor, pool=pool))
+        d = Deferred.fromCoroutine(self._exercise(sim, http))
+        d.addCallback(lambda _: self.assertEqual(sim.api.violations, []))
+        return d
