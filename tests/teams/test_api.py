@@ -102,6 +102,10 @@ class ShapeTests(SynchronousTestCase):
         self.assertEqual(request.body["type"], "typing")  # type: ignore[index]
         self.assertValid(request)
 
+    def test_repr_hides_content(self) -> None:
+        """A request's repr never shows the message."""
+        self.assertNotIn("secret words", repr(send_to_conversation(REF, message_activity("secret words"))))
+
     def test_thread_ids_encoded(self) -> None:
         """Channel ids with @ and ; stay one path segment."""
         ref = ConversationRef("https://s/", "19:abc@thread.tacv2;messageid=1", "t", "28:a")

@@ -31,7 +31,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
-from attrs import frozen
+from attrs import field, frozen
 
 __all__ = [
     "MAX_PAYLOAD",
@@ -121,7 +121,7 @@ class ConnectorRequest:
 
     method: str
     url: str
-    body: Mapping[str, Any] | None
+    body: Mapping[str, Any] | None = field(repr=False)
     operation: str
     lane: str
 
