@@ -104,7 +104,9 @@ class ShapeTests(SynchronousTestCase):
 
     def test_repr_hides_content(self) -> None:
         """A request's repr never shows the message."""
-        self.assertNotIn("secret words", repr(send_to_conversation(REF, message_activity("secret words"))))
+        self.assertNotIn(
+            "secret words", repr(send_to_conversation(REF, message_activity("secret words")))
+        )
 
     def test_thread_ids_encoded(self) -> None:
         """Channel ids with @ and ; stay one path segment."""

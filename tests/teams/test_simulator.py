@@ -255,6 +255,20 @@ class ConnectorTests(Fixture):
         self.assertEqual(self.call(api.send_typing(self.ref)).outcome, api.Outcome.DONE)
         self.assertEqual(self.call(api.send_typing(self.ref)).status, 429)
 
+    def test_tenant_limit(self) -> None:
+        """Real limits: 30 requests per second per app per tenant, across conversations."""
+        refs = []
+        for n in range(6):
+            user = self.sim.add_user(TENANT, f"user {n}", installed=True)
+            conversation = self.channel.conversation(user)
+            refs.append(
+                api.ConversationRef(self.sim.service_url, conversation.id, TENANT, self.app.bot_id)
+            )
+        statuses = [self.call(api.send_typing(refs[n % 6])).status for n in range(31)]
+        self.assertEqual(statuses[:30], [201] * 30)
+        self.assertEqual(statuses[30], 429)
+        self.assertEqual(self.sim.api.rate_limited[-1].retry_after, 1)
+
     def test_spec_violation_recorded(self) -> None:
         """A request that breaks the spec is recorded."""
         self.install()
