@@ -55,6 +55,14 @@ class Options(usage.Options):
         "Run the nextplane messaging interoperability hub. All settings are in "
         "the TOML configuration file; see etc/nextplane.example.toml."
     )
+    optFlags: ClassVar[list[list[Any]]] = [
+        [
+            "check",
+            None,
+            "Check the configuration (certificates, DNS, partners, credentials) and exit.",
+        ],
+        ["json", None, "With --check: print the findings as JSON."],
+    ]
     optParameters: ClassVar[list[list[Any]]] = [
         ["config", "c", "etc/nextplane.toml", "Path to the TOML configuration file."],
         [
@@ -220,6 +228,15 @@ def makeService(
 
         reactor = default_reactor
     stderr = stderr if stderr is not None else sys.stderr
+    if options["check"]:
+        # The diagnostic runs the reactor itself and exits with its status.
+        from .cli import main as cli_main
+
+        raise SystemExit(
+            cli_main(
+                ["check", "--config", options["config"], *(["--json"] if options["json"] else [])]
+            )
+        )
     try:
         config = load_config(options["config"])
     except ConfigError as e:
