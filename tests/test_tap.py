@@ -126,7 +126,9 @@ private_key = "{d}/t.key"
 
     def test_certificate_not_covering_domain_one_line(self) -> None:
         """A certificate for another domain stops start-up with one line naming it."""
-        config = self.good_config().replace("t.crt", "other.test.crt").replace("t.key", "other.test.key")
+        config = (
+            self.good_config().replace("t.crt", "other.test.crt").replace("t.key", "other.test.key")
+        )
         service, err = self.make(self.write_config(config))
         self.assertIsNone(service)
         self.assertEqual(
