@@ -105,7 +105,7 @@ class _Probe(Protocol):
 
     def connectionMade(self) -> None:
         if self._xmpp is None:
-            self.transport.startTLS(self._creator)  # type: ignore[attr-defined]
+            self.transport.startTLS(self._creator)  # type: ignore[union-attr]
         else:
             self.transport.write(self._xmpp.opening())  # type: ignore[union-attr]
 
@@ -121,7 +121,7 @@ class _Probe(Protocol):
             self.transport.write(reply)  # type: ignore[union-attr]
         if start:
             self._xmpp = None
-            self.transport.startTLS(self._creator)  # type: ignore[attr-defined]
+            self.transport.startTLS(self._creator)  # type: ignore[union-attr]
 
     def handshakeCompleted(self) -> None:
         leaf, chain = peer_certificates(self.transport)

@@ -200,7 +200,7 @@ class _AuthTest(Resource):
         self.answer = answer
         self.tokens: list[bytes] = []
 
-    def render_POST(self, request: Any) -> bytes:  # noqa: N802
+    def render_POST(self, request: Any) -> bytes:
         self.tokens.append(request.getHeader(b"authorization"))
         request.setHeader(b"content-type", b"application/json")
         return json.dumps(self.answer).encode()
