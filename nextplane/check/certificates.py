@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.check.test_certificates -*-
+# -*- test-case-name: tests.check.test_check -*-
 """
 Inspecting a tenant's certificate and key, shared by C{nextplane check}
 and start-up validation (L{startup_problem}).
@@ -51,15 +51,19 @@ class CertificateIssue:
     fatal: bool = False
 
 
-def dns_names(certificate: x509.Certificate) -> list[str]:
+def dns_names(certificate: x509.Certificate, *, uris: bool = False) -> list[str]:
     """
-    The certificate's C{dNSName} subject alternative names.
+    The certificate's C{dNSName} subject alternative names (and its URIs,
+    such as C{sip:example.com}, with C{uris}).
     """
     try:
         san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     except x509.ExtensionNotFound:
         return []
-    return list(san.value.get_values_for_type(x509.DNSName))
+    names = list(san.value.get_values_for_type(x509.DNSName))
+    if uris:
+        names += san.value.get_values_for_type(x509.UniformResourceIdentifier)
+    return names
 
 
 def covers(certificate: x509.Certificate, domain: str) -> bool:
@@ -205,7 +209,9 @@ def inspect_tenant(
     issues.append(_validity(leaf, now))
     issues.extend(_usage_issues(leaf))
     if trust is not None:
-        result = trust.check(leaf, chain[1:], when=now)
+        # Judged within its validity, so an expired one is not reported twice.
+        when = min(now, leaf.not_valid_after_utc - datetime.timedelta(seconds=1))
+        result = trust.check(leaf, chain[1:], when=max(when, leaf.not_valid_before_utc))
         if not result.chain_valid:
             issues.append(
                 CertificateIssue(

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.check.test_dnscheck -*-
+# -*- test-case-name: tests.check.test_check -*-
 """
 Whether a tenant domain's SRV records lead peers to this hub's listeners.
 

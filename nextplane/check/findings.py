@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.check.test_findings -*-
+# -*- test-case-name: tests.check.test_check -*-
 """
 What C{nextplane check} reports: one L{Finding} per thing looked at, with
 a hint on how to fix it, rendered as text lines or JSON.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.check.test_partners -*-
+# -*- test-case-name: tests.check.test_check -*-
 """
 Probing a configured federation partner: where it is (its route, else its
 SRV records), a TCP connection, the TLS handshake (after STARTTLS for
@@ -30,6 +30,7 @@ from zope.interface import implementer
 from ..config import PartnerConfig
 from ..dns import is_ip, lookup_addresses, lookup_srv, order_srv
 from ..tls import TrustStore, peer_certificates
+from .certificates import dns_names
 from .findings import ERROR, OK, Finding
 
 __all__ = ["PeerCertificate", "XmppStartTLS", "judge_certificate", "probe_partner"]
@@ -157,11 +158,7 @@ def judge_certificate(
     if matches(peer.leaf, domain):
         findings.append(Finding(OK, "partner", domain, "its certificate names " + domain))
     else:
-        try:
-            san = peer.leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-            names = ", ".join(str(n.value) for n in san.value)
-        except x509.ExtensionNotFound:
-            names = "none"
+        names = ", ".join(dns_names(peer.leaf, uris=True)) or "none"
         findings.append(
             Finding(
                 ERROR,

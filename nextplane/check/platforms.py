@@ -1,132 +1,22 @@
-# -*- test-case-name: tests.check.test_platforms -*-
+# -*- test-case-name: tests.check.test_check -*-
 """
 Platform credential checks, one per platform connector that has
 credentials: L{PLATFORM_CHECKS} maps a connector's configuration name to
-an async function given the L{PlatformCheckContext}, the connector's
-parsed configuration and the tenants it serves.
+its L{PlatformCheck}, which lives with the connector.
 
-Slack asks C{auth.test} with each configured bot token. Teams (its token
-endpoint) and Webex (C{people/me}) add their function here when those
+Slack asks C{auth.test} with each configured bot token. Teams (a token from
+its token endpoint) and Webex (C{people/me}) add one line here when those
 connectors land.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
 
-from attrs import frozen
+from ..connectors.slack.credentials import check_slack
+from .hooks import PlatformCheck, PlatformCheckContext
 
-from ..config import TenantConfig
-from ..connectors.slack.api import RetryPolicy, SlackApiError, SlackWebClient
-from .findings import ERROR, OK, WARNING, Finding
-
-__all__ = ["PLATFORM_CHECKS", "PlatformCheck", "PlatformCheckContext", "check_slack"]
-
-#: Slack errors meaning the token itself is bad.
-_REFUSED = frozenset(
-    {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"}
-)
-
-
-@frozen
-class PlatformCheckContext:
-    """
-    What a platform check may use.
-
-    @ivar reactor: The clock.
-    @ivar http: A treq-like HTTP client.
-    @ivar timeout: Seconds to wait for each answer.
-    """
-
-    reactor: Any
-    http: Any
-    timeout: float = 10.0
-
-
-PlatformCheck = Callable[
-    [PlatformCheckContext, Any, Sequence[TenantConfig]], Awaitable[list[Finding]]
-]
-
-
-async def check_slack(
-    context: PlatformCheckContext, config: Any, tenants: Sequence[TenantConfig]
-) -> list[Finding]:
-    """
-    C{auth.test} with each Slack tenant's configured bot token: it must be
-    accepted and belong to the tenant's workspace (team id).
-    """
-    findings = []
-    policy = RetryPolicy(max_attempts=1, max_rate_limited=1, timeout=context.timeout)
-    for tenant in tenants:
-        subject = f"slack {tenant.workspace} ({tenant.domain})"
-        token = config.workspaces.get(tenant.workspace)
-        if token is None:
-            findings.append(
-                Finding(
-                    WARNING if config.client_id is None else OK,
-                    "platform",
-                    subject,
-                    "no bot_token configured; the hub uses the app's OAuth installation "
-                    "kept in its database (not checked here)",
-                    "install the app from <public_url>/slack/install, or set "
-                    f"[connectors.slack.workspaces.{tenant.workspace}] bot_token",
-                )
-            )
-            continue
-        client = SlackWebClient(
-            token, context.http, context.reactor, base_url=config.api_base_url, policy=policy
-        )
-        try:
-            answer = await client.auth_test()
-        except SlackApiError as e:
-            refused = e.error in _REFUSED
-            findings.append(
-                Finding(
-                    ERROR,
-                    "platform",
-                    subject,
-                    f"auth.test {'refused the token' if refused else 'failed'}: {e.reason}",
-                    "reinstall the app in the workspace and update bot_token"
-                    if refused
-                    else f"check outbound HTTPS to {config.api_base_url}",
-                )
-            )
-            continue
-        except Exception as e:
-            findings.append(
-                Finding(
-                    ERROR,
-                    "platform",
-                    subject,
-                    f"Slack's API cannot be reached: {e}",
-                    f"check outbound HTTPS to {config.api_base_url}",
-                )
-            )
-            continue
-        team = answer.get("team_id")
-        if team != tenant.workspace:
-            findings.append(
-                Finding(
-                    ERROR,
-                    "platform",
-                    subject,
-                    f"the bot token belongs to team {team}",
-                    f"use the token of workspace {tenant.workspace}",
-                )
-            )
-            continue
-        findings.append(
-            Finding(
-                OK,
-                "platform",
-                subject,
-                f"auth.test accepted the token (team {answer.get('team', team)}, "
-                f"bot user {answer.get('user_id')})",
-            )
-        )
-    return findings
-
+__all__ = ["PLATFORM_CHECKS", "PlatformCheck", "PlatformCheckContext"]
 
 #: Connector name to its credential check.
 PLATFORM_CHECKS: Mapping[str, PlatformCheck] = {"slack": check_slack}

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.check.test_runner -*-
+# -*- test-case-name: tests.check.test_check -*-
 """
 All of C{nextplane check} for one validated configuration: the tenants'
 certificates, their DNS, every configured partner, every platform's

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.cli.test_check -*-
+# -*- test-case-name: tests.cli.test_main -*-
 """
 C{nextplane check --config FILE [--json] [--address IP]...}: diagnose a
 configuration against the world (L{nextplane.check.runner}), one line per

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.cli.test_slackmanifest -*-
+# -*- test-case-name: tests.cli.test_main -*-
 """
 C{nextplane slack-manifest --config FILE [--tenant DOMAIN] [--format
 json|yaml]}: print the Slack app manifest for this hub, ready to paste

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +30,12 @@ from nextplane.check.findings import (
     render_json,
     render_text,
 )
+from nextplane.check.hooks import PlatformCheckContext
 from nextplane.check.partners import PeerCertificate, XmppStartTLS, judge_certificate
-from nextplane.check.platforms import PlatformCheckContext, check_slack
-from nextplane.config import TenantConfig
+from nextplane.check.runner import run_checks
+from nextplane.config import TenantConfig, parse_config
 from nextplane.connectors.slack.connector import SlackConfig
+from nextplane.connectors.slack.credentials import check_slack
 from nextplane.connectors.xmpp.tls import identity_matches
 from nextplane.devcerts import ensure_ca, ensure_domain_cert
 from nextplane.tls import TrustStore
@@ -256,3 +259,61 @@ class RenderTests(SynchronousTestCase):
         document = json.loads(render_json(findings))
         self.assertEqual((document["ok"], document["errors"], document["warnings"]), (False, 1, 1))
         self.assertEqual(document["findings"][2]["hint"], "fix")
+
+
+class RunnerTests(SynchronousTestCase):
+    def test_whole_run(self) -> None:
+        """Config, certificates, DNS per listener and partners come in order; errors only where planted."""
+        directory = Path(self.mktemp())
+        ca = ensure_ca(directory)
+        cert = ensure_domain_cert(directory, "acme.test", ca)
+        config = parse_config(
+            tomllib.loads(
+                f"""
+[tls]
+ca_certificates = ["{ca.cert}"]
+[[tenants]]
+domain = "acme.test"
+platform = "echo"
+workspace = "w"
+certificate = "{cert.cert}"
+private_key = "{cert.key}"
+[[federation.partners]]
+domain = "widget.test"
+protocol = "sip"
+[connectors.echo]
+[connectors.xmpp]
+listen = "tcp:5269"
+[connectors.sip]
+listen = "tcp:5061"
+"""
+            )
+        )
+        resolver = FakeResolver()
+        resolver.srv["_xmpp-server._tcp.acme.test"] = [(0, 5, 5269, "hub.acme.test")]
+        resolver.srv["_sipfederationtls._tcp.acme.test"] = [(0, 5, 5061, "hub.acme.test")]
+        resolver.a["hub.acme.test"] = ["203.0.113.9"]
+        findings = result(
+            run_checks(
+                config,
+                reactor=MemoryReactorClock(),
+                resolver=resolver,
+                http=None,
+                now=NOW,
+                addresses=["203.0.113.9"],
+                system_ca=str(directory / "none"),
+            )
+        )
+        self.assertEqual(
+            [(f.level, f.area) for f in findings],
+            [
+                (OK, "config"),
+                (OK, "certificate"),
+                (OK, "certificate"),
+                (OK, "dns"),
+                (OK, "dns"),
+                (ERROR, "partner"),
+            ],
+            render_text(findings),
+        )
+        self.assertIn("no route and no _sipfederationtls._tcp SRV record", findings[-1].message)

@@ -1,8 +1,9 @@
 """
-C{nextplane check} against the local DNS server and real Prosody peers in
-the network namespace: it finds each planted fault - missing SRV records,
-an SRV record leading elsewhere, an expired tenant certificate, a partner
-whose certificate names another domain - and passes what is right.
+C{nextplane check} against the local DNS server and real peers in the
+network namespace (Prosody for XMPP, Kamailio for SIP mutual TLS): it finds
+each planted fault - missing SRV records, an SRV record leading elsewhere,
+an expired tenant certificate, a partner whose certificate names another
+domain - and passes what is right.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from nextplane.cli.check import check
 from nextplane.config import load_config
 from tests.certfaults import issue
 
-from ..harness import InteropEnvironment
+from .harness import InteropEnvironment
+from .harness.kamailio import KAMAILIO, KamailioOptions, start_kamailio
 
 
 class CheckTests(TestCase):
@@ -25,14 +27,29 @@ class CheckTests(TestCase):
 
     @defer.inlineCallbacks
     def test_finds_planted_faults(self) -> Any:
-        env = yield InteropEnvironment.create(self)
+        env = yield InteropEnvironment.create(self, programs=("prosody", KAMAILIO))
         hub = next(env.addresses)
+        sip_address = next(env.addresses)
+        kamailio = yield start_kamailio(
+            reactor,
+            KamailioOptions(
+                domain="sipfed.test",
+                address=sip_address,
+                cert=env.cert_for("sipfed.test"),
+                ca=env.ca.cert,
+                hub_domain="good.test",
+                hub_address=hub,
+            ),
+            env.directory / "kamailio",
+        )
+        self.addCleanup(kamailio.stop)
         yield env.start_prosody("prosody1.test")
         elsewhere = yield env.start_prosody(
             "wrongname.test", s2s_cert=env.cert_for("wrongname.test", identity="other.test")
         )
         for domain in ("good.test", "expired.test"):
             env.zone.add_srv(f"_xmpp-server._tcp.{domain}", f"hub.{domain}", 5269)
+            env.zone.add_srv(f"_sipfederationtls._tcp.{domain}", f"hub.{domain}", 5061)
             env.zone.add_a(f"hub.{domain}", hub)
         env.zone.add_srv("_xmpp-server._tcp.wrongtarget.test", "xmpp.wrongtarget.test", 5269)
         env.zone.add_a("xmpp.wrongtarget.test", elsewhere.options.address)
@@ -58,12 +75,19 @@ ca_certificates = ["{env.ca.cert}"]
 [connectors.xmpp]
 listen = "tcp:5269:interface={hub}"
 system_ca = false
+[connectors.sip]
+listen = "tcp:5061:interface={hub}"
+system_ca = false
 [[federation.partners]]
 domain = "prosody1.test"
 protocol = "xmpp"
 [[federation.partners]]
 domain = "wrongname.test"
 protocol = "xmpp"
+[[federation.partners]]
+domain = "sipfed.test"
+protocol = "sip"
+route = "{sip_address}:5061"
 """
             + "\n".join(tenants)
         )
@@ -83,6 +107,10 @@ protocol = "xmpp"
             )
 
         self.assertEqual(levels("dns", "_xmpp-server._tcp.good.test"), {OK}, report)
+        self.assertEqual(levels("dns", "_sipfederationtls._tcp.good.test"), {OK}, report)
+        self.assertTrue(
+            has(ERROR, "dns", "_sipfederationtls._tcp.missing.test", "no SRV record"), report
+        )
         self.assertTrue(
             has(ERROR, "dns", "_xmpp-server._tcp.missing.test", "no SRV record"), report
         )
@@ -92,6 +120,8 @@ protocol = "xmpp"
         self.assertTrue(has(ERROR, "certificate", "expired.test", "expired on"), report)
         self.assertEqual(levels("certificate", "good.test"), {OK}, report)
         self.assertEqual(levels("partner", "prosody1.test"), {OK}, report)
+        self.assertEqual(levels("partner", "sipfed.test"), {OK}, report)
+        self.assertTrue(has(OK, "partner", "sipfed.test", "TLS handshake completed"), report)
         self.assertTrue(
             has(ERROR, "partner", "wrongname.test", "does not name wrongname.test"), report
         )
