@@ -18,19 +18,8 @@ from nextplane.cli import copystore as cli
 from nextplane.copystore import CopyError, copy_store
 from nextplane.interfaces import IStore
 from nextplane.model.address import Address
+from nextplane.storage import records as r
 from nextplane.storage.postgres import PostgresStore
-from nextplane.storage.records import (
-    ContactRecord,
-    Decision,
-    DomainPolicy,
-    MetadataQuery,
-    MetadataRecord,
-    SlackInstallation,
-    TenantPolicy,
-    TenantRecord,
-    UserPolicy,
-    UserRecord,
-)
 from nextplane.storage.sqlite import SQLiteStore
 
 from .pg import isolated_postgres_dsn
@@ -42,27 +31,27 @@ BOB = Address("bob", "widget.test")
 
 async def fill(store: IStore) -> str:
     """Put a row in every table; returns the session id."""
-    await store.put_tenant(TenantRecord("acme.test", "slack", "T1", "Acme"))
-    await store.put_user(UserRecord(ALICE, "acme.test", "slack", "U1", "Alice"))
-    await store.put_contact(ContactRecord(ALICE, BOB, "accepted", "outbound", T0, T0))
+    await store.put_tenant(r.TenantRecord("acme.test", "slack", "T1", "Acme"))
+    await store.put_user(r.UserRecord(ALICE, "acme.test", "slack", "U1", "Alice"))
+    await store.put_contact(r.ContactRecord(ALICE, BOB, "accepted", "outbound", T0, T0))
     session = await store.get_or_create_session(ALICE, BOB, T0)
     await store.set_session_ref(session.session_id, "slack", "T1:C1")
     await store.map_message("m1", "slack", "C1:1.0", session.session_id)
-    await store.put_tenant_policy(TenantPolicy("acme.test", files=False))
-    await store.put_user_policy(UserPolicy(ALICE, False))
-    await store.put_domain_policy(DomainPolicy("acme.test", "*.bad.test", "block"))
+    await store.put_tenant_policy(r.TenantPolicy("acme.test", files=False))
+    await store.put_user_policy(r.UserPolicy(ALICE, False))
+    await store.put_domain_policy(r.DomainPolicy("acme.test", "*.bad.test", "block"))
     await store.put_installation(
-        SlackInstallation("T1", "xoxb-secret", "U0", "B0", ("chat:write",), T0)
+        r.SlackInstallation("T1", "xoxb-secret", "U0", "B0", ("chat:write",), T0)
     )
     await store.append_metadata(
-        MetadataRecord(
+        r.MetadataRecord(
             timestamp=T0,
             sender=str(ALICE),
             receiver=str(BOB),
             category="chat",
             kind="message",
             session_id=session.session_id.value,
-            decision=Decision.DELIVERED,
+            decision=r.Decision.DELIVERED,
             tenant="acme.test",
             remote_domain="widget.test",
             platform="slack",
@@ -97,7 +86,7 @@ class CopyStoreTests(TestCase):
         self.assertEqual({session.first, session.second}, {ALICE, BOB})
         self.assertEqual(await target.find_message_id("slack", "C1:1.0"), "m1")
         self.assertEqual(await target.find_native_id("m1", "slack"), "C1:1.0")
-        [logged] = await target.query_metadata(MetadataQuery())
+        [logged] = await target.query_metadata(r.MetadataQuery())
         self.assertEqual(logged.session_id, session.session_id.value)
         installation = await target.get_installation("T1")
         assert installation is not None
@@ -111,7 +100,7 @@ class CopyStoreTests(TestCase):
         """A target that already holds data is refused, untouched."""
         source, target = await self.stores()
         await fill(source)
-        await target.put_tenant(TenantRecord("other.test", "echo", "w"))
+        await target.put_tenant(r.TenantRecord("other.test", "echo", "w"))
         with self.assertRaisesRegex(CopyError, "not empty"):
             await copy_store(source, target)
 
