@@ -14,7 +14,7 @@ Afterwards every table's row count is compared.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from attrs import evolve
@@ -46,9 +46,10 @@ async def _copy_sessions(
     for session_id, _first_key, _second_key, first, second, created_at in source_dump.get(
         "chat_sessions", []
     ):
-        record = await target.get_or_create_session(
-            _address(first), _address(second), datetime.fromisoformat(created_at)
-        )
+        created = datetime.fromisoformat(created_at)
+        if created.tzinfo is None:
+            created = created.replace(tzinfo=UTC)  # stored as UTC text
+        record = await target.get_or_create_session(_address(first), _address(second), created)
         new_ids[session_id] = record.session_id.value
     for platform, ref, session_id in source_dump.get("session_refs", []):
         await target.set_session_ref(ChatSessionId(new_ids[session_id]), platform, ref)

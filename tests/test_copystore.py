@@ -8,10 +8,13 @@ refused.
 from __future__ import annotations
 
 import io
+import os
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 from twisted.internet import reactor
+from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial.unittest import TestCase
 
 from nextplane.cli import copystore as cli
@@ -84,6 +87,7 @@ class CopyStoreTests(TestCase):
         session = await target.find_session_by_ref("slack", "T1:C1")
         assert session is not None
         self.assertEqual({session.first, session.second}, {ALICE, BOB})
+        self.assertEqual(session.created_at, T0)
         self.assertEqual(await target.find_message_id("slack", "C1:1.0"), "m1")
         self.assertEqual(await target.find_native_id("m1", "slack"), "C1:1.0")
         [logged] = await target.query_metadata(r.MetadataQuery())
@@ -117,3 +121,28 @@ class CopyStoreTests(TestCase):
         )
         self.assertEqual(cli.run(args, io.StringIO(), err), 2)  # type: ignore[arg-type]
         self.assertIn("config file not found", err.getvalue())
+
+
+class CopyStoreCommandTests(TestCase):
+    async def test_command(self) -> None:
+        """python -m nextplane copy-store copies a SQLite file into PostgreSQL, one line per table."""
+        path = Path(self.mktemp()) / "hub.sqlite3"
+        source = SQLiteStore(str(path), reactor=reactor)
+        await source.open()
+        await fill(source)
+        await source.close()
+        dsn = await isolated_postgres_dsn(self)
+        out, err, code = await getProcessOutputAndValue(
+            sys.executable,
+            ["-m", "nextplane", "copy-store", "--from", str(path), "--to", dsn],
+            env=dict(os.environ),
+        )
+        self.assertEqual(code, 0, err)
+        self.assertIn(b"metadata_log: 1 rows\n", out)
+        out, err, code = await getProcessOutputAndValue(
+            sys.executable,
+            ["-m", "nextplane", "copy-store", "--from", str(path), "--to", dsn],
+            env=dict(os.environ),
+        )
+        self.assertEqual(code, 1)
+        self.assertIn(b"the target is not empty", err)
