@@ -20,7 +20,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import react
 
 from ..config import ConfigError, load_config
-from ..copystore import CopyError, copy_store
+from ..copystore import copy_store
 from ..interfaces import IStore
 
 __all__ = ["HELP", "NAME", "add_arguments", "open_store", "run"]
@@ -57,12 +57,10 @@ def open_store(name: str, reactor: Any) -> IStore:
     return PostgresStore(name, reactor=reactor, pool_size=1)
 
 
-async def copy(source_name: str, target_name: str, reactor: Any) -> dict[str, int]:
+async def copy(source: IStore, target: IStore) -> dict[str, int]:
     """
     Open both stores, copy, close them.
     """
-    source = open_store(source_name, reactor)
-    target = open_store(target_name, reactor)
     await source.open()
     try:
         await target.open()
@@ -74,23 +72,33 @@ async def copy(source_name: str, target_name: str, reactor: Any) -> dict[str, in
         await source.close()
 
 
-def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | None = None) -> int:
+def run(
+    args: argparse.Namespace,
+    out: IO[str] | None = None,
+    err: IO[str] | None = None,
+    reactor: Any = None,
+) -> int:
     """
     The subcommand: one line per table copied, or one line saying why not
-    (status 1; 2 for a bad configuration file).
+    (status 1; 2 for a bad configuration file, found before the reactor
+    runs).
     """
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
+    if reactor is None:
+        from twisted.internet import reactor
+    try:
+        source = open_store(args.source, reactor)
+        target = open_store(args.target, reactor)
+    except ConfigError as e:
+        err.write(f"nextplane copy-store: configuration error: {e}\n")
+        return 2
     status = [0]
 
     async def main(reactor: Any) -> None:
         try:
-            counts = await copy(args.source, args.target, reactor)
-        except ConfigError as e:
-            err.write(f"nextplane copy-store: configuration error: {e}\n")
-            status[0] = 2
-            return
-        except CopyError as e:
+            counts = await copy(source, target)
+        except Exception as e:  # CopyError, or a database that cannot be opened
             err.write(f"nextplane copy-store: {e}\n")
             status[0] = 1
             return
