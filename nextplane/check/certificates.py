@@ -17,6 +17,7 @@ from pathlib import Path
 from attrs import frozen
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from service_identity.cryptography import extract_patterns
 from service_identity.exceptions import CertificateError
@@ -87,15 +88,19 @@ def _usages(certificate: x509.Certificate) -> set[x509.ObjectIdentifier] | None:
     return set(eku.value)
 
 
-def _load(certificate: str, private_key: str) -> tuple[list[x509.Certificate], object] | str:
+def _load(
+    certificate: str, private_key: str
+) -> tuple[list[x509.Certificate], PrivateKeyTypes] | CertificateIssue:
     try:
         chain = x509.load_pem_x509_certificates(Path(certificate).read_bytes())
     except (OSError, ValueError) as e:
-        return f"cannot read a PEM certificate from {certificate}: {e}"
+        message = f"cannot read a PEM certificate from {certificate}: {e}"
+        return CertificateIssue("certificate", ERROR, message, "use a PEM file", fatal=True)
     try:
         key = serialization.load_pem_private_key(Path(private_key).read_bytes(), password=None)
     except (OSError, ValueError, TypeError) as e:
-        return f"cannot read an unencrypted PEM private key from {private_key}: {e}"
+        message = f"cannot read an unencrypted PEM private key from {private_key}: {e}"
+        return CertificateIssue("private_key", ERROR, message, "use a PEM file", fatal=True)
     return chain, key
 
 
@@ -173,9 +178,8 @@ def inspect_tenant(
     @param trust: Check the chain against these CAs; L{None} skips it.
     """
     loaded = _load(certificate, private_key)
-    if isinstance(loaded, str):
-        field = "certificate" if loaded.startswith("cannot read a PEM cert") else "private_key"
-        return [CertificateIssue(field, ERROR, loaded, "use PEM files", fatal=True)]
+    if isinstance(loaded, CertificateIssue):
+        return [loaded]
     chain, key = loaded
     if not chain:
         return [
@@ -185,7 +189,7 @@ def inspect_tenant(
         ]
     leaf = chain[0]
     issues = []
-    if leaf.public_key() != getattr(key, "public_key", lambda: None)():
+    if leaf.public_key() != key.public_key():
         issues.append(
             CertificateIssue(
                 "private_key",

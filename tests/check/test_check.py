@@ -85,6 +85,17 @@ class CertificateTests(SynchronousTestCase):
         self.assertTrue(any("does not match" in m for m in errors))
         self.assertTrue(any("chain does not verify" in m for m in errors))
 
+    def test_unreadable(self) -> None:
+        """A file that is not PEM is one fatal error naming the key it concerns."""
+        good = ensure_domain_cert(self.dir, "acme.test", self.ca)
+        junk = self.dir / "junk.pem"
+        junk.write_text("not a certificate")
+        [bad_cert] = inspect_tenant("acme.test", str(junk), str(good.key), now=NOW)
+        [bad_key] = inspect_tenant("acme.test", str(good.cert), str(junk), now=NOW)
+        self.assertEqual((bad_cert.field, bad_cert.fatal), ("certificate", True))
+        self.assertEqual((bad_key.field, bad_key.fatal), ("private_key", True))
+        self.assertIn("cannot read an unencrypted PEM private key", bad_key.message)
+
     def test_expiry_and_usages(self) -> None:
         """Expired is an error; under 30 days and no clientAuth are warnings."""
         expired = issue(self.dir, "old", "acme.test", self.ca, days=(-400, -1))
