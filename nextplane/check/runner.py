@@ -9,7 +9,6 @@ HTTP client and the time.
 from __future__ import annotations
 
 import datetime
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -43,10 +42,7 @@ def trust_store(config: Config, system_ca: str = SYSTEM_CA) -> TrustStore:
     wants_system = any(getattr(c, "system_ca", False) for c in config.connectors.values())
     if wants_system and Path(system_ca).is_file():
         paths.append(system_ca)
-    with warnings.catch_warnings():
-        # cryptography warns about the odd old CA in system bundles.
-        warnings.simplefilter("ignore")
-        return TrustStore(paths=paths)
+    return TrustStore(paths=paths)
 
 
 def _certificates(
