@@ -24,8 +24,9 @@ shows no text.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 from attrs import field, frozen
@@ -64,6 +65,8 @@ __all__ = [
     "parse_webhooks",
     "update_webhook",
 ]
+
+T = TypeVar("T")
 
 #: The REST base URL (configurable: simulators use their own).
 BASE_URL = "https://webexapis.com/v1"
@@ -372,6 +375,19 @@ def _object(body: bytes | Mapping[str, Any]) -> Mapping[str, Any]:
     return document
 
 
+def _read(cls: Callable[..., T], body: bytes | Mapping[str, Any], **keys: str) -> T:
+    """
+    Build C{cls} from an answer: C{id}, and each attribute from its JSON
+    key (a C{*} prefix reads a list of strings).
+    """
+    document = _object(body)
+    values = {
+        name: _strs(document, key[1:]) if key.startswith("*") else _str(document, key)
+        for name, key in keys.items()
+    }
+    return cls(id=document["id"], **values)
+
+
 @frozen
 class Message:
     """
@@ -412,20 +428,20 @@ def parse_message(body: bytes | Mapping[str, Any]) -> Message:
         and item.get("contentType") == ADAPTIVE_CARD
         and isinstance(item.get("content"), dict)
     )
-    return Message(
-        id=document["id"],
-        room_id=_str(document, "roomId"),
-        room_type=_str(document, "roomType"),
-        person_id=_str(document, "personId"),
-        person_email=_str(document, "personEmail"),
-        parent_id=_str(document, "parentId"),
-        text=_str(document, "text"),
-        markdown=_str(document, "markdown"),
-        html=_str(document, "html"),
-        files=_strs(document, "files"),
-        mentioned_people=_strs(document, "mentionedPeople"),
-        cards=cards,
-        created=_str(document, "created"),
+    return _read(
+        partial(Message, cards=cards),
+        document,
+        room_id="roomId",
+        room_type="roomType",
+        person_id="personId",
+        person_email="personEmail",
+        parent_id="parentId",
+        text="text",
+        markdown="markdown",
+        html="html",
+        files="*files",
+        mentioned_people="*mentionedPeople",
+        created="created",
     )
 
 
@@ -451,13 +467,13 @@ def parse_attachment_action(body: bytes | Mapping[str, Any]) -> AttachmentAction
     """
     document = _object(body)
     inputs = document.get("inputs")
-    return AttachmentAction(
-        id=document["id"],
-        type=_str(document, "type"),
-        message_id=_str(document, "messageId"),
-        room_id=_str(document, "roomId"),
-        person_id=_str(document, "personId"),
-        inputs=inputs if isinstance(inputs, dict) else {},
+    return _read(
+        partial(AttachmentAction, inputs=inputs if isinstance(inputs, dict) else {}),
+        document,
+        type="type",
+        message_id="messageId",
+        room_id="roomId",
+        person_id="personId",
     )
 
 
@@ -480,13 +496,8 @@ def parse_person(body: bytes | Mapping[str, Any]) -> Person:
 
     @raise ValueError: If the answer has no id.
     """
-    document = _object(body)
-    return Person(
-        id=document["id"],
-        emails=_strs(document, "emails"),
-        display_name=_str(document, "displayName"),
-        type=_str(document, "type"),
-        org_id=_str(document, "orgId"),
+    return _read(
+        Person, body, emails="*emails", display_name="displayName", type="type", org_id="orgId"
     )
 
 
@@ -507,8 +518,7 @@ def parse_room(body: bytes | Mapping[str, Any]) -> Room:
 
     @raise ValueError: If the answer has no id.
     """
-    document = _object(body)
-    return Room(document["id"], _str(document, "title"), _str(document, "type"))
+    return _read(Room, body, title="title", type="type")
 
 
 @frozen
@@ -529,12 +539,8 @@ def parse_membership(body: bytes | Mapping[str, Any]) -> Membership:
 
     @raise ValueError: If the answer has no id.
     """
-    document = _object(body)
-    return Membership(
-        document["id"],
-        _str(document, "roomId"),
-        _str(document, "personId"),
-        _str(document, "personEmail"),
+    return _read(
+        Membership, body, room_id="roomId", person_id="personId", person_email="personEmail"
     )
 
 
@@ -565,16 +571,16 @@ def parse_webhook(body: bytes | Mapping[str, Any]) -> Webhook:
 
     @raise ValueError: If the answer has no id.
     """
-    document = _object(body)
-    return Webhook(
-        id=document["id"],
-        name=_str(document, "name"),
-        target_url=_str(document, "targetUrl"),
-        resource=_str(document, "resource"),
-        event=_str(document, "event"),
-        filter=_str(document, "filter"),
-        status=_str(document, "status"),
-        secret=_str(document, "secret"),
+    return _read(
+        Webhook,
+        body,
+        name="name",
+        target_url="targetUrl",
+        resource="resource",
+        event="event",
+        filter="filter",
+        status="status",
+        secret="secret",  # noqa: S106 - the JSON key, not a secret
     )
 
 

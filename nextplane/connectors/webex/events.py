@@ -101,11 +101,7 @@ class CardActionCreated:
 
 
 @frozen
-class MembershipCreated:
-    """
-    Someone (perhaps the bot) was added to a space.
-    """
-
+class _Membership:
     membership_id: str
     room_id: str
     person_id: str | None
@@ -114,16 +110,17 @@ class MembershipCreated:
 
 
 @frozen
-class MembershipDeleted:
+class MembershipCreated(_Membership):
+    """
+    Someone (perhaps the bot) was added to a space.
+    """
+
+
+@frozen
+class MembershipDeleted(_Membership):
     """
     Someone (perhaps the bot) left or was removed from a space.
     """
-
-    membership_id: str
-    room_id: str
-    person_id: str | None
-    person_email: str | None
-    room_type: str | None
 
 
 @frozen

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -36,6 +35,8 @@ from typing import Any
 
 import jsonschema
 from attrs import frozen
+
+from ..specs import route_pattern, spec_path
 
 __all__ = ["MESSAGE_BYTES", "MessagingSpec", "Operation", "default_spec_path", "load_spec"]
 
@@ -47,19 +48,9 @@ _CARD_TYPE = "application/vnd.microsoft.card.adaptive"
 
 def default_spec_path() -> Path:
     """
-    Where the spec is: C{$NEXTPLANE_SPECS_DIR/webex/webex-messaging.json},
-    or C{shared/specs/webex/webex-messaging.json} beside the repository or
-    beside the nearest parent folder that has one.
+    Where the spec is (L{nextplane.testing.specs.spec_path}).
     """
-    base = os.environ.get("NEXTPLANE_SPECS_DIR")
-    if base:
-        return Path(base) / _SPEC_NAME
-    repository = Path(__file__).resolve().parents[3]
-    for folder in repository.parents:
-        candidate = folder / "shared" / "specs" / _SPEC_NAME
-        if candidate.exists():
-            return candidate
-    return repository.parent / "shared" / "specs" / _SPEC_NAME
+    return spec_path(_SPEC_NAME)
 
 
 @frozen
@@ -76,14 +67,6 @@ class Operation:
     pattern: re.Pattern[str]
     query: Mapping[str, tuple[bool, Mapping[str, Any]]]
     body: Mapping[str, Any] | None
-
-
-def _pattern(template: str) -> re.Pattern[str]:
-    parts = re.split(r"\{(\w+)\}", template)
-    regex = "".join(
-        f"(?P<{part}>[^/]+)" if index % 2 else re.escape(part) for index, part in enumerate(parts)
-    )
-    return re.compile(f"^{regex}$")
 
 
 def _coerce(value: str, schema: Mapping[str, Any]) -> Any:
@@ -120,7 +103,7 @@ class MessagingSpec:
                         operation.get("operationId") or f"{verb.upper()} {template}",
                         verb.upper(),
                         template,
-                        _pattern(template),
+                        route_pattern(template),
                         query,
                         body,
                     )
