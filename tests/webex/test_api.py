@@ -227,3 +227,32 @@ class RealLimitTests(WebexCase):
         self.assertEqual((error.status, error.processed, error.retry_after), (429, False, 40.0))
         self.clock.advance(40)
         self.run_async(self.client.call(api.get_me()))
+
+
+class FileTests(WebexCase):
+    def test_file_url_needs_the_token(self) -> None:
+        """A message's file downloads with the bot token, for members only."""
+        room = self.sim.world.direct_room(self.alice, self.bot.id, None)
+        url = self.sim.world.upload("notes.txt", b"hello file", "text/plain")
+        message = self.sim.world.user_posts(self.alice.id, room.id, text="see", files=[url])
+        fetched = api.parse_message(self.run_async(self.client.call(api.get_message(message.id))))
+        request = api.get_file(fetched.files[0], "http://webex.test/v1")
+        assert request is not None
+        self.assertEqual(self.run_async(self.client.call(request)), b"hello file")
+        anonymous = self.successResultOf(self.http.get(fetched.files[0]))
+        self.assertEqual(anonymous.code, 401)
+
+    def test_token_stays_home(self) -> None:
+        """URLs outside the base URL, or odd ones, get no request (no token leak)."""
+        base = "https://webexapis.com/v1"
+        for url in [
+            "https://evil.test/v1/contents/X",
+            "https://webexapis.com/v1/contentsX",
+            "https://webexapis.com/v1/contents/",
+            "https://webexapis.com/v1/contents/a/../../people/me",
+            "https://webexapis.com/v1/contents/a%2F",
+        ]:
+            self.assertIsNone(api.get_file(url, base), url)
+        request = api.get_file("https://webexapis.com/v1/contents/Y2lz", base)
+        assert request is not None
+        self.assertEqual(request.url(base), "https://webexapis.com/v1/contents/Y2lz")

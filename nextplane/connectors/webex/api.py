@@ -5,9 +5,10 @@ Webex REST request shapes and answers, sans-IO.
 Each builder returns an L{ApiRequest} (verb, path below the base URL,
 query and JSON body) for the calls the connector makes
 (C{../shared/notes/platforms.md} §C3, C{../shared/specs/webex/webex-messaging.json}):
-fetching a message and a card answer, the bot's own identity, one space
-per contact (C{POST /rooms}, C{POST /memberships}), sending, editing and
-deleting messages, and keeping webhooks. The caller (the platform kit's
+fetching a message and a card answer, the bot's own identity, a message's
+files (L{get_file}, only below the base URL), one space per contact
+(C{POST /rooms}, C{POST /memberships}), sending, editing and deleting
+messages, and keeping webhooks. The caller (the platform kit's
 HTTP caller, or L{nextplane.connectors.webex.transport}) adds the base URL
 and the C{Authorization: Bearer} header and performs the exchange.
 
@@ -53,6 +54,7 @@ __all__ = [
     "delete_webhook",
     "edit_message",
     "get_attachment_action",
+    "get_file",
     "get_me",
     "get_message",
     "list_webhooks",
@@ -240,6 +242,25 @@ def delete_message(message_id: str) -> ApiRequest:
     C{DELETE /messages/{id}}; a repeat answers 404, taken as done.
     """
     return ApiRequest("DELETE", f"/messages/{_id(message_id)}")
+
+
+def get_file(url: str, base: str = BASE_URL) -> ApiRequest | None:
+    """
+    C{GET} of a message's file URL (C{<base>/contents/<id>}), which needs
+    the bot token.
+
+    @param url: One of the message's C{files}.
+    @param base: The REST base URL the token belongs to.
+    @return: The request, or C{None} when the URL is not a content URL of
+        C{base}: the token is never sent anywhere else.
+    """
+    prefix = base.rstrip("/") + "/contents/"
+    if not url.startswith(prefix):
+        return None
+    content_id = url[len(prefix) :]
+    if not content_id or any(c in content_id for c in "/?#%\\") or not content_id.isascii():
+        return None
+    return ApiRequest("GET", f"/contents/{content_id}")
 
 
 def list_webhooks(max_items: int = 100) -> ApiRequest:

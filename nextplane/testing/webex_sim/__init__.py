@@ -11,6 +11,7 @@ from .simulator import CAPACITY, REAL_LIMITS, CallRecord, Fault, WebexSimulator
 from .spec import MESSAGE_BYTES, MessagingSpec, load_spec
 from .state import (
     SimAction,
+    SimFile,
     SimMembership,
     SimMessage,
     SimPerson,
@@ -34,6 +35,7 @@ __all__ = [
     "MessagingSpec",
     "Refused",
     "SimAction",
+    "SimFile",
     "SimMembership",
     "SimMessage",
     "SimPerson",

@@ -17,6 +17,8 @@ with C{base_url} pointing at C{http://webex.test/v1}, or on a real port.
     C{Retry-After}. L{CAPACITY} mode has no limits.
   - L{WebexSimulator.inject} queues answers (a status, with or without
     C{Retry-After}) for the next calls of an operation.
+  - Message file URLs (C{/v1/contents/<id>}, which the spec does not
+    describe) serve the file to members of a space it was posted in.
   - Changes fire webhooks through a L{WebhookSender}, as
     L{nextplane.testing.webex_sim.world} describes; people act through
     C{sim.world.user_posts} and friends.
@@ -96,6 +98,7 @@ class WebexSimulator:
         spec: MessagingSpec | None = None,
         per_minute: int = 300,
         bots_hear_all: bool = False,
+        base_url: str = "http://webex.test/v1",
     ) -> None:
         """
         @param clock: The time (rate limits, timestamps, webhook failures).
@@ -103,11 +106,12 @@ class WebexSimulator:
         @param sender: Delivers webhooks; none are sent when C{None}.
         @param per_minute: Requests per token per minute in L{REAL_LIMITS}.
         @param bots_hear_all: Deliver all group messages to bots.
+        @param base_url: How clients reach this simulator (file URLs).
         """
         if mode not in (REAL_LIMITS, CAPACITY):
             raise ValueError(f"unknown mode {mode!r}")
         self.clock = clock
-        self.world = WebexWorld(clock, state, sender, bots_hear_all)
+        self.world = WebexWorld(clock, state, sender, bots_hear_all, base_url)
         self.state = self.world.state
         self.mode = mode
         self.spec = spec if spec is not None else load_spec()
@@ -160,6 +164,8 @@ class WebexSimulator:
         raw_path = request.path.decode("ascii", "replace")[len("/v1") :]
         query = parse_qsl(request.uri.decode("ascii", "replace").partition("?")[2])
         content = request.content.read() if request.content is not None else b""
+        if verb == "GET" and raw_path.startswith("/contents/"):
+            return self._download(request, unquote(raw_path[len("/contents/") :]))
         operation, problems = self.spec.match(verb, raw_path)
         name = operation.name if operation is not None else raw_path
         body: Any = None
@@ -198,6 +204,20 @@ class WebexSimulator:
             return b""
         request.setHeader(b"Content-Type", b"application/json;charset=UTF-8")
         return json.dumps(answer).encode("utf-8")
+
+    def _download(self, request: IRequest, file_id: str) -> bytes:
+        # Not in the spec: message file URLs, readable with a member's token.
+        try:
+            shared = self.world.file_for(self._authenticate(request), file_id)
+        except Refused as refused:
+            self.calls.append(CallRecord(self.clock.seconds(), "contents", "GET", refused.status))
+            request.setResponseCode(refused.status)
+            return b""
+        self.calls.append(CallRecord(self.clock.seconds(), "contents", "GET", 200))
+        request.setHeader(b"Content-Type", shared.content_type.encode("ascii"))
+        disposition = f'attachment; filename="{shared.name}"'
+        request.setHeader(b"Content-Disposition", disposition.encode("utf-8"))
+        return shared.data
 
     def _authenticate(self, request: IRequest) -> SimPerson:
         header = (request.getHeader(b"authorization") or b"").decode("latin-1")

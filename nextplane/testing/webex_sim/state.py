@@ -20,6 +20,7 @@ from attrs import Factory, define
 
 __all__ = [
     "SimAction",
+    "SimFile",
     "SimMembership",
     "SimMessage",
     "SimPerson",
@@ -138,6 +139,18 @@ class SimMessage:
 
 
 @define
+class SimFile:
+    """
+    A file someone shared; its URL is C{<base>/contents/<id>}.
+    """
+
+    id: str
+    name: str
+    content_type: str
+    data: bytes
+
+
+@define
 class SimAction:
     """
     A card answer (C{Action.Submit}).
@@ -205,6 +218,7 @@ class WebexState:
     messages: dict[str, SimMessage] = Factory(dict)
     actions: dict[str, SimAction] = Factory(dict)
     webhooks: dict[str, SimWebhook] = Factory(dict)
+    files: dict[str, SimFile] = Factory(dict)
     rng: random.Random = Factory(lambda self: random.Random(self.seed), takes_self=True)
 
     def new_id(self, kind: str) -> str:

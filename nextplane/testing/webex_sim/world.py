@@ -19,7 +19,15 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 
 from .deliveries import WebhookSender, envelope
-from .state import SimAction, SimMembership, SimMessage, SimPerson, SimRoom, WebexState
+from .state import (
+    SimAction,
+    SimFile,
+    SimMembership,
+    SimMessage,
+    SimPerson,
+    SimRoom,
+    WebexState,
+)
 
 __all__ = ["Refused", "WebexWorld"]
 
@@ -48,9 +56,11 @@ class WebexWorld:
         state: WebexState | None = None,
         sender: WebhookSender | None = None,
         bots_hear_all: bool = False,
+        base_url: str = "http://webex.test/v1",
     ) -> None:
         """
         @param clock: The time.
+        @param base_url: How clients reach the REST API (file URLs).
         @param state: The state (a new one when C{None}).
         @param sender: Delivers webhooks; none are sent when C{None}.
         @param bots_hear_all: Deliver all group messages to bots.
@@ -60,6 +70,7 @@ class WebexWorld:
         self.sender = sender
         self.bots_hear_all = bots_hear_all
         self.deliveries: list[Deferred[None]] = []
+        self.base_url = base_url.rstrip("/")
 
     def now(self) -> str:
         """
@@ -225,6 +236,24 @@ class WebexWorld:
             parent_id=parent_id,
             mentioned=list(mentions or []),
         )
+
+    def upload(self, name: str, data: bytes, content_type: str = "application/octet-stream") -> str:
+        """
+        Store a file a person is about to share; its URL for C{user_posts}.
+        """
+        shared = SimFile(self.state.new_id("CONTENT"), name, content_type, data)
+        self.state.files[shared.id] = shared
+        return f"{self.base_url}/contents/{shared.id}"
+
+    def file_for(self, person: SimPerson, file_id: str) -> SimFile:
+        """
+        A shared file, if C{person} is in a space where it was posted.
+        """
+        url = f"{self.base_url}/contents/{file_id}"
+        for message in self.state.messages.values():
+            if url in message.files and self.state.membership(message.room_id, person.id):
+                return self.state.files[file_id]
+        raise Refused(404, "File not found.")
 
     def user_deletes(self, person_id: str, message_id: str) -> None:
         """
