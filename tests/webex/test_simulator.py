@@ -9,6 +9,7 @@ import json
 import random
 
 from treq.testing import StubTreq
+from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
 from nextplane.connectors.webex import api
@@ -21,7 +22,14 @@ from nextplane.connectors.webex.events import (
     RoomMigrated,
 )
 from nextplane.connectors.webex.webhooks import keep_webhooks
-from nextplane.testing.webex_sim import MESSAGE_BYTES, WebhookSender, id_type, load_spec, mint_id
+from nextplane.testing.webex_sim import (
+    MESSAGE_BYTES,
+    WebexSimulator,
+    WebhookSender,
+    id_type,
+    load_spec,
+    mint_id,
+)
 
 from .helpers import PUBLIC_URL, SECRET, HubEndpoint, WebexCase
 
@@ -185,3 +193,13 @@ class SimulatorTests(WebexCase):
         self.assertNotIn(b", ", captured[-1])
         self.assertEqual(list(document)[:5], ["id", "name", "targetUrl", "resource", "event"])
         self.assertNotIn("text", document["data"])
+
+
+class ListenTests(SynchronousTestCase):
+    def test_listen(self) -> None:
+        """The simulator serves on a port; file URLs follow."""
+        reactor = MemoryReactorClock()
+        sim = WebexSimulator(reactor)
+        sim.listen(reactor, 8123)
+        self.assertEqual(reactor.tcpServers[0][0], 8123)
+        self.assertEqual(sim.world.base_url, "http://127.0.0.1:8123/v1")

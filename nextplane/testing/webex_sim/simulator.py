@@ -35,10 +35,11 @@ from urllib.parse import parse_qsl, unquote
 
 from attrs import frozen
 from klein import Klein
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IListeningPort, IReactorTCP, IReactorTime
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
 
+from ..listen import listen_http
 from .deliveries import WebhookSender
 from .spec import MessagingSpec, load_spec
 from .state import SimPerson, SimWebhook, WebexState
@@ -145,6 +146,19 @@ class WebexSimulator:
         The Klein resource serving C{/v1/...}.
         """
         return self.app.resource()  # type: ignore[no-any-return]
+
+    def listen(
+        self, reactor: IReactorTCP, port: int = 0, interface: str = "127.0.0.1"
+    ) -> IListeningPort:
+        """
+        Serve on a real port (loopback by default), for benchmarks; file
+        URLs then point at it.
+
+        @return: The listening port; stop it with C{stopListening()}.
+        """
+        listening, base = listen_http(reactor, self.resource(), port, interface)
+        self.world.base_url = base + "/v1"
+        return listening
 
     def inject(self, operation: str, *faults: Fault) -> None:
         """
