@@ -17,6 +17,7 @@ from nextplane.connectors.webex.api import ApiRequest, OutgoingMessage, WebexApi
 from nextplane.connectors.webex.events import (
     CardActionCreated,
     MembershipCreated,
+    MembershipDeleted,
     MessageCreated,
     MessageDeleted,
     RoomMigrated,
@@ -203,3 +204,16 @@ class ListenTests(SynchronousTestCase):
         sim.listen(reactor, 8123)
         self.assertEqual(reactor.tcpServers[0][0], 8123)
         self.assertEqual(sim.world.base_url, "http://127.0.0.1:8123/v1")
+
+
+class LeaveTests(WebexCase):
+    def test_leaving_a_group_space(self) -> None:
+        """Leaving a group space fires memberships deleted while the bot is still there."""
+        self.run_async(keep_webhooks(self.client.call, PUBLIC_URL, SECRET))
+        room = api.parse_room(self.run_async(self.client.call(api.create_room("Bob"))))
+        self.run_async(self.client.call(api.create_membership(room.id, person_id=self.alice.id)))
+        self.sim.world.user_leaves(self.alice.id, room.id)
+        item = self.hub.received[-1].item
+        assert isinstance(item, MembershipDeleted)
+        self.assertEqual((item.room_id, item.person_id), (room.id, self.alice.id))
+        self.assertEqual(self.sim.state.members(room.id), [self.bot.id])

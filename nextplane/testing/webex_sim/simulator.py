@@ -14,7 +14,8 @@ with C{base_url} pointing at C{http://webex.test/v1}, or on a real port.
     is answered 401.
   - In L{REAL_LIMITS} mode each token may make L{WebexSimulator.per_minute}
     requests per sliding minute; more are answered 429 with
-    C{Retry-After}. L{CAPACITY} mode has no limits.
+    C{Retry-After}. Webex publishes no numbers: the default of 300 is an
+    assumption, chosen to be met by bursts. L{CAPACITY} mode has no limits.
   - L{WebexSimulator.inject} queues answers (a status, with or without
     C{Retry-After}) for the next calls of an operation.
   - Message file URLs (C{/v1/contents/<id>}, which the spec does not

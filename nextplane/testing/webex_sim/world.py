@@ -255,6 +255,20 @@ class WebexWorld:
                 return self.state.files[file_id]
         raise Refused(404, "File not found.")
 
+    def user_leaves(self, person_id: str, room_id: str) -> None:
+        """
+        A person leaves a group space (Webex has no leaving a direct one).
+        """
+        person = self.state.people[person_id]
+        room = self.room(person, room_id)
+        if room.type != "group":
+            raise Refused(409, "Cannot leave a direct room.")
+        membership = self.state.membership(room.id, person.id)
+        assert membership is not None
+        data = self.membership_json(membership)
+        self.fire("memberships", "deleted", room, person, data)
+        del self.state.memberships[membership.id]
+
     def user_deletes(self, person_id: str, message_id: str) -> None:
         """
         A person deletes their message.
