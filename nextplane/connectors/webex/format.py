@@ -589,6 +589,7 @@ def _html(nodes: Iterable[Node]) -> Iterator[str]:
 
 def to_html(text: RichText) -> str:
     """
-    Write a tree as Webex-style HTML (for the simulator's C{html} field).
+    Write a tree as Webex-style HTML, as Webex renders markdown (tests read
+    it back with L{parse_html}).
     """
     return f"<p>{''.join(_html(text.nodes))}</p>"
