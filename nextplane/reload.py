@@ -127,6 +127,9 @@ class Reloader:
     @param running: The configuration the hub started with.
     @param logging: The hub's logging (level, file); C{None} when the
         application logs elsewhere (tests).
+    @param log_path_pinned: The log file was named on the command line
+        (twistd's C{--logfile}): reopen that one, whatever C{[hub] log_file}
+        says.
     @param connectors: The running connectors by name.
     @param load: Reads and validates a configuration file.
     """
@@ -139,6 +142,7 @@ class Reloader:
         locator: FederationLocator,
         connectors: Mapping[str, Any],
         logging: HubLogging | None = None,
+        log_path_pinned: bool = False,
         notifier: Notifier | None = None,
         load: Callable[[str], Config] = load_config,
     ) -> None:
@@ -151,6 +155,7 @@ class Reloader:
         self._locator = locator
         self._connectors = connectors
         self._logging = logging
+        self._log_path_pinned = log_path_pinned
         self._notifier = notifier if notifier is not None else Notifier({})
         self._load = load
         self._turns = KeyedSerializer()
@@ -216,7 +221,8 @@ class Reloader:
             self._logging.set_level(parse_level(new.hub.log_level))
             applied.append(f"hub.log_level {new.hub.log_level}")
         try:
-            reopened = self._logging.reopen(new.hub.log_file)
+            path = None if self._log_path_pinned else new.hub.log_file
+            reopened = self._logging.reopen(path)
         except OSError as e:
             log.error("reload: cannot reopen the log file: {error}", error=e.strerror)
         else:

@@ -251,16 +251,21 @@ def require_storage_driver(config: Config) -> None:
         )
 
 
-def _log_output(options: Options, config: Config, stderr: IO[str]) -> IO[str]:
-    # twistd's --logfile (our observer replaces twistd's own) wins over
-    # [hub] log_file; "-" or neither: standard output.
+def _log_output(options: Options, config: Config, stderr: IO[str]) -> tuple[IO[str], bool]:
+    """
+    Where the hub logs, and whether the command line chose it: twistd's
+    --logfile (the hub's observer replaces twistd's own) wins over
+    C{[hub] log_file}; "-" or neither: standard output.
+    """
     parent = getattr(options, "parent", None)
-    path = parent.get("logfile") if parent is not None else None
-    path = path if path and path != "-" else config.hub.log_file
+    logfile = parent.get("logfile") if parent is not None else None
+    pinned = bool(logfile and logfile != "-")
+    path = logfile if pinned else config.hub.log_file
     if not path:
-        return sys.stdout
+        return sys.stdout, pinned
     try:
-        return cast(IO[str], ReopenableFile(path))  # a text file that reopens
+        # A text file that reopens by name (for logrotate).
+        return cast(IO[str], ReopenableFile(path)), pinned
     except OSError as e:
         raise _fail(f"configuration error: hub.log_file: {e.strerror}: {path}", stderr) from None
 
@@ -283,7 +288,7 @@ def makeService(options: Options, reactor: Any = None, stderr: IO[str] | None = 
         raise _fail(f"configuration error: {e}", stderr) from None
 
     log_format = options["log-format"] or config.hub.log_format
-    out = _log_output(options, config, stderr)
+    out, pinned = _log_output(options, config, stderr)
     logging = HubLogging(log_format, out, config.secrets(), parse_level(config.hub.log_level))
     hub = build_hub(config, reactor, log_observer=logging.observer, on_fatal=exit_on_fatal(reactor))
     hub.started.addErrback(lambda _: None)  # exit_on_fatal reports it
@@ -297,6 +302,7 @@ def makeService(options: Options, reactor: Any = None, stderr: IO[str] | None = 
         locator=hub.locator,  # type: ignore[attr-defined]
         connectors=hub.connectors,  # type: ignore[attr-defined]
         logging=logging,
+        log_path_pinned=pinned,
         notifier=notifier,
     )
     ReloadService(reloader, reactor, hub.started).setServiceParent(hub)

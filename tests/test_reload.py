@@ -221,6 +221,36 @@ class ReloaderTests(ReloadTestCase):
         self.assertIn("reloaded", fresh)
         self.assertNotIn("shown after", rotated)
 
+    def test_log_file_moved(self) -> None:
+        """
+        A new [hub] log_file is opened at the reload; one named on the
+        command line (twistd --logfile) is kept whatever the file says.
+        """
+        moved = self.directory / "moved.log"
+        self.next = self.config(self.changed(hub={"log_file": str(moved)}))
+        self.successResultOf(self.reloader.reload())
+        Logger(namespace="nextplane.test").info("after the move")
+        self.assertIn("after the move", moved.read_text())
+        self.assertNotIn("after the move", self.log_path.read_text())
+
+    def test_log_file_pinned(self) -> None:
+        """twistd's --logfile wins over [hub] log_file at a reload too."""
+        reloader = Reloader(
+            self.running,
+            store=self.store,
+            locator=self.locator,
+            connectors={},
+            logging=self.logging,
+            log_path_pinned=True,
+            load=self.load,
+        )
+        moved = self.directory / "moved.log"
+        self.next = self.config(self.changed(hub={"log_file": str(moved)}))
+        self.successResultOf(reloader.reload())
+        Logger(namespace="nextplane.test").info("still here")
+        self.assertIn("still here", self.log_path.read_text())
+        self.assertFalse(moved.exists())
+
     def test_invalid_file_refused(self) -> None:
         """
         An invalid file is refused with one error line; the running
