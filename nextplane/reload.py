@@ -182,6 +182,10 @@ class Reloader:
         self._notifier.notify(reloading_state())
         try:
             return await self._apply()
+        except Exception:
+            # E.g. the store failed: what was applied stays, and so does the hub.
+            log.failure("reload failed")
+            return None
         finally:
             self._notifier.notify("READY=1")
 

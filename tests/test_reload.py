@@ -11,7 +11,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.task import Clock
 from twisted.logger import Logger, LogLevel, capturedLogs, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
@@ -316,6 +316,14 @@ class ReloaderTests(ReloadTestCase):
         self.successResultOf(first)
         self.successResultOf(second)
         self.assertEqual(self.reloader.reloads, 2)
+
+    def test_failure_is_logged(self) -> None:
+        """A reload that fails half-way (the store) is logged, and the Deferred still fires."""
+        self.next = self.config(self.changed(tenants=[self.tenant("acme.test", "a", "A")]))
+        self.store.put_tenant = lambda tenant: fail(RuntimeError("store down"))  # type: ignore[method-assign]
+        self.assertIsNone(self.successResultOf(self.reloader.reload()))
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.assertEqual(self.notifier.sent[-1], "READY=1")
 
     def test_needs_a_file(self) -> None:
         """A configuration not read from a file cannot be reloaded."""
