@@ -23,7 +23,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import IO, Any, ClassVar, cast
 
 import attrs
@@ -35,6 +35,7 @@ from twisted.python import usage
 
 from . import __version__
 from .admin.api import AdminAPI
+from .check.certificates import startup_problem
 from .config import Config, ConfigError, load_config
 from .connectors.registry import CONNECTORS, ConnectorContext, ConnectorEntry
 from .contacts import ContactExpiryService
@@ -68,6 +69,14 @@ class Options(usage.Options):
         "Run the nextplane messaging interoperability hub. All settings are in "
         "the TOML configuration file; see etc/nextplane.example.toml."
     )
+    optFlags: ClassVar[list[list[Any]]] = [
+        [
+            "check",
+            None,
+            "Check the configuration (certificates, DNS, partners, credentials) and exit.",
+        ],
+        ["json", None, "With --check: print the findings as JSON."],
+    ]
     optParameters: ClassVar[list[list[Any]]] = [
         ["config", "c", "etc/nextplane.toml", "Path to the TOML configuration file."],
         [
@@ -270,20 +279,50 @@ def _log_output(options: Options, config: Config, stderr: IO[str]) -> tuple[IO[s
         raise _fail(f"configuration error: hub.log_file: {e.strerror}: {path}", stderr) from None
 
 
-def makeService(options: Options, reactor: Any = None, stderr: IO[str] | None = None) -> HubService:
+def load_valid_config(path: str, now: datetime) -> Config:
+    """
+    Read and validate the configuration at C{path} as start-up does, the
+    tenants' certificates as of C{now} included (a reload refuses what
+    start-up would).
+
+    @raise ConfigError: On the first problem.
+    """
+    config = load_config(path)
+    require_storage_driver(config)
+    problem = startup_problem(config, now)
+    if problem is not None:
+        raise problem
+    return config
+
+
+def makeService(
+    options: Options,
+    reactor: Any = None,
+    stderr: IO[str] | None = None,
+    now: datetime | None = None,
+) -> HubService:
     """
     Build the hub as twistd asks: read and validate the configuration
-    (a bad one prints one line and exits with status 2), then wire the hub,
-    reloading on SIGHUP and telling systemd when it is ready.
+    (a bad one prints one line and exits with status 2), including the
+    tenants' certificates as of C{now} (default: the wall clock), then wire
+    the hub, reloading on SIGHUP and telling systemd when it is ready.
     """
     if reactor is None:
         from twisted.internet import reactor as default_reactor
 
         reactor = default_reactor
     stderr = stderr if stderr is not None else sys.stderr
+    if options["check"]:
+        # The diagnostic runs the reactor itself and exits with its status.
+        from .cli import main as cli_main
+
+        raise SystemExit(
+            cli_main(
+                ["check", "--config", options["config"], *(["--json"] if options["json"] else [])]
+            )
+        )
     try:
-        config = load_config(options["config"])
-        require_storage_driver(config)
+        config = load_valid_config(options["config"], now or datetime.now(UTC))
     except ConfigError as e:
         raise _fail(f"configuration error: {e}", stderr) from None
 
@@ -304,6 +343,7 @@ def makeService(options: Options, reactor: Any = None, stderr: IO[str] | None = 
         logging=logging,
         log_path_pinned=pinned,
         notifier=notifier,
+        load=lambda path: load_valid_config(path, datetime.now(UTC)),
     )
     ReloadService(reloader, reactor, hub.started).setServiceParent(hub)
     hub.reloader = reloader  # type: ignore[attr-defined]
