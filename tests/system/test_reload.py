@@ -113,8 +113,10 @@ class ReloadProcessTests(TestCase):
         )
         self.assertIn("hub.log_level debug", reloaded[0])
         self.assertIn("log file reopened", reloaded[0])
+        # The datagrams may be read after the log line: wait for them.
+        await poll(lambda: len(self.notify.states) >= 3, 10, "READY=1 after reload")
         self.assertEqual(self.notify.states[1].split("\n")[0], "RELOADING=1")
-        await poll(lambda: self.notify.states[2:] == ["READY=1"], 10, "READY=1 after reload")
+        self.assertEqual(self.notify.states[2:], ["READY=1"])
         self.assertNotIn("reloaded", " ".join(self.messages(rotated)))
         await self.healthy(port)
 
@@ -137,7 +139,7 @@ class ReloadProcessTests(TestCase):
 
         transport.signalProcess(signal.SIGINT)
         await process.ended
-        self.assertEqual(self.notify.states[-1], "STOPPING=1")
+        await poll(lambda: self.notify.states[-1] == "STOPPING=1", 10, "STOPPING=1")
         self.assertIn("nextplane stopped", self.messages())
 
     async def test_reload_with_hub_log_file(self) -> None:
