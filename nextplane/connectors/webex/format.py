@@ -518,7 +518,9 @@ class _HtmlReader(HTMLParser):
         if not text:
             return
         if kind == "pre":
-            saved, self.need_break = self.need_break, False
+            # A code block takes no line of its own; a pending break stays
+            # pending, unless nothing came before it.
+            saved, self.need_break = self.need_break and self.emitted > 0, False
             self.emit(Pre(text, language))
             self.need_break = saved
         elif kind == "code":
@@ -555,8 +557,15 @@ def parse_html(source: str) -> RichText:
     Read the HTML Webex returns for a message.
     """
     reader = _HtmlReader()
-    reader.feed(source)
-    reader.close()
+    try:
+        reader.feed(source)
+        reader.close()
+    except (AssertionError, ValueError):
+        # HTMLParser gives up on some malformed declarations (<![...):
+        # read them as text; Webex writes none.
+        reader = _HtmlReader()
+        reader.feed(source.replace("<!", "&lt;!"))
+        reader.close()
     return reader.result()
 
 
