@@ -112,7 +112,7 @@ from .messages import ImMessages
 from .notifier import PresenceNotifier
 from .resolve import SipResolver
 from .sessions import ALLOW, ImSessions
-from .status import condition_for, status_for
+from .status import condition_for, phrase, status_for
 from .subscriber import PresenceSubscriber
 from .tls import SipClientTLS, SipServerTLS, TenantTLS, TrustStore, load_credentials
 from .transaction import ServerTransaction, TransactionError, TransactionLayer
@@ -367,7 +367,7 @@ class SipConnector(MultiService):
         elif isinstance(event, ContactRequest):
             await self._contact_request(event.sender, event.recipient)
         elif isinstance(event, ContactAccept):
-            self._contact_accept(event.sender, event.recipient)
+            await self._contact_accept(event.sender, event.recipient)
         elif isinstance(event, ContactDecline | ContactRemove):
             self._contact_end(event.sender, event.recipient)
         elif isinstance(event, MessageRetract | ReactionAdd | ReactionRemove | DeliveryError):
@@ -384,12 +384,29 @@ class SipConnector(MultiService):
         # now authorised too.
         self._notifier.activate(hub_user, remote)
 
-    def _contact_accept(self, hub_user: Address, remote: Address) -> None:
-        self._notifier.activate(hub_user, remote)
-        if self._subscriber.live(hub_user, remote) is None:
+    async def _contact_accept(self, hub_user: Address, remote: Address) -> None:
+        """
+        Tell C{remote} that C{hub_user} accepted them: a NOTIFY C{active}
+        on their subscriptions, and a SUBSCRIBE back so presence flows both
+        ways. When neither reaches them the delivery fails, so the router
+        does not leave the contact pending for ever (issue 14).
+        """
+        told = await self._notifier.accept(hub_user, remote)
+        if self._subscriber.live(hub_user, remote) is not None:
+            return
+        if told:
             self._core.background(
                 self._subscriber.subscribe_quietly(hub_user, remote), "subscribing back"
             )
+            return
+        # No subscription of theirs took the news: our SUBSCRIBE is the
+        # only sign of the acceptance, so its failure is the accept's.
+        try:
+            await self._subscriber.subscribe(hub_user, remote)
+        except DeliveryFailed as e:
+            raise DeliveryFailed(
+                e.condition, phrase(f"the acceptance did not reach {remote}: {e.reason}")
+            ) from None
 
     def _contact_end(self, hub_user: Address, remote: Address) -> None:
         self._notifier.reject(hub_user, remote)
@@ -475,4 +492,5 @@ ENTRY = ConnectorEntry(
     parse_config=parse_config,
     build=build,
     summary="SIP/SIMPLE federation over mutual TLS (Skype for Business, Cisco IM&P, RFC 3428).",
+    static_domains=lambda config: config.routes.keys(),
 )

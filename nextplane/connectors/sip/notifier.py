@@ -224,10 +224,12 @@ class PresenceNotifier:
 
     async def notify(
         self, watcher: Watcher, reason: str | None = None, with_body: bool | None = None
-    ) -> None:
+    ) -> bool:
         """
         Send the watcher its subscription's state (and the hub user's
         presence when active); C{reason} ends the subscription.
+
+        @return: Whether the watcher took the NOTIFY (a 2xx).
         """
         remaining = max(0, int(watcher.expires_at - self._core.clock.seconds()))
         if reason is not None or watcher.state == "terminated":
@@ -246,11 +248,11 @@ class PresenceNotifier:
         # RFC 6665's ordering, expect no overlap).
         release = await self._notifying.acquire(watcher.dialog.id)
         try:
-            await self._send_notify(watcher, state, content)
+            return await self._send_notify(watcher, state, content)
         finally:
             release()
 
-    async def _send_notify(self, watcher: Watcher, state: str, content: Content | None) -> None:
+    async def _send_notify(self, watcher: Watcher, state: str, content: Content | None) -> bool:
         try:
             tx, flow = await self._core.send_in_dialog(
                 watcher.dialog,
@@ -265,15 +267,37 @@ class PresenceNotifier:
             response = await tx.final
         except (DeliveryFailed, TransactionError) as e:
             log.info("NOTIFY to {watcher} failed: {error}", watcher=str(watcher.watcher), error=e)
-            return
+            return False
         if response.status == 481 and watcher.dialog.id in self._watchers:
             # RFC 6665 4.2.2: the subscriber has forgotten the subscription.
             self._watchers.pop(watcher.dialog.id, None)
             cancel(watcher.timer)
             self._core.dialogs.remove(watcher.dialog)
+        return 200 <= response.status < 300
 
     def activate(self, hub_user: Address, remote: Address) -> None:
+        """
+        Make C{remote}'s pending subscriptions to C{hub_user} active, in
+        the background.
+        """
         for watcher in self._watchers_of(hub_user, remote):
             if watcher.state == "pending":
                 watcher.state = "active"
                 self._core.background(self.notify(watcher), "sending NOTIFY")
+
+    async def accept(self, hub_user: Address, remote: Address) -> bool:
+        """
+        The hub user accepted C{remote}: make their pending subscriptions
+        active and wait for the NOTIFYs.
+
+        @return: Whether C{remote} knows: a NOTIFY C{active} was taken, or
+            a subscription of theirs was active already.
+        """
+        told = False
+        for watcher in self._watchers_of(hub_user, remote):
+            if watcher.state == "pending":
+                watcher.state = "active"
+                told = await self.notify(watcher) or told
+            elif watcher.state == "active":
+                told = True
+        return told
