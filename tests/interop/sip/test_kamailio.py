@@ -72,6 +72,30 @@ class KamailioMessageTests(TestCase):
         yield world.finished(run)
         self.assertTrue(world.env.dns.asked("_sipfederationtls._tcp.b.test", "SRV"))
 
+    @defer.inlineCallbacks
+    def test_message_by_static_route(self) -> Any:
+        """
+        With C{b.test} in C{[connectors.sip.routes]} and no SRV record for
+        it, the hub user's message is located as SIP without DNS and goes
+        along the route to Kamailio (issue 14).
+        """
+        world = yield SipWorld.create(self, sip={"routes": {"b.test": "sip.b.test:5061"}})
+        world.env.zone.remove("_sipfederationtls._tcp.b.test")
+        hub = world.hub_()
+        run = yield world.sipp_uas("by-route", sipp.message_uas(["marker-r"]))
+        outcome = yield world.check(
+            hub.inject(
+                TextMessage(
+                    sender=hub.address(HUB_USER),
+                    recipient=Address.parse(REMOTE_USER),
+                    body=RichText.plain("along the route marker-r"),
+                )
+            )
+        )
+        self.assertTrue(outcome.delivered, outcome.reason)
+        yield world.finished(run)
+        self.assertFalse(world.env.dns.asked("_sipfederationtls._tcp.b.test", "SRV"))
+
 
 class KamailioPolicyTests(TestCase):
     """
