@@ -70,8 +70,7 @@ C{"<chat session>:<Call-ID>:<CSeq>"} of the request that carried it.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from twisted.application.service import MultiService, Service
@@ -82,27 +81,18 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from ...interfaces import DeliveryFailed, IConnector, IEventSink, IStore
+from ...model import events as ev
 from ...model.address import Address
-from ...model.events import (
-    ContactAccept,
-    ContactDecline,
-    ContactRemove,
-    ContactRequest,
-    DeliveryError,
-    Event,
-    FileShare,
-    MessageEdit,
-    MessageRetract,
-    Presence,
-    ReactionAdd,
-    ReactionRemove,
-    TextMessage,
-    Typing,
-)
 from ...model.text import Link, RichText, Text
 from ...presence import PresenceBook
-from ...service import EndpointService
 from ..base import ConnectorContext, ConnectorEntry
+from ..federation.wiring import (
+    Listener,
+    needs_resolver,
+    tenant_certificates,
+    trusted_ca_paths,
+    wire,
+)
 from .addresses import address_of, address_uri, user_part
 from .config import PLATFORM, SipConfig, SipSettings, parse_config, settings_for, static_routes
 from .core import SipCore
@@ -114,7 +104,7 @@ from .resolve import SipResolver
 from .sessions import ALLOW, ImSessions
 from .status import condition_for, phrase, status_for
 from .subscriber import PresenceSubscriber
-from .tls import SipClientTLS, SipServerTLS, TenantTLS, TrustStore, load_credentials
+from .tls import SipClientTLS, SipServerTLS, TrustStore, load_credentials
 from .transaction import ServerTransaction, TransactionError, TransactionLayer
 from .transport import Limits, SipTransport
 from .uri import SipSyntaxError
@@ -139,8 +129,8 @@ __all__ = [
 
 log = Logger(namespace="nextplane.sip.connector")
 
-#: Where Debian keeps the system's trusted CAs.
-SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+#: Events SIP has no way to carry.
+_NOT_CARRIED = (ev.MessageRetract, ev.ReactionAdd, ev.ReactionRemove, ev.DeliveryError)
 
 
 @implementer(IConnector)
@@ -160,11 +150,11 @@ class SipConnector(MultiService):
     def __init__(
         self,
         *,
+        settings: SipSettings,
+        tenants: Iterable[str],
         sink: IEventSink,
         store: IStore,
         clock: IReactorTime,
-        tenants: Iterable[str],
-        settings: SipSettings,
         presence: PresenceBook | None = None,
     ) -> None:
         MultiService.__init__(self)
@@ -324,7 +314,7 @@ class SipConnector(MultiService):
 
     # -- outbound -----------------------------------------------------------
 
-    def deliver(self, event: Event) -> Deferred[None]:
+    def deliver(self, event: ev.Event) -> Deferred[None]:
         """
         Send C{event} to its remote SIP recipient.
         """
@@ -334,7 +324,7 @@ class SipConnector(MultiService):
             return fail(DeliveryFailed("not-allowed", f"{event.sender.domain} is not a tenant"))
         return Deferred.fromCoroutine(self._deliver_checked(event))
 
-    async def _deliver_checked(self, event: Event) -> None:
+    async def _deliver_checked(self, event: ev.Event) -> None:
         try:
             await self._deliver(event)
         except SipSyntaxError as e:
@@ -343,12 +333,12 @@ class SipConnector(MultiService):
                 "service-unavailable", f"{event.recipient.domain} answered malformed SIP: {e}"
             ) from None
 
-    async def _deliver(self, event: Event) -> None:
-        if isinstance(event, TextMessage):
+    async def _deliver(self, event: ev.Event) -> None:
+        if isinstance(event, ev.TextMessage):
             await self._messages.send_text(
                 event.sender, event.recipient, event.body, event.message_id
             )
-        elif isinstance(event, MessageEdit):
+        elif isinstance(event, ev.MessageEdit):
             native = await self._core.store.find_native_id(event.message_id, PLATFORM)
             if native is None:
                 raise DeliveryFailed(
@@ -356,21 +346,23 @@ class SipConnector(MultiService):
                 )
             body = RichText((Text("Correction: "), *event.body.nodes))
             await self._messages.send_text(event.sender, event.recipient, body, None)
-        elif isinstance(event, FileShare):
+        elif isinstance(event, ev.FileShare):
             label = event.name if event.size is None else f"{event.name} ({event.size} bytes)"
             body = RichText((Link(event.url, (Text(label),)),))
             await self._messages.send_text(event.sender, event.recipient, body, event.message_id)
-        elif isinstance(event, Typing):
+        elif isinstance(event, ev.Typing):
             await self._messages.send_typing(event)
-        elif isinstance(event, Presence):
+        elif isinstance(event, ev.Presence):
             await self._notifier.send_presence(event)
-        elif isinstance(event, ContactRequest):
+        elif isinstance(event, ev.ContactRequest):
             await self._contact_request(event.sender, event.recipient)
-        elif isinstance(event, ContactAccept):
+        elif isinstance(event, ev.ContactAccept):
             await self._contact_accept(event.sender, event.recipient)
-        elif isinstance(event, ContactDecline | ContactRemove):
+        elif isinstance(event, ev.ContactDecline | ev.ContactRemove):
             self._contact_end(event.sender, event.recipient)
-        elif isinstance(event, MessageRetract | ReactionAdd | ReactionRemove | DeliveryError):
+        elif isinstance(
+            event, ev.MessageRetract | ev.ReactionAdd | ev.ReactionRemove | ev.DeliveryError
+        ):
             raise DeliveryFailed(
                 "feature-not-implemented",
                 f"a {event.kind.replace('_', ' ')} cannot be sent over SIP",
@@ -425,14 +417,32 @@ def _endpoint_factory(reactor: Any, timeout: float) -> Callable[[str, int], IStr
     return make
 
 
+def _listeners(
+    config: SipConfig, transport: SipTransport, credentials: Mapping[str, object]
+) -> list[Listener]:
+    """
+    The mutual-TLS listener (when a tenant has a certificate) and the
+    trusted relays' plain TCP listener (when configured).
+    """
+    secure = config.listen if credentials else None
+    return [
+        Listener("sip-tls", secure, transport.server_factory(tls=True), "(SIP, mutual TLS)"),
+        Listener(
+            "sip-tcp-relay",
+            config.relay_listen,
+            transport.server_factory(tls=False),
+            "(SIP from trusted relays, plain TCP)",
+        ),
+    ]
+
+
 def build(context: ConnectorContext, config: SipConfig) -> SipConnector:
     """
     Build the SIP connector with its transaction layer, transport and
     listeners.
     """
     hub = context.config
-    if context.resolver is None:
-        raise ValueError("the SIP connector needs a DNS resolver")
+    dns = needs_resolver(context, "SIP")
     settings = settings_for(config, hub.tenants)
     connector = SipConnector(
         sink=context.sink,
@@ -442,20 +452,15 @@ def build(context: ConnectorContext, config: SipConfig) -> SipConnector:
         settings=settings,
         presence=context.presence,
     )
-    ca_paths = list(hub.tls.ca_certificates)
-    if config.system_ca and os.path.exists(SYSTEM_CA_BUNDLE):
-        ca_paths.append(SYSTEM_CA_BUNDLE)
-    credentials = load_credentials(
-        {t.domain: TenantTLS(t.certificate, t.private_key) for t in hub.tenants}
-    )
-    resolver = SipResolver(context.resolver, static_routes=static_routes(config, hub.partners))
+    credentials = load_credentials(tenant_certificates(hub))
+    resolver = SipResolver(dns, static_routes=static_routes(config, hub.partners))
     layer = TransactionLayer(context.reactor, connector)
     transport = SipTransport(
         context.reactor,
         layer,
         via_host=settings.via_host,
         via_port=config.via_port,
-        trust=TrustStore(paths=ca_paths),
+        trust=TrustStore(paths=trusted_ca_paths(hub, config.system_ca)),
         server_tls=SipServerTLS(credentials) if credentials else None,
         client_tls=SipClientTLS(credentials),
         resolver=resolver,
@@ -467,22 +472,7 @@ def build(context: ConnectorContext, config: SipConfig) -> SipConnector:
         connect_timeout=config.connect_timeout,
     )
     connector.attach(layer, transport, resolver)
-    if credentials:
-        EndpointService(
-            "sip-tls",
-            endpoints.serverFromString(context.reactor, config.listen),
-            transport.server_factory(tls=True),
-            "(SIP federation, mutual TLS)",
-        ).setServiceParent(connector)
-    if config.relay_listen:
-        EndpointService(
-            "sip-tcp-relay",
-            endpoints.serverFromString(context.reactor, config.relay_listen),
-            transport.server_factory(tls=False),
-            "(SIP from trusted relays, plain TCP)",
-        ).setServiceParent(connector)
-    context.on_revoke(lambda revocation: connector.refresh_policy())
-    context.on_policy_change(lambda change: connector.refresh_policy())
+    wire(context, connector, connector.refresh_policy, _listeners(config, transport, credentials))
     return connector
 
 
