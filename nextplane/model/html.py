@@ -57,25 +57,22 @@ class _TreeBuilder(HTMLParser):
         self.root = Element((NS_XHTML, "body"))
         self._stack: list[Element] = [self.root]
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+    def _add(self, tag: str, attrs: list[tuple[str, str | None]]) -> Element | None:
         if tag in _TRANSPARENT:
-            return
-        parent = self._stack[-1]
-        element = parent.addElement((NS_XHTML, tag))
+            return None
+        element = self._stack[-1].addElement((NS_XHTML, tag))
         for name, value in attrs:
             if name in _KEPT_ATTRIBUTES and value is not None:
                 element[name] = value
-        if tag not in _VOID and len(self._stack) < _MAX_OPEN:
+        return element
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        element = self._add(tag, attrs)
+        if element is not None and tag not in _VOID and len(self._stack) < _MAX_OPEN:
             self._stack.append(element)
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _TRANSPARENT:
-            return
-        parent = self._stack[-1]
-        element = parent.addElement((NS_XHTML, tag))
-        for name, value in attrs:
-            if name in _KEPT_ATTRIBUTES and value is not None:
-                element[name] = value
+        self._add(tag, attrs)
 
     def handle_endtag(self, tag: str) -> None:
         for index in range(len(self._stack) - 1, 0, -1):

@@ -37,20 +37,7 @@ from typing import Final
 from attrs import frozen
 from twisted.words.xish.domish import Element
 
-from .text import (
-    Bold,
-    Code,
-    Emoji,
-    Italic,
-    LineBreak,
-    Link,
-    Mention,
-    Node,
-    Pre,
-    RichText,
-    Strike,
-    Text,
-)
+from . import text as rt
 
 __all__ = [
     "MAX_DEPTH",
@@ -138,50 +125,50 @@ def safe_url(url: str | None) -> str | None:
     return url
 
 
-def has_markup(text: RichText) -> bool:
+def has_markup(text: rt.RichText) -> bool:
     """
     Whether a tree needs more than a plain body to be shown as meant.
 
     @return: C{True} if it has styles, code, links or mentions of known
         addresses.
     """
-    stack: list[Iterator[Node]] = [iter(text.nodes)]
+    stack: list[Iterator[rt.Node]] = [iter(text.nodes)]
     while stack:
         node = next(stack[-1], None)
         if node is None:
             stack.pop()
-        elif isinstance(node, Bold | Italic | Strike | Code | Pre | Link):
+        elif isinstance(node, rt.Bold | rt.Italic | rt.Strike | rt.Code | rt.Pre | rt.Link):
             return True
-        elif isinstance(node, Mention) and node.address is not None:
+        elif isinstance(node, rt.Mention) and node.address is not None:
             return True
     return False
 
 
-def plain_text(nodes: Iterable[Node]) -> str:
+def plain_text(nodes: Iterable[rt.Node]) -> str:
     """
     The plain text of nodes, as L{RichText.plain_text} gives it, without
     recursion (so for trees of any depth).
     """
     parts: list[str] = []
-    stack: list[Iterator[Node]] = [iter(nodes)]
+    stack: list[Iterator[rt.Node]] = [iter(nodes)]
     while stack:
         node = next(stack[-1], None)
         if node is None:
             stack.pop()
-        elif isinstance(node, Text | Code | Pre):
+        elif isinstance(node, rt.Text | rt.Code | rt.Pre):
             parts.append(node.text)
-        elif isinstance(node, Bold | Italic | Strike):
+        elif isinstance(node, rt.Bold | rt.Italic | rt.Strike):
             stack.append(iter(node.children))
-        elif isinstance(node, Link):
+        elif isinstance(node, rt.Link):
             if node.children:
                 stack.append(iter(node.children))
             else:
                 parts.append(node.url)
-        elif isinstance(node, Mention):
+        elif isinstance(node, rt.Mention):
             parts.append(f"@{node.name}")
-        elif isinstance(node, Emoji):
+        elif isinstance(node, rt.Emoji):
             parts.append(node.unicode)
-        elif isinstance(node, LineBreak):
+        elif isinstance(node, rt.LineBreak):
             parts.append("\n")
     return "".join(parts)
 
@@ -195,16 +182,16 @@ class _Block:
 
 
 _BOUNDARY = _Block()
-_Item = Node | _Block
+_Item = rt.Node | _Block
 
 
-def parse_xhtml_body(body: Element) -> RichText:
+def parse_xhtml_body(body: Element) -> rt.RichText:
     """
     Read an XHTML C{<body>} (or any element holding XHTML) as a tree.
 
     Never raises.
     """
-    return RichText(_normalise(_children(body, 1)))
+    return rt.RichText(_normalise(_children(body, 1)))
 
 
 def _text_of(element: Element, *, raw: bool) -> str:
@@ -235,28 +222,28 @@ def _children(element: Element, depth: int) -> list[_Item]:
         if isinstance(child, str):
             collapsed = _WHITESPACE.sub(" ", child)
             if collapsed:
-                items.append(Text(collapsed))
+                items.append(rt.Text(collapsed))
         elif isinstance(child, Element):
             items.extend(_element(child, depth))
     return items
 
 
-def _style_wrappers(element: Element) -> list[type[Bold] | type[Italic] | type[Strike]]:
+def _style_wrappers(element: Element) -> list[type[rt.Bold] | type[rt.Italic] | type[rt.Strike]]:
     style = element.attributes.get("style")
     if not isinstance(style, str):
         return []
-    wrappers: list[type[Bold] | type[Italic] | type[Strike]] = []
+    wrappers: list[type[rt.Bold] | type[rt.Italic] | type[rt.Strike]] = []
     for declaration in style.lower().split(";")[:32]:
         name, _, value = declaration.partition(":")
         name, value = name.strip(), value.strip()
         if name == "font-weight" and (
             value in ("bold", "bolder") or (value.isdigit() and int(value[:4]) >= 600)
         ):
-            wrappers.append(Bold)
+            wrappers.append(rt.Bold)
         elif name == "font-style" and value in ("italic", "oblique"):
-            wrappers.append(Italic)
+            wrappers.append(rt.Italic)
         elif name in ("text-decoration", "text-decoration-line") and "line-through" in value:
-            wrappers.append(Strike)
+            wrappers.append(rt.Strike)
     return wrappers
 
 
@@ -265,38 +252,38 @@ def _element(element: Element, depth: int) -> list[_Item]:
     if name in _HIDDEN:
         return []
     if name == "br":
-        return [LineBreak()]
+        return [rt.LineBreak()]
     if name == "img":
         alt = element.attributes.get("alt")
         if isinstance(alt, str) and alt.strip():
-            return [Text(_WHITESPACE.sub(" ", alt))]
+            return [rt.Text(_WHITESPACE.sub(" ", alt))]
         return []
     if name == "pre":
         text = _text_of(element, raw=True)
         if text.startswith("\n"):
             text = text[1:]
-        return [_BOUNDARY, Pre(text), _BOUNDARY]
+        return [_BOUNDARY, rt.Pre(text), _BOUNDARY]
     if name in _CODE:
         code = _text_of(element, raw=False)
-        return [Code(code)] if code else []
+        return [rt.Code(code)] if code else []
     if depth >= MAX_DEPTH:
         text = _text_of(element, raw=False)
-        inner: list[_Item] = [Text(text)] if text else []
+        inner: list[_Item] = [rt.Text(text)] if text else []
     else:
         inner = _children(element, depth + 1)
-    wrappers: list[type[Bold] | type[Italic] | type[Strike]] = []
+    wrappers: list[type[rt.Bold] | type[rt.Italic] | type[rt.Strike]] = []
     if name in _BOLD:
-        wrappers.append(Bold)
+        wrappers.append(rt.Bold)
     elif name in _ITALIC:
-        wrappers.append(Italic)
+        wrappers.append(rt.Italic)
     elif name in _STRIKE:
-        wrappers.append(Strike)
+        wrappers.append(rt.Strike)
     wrappers.extend(_style_wrappers(element))
     link = safe_url(element.attributes.get("href")) if name == "a" else None
     if wrappers or link is not None:
         inner = _wrap(inner, wrappers, link)
     if name == "li":
-        inner = [Text("• "), *inner]
+        inner = [rt.Text("• "), *inner]
     if name in _BLOCK:
         return [_BOUNDARY, *inner, _BOUNDARY]
     return inner
@@ -304,7 +291,7 @@ def _element(element: Element, depth: int) -> list[_Item]:
 
 def _wrap(
     items: list[_Item],
-    wrappers: list[type[Bold] | type[Italic] | type[Strike]],
+    wrappers: list[type[rt.Bold] | type[rt.Italic] | type[rt.Strike]],
     link: str | None,
 ) -> list[_Item]:
     """
@@ -317,7 +304,7 @@ def _wrap(
         end -= 1
     nodes = _normalise(items[start:end])
     if link is not None:
-        wrapped: list[Node] = [Link(link, nodes)]
+        wrapped: list[rt.Node] = [rt.Link(link, nodes)]
     elif nodes:
         wrapped = nodes
     else:
@@ -328,44 +315,46 @@ def _wrap(
     return [*items[:start], *wrapped, *items[end:]]
 
 
-def _normalise(items: Iterable[_Item]) -> list[Node]:
+def _normalise(items: Iterable[_Item]) -> list[rt.Node]:
     """
     Merge texts, trim whitespace at line edges, and turn runs of block
     boundaries into one line break (none at the edges).
     """
     merged: list[_Item] = []
     for item in items:
-        if isinstance(item, Text) and merged and isinstance(merged[-1], Text):
-            merged[-1] = Text(_WHITESPACE.sub(" ", merged[-1].text + item.text))
+        if isinstance(item, rt.Text) and merged and isinstance(merged[-1], rt.Text):
+            merged[-1] = rt.Text(_WHITESPACE.sub(" ", merged[-1].text + item.text))
         else:
             merged.append(item)
 
     def edge(index: int) -> bool:
         return (
-            index < 0 or index >= len(merged) or isinstance(merged[index], _Block | LineBreak | Pre)
+            index < 0
+            or index >= len(merged)
+            or isinstance(merged[index], _Block | rt.LineBreak | rt.Pre)
         )
 
     trimmed: list[_Item] = []
     for index, item in enumerate(merged):
-        if isinstance(item, Text):
+        if isinstance(item, rt.Text):
             text = item.text
             if edge(index - 1):
                 text = text.lstrip()
             if edge(index + 1):
                 text = text.rstrip()
             if text:
-                trimmed.append(Text(text))
+                trimmed.append(rt.Text(text))
         else:
             trimmed.append(item)
-    nodes: list[Node] = []
+    nodes: list[rt.Node] = []
     pending = False
     for item in trimmed:
         if isinstance(item, _Block):
             pending = bool(nodes)
             continue
         if pending:
-            if not isinstance(nodes[-1], LineBreak):
-                nodes.append(LineBreak())
+            if not isinstance(nodes[-1], rt.LineBreak):
+                nodes.append(rt.LineBreak())
             pending = False
         nodes.append(item)
     return nodes
@@ -381,7 +370,7 @@ class _Close:
     suffix: str
 
 
-def format_xhtml_body(text: RichText) -> Element:
+def format_xhtml_body(text: rt.RichText) -> Element:
     """
     Write a tree as an XHTML C{<body>}.
 
@@ -392,7 +381,9 @@ def format_xhtml_body(text: RichText) -> Element:
     mentions of known addresses become C{xmpp:} links.
     """
     body = Element((NS_XHTML, "body"))
-    stack: list[tuple[Iterator[Node | _Close], Element, int]] = [(_around_pre(text.nodes), body, 0)]
+    stack: list[tuple[Iterator[rt.Node | _Close], Element, int]] = [
+        (_around_pre(text.nodes), body, 0)
+    ]
     while stack:
         iterator, parent, depth = stack[-1]
         node = next(iterator, None)
@@ -401,17 +392,17 @@ def format_xhtml_body(text: RichText) -> Element:
             continue
         if isinstance(node, _Close):
             _add_text(parent, node.suffix)
-        elif isinstance(node, Text):
+        elif isinstance(node, rt.Text):
             _add_text(parent, node.text)
-        elif isinstance(node, Emoji):
+        elif isinstance(node, rt.Emoji):
             _add_text(parent, node.unicode)
-        elif isinstance(node, LineBreak):
+        elif isinstance(node, rt.LineBreak):
             parent.addElement((NS_XHTML, "br"))
-        elif isinstance(node, Code):
+        elif isinstance(node, rt.Code):
             _add_text(parent.addElement((NS_XHTML, "code")), node.text)
-        elif isinstance(node, Pre):
+        elif isinstance(node, rt.Pre):
             _add_text(parent.addElement((NS_XHTML, "pre")), node.text, breaks=False)
-        elif isinstance(node, Mention):
+        elif isinstance(node, rt.Mention):
             label = f"@{node.name}"
             if node.address is not None:
                 anchor = parent.addElement((NS_XHTML, "a"))
@@ -421,22 +412,22 @@ def format_xhtml_body(text: RichText) -> Element:
                 _add_text(parent, label)
         elif depth >= MAX_DEPTH:
             _add_text(parent, plain_text([node]))
-        elif isinstance(node, Bold | Italic | Strike):
-            if isinstance(node, Bold):
+        elif isinstance(node, rt.Bold | rt.Italic | rt.Strike):
+            if isinstance(node, rt.Bold):
                 child = parent.addElement((NS_XHTML, "strong"))
-            elif isinstance(node, Italic):
+            elif isinstance(node, rt.Italic):
                 child = parent.addElement((NS_XHTML, "em"))
             else:
                 child = parent.addElement((NS_XHTML, "span"))
                 child["style"] = _STRIKE_STYLE
             stack.append((_around_pre(node.children), child, depth + 1))
-        elif isinstance(node, Link):
+        elif isinstance(node, rt.Link):
             url = safe_url(node.url)
             labelled = bool(xml_text(plain_text(node.children)).strip())
             if url is not None:
                 anchor = parent.addElement((NS_XHTML, "a"))
                 anchor["href"] = url
-                children = node.children if labelled else (Text(url),)
+                children = node.children if labelled else (rt.Text(url),)
                 stack.append((_around_pre(children), anchor, depth + 1))
             elif labelled:
                 stack.append((iter([*node.children, _Close(f" ({node.url})")]), parent, depth + 1))
@@ -445,15 +436,15 @@ def format_xhtml_body(text: RichText) -> Element:
     return body
 
 
-def _around_pre(nodes: tuple[Node, ...]) -> Iterator[Node]:
+def _around_pre(nodes: tuple[rt.Node, ...]) -> Iterator[rt.Node]:
     """
     The nodes without the line breaks right before and after a L{Pre}, which
     is a block of its own in XHTML.
     """
     for index, node in enumerate(nodes):
-        if isinstance(node, LineBreak) and (
-            (index > 0 and isinstance(nodes[index - 1], Pre))
-            or (index + 1 < len(nodes) and isinstance(nodes[index + 1], Pre))
+        if isinstance(node, rt.LineBreak) and (
+            (index > 0 and isinstance(nodes[index - 1], rt.Pre))
+            or (index + 1 < len(nodes) and isinstance(nodes[index + 1], rt.Pre))
         ):
             continue
         yield node

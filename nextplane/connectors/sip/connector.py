@@ -260,7 +260,7 @@ class SipConnector(MultiService):
             if self.refusal_reason(session.hub_user.domain, session.remote.domain):
                 self._ims.end(session, bye=True)
         for watcher in self._notifier.all():
-            if self.refusal_reason(watcher.hub_user.domain, watcher.watcher.domain):
+            if self.refusal_reason(watcher.hub_user.domain, watcher.remote.domain):
                 self._notifier.end(watcher, "rejected")
         for subscription in self._subscriber.all():
             if self.refusal_reason(subscription.hub_user.domain, subscription.remote.domain):

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
+from attrs import define
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
@@ -45,7 +46,7 @@ from .transaction import (
 from .transport import ConnectError, SipConnection, SipTransport
 from .uri import SipSyntaxError, SipURI, parse_name_addr, parse_uri, quote_string
 
-__all__ = ["SipCore", "cancel", "conn"]
+__all__ = ["Pair", "SipCore", "cancel", "conn"]
 
 log = Logger(namespace="nextplane.sip.connector")
 
@@ -63,6 +64,23 @@ def cancel(call: IDelayedCall | None) -> None:
     """
     if call is not None and call.active():
         call.cancel()
+
+
+@define(eq=False)
+class Pair:
+    """
+    A hub user and a SIP user (a session or subscription between them).
+    """
+
+    hub_user: Address
+    remote: Address
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """
+        The pair as C{(hub user key, SIP user key)}.
+        """
+        return (self.hub_user.key, self.remote.key)
 
 
 class SipCore:

@@ -29,7 +29,7 @@ from ...ordering import KeyedSerializer
 from ...presence import PresenceBook
 from ...storage.records import ContactDirection, ContactState
 from .addresses import address_uri
-from .core import SipCore, cancel, conn
+from .core import Pair, SipCore, cancel, conn
 from .dialog import Dialog, DialogId
 from .headers import (
     EVENT,
@@ -52,22 +52,16 @@ log = Logger(namespace="nextplane.sip.connector")
 
 
 @define(eq=False)
-class Watcher:
+class Watcher(Pair):
     """
     A SIP user's subscription to a hub user's presence (we notify).
     """
 
-    hub_user: Address
-    watcher: Address
     dialog: Dialog
     flow: SipConnection | None
     state: str = "pending"
     expires_at: float = 0.0
     timer: IDelayedCall | None = None
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.hub_user.key, self.watcher.key)
 
 
 class PresenceNotifier:
@@ -119,20 +113,30 @@ class PresenceNotifier:
         for send in sends:
             await send
 
+    def _expires(self, tx: ServerTransaction, new: bool) -> int | None:
+        """
+        The expiry granted to a SUBSCRIBE (a C{new} one must also accept
+        PIDF), or L{None} once it is answered with an error (489, 406, 423).
+        """
+        request = tx.request
+        settings = self._core.settings
+        if event_type(request.headers.get("Event")) != EVENT:
+            tx.reply(489, headers=[("Allow-Events", EVENT)])
+            return None
+        if new and not accepts_pidf(request.headers.get_all("Accept")):
+            tx.reply(406, headers=[("Accept", PIDF)])
+            return None
+        expires = int_or(request.headers.get("Expires"), settings.subscription_expires)
+        if 0 < expires < settings.min_expires:
+            tx.reply(423, headers=[("Min-Expires", str(settings.min_expires))])
+            return None
+        return min(expires, settings.subscription_expires)
+
     async def subscribe_in(self, tx: ServerTransaction, hub_user: Address, remote: Address) -> None:
         request = tx.request
-        kind = event_type(request.headers.get("Event"))
-        if kind != EVENT:
-            tx.reply(489, headers=[("Allow-Events", EVENT)])
+        expires = self._expires(tx, new=True)
+        if expires is None:
             return
-        if not accepts_pidf(request.headers.get_all("Accept")):
-            tx.reply(406, headers=[("Accept", PIDF)])
-            return
-        expires = int_or(request.headers.get("Expires"), self._core.settings.subscription_expires)
-        if 0 < expires < self._core.settings.min_expires:
-            tx.reply(423, headers=[("Min-Expires", str(self._core.settings.min_expires))])
-            return
-        expires = min(expires, self._core.settings.subscription_expires)
         contact_record = await self._core.store.get_contact(hub_user, remote)
         state = contact_record.state if contact_record is not None else None
         direction = contact_record.direction if contact_record is not None else None
@@ -168,7 +172,7 @@ class PresenceNotifier:
         dialog = Dialog.as_uas(request, response, local_contact=contact, over_tls=conn(tx).tls)
         watcher = Watcher(
             hub_user=hub_user,
-            watcher=remote,
+            remote=remote,
             dialog=dialog,
             flow=conn(tx),
             state=granted,
@@ -191,19 +195,13 @@ class PresenceNotifier:
         watcher.timer = self._core.clock.callLater(delay, self.end, watcher, "timeout")
 
     async def refresh_in(self, tx: ServerTransaction, dialog: Dialog) -> None:
-        request = tx.request
         watcher = self._watchers.get(dialog.id)
         if watcher is None:
             tx.reply(481)
             return
-        if event_type(request.headers.get("Event")) != EVENT:
-            tx.reply(489, headers=[("Allow-Events", EVENT)])
+        expires = self._expires(tx, new=False)
+        if expires is None:
             return
-        expires = int_or(request.headers.get("Expires"), self._core.settings.subscription_expires)
-        if 0 < expires < self._core.settings.min_expires:
-            tx.reply(423, headers=[("Min-Expires", str(self._core.settings.min_expires))])
-            return
-        expires = min(expires, self._core.settings.subscription_expires)
         tx.reply(200, headers=[("Contact", dialog.local_contact or ""), ("Expires", str(expires))])
         watcher.flow = conn(tx)
         if expires == 0:
@@ -258,7 +256,7 @@ class PresenceNotifier:
                 watcher.dialog,
                 watcher.flow,
                 watcher.hub_user.domain,
-                watcher.watcher.domain,
+                watcher.remote.domain,
                 "NOTIFY",
                 content,
                 headers=[("Event", EVENT), ("Subscription-State", state)],
@@ -266,7 +264,7 @@ class PresenceNotifier:
             watcher.flow = flow
             response = await tx.final
         except (DeliveryFailed, TransactionError) as e:
-            log.info("NOTIFY to {watcher} failed: {error}", watcher=str(watcher.watcher), error=e)
+            log.info("NOTIFY to {watcher} failed: {error}", watcher=str(watcher.remote), error=e)
             return False
         if response.status == 481 and watcher.dialog.id in self._watchers:
             # RFC 6665 4.2.2: the subscriber has forgotten the subscription.

@@ -24,7 +24,7 @@ from ...interfaces import DeliveryFailed
 from ...model.address import Address
 from ...router import Outcome
 from .addresses import address_uri
-from .core import SipCore, cancel, conn
+from .core import Pair, SipCore, cancel, conn
 from .dialog import Dialog, DialogId
 from .headers import (
     is_microsoft,
@@ -57,7 +57,7 @@ ALLOW = "INVITE, ACK, CANCEL, BYE, MESSAGE, INFO, SUBSCRIBE, NOTIFY, OPTIONS"
 
 
 @define(eq=False)
-class ImSession:
+class ImSession(Pair):
     """
     An INVITE session between a hub user and a SIP user.
 
@@ -65,8 +65,6 @@ class ImSession:
         peer took the first message from C{ms-text-format}.
     """
 
-    hub_user: Address
-    remote: Address
     outbound: bool
     dialog: Dialog | None = None
     flow: SipConnection | None = None
@@ -76,10 +74,6 @@ class ImSession:
     invite: Request | None = None
     idle_call: IDelayedCall | None = None
     ended: bool = False
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.hub_user.key, self.remote.key)
 
 
 class ImSessions:

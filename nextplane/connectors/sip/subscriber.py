@@ -29,7 +29,7 @@ from ...model.events import (
 )
 from ...storage.records import ContactDirection, ContactState
 from .addresses import address_uri
-from .core import SipCore, cancel, conn
+from .core import Pair, SipCore, cancel, conn
 from .dialog import Dialog, DialogId
 from .headers import (
     EVENT,
@@ -41,6 +41,7 @@ from .message import Headers, Request
 from .presence import PIDF, PresenceDocument, parse_pidf
 from .status import failed
 from .transaction import (
+    ClientTransaction,
     ServerTransaction,
     TransactionError,
     new_tag,
@@ -58,13 +59,11 @@ _ANNOUNCE_ATTEMPTS = 8
 
 
 @define(eq=False)
-class Subscription:
+class Subscription(Pair):
     """
     A hub user's subscription to a SIP user's presence (we subscribe).
     """
 
-    hub_user: Address
-    remote: Address
     call_id: str
     local_tag: str
     contact: str = ""
@@ -77,10 +76,6 @@ class Subscription:
     requested: bool = False
     document: PresenceDocument | None = None
     ended: bool = False
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.hub_user.key, self.remote.key)
 
 
 class PresenceSubscriber:
@@ -251,20 +246,29 @@ class PresenceSubscriber:
             ),
         )
 
+    async def _in_dialog_subscribe(
+        self, subscription: Subscription, expires: int
+    ) -> tuple[ClientTransaction, SipConnection]:
+        """
+        Refresh (or with C{expires} 0, end) C{subscription} in its dialog.
+        """
+        assert subscription.dialog is not None
+        return await self._core.send_in_dialog(
+            subscription.dialog,
+            subscription.flow,
+            subscription.hub_user.domain,
+            subscription.remote.domain,
+            "SUBSCRIBE",
+            headers=[("Event", EVENT), ("Accept", PIDF), ("Expires", str(expires))],
+        )
+
     async def _refresh_out(self, subscription: Subscription) -> None:
         subscription.timer = None
         if subscription.ended or subscription.dialog is None:
             return
         expires = self._core.settings.subscription_expires
         try:
-            tx, flow = await self._core.send_in_dialog(
-                subscription.dialog,
-                subscription.flow,
-                subscription.hub_user.domain,
-                subscription.remote.domain,
-                "SUBSCRIBE",
-                headers=[("Event", EVENT), ("Accept", PIDF), ("Expires", str(expires))],
-            )
+            tx, flow = await self._in_dialog_subscribe(subscription, expires)
             subscription.flow = flow
             response = await self._core.final(tx, subscription.remote.domain)
         except DeliveryFailed as e:
@@ -284,14 +288,7 @@ class PresenceSubscriber:
         """
         self.forget(subscription)
         hub_user, remote = subscription.hub_user, subscription.remote
-        await self._core.route(
-            Presence(
-                sender=remote,
-                recipient=hub_user,
-                availability=Availability.UNKNOWN,
-                timestamp=self._core.now(),
-            )
-        )
+        await route_unknown(self._core, subscription)
         if retry and await self._still_wanted(hub_user, remote):
             # Not awaited: the new subscription's NOTIFY may need this lane.
             self._core.background(self.subscribe_quietly(hub_user, remote), "subscribing again")
@@ -358,16 +355,8 @@ class PresenceSubscriber:
         self._core.later(self._core.layer.timers.timeout, lambda: self._ended(dialog))
 
         async def send() -> None:
-            assert subscription.dialog is not None
             try:
-                tx, _ = await self._core.send_in_dialog(
-                    subscription.dialog,
-                    subscription.flow,
-                    subscription.hub_user.domain,
-                    subscription.remote.domain,
-                    "SUBSCRIBE",
-                    headers=[("Event", EVENT), ("Accept", PIDF), ("Expires", "0")],
-                )
+                tx, _ = await self._in_dialog_subscribe(subscription, 0)
                 await tx.final
             except (DeliveryFailed, TransactionError) as e:
                 log.info("Unsubscribing failed: {error}", error=e)
@@ -497,10 +486,17 @@ async def route_rejection(core: SipCore, subscription: Subscription, reason: str
         if record.state == ContactState.ACCEPTED:
             await core.route(ContactRemove(sender=remote, recipient=hub_user, timestamp=core.now()))
             return
+    await route_unknown(core, subscription)
+
+
+async def route_unknown(core: SipCore, subscription: Subscription) -> None:
+    """
+    The SIP user's presence is no longer known to the hub user.
+    """
     await core.route(
         Presence(
-            sender=remote,
-            recipient=hub_user,
+            sender=subscription.remote,
+            recipient=subscription.hub_user,
             availability=Availability.UNKNOWN,
             timestamp=core.now(),
         )

@@ -8,29 +8,10 @@ Cisco's Jabber clients); a message carrying it also carries a plain
 C{<body>}, which remains the fallback.
 
 Reading (L{parse_xhtml_im}) takes the C{<html
-xmlns='http://jabber.org/protocol/xhtml-im'>} wrapper and understands, in
-its C{<body xmlns='http://www.w3.org/1999/xhtml'>}:
-
-  - C{strong}, C{b} (and C{h1}..C{h6}) as L{Bold}; C{em}, C{i}, C{cite} as
-    L{Italic}; C{del}, C{s}, C{strike} as L{Strike}; the C{style} attribute
-    of any element (C{font-weight: bold}, C{font-style: italic},
-    C{text-decoration: line-through});
-  - C{code}, C{tt}, C{kbd}, C{samp} as L{Code}; C{pre} as L{Pre};
-  - C{a href} as L{Link} when the URL scheme is C{http}, C{https}, C{xmpp}
-    or C{mailto} (anything else keeps only the label);
-  - C{br} as L{LineBreak}; C{p}, C{div}, C{blockquote}, C{li} and other
-    block elements as lines of their own; C{img} as its C{alt} text.
-
-Any other element is dropped but its text is kept, except C{script},
-C{style}, C{head} and C{title}, whose content is never shown. Nothing is
-fetched, followed or executed: this is a pure tree translation. Whitespace is
-collapsed as HTML renders it, outside C{pre}. Formatting deeper than
-L{MAX_DEPTH} nested elements is flattened to its text.
-
-Writing (L{format_xhtml_im}) uses only elements of XEP-0071's recommended
-profile: C{strong}, C{em}, C{span style='text-decoration: line-through'},
-C{code}, C{pre}, C{a href}, C{br}; mentions of known addresses become
-C{xmpp:} links.
+xmlns='http://jabber.org/protocol/xhtml-im'>} wrapper and reads its first
+C{<body>} without C{xml:lang} (else the first); writing
+(L{format_xhtml_im}) wraps one C{<body>}. What the XHTML means, and what is
+written, is L{nextplane.model.xhtml}'s.
 """
 
 from __future__ import annotations
