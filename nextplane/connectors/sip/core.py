@@ -122,6 +122,9 @@ class SipCore:
 
     @property
     def running(self) -> bool:
+        """
+        Whether the connector is running.
+        """
         return self._is_running()
 
     def attach(
@@ -144,6 +147,9 @@ class SipCore:
 
     @property
     def layer(self) -> TransactionLayer:
+        """
+        The transaction layer (once attached).
+        """
         assert self._layer is not None, "the SIP connector is not attached"
         return self._layer
 
@@ -155,9 +161,15 @@ class SipCore:
         return self.rules.refusal_reason(local, remote)
 
     def now(self) -> datetime:
+        """
+        The injected clock's time, as an aware datetime.
+        """
         return datetime.fromtimestamp(self.clock.seconds(), UTC)
 
     def contact(self, user: Address, flow: SipConnection | None) -> str:
+        """
+        The Contact value for C{user} on C{flow}'s transport (TLS unless a relay's TCP).
+        """
         transport = "tls" if flow is None or flow.tls else "tcp"
         host = self.settings.contact_host
         if host is None:
@@ -167,6 +179,9 @@ class SipCore:
         )
 
     def warning(self, reason: str) -> tuple[str, str]:
+        """
+        A C{Warning: 399} header carrying C{reason}.
+        """
         return ("Warning", f"399 {self.settings.via_host} {quote_string(phrase(reason))}")
 
     def refuse(
@@ -176,6 +191,9 @@ class SipCore:
         reason: str,
         headers: Sequence[tuple[str, str]] = (),
     ) -> None:
+        """
+        Answer C{tx} with an error C{status}, the reason as phrase and in a Warning.
+        """
         text = phrase(reason) or REASONS.get(status, "Error")
         tx.reply(status, text, headers=[self.warning(text), *headers])
 
@@ -185,6 +203,9 @@ class SipCore:
         outcome: Outcome,
         headers: Sequence[tuple[str, str]] = (),
     ) -> None:
+        """
+        Answer C{tx} with the router's C{outcome}: 200, or the status of its condition.
+        """
         if outcome.delivered:
             tx.reply(200, headers=headers)
             return
@@ -192,13 +213,22 @@ class SipCore:
         self.refuse(tx, status, outcome.reason or REASONS.get(status, "Error"))
 
     def new_call_id(self) -> str:
+        """
+        A fresh Call-ID under the hub's Via host.
+        """
         return f"{secrets.token_hex(12)}@{self.settings.via_host}"
 
     async def chat_session(self, first: Address, second: Address) -> ChatSessionId:
+        """
+        The chat session of the two addresses (created if new).
+        """
         record = await self.store.get_or_create_session(first, second, self.now())
         return record.session_id  # type: ignore[no-any-return]
 
     async def route(self, event: Event) -> Outcome:
+        """
+        Hand an inbound event to the router.
+        """
         outcome: Outcome = await self.sink.route(event)
         return outcome
 
@@ -218,6 +248,9 @@ class SipCore:
         d.addBoth(done)
 
     def background(self, coroutine: Any, what: str) -> None:
+        """
+        Run C{coroutine} in the background; stopping waits for it, a failure is logged.
+        """
         self.track(Deferred.fromCoroutine(coroutine), what)
 
     def later(self, delay: float, function: Callable[[], None]) -> None:
@@ -236,6 +269,9 @@ class SipCore:
         self._calls.add(call)
 
     async def drain(self) -> None:
+        """
+        Wait until nothing runs in the background and no rules load is under way.
+        """
         while self._busy or self.rules.in_flight is not None:
             waits: list[Deferred[Any]] = list(self._busy)
             if self.rules.in_flight is not None:
@@ -243,6 +279,10 @@ class SipCore:
             await DeferredList(waits, consumeErrors=True)
 
     async def authorized(self, flow: Any, domain: str) -> bool:
+        """
+        Whether the peer on C{flow} may speak for C{domain} (a trusted relay, or its certificate per
+        L{SipResolver.peer_serves}).
+        """
         if getattr(flow, "trusted_relay", False):
             return True
         proven = self._proven.setdefault(flow, set())
@@ -257,6 +297,11 @@ class SipCore:
         return False
 
     async def connect(self, domain: str, tenant: str) -> SipConnection:
+        """
+        A verified connection on behalf of tenant C{tenant} to C{domain}.
+
+        @raise DeliveryFailed: C{remote-server-not-found} if none can be made.
+        """
         assert self.transport is not None
         try:
             return await self.transport.connect(domain, tenant)
@@ -293,10 +338,18 @@ class SipCore:
     def send(
         self, request: Request, flow: SipConnection, on_response: Any = None
     ) -> ClientTransaction:
+        """
+        Send C{request} on C{flow} as a new client transaction.
+        """
         self.requests_out += 1
         return self.layer.send_request(request, flow, on_response)
 
     async def final(self, tx: ClientTransaction, domain: str) -> Response:
+        """
+        The final response of C{tx}.
+
+        @raise DeliveryFailed: The peer did not answer, or the transaction failed.
+        """
         try:
             return await tx.final
         except TransactionTimeout:
@@ -316,6 +369,9 @@ class SipCore:
         content: Content | None = None,
         headers: Sequence[tuple[str, str]] = (),
     ) -> tuple[ClientTransaction, SipConnection]:
+        """
+        Send a C{method} request inside C{dialog}; return its transaction and the connection used.
+        """
         flow = await self.dialog_flow(dialog, hint, tenant, domain)
         request = dialog.create_request(
             method,

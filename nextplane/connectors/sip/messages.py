@@ -94,6 +94,10 @@ class ImMessages:
     async def route_content(
         self, request: Request, content: Content, sender: Address, recipient: Address
     ) -> Outcome:
+        """
+        Route a message body (text or isComposing) from C{sender}; a text is mapped to the request's
+        id in the store first.
+        """
         event = self._event_for(content, sender, recipient)
         if isinstance(event, TextMessage):
             session = await self._core.chat_session(sender, recipient)
@@ -103,12 +107,18 @@ class ImMessages:
         return await self._core.route(event)
 
     async def message(self, tx: ServerTransaction, hub_user: Address, remote: Address) -> None:
+        """
+        Serve a MESSAGE (pager or in a session): route it, answer with the outcome.
+        """
         request = tx.request
         content = Content(request.headers.get("Content-Type") or "", request.body)
         outcome = await self.route_content(request, content, remote, hub_user)
         self._core.answer(tx, outcome)
 
     async def info(self, tx: ServerTransaction, hub_user: Address, remote: Address) -> None:
+        """
+        Serve an INFO: Microsoft KeyboardActivity becomes typing; other packages are answered 200.
+        """
         request = tx.request
         state: TypingState | None = None
         if request.body and media_type(request.headers.get("Content-Type"))[0].endswith("xml"):
@@ -124,6 +134,11 @@ class ImMessages:
     async def send_text(
         self, sender: Address, recipient: Address, body: RichText, message_id: str | None
     ) -> None:
+        """
+        Send a text to a SIP user (pager or session; once more if the session died), and map its id.
+
+        @raise DeliveryFailed: It could not be delivered.
+        """
         content = encode_text(body, self._core.settings.message_format)
         for attempt in range(2):
             try:
@@ -213,6 +228,10 @@ class ImMessages:
         )
 
     async def send_typing(self, event: Typing) -> None:
+        """
+        Send a typing notification: INFO in a Microsoft session, else isComposing (not to peers that
+        refused it).
+        """
         key = (event.sender.key, event.recipient.key)
         session = self._ims.usable(key)
         if session is not None and session.confirmed and session.dialog is not None:

@@ -100,6 +100,9 @@ class PresenceNotifier:
         return [w for w in self._watchers.values() if w.key == key]
 
     async def send_presence(self, event: Presence) -> None:
+        """
+        Record a hub user's presence and NOTIFY the SIP users actively watching it.
+        """
         # The router records hub users' presence in the shared book; record
         # here too for a connector used without one.
         self._book.record(event)
@@ -133,6 +136,10 @@ class PresenceNotifier:
         return min(expires, settings.subscription_expires)
 
     async def subscribe_in(self, tx: ServerTransaction, hub_user: Address, remote: Address) -> None:
+        """
+        Serve a new SUBSCRIBE from C{remote} to C{hub_user}'s presence (a contact request unless
+        they are contacts).
+        """
         request = tx.request
         expires = self._expires(tx, new=True)
         if expires is None:
@@ -195,6 +202,9 @@ class PresenceNotifier:
         watcher.timer = self._core.clock.callLater(delay, self.end, watcher, "timeout")
 
     async def refresh_in(self, tx: ServerTransaction, dialog: Dialog) -> None:
+        """
+        Serve a SUBSCRIBE refreshing (or, with Expires 0, ending) a watcher's subscription.
+        """
         watcher = self._watchers.get(dialog.id)
         if watcher is None:
             tx.reply(481)
@@ -212,6 +222,9 @@ class PresenceNotifier:
         self._core.background(self.notify(watcher), "sending NOTIFY")
 
     def end(self, watcher: Watcher, reason: str) -> None:
+        """
+        End a watcher's subscription with a NOTIFY C{terminated;reason=REASON}.
+        """
         if self._watchers.pop(watcher.dialog.id, None) is None:
             return
         cancel(watcher.timer)

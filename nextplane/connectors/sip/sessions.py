@@ -187,6 +187,9 @@ class ImSessions:
         self.touch(session)
 
     def sdp(self, user: Address, flow: Any, answer: bool) -> bytes:
+        """
+        The session description offering (or answering) an C{m=message} stream.
+        """
         host = "0.0.0.0"  # noqa: S104 - an address in a session description, nothing binds it
         transport = getattr(flow, "transport", None)
         if transport is not None:
@@ -202,12 +205,19 @@ class ImSessions:
         ).encode()
 
     def usable(self, key: tuple[str, str]) -> ImSession | None:
+        """
+        The live session of a C{(hub user, SIP user)} key, if any.
+        """
         session = self._by_key.get(key)
         if session is None or session.ended:
             return None
         return session
 
     def open(self, sender: Address, recipient: Address, first: Content) -> ImSession:
+        """
+        Start an outbound session carrying C{first} in C{ms-text-format}; its C{opening} fires with
+        whether the peer took it.
+        """
         session = ImSession(hub_user=sender, remote=recipient, outbound=True)
         session.opening = Deferred()
         self._by_key[session.key] = session
@@ -276,6 +286,9 @@ class ImSessions:
         return "ms-text-format" in supported_tags(response)
 
     def touch(self, session: ImSession) -> None:
+        """
+        Restart the session's idle timer.
+        """
         cancel(session.idle_call)
         if session.ended:
             return
@@ -284,6 +297,9 @@ class ImSessions:
         )
 
     def end(self, session: ImSession, bye: bool) -> None:
+        """
+        End a session (sending BYE if C{bye}) and forget its dialog.
+        """
         if session.ended:
             return
         session.ended = True

@@ -128,6 +128,9 @@ class PresenceSubscriber:
         self._ending.clear()
 
     async def subscribe_quietly(self, hub_user: Address, remote: Address) -> None:
+        """
+        Subscribe, logging a failure and retrying later unless the peer has no presence.
+        """
         try:
             await self.subscribe(hub_user, remote)
         except DeliveryFailed as e:
@@ -142,6 +145,11 @@ class PresenceSubscriber:
                 self._retry_later(hub_user, remote)
 
     async def subscribe(self, hub_user: Address, remote: Address, requested: bool = False) -> None:
+        """
+        Subscribe C{hub_user} to C{remote}'s presence (unless a live subscription exists).
+
+        @raise DeliveryFailed: The SUBSCRIBE failed.
+        """
         key = (hub_user.key, remote.key)
         existing = self._subscriptions.get(key)
         if existing is not None and not existing.ended:
@@ -325,11 +333,17 @@ class PresenceSubscriber:
         self._retries[key] = (self._core.clock.callLater(delay, again), delay)
 
     def cancel_retry(self, key: tuple[str, str]) -> None:
+        """
+        Cancel a pending re-subscription of the key.
+        """
         previous = self._retries.pop(key, None)
         if previous is not None:
             cancel(previous[0])
 
     def forget(self, subscription: Subscription, keep_dialog: bool = False) -> None:
+        """
+        Forget a subscription and its timers (and its dialog unless C{keep_dialog}).
+        """
         subscription.ended = True
         cancel(subscription.timer)
         subscription.timer = None
@@ -344,6 +358,9 @@ class PresenceSubscriber:
                 self._core.dialogs.remove(subscription.dialog)
 
     def unsubscribe(self, subscription: Subscription) -> None:
+        """
+        End a subscription with SUBSCRIBE Expires 0; the dialog waits for the last NOTIFY.
+        """
         dialog = subscription.dialog
         self.forget(subscription, keep_dialog=True)
         if dialog is None:
@@ -368,6 +385,9 @@ class PresenceSubscriber:
             self._core.dialogs.remove(dialog)
 
     async def notify_in(self, tx: ServerTransaction, dialog: Dialog) -> None:
+        """
+        Serve a NOTIFY for one of our subscriptions: acceptance, presence, or its end.
+        """
         request = tx.request
         subscription = self._by_dialog.get(dialog.id)
         if subscription is None and dialog.id in self._ending:
