@@ -171,10 +171,10 @@ def settings_for(config: SipConfig, tenants: Sequence[TenantConfig]) -> SipSetti
     """
     via_host = config.via_host or (tenants[0].domain if tenants else "localhost")
     return SipSettings(
-        via_host=via_host,
         via_port=config.via_port,
         contact_host=config.via_host,
         session_domains=config.session_domains,
+        via_host=via_host,
         message_format=config.message_format,
         session_idle_timeout=config.session_idle_timeout,
         subscription_expires=config.subscription_expires,

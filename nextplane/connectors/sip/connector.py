@@ -479,8 +479,8 @@ def build(context: ConnectorContext, config: SipConfig) -> SipConnector:
 ENTRY = ConnectorEntry(
     name="sip",
     role="federation",
+    summary="SIP/SIMPLE federation over mutual TLS (Skype for Business, Cisco IM&P, RFC 3428).",
     parse_config=parse_config,
     build=build,
-    summary="SIP/SIMPLE federation over mutual TLS (Skype for Business, Cisco IM&P, RFC 3428).",
     static_domains=lambda config: config.routes.keys(),
 )

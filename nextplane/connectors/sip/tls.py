@@ -46,13 +46,7 @@ from ...tls import (
     load_credentials,
     peer_certificates,
 )
-from ..federation.tls import (
-    ClientCreator,
-    ServerCreator,
-    client_contexts,
-    normalise,
-    server_contexts,
-)
+from ..federation import tls as shared
 from .uri import SipSyntaxError, SipURI, parse_uri
 
 __all__ = [
@@ -88,15 +82,15 @@ def sip_identities(certificate: x509.Certificate) -> frozenset[str]:
             except SipSyntaxError:
                 continue
             if isinstance(uri, SipURI) and uri.scheme == "sip" and uri.user is None:
-                found.add(normalise(uri.host))
+                found.add(shared.normalise(uri.host))
         for name in san.get_values_for_type(x509.DNSName):
             if "*" not in name:
-                found.add(normalise(name))
+                found.add(shared.normalise(name))
         return frozenset(found)
     for attribute in certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME):
         common_name = attribute.value
         if isinstance(common_name, str) and "*" not in common_name:
-            found.add(normalise(common_name))
+            found.add(shared.normalise(common_name))
     return frozenset(found)
 
 
@@ -105,7 +99,7 @@ def identity_matches(certificate: x509.Certificate, domain: str) -> bool:
     Whether C{certificate} names the SIP domain C{domain} (exactly,
     case-insensitively, never by wildcard).
     """
-    return normalise(domain) in sip_identities(certificate)
+    return shared.normalise(domain) in sip_identities(certificate)
 
 
 @frozen
@@ -146,7 +140,7 @@ def check_peer(
     if not identities:
         return PeerCheck(frozenset(), "certificate names no SIP domain")
     if expected is not None:
-        wanted = {normalise(name) for name in expected}
+        wanted = {shared.normalise(name) for name in expected}
         if not identities & wanted:
             names = ", ".join(sorted(wanted))
             return PeerCheck(frozenset(), f"certificate is not valid for {names}")
@@ -175,11 +169,13 @@ class SipServerTLS:
             mode |= SSL.VERIFY_FAIL_IF_NO_PEER_CERT
         # OpenSSL only enforces that a certificate is sent; the chain is
         # judged after the handshake. SIP has no ALPN id.
-        self._contexts = server_contexts(credentials, mode, None, self._context_for_server_name)
+        self._contexts = shared.server_contexts(
+            credentials, mode, None, self._context_for_server_name
+        )
         self._tenants: dict[str, str] = {domain: domain for domain in self._contexts}
         for domain, creds in credentials.items():
             for name in sip_identities(creds.certificate):
-                self._tenants.setdefault(name, normalise(domain))
+                self._tenants.setdefault(name, shared.normalise(domain))
         self._default = next(iter(self._contexts))
 
     def tenant_for(self, server_name: str | bytes | None) -> str:
@@ -197,7 +193,7 @@ class SipServerTLS:
             name = server_name
         if not name:
             return self._default
-        return self._tenants.get(normalise(name), self._default)
+        return self._tenants.get(shared.normalise(name), self._default)
 
     def _context_for_server_name(self, server_name: bytes | None) -> SSL.Context | None:
         if not server_name:
@@ -214,7 +210,7 @@ class SipServerTLS:
         """
         A connection creator for one inbound connection.
         """
-        return ServerCreator(self._contexts[self._default])
+        return shared.ServerCreator(self._contexts[self._default])
 
 
 class SipClientTLS:
@@ -223,13 +219,13 @@ class SipClientTLS:
     """
 
     def __init__(self, credentials: Mapping[str, Credentials]) -> None:
-        self._contexts = client_contexts(credentials)
+        self._contexts = shared.client_contexts(credentials)
 
     def has_certificate(self, domain: str) -> bool:
         """
         Whether tenant C{domain} has a client certificate.
         """
-        return normalise(domain) in self._contexts
+        return shared.normalise(domain) in self._contexts
 
     def creator(self, local_domain: str, server_name: str) -> IOpenSSLClientConnectionCreator:
         """
@@ -239,4 +235,4 @@ class SipClientTLS:
         @raise KeyError: No certificate for C{local_domain}: mutual TLS
             cannot be done.
         """
-        return ClientCreator(self._contexts[normalise(local_domain)], server_name)
+        return shared.ClientCreator(self._contexts[shared.normalise(local_domain)], server_name)
