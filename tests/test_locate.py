@@ -67,6 +67,7 @@ class LocatorTests(SynchronousTestCase):
         self.assertEqual(self.successResultOf(locator.locate("lync.test")), "sip")
         self.assertEqual(self.successResultOf(locator.locate("LYNC.test")), "sip")
         self.assertEqual(self.successResultOf(locator.locate("both.test")), "xmpp")
+        self.assertEqual(locator.known_protocol("lync.test"), "sip")
         self.assertEqual(resolver.asked, [])
 
     def test_route_protocols(self) -> None:
