@@ -218,7 +218,7 @@ def makeService(options: Options, reactor: Any = None, stderr: IO[str] | None = 
         reactor = default_reactor
     stderr = stderr if stderr is not None else sys.stderr
     try:
-        config = load_config(options["config"])
+        config = load_config(options["config"], registry=CONNECTORS)
     except ConfigError as e:
         raise _fail(f"configuration error: {e}", stderr) from None
 
