@@ -1258,11 +1258,12 @@ class SlackConnector(Service):
         current = await self._store.get_contact(owner.address, contact)
         if (
             current is not None
-            and current.state == ContactState.PENDING
+            and current.state in (ContactState.PENDING, ContactState.ACCEPTED)
             and current.direction == ContactDirection.OUTBOUND
         ):
             # The owner asked first: this request is the answer (mutual
-            # consent), as the router records it.
+            # consent), which the router recorded (accepted) before this
+            # delivery.
             channel, _ = await self._conversation(ws, owner, contact, session)
             await ws.api().post_message(
                 channel,
