@@ -14,8 +14,10 @@ string for reads. Files use the current flow
 C{files.getUploadURLExternal}, a POST of the raw bytes to the returned
 C{upload_url} without credentials, then C{files.completeUploadExternal}.
 
-Scheduling
-==========
+Scheduling and retries come from the platform kit
+(L{nextplane.connectors.platform.httpapi}); this module says what is Slack:
+the methods, their encodings and idempotence, and how Slack's answers read.
+
   - L{RateLimiter} applies each method's tier and spaces
     C{chat.postMessage} by one second per channel.
   - Calls that name a channel (posts, edits, deletions, reactions, file
@@ -60,22 +62,26 @@ from __future__ import annotations
 
 import json
 import random
-from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from attrs import frozen
 from hyperlink import EncodedURL
-from twisted.internet.defer import CancelledError, Deferred, DeferredSemaphore, TimeoutError
-from twisted.internet.error import ConnectError, DNSLookupError
+from twisted.internet.defer import Deferred, DeferredSemaphore
 from twisted.internet.interfaces import IReactorTime
-from twisted.internet.task import deferLater
-from twisted.logger import Logger
-from twisted.python.failure import Failure
-from twisted.web._newclient import RequestTransmissionFailed
 
-from ...interfaces import DeliveryFailed
+from ..platform.httpapi import (
+    CONDITION_UNCERTAIN,
+    ApiError,
+    CallLanes,
+    Caller,
+    HTTPClient,
+    Retry,
+    RetryPolicy,
+    retry_after,
+    within,
+)
 from .ratelimit import POST_MESSAGE, RateLimiter
 
 __all__ = [
@@ -91,23 +97,8 @@ __all__ = [
     "within",
 ]
 
-log = Logger()
-
 #: Where the Web API lives.
 DEFAULT_BASE_URL = "https://slack.com/api/"
-#: The condition of a failure after which Slack may or may not have acted.
-CONDITION_UNCERTAIN = "remote-server-timeout"
-
-
-class HTTPClient(Protocol):
-    """
-    The part of L{treq.client.HTTPClient} (and L{treq.testing.StubTreq}) used.
-    """
-
-    def request(self, method: str, url: str | EncodedURL, **kwargs: Any) -> Deferred[Any]:
-        """
-        Make a request; the result has C{code}, C{headers} and C{content()}.
-        """
 
 
 @frozen
@@ -191,8 +182,10 @@ _ERRORS: Mapping[str, tuple[str, str]] = {
     "ratelimited": ("resource-constraint", "Slack kept rate-limiting the request"),
 }
 
+_UNKNOWN = MethodSpec("form", idempotent=False)
 
-class SlackApiError(DeliveryFailed):
+
+class SlackApiError(ApiError):
     """
     A Web API call failed for good.
 
@@ -200,61 +193,6 @@ class SlackApiError(DeliveryFailed):
     @ivar error: Slack's error code (C{channel_not_found}, ...) or a
         description of the transport failure (C{timeout}, C{http_500}).
     """
-
-    def __init__(self, condition: str, reason: str, method: str, error: str) -> None:
-        super().__init__(condition, reason)
-        self.method = method
-        self.error = error
-
-
-@frozen
-class RetryPolicy:
-    """
-    How hard to try; see the module docstring.
-
-    @ivar max_attempts: Tries per call for transport errors and 5xx.
-    @ivar max_rate_limited: 429 answers tolerated per call.
-    @ivar base_backoff: First backoff, in seconds; doubled per attempt.
-    @ivar max_backoff: Largest backoff.
-    @ivar timeout: Seconds to wait for each response.
-    @ivar max_retry_after: Largest C{Retry-After} honoured; a longer one
-        fails the call.
-    @ivar retry_ambiguous_writes: Retry non-idempotent calls after an
-        ambiguous failure (at-least-once instead of at-most-once).
-    """
-
-    max_attempts: int = 4
-    max_rate_limited: int = 10
-    base_backoff: float = 1.0
-    max_backoff: float = 30.0
-    timeout: float = 10.0
-    max_retry_after: float = 600.0
-    retry_ambiguous_writes: bool = False
-
-
-class _Retry(Exception):
-    """
-    One attempt failed in a way that may be retried.
-    """
-
-    def __init__(
-        self, error: str, processed: bool | None, retry_after: float | None = None
-    ) -> None:
-        super().__init__(error)
-        self.error = error
-        # False: Slack did not act; None: unknown.
-        self.processed = processed
-        self.retry_after = retry_after
-
-
-#: Runs one queued call; given a function telling whether it was cancelled.
-_Thunk = Callable[[Callable[[], bool]], Awaitable[Any]]
-
-
-class _Lane:
-    def __init__(self) -> None:
-        self.queue: deque[tuple[_Thunk, Deferred[Any]]] = deque()
-        self.running = False
 
 
 def _failure_reason(method: str, error: str, detail: Sequence[str] = ()) -> str:
@@ -267,19 +205,26 @@ def _failure_reason(method: str, error: str, detail: Sequence[str] = ()) -> str:
     return text
 
 
-def _retry_after(value: str | None) -> float:
-    if value is None:
-        return 1.0
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        return 1.0
-    return seconds if seconds >= 0 else 1.0
+def _fail(method: str, error: str, detail: Sequence[str] = ()) -> SlackApiError:
+    condition, _ = _ERRORS.get(error, ("service-unavailable", ""))
+    return SlackApiError(condition, _failure_reason(method, error, detail), method, error)
 
 
-class _Caller:
+def _done(spec: MethodSpec) -> Callable[[ApiError, bool], dict[str, Any] | None]:
+    def done(e: ApiError, retried_after_ambiguity: bool) -> dict[str, Any] | None:
+        # message_not_found only means "deleted" after an attempt Slack may have done.
+        if e.error in spec.done_errors and (
+            retried_after_ambiguity or e.error != "message_not_found"
+        ):
+            return {"ok": True, "already": e.error}
+        return None
+
+    return done
+
+
+class _SlackCaller:
     """
-    Performs single Web API calls with retries; shared by both clients.
+    Web API calls on the kit's L{Caller}: Slack's encodings and answers.
     """
 
     def __init__(
@@ -292,67 +237,13 @@ class _Caller:
         limiter: RateLimiter,
         gate: DeferredSemaphore | None = None,
     ) -> None:
-        self.http = http
-        # Exchanges in flight at most (the connection pool's size): past
-        # it, a request waits here for a free connection instead of opening
-        # a new one (which under load costs more than the request itself).
-        self.gate = gate
-        self.clock = clock
-        self.rng = rng
+        self.caller = Caller(http, clock, rng, policy, limiter, _fail, "Slack", gate, SlackApiError)
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         # Parsed once per method: treq would parse the text on every call.
         self._urls: dict[str, EncodedURL] = {}
-        self.policy = policy
-        self.limiter = limiter
+        self._done = {method: _done(spec) for method, spec in METHODS.items()}
 
-    def backoff(self, attempt: int) -> float:
-        delay = min(self.policy.max_backoff, self.policy.base_backoff * 2 ** (attempt - 1))
-        return delay * (0.5 + self.rng.random() / 2)
-
-    async def sleep(self, seconds: float) -> None:
-        await deferLater(self.clock, seconds)
-
-    async def request(
-        self,
-        method: str,
-        url: str | EncodedURL,
-        cancelled: Callable[[], bool] = lambda: False,
-        **kwargs: Any,
-    ) -> tuple[int, Any, bytes]:
-        """
-        One HTTP exchange with the policy's timeout, classifying failures.
-
-        @param cancelled: Tells whether the caller cancelled (then any
-            failure is reported as L{CancelledError}).
-        @raise _Retry: For a transport failure or timeout.
-        """
-        gate = self.gate
-        if gate is not None:
-            # Not under the timeout: a request still waiting was not sent.
-            await gate.acquire()
-            if cancelled():
-                gate.release()
-                raise CancelledError(f"{method} cancelled before it was sent")
-        try:
-            response = await within(
-                self.http.request(method, url, **kwargs), self.policy.timeout, self.clock
-            )
-            body = await within(response.content(), self.policy.timeout, self.clock)
-        except Exception as e:
-            if cancelled():
-                shown = url if isinstance(url, str) else url.to_text()
-                raise CancelledError(f"{method} {shown} cancelled") from e
-            if isinstance(e, TimeoutError):
-                raise _Retry("timeout", None) from e
-            if isinstance(e, ConnectError | DNSLookupError | RequestTransmissionFailed):
-                raise _Retry(f"connection_failed ({type(e).__name__})", False) from e
-            raise _Retry(f"connection_lost ({type(e).__name__})", None) from e
-        finally:
-            if gate is not None:
-                gate.release()
-        return response.code, response.headers, body
-
-    async def call(
+    def call(
         self,
         method: str,
         params: Mapping[str, Any],
@@ -361,78 +252,16 @@ class _Caller:
         headers: Mapping[str, str] | None = None,
         auth: tuple[str, str] | None = None,
         cancelled: Callable[[], bool] = lambda: False,
-    ) -> dict[str, Any]:
-        spec = METHODS.get(method, MethodSpec("form", idempotent=False))
-        retry_ambiguous = spec.idempotent or self.policy.retry_ambiguous_writes
-        attempts = 0
-        limited = 0
-        retried_after_ambiguity = False
-        while True:
-            while True:
-                if cancelled():
-                    raise CancelledError(f"{method} cancelled before it was sent")
-                wait = self.limiter.delay(method, channel, self.clock.seconds())
-                if wait <= 0:
-                    break
-                await self.sleep(wait)
-            attempts += 1
-            try:
-                try:
-                    return await self._once(method, spec, params, headers, auth, cancelled)
-                finally:
-                    self.limiter.answered(method, channel, self.clock.seconds())
-            except _Retry as retry:
-                if retry.retry_after is not None:
-                    limited += 1
-                    attempts -= 1
-                    if limited > self.policy.max_rate_limited:
-                        raise self._fail(method, "ratelimited") from None
-                    if retry.retry_after > self.policy.max_retry_after:
-                        raise self._fail(method, "ratelimited") from None
-                    until = self.clock.seconds() + retry.retry_after + self.rng.random()
-                    self.limiter.block(method, channel, until)
-                    log.info(
-                        "Slack {method} rate limited; retrying in {delay:.1f}s",
-                        method=method,
-                        delay=retry.retry_after,
-                    )
-                    continue
-                if retry.processed is None and not retry_ambiguous:
-                    raise SlackApiError(
-                        CONDITION_UNCERTAIN,
-                        f"Slack did not confirm {method} ({retry.error}); it may or may "
-                        "not have taken effect, so it was not repeated",
-                        method,
-                        retry.error,
-                    ) from None
-                if attempts >= self.policy.max_attempts:
-                    raise SlackApiError(
-                        "service-unavailable",
-                        f"Slack {method} failed {attempts} times; last: {retry.error}",
-                        method,
-                        retry.error,
-                    ) from None
-                if retry.processed is None:
-                    retried_after_ambiguity = True
-                delay = self.backoff(attempts)
-                log.info(
-                    "Slack {method} failed ({error}); attempt {attempt} in {delay:.1f}s",
-                    method=method,
-                    error=retry.error,
-                    attempt=attempts + 1,
-                    delay=delay,
-                )
-                await self.sleep(delay)
-            except SlackApiError as e:
-                if e.error in spec.done_errors and (
-                    retried_after_ambiguity or e.error != "message_not_found"
-                ):
-                    return {"ok": True, "already": e.error}
-                raise
-
-    def _fail(self, method: str, error: str, detail: Sequence[str] = ()) -> SlackApiError:
-        condition, _ = _ERRORS.get(error, ("service-unavailable", ""))
-        return SlackApiError(condition, _failure_reason(method, error, detail), method, error)
+    ) -> Any:
+        spec = METHODS.get(method, _UNKNOWN)
+        return self.caller.call(
+            method,
+            lambda: self._once(method, spec, params, headers, auth, cancelled),
+            key=channel,
+            idempotent=spec.idempotent,
+            done=self._done.get(method) or _done(spec),
+            cancelled=cancelled,
+        )
 
     async def _once(
         self,
@@ -459,63 +288,38 @@ class _Caller:
         else:
             kwargs["data"] = {k: _form_value(v) for k, v in clean.items()}
             verb = "POST"
-        code, response_headers, body = await self.request(verb, url, cancelled, **kwargs)
+        code, response_headers, body = await self.caller.request(verb, url, cancelled, **kwargs)
         if code == 429:
             value = response_headers.getRawHeaders(b"retry-after", [None])[0]
             text = value.decode("latin-1") if isinstance(value, bytes) else value
-            raise _Retry("ratelimited", False, _retry_after(text))
+            raise Retry("ratelimited", False, retry_after(text))
         if code == 503:
-            raise _Retry("http_503", False)
+            raise Retry("http_503", False)
         if code >= 500:
-            raise _Retry(f"http_{code}", None)
+            raise Retry(f"http_{code}", None)
         try:
             data = json.loads(body)
         except ValueError:
             data = None
         if not isinstance(data, dict):
             if code != 200:
-                raise self._fail(method, f"http_{code}")
-            raise _Retry("malformed_response", None)
+                raise _fail(method, f"http_{code}")
+            raise Retry("malformed_response", None)
         if data.get("ok") is True:
             return data
         error = str(data.get("error") or f"http_{code}")
         if error == "ratelimited":
-            raise _Retry(error, False, 1.0)
+            raise Retry(error, False, 1.0)
         if error in _NOT_PROCESSED_ERRORS:
-            raise _Retry(error, False)
+            raise Retry(error, False)
         if error in _AMBIGUOUS_ERRORS:
-            raise _Retry(error, None)
+            raise Retry(error, None)
         metadata = data.get("response_metadata")
         detail = metadata.get("messages", []) if isinstance(metadata, dict) else []
         needed = data.get("needed")
         if isinstance(needed, str):
             detail = [*detail, f"needed: {needed}"]
-        raise self._fail(method, error, detail if isinstance(detail, list) else [])
-
-
-async def within(d: Deferred[Any], timeout: float, clock: IReactorTime) -> Any:
-    """
-    Wait for C{d} at most C{timeout} seconds on C{clock}, then cancel it.
-
-    @raise TimeoutError: When the time ran out, whatever failure the
-        cancellation caused (treq reports C{ResponseNeverReceived}).
-    """
-    expired: list[bool] = []
-
-    def expire() -> None:
-        expired.append(True)
-        d.cancel()
-
-    timer = clock.callLater(timeout, expire)
-    try:
-        return await d
-    except Exception as e:
-        if expired:
-            raise TimeoutError(timeout, "no answer in time") from e
-        raise
-    finally:
-        if timer.active():
-            timer.cancel()
+        raise _fail(method, error, detail if isinstance(detail, list) else [])
 
 
 def _form_value(value: Any) -> str:
@@ -562,7 +366,7 @@ class SlackWebClient:
         if not token:
             raise ValueError("empty Slack token")
         self._token = token
-        self._caller = _Caller(
+        self._caller = _SlackCaller(
             http,
             clock,
             rng if rng is not None else random.Random(),
@@ -574,7 +378,7 @@ class SlackWebClient:
         api_host = urlsplit(self._caller.base_url).hostname or ""
         self._file_hosts = frozenset({api_host, *file_hosts})
         self._max_download = max_download
-        self._lanes: dict[str, _Lane] = {}
+        self._lanes = CallLanes()
 
     def __repr__(self) -> str:
         return f"<SlackWebClient {self._caller.base_url} token=***>"
@@ -587,41 +391,7 @@ class SlackWebClient:
         """
         How many calls wait or run in C{channel}'s queue.
         """
-        lane = self._lanes.get(channel)
-        return len(lane.queue) if lane is not None else 0
-
-    # --- scheduling ---------------------------------------------------------
-
-    def _in_lane(self, channel: str | None, thunk: _Thunk) -> Deferred[Any]:
-        if channel is None:
-            return _cancellable(thunk)
-        result: Deferred[Any] = Deferred()
-        lane = self._lanes.setdefault(channel, _Lane())
-        lane.queue.append((thunk, result))
-        if not lane.running:
-            lane.running = True
-            Deferred.fromCoroutine(self._run_lane(channel, lane))
-        return result
-
-    async def _run_lane(self, channel: str, lane: _Lane) -> None:
-        while lane.queue:
-            thunk, result = lane.queue[0]
-            if result.called:  # cancelled while waiting: never sent
-                lane.queue.popleft()
-                continue
-            try:
-                value = await thunk(_called(result))
-            except Exception:
-                lane.queue.popleft()
-                if not result.called:  # the caller may have cancelled
-                    result.errback(Failure())
-            else:
-                lane.queue.popleft()
-                if not result.called:
-                    result.callback(value)
-        lane.running = False
-        if self._lanes.get(channel) is lane:
-            del self._lanes[channel]
+        return self._lanes.queued(channel)
 
     def call(
         self, method: str, params: Mapping[str, Any], channel: str | None = None
@@ -634,7 +404,7 @@ class SlackWebClient:
             the returned L{Deferred} before the request is sent (while it is
             queued, paced or backing off) drops it.
         """
-        return self._in_lane(
+        return self._lanes.run(
             channel,
             lambda cancelled: self._caller.call(
                 method, params, channel=channel, headers=self._auth, cancelled=cancelled
@@ -843,20 +613,20 @@ class SlackWebClient:
                 cancelled=cancelled,
             )
 
-        return self._in_lane(channel, flow)
+        return self._lanes.run(channel, flow)
 
     async def _upload(self, url: str, content: bytes) -> None:
         attempts = 0
         while True:
             attempts += 1
             try:
-                code, _, _ = await self._caller.request(
+                code, _, _ = await self._caller.caller.request(
                     "POST",
                     url,
                     data=content,
                     headers={"Content-Type": "application/octet-stream"},
                 )
-            except _Retry as retry:
+            except Retry as retry:
                 error = retry.error
             else:
                 if code == 200:
@@ -870,14 +640,14 @@ class SlackWebClient:
                         error,
                     )
             # Uploading the same bytes to the same URL again is harmless.
-            if attempts >= self._caller.policy.max_attempts:
+            if attempts >= self._caller.caller.policy.max_attempts:
                 raise SlackApiError(
                     "service-unavailable",
                     f"the file upload to Slack failed {attempts} times; last: {error}",
                     "files.upload",
                     error,
                 )
-            await self._caller.sleep(self._caller.backoff(attempts))
+            await self._caller.caller.sleep(self._caller.caller.backoff(attempts))
 
     def download_file(self, url: str) -> Deferred[bytes]:
         """
@@ -905,10 +675,10 @@ class SlackWebClient:
         while True:
             attempts += 1
             try:
-                code, headers, body = await self._caller.request(
+                code, headers, body = await self._caller.caller.request(
                     "GET", url, headers=self._auth, allow_redirects=False
                 )
-            except _Retry as retry:
+            except Retry as retry:
                 error = retry.error
             else:
                 content_type = (headers.getRawHeaders(b"content-type", [b""])[0] or b"").lower()
@@ -929,44 +699,14 @@ class SlackWebClient:
                         "files.download",
                         error,
                     )
-            if attempts >= self._caller.policy.max_attempts:
+            if attempts >= self._caller.caller.policy.max_attempts:
                 raise SlackApiError(
                     "service-unavailable",
                     f"fetching the Slack file failed {attempts} times; last: {error}",
                     "files.download",
                     error,
                 )
-            await self._caller.sleep(self._caller.backoff(attempts))
-
-
-def _called(d: Deferred[Any]) -> Callable[[], bool]:
-    return lambda: d.called
-
-
-def _cancellable(thunk: _Thunk) -> Deferred[Any]:
-    """
-    Run C{thunk} now; cancelling the result cancels what it awaits and makes
-    it fail with L{CancelledError}, never retry.
-    """
-    flag: list[bool] = []
-
-    async def run() -> Any:
-        return await thunk(lambda: bool(flag))
-
-    inner = Deferred.fromCoroutine(run())
-
-    def cancel(outer: Deferred[Any]) -> None:
-        flag.append(True)
-        inner.cancel()
-
-    outer: Deferred[Any] = Deferred(cancel)
-
-    def relay(result: Any) -> None:
-        if not outer.called:
-            outer.callback(result)
-
-    inner.addBoth(relay)
-    return outer
+            await self._caller.caller.sleep(self._caller.caller.backoff(attempts))
 
 
 class SlackOAuthClient:
@@ -992,7 +732,7 @@ class SlackOAuthClient:
     ) -> None:
         self._client_id = client_id
         self._client_secret = client_secret
-        self._caller = _Caller(
+        self._caller = _SlackCaller(
             http,
             clock,
             rng if rng is not None else random.Random(),
