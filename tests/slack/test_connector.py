@@ -216,7 +216,7 @@ class XmppSideTests(SynchronousTestCase):
         """A contact with no hub user record is shown with the profile fetched for them (e.g. their vCard)."""
         hub = self.hub
         fetched = Profile("Peter Smith", "Engineer", "https://img.test/p.png")
-        hub.slack._profiles = lambda requester, address: succeed(fetched)  # type: ignore[attr-defined]
+        hub.slack.directory.fetch_profile = lambda requester, address: succeed(fetched)
         conversation = self.connect()
         self.successResultOf(hub.inject(text_message(RichText([Text("hi")]))))
         [post] = hub.posts(conversation)
@@ -820,7 +820,7 @@ class BurstTests(SynchronousTestCase):
         outcomes = [hub.xmpp.inject(text_message(f"message {n}")) for n in range(200)]
         hub.pump()
         self.assertNoResult(outcomes[1])  # waits for its turn...
-        hub.advance(hub.slack._ack_after)
+        hub.advance(hub.slack.delivery.ack_after)
         # Acknowledged by then: posted, or queued for long enough.
         self.assertTrue(all(self.successResultOf(o).delivered for o in outcomes))
         hub.advance(200)

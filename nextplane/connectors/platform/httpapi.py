@@ -248,6 +248,32 @@ class Caller:
             failure is reported as L{CancelledError}).
         @raise Retry: For a transport failure or timeout.
         """
+        response, body = await self._exchange(method, url, cancelled, True, kwargs)
+        return response.code, response.headers, body
+
+    async def open(
+        self,
+        method: str,
+        url: str | EncodedURL,
+        cancelled: Callable[[], bool] = lambda: False,
+        **kwargs: Any,
+    ) -> Any:
+        """
+        Like L{request}, but fires with the response once its headers
+        arrived, its body unread (to be streamed, e.g. with
+        L{nextplane.connectors.platform.files.pipe}).
+        """
+        response, _ = await self._exchange(method, url, cancelled, False, kwargs)
+        return response
+
+    async def _exchange(
+        self,
+        method: str,
+        url: str | EncodedURL,
+        cancelled: Callable[[], bool],
+        read: bool,
+        kwargs: dict[str, Any],
+    ) -> tuple[Any, bytes]:
         gate = self.gate
         if gate is not None:
             # Not under the timeout: a request still waiting was not sent.
@@ -259,7 +285,9 @@ class Caller:
             response = await within(
                 self.http.request(method, url, **kwargs), self.policy.timeout, self.clock
             )
-            body = await within(response.content(), self.policy.timeout, self.clock)
+            body = (
+                await within(response.content(), self.policy.timeout, self.clock) if read else b""
+            )
         except Exception as e:
             if cancelled():
                 shown = url if isinstance(url, str) else url.to_text()
@@ -272,7 +300,7 @@ class Caller:
         finally:
             if gate is not None:
                 gate.release()
-        return response.code, response.headers, body
+        return response, body
 
     async def call(
         self,

@@ -63,6 +63,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -74,8 +75,8 @@ from twisted.internet.interfaces import IReactorTime
 from ..platform.httpapi import (
     CONDITION_UNCERTAIN,
     ApiError,
-    CallLanes,
     Caller,
+    CallLanes,
     HTTPClient,
     Retry,
     RetryPolicy,
@@ -651,16 +652,37 @@ class SlackWebClient:
 
     def download_file(self, url: str) -> Deferred[bytes]:
         """
-        Fetch a file's C{url_private} with the bot token (scope
-        C{files:read}). The token is only sent to the API host and the
-        configured file hosts, over HTTPS unless the host is the API's.
+        Fetch a file's C{url_private} with the bot token, into memory (at
+        most C{max_download} bytes); the hub's file links stream instead
+        (L{open_file}).
+
+        @raise SlackApiError: See L{open_file}; or the file is too large.
+        """
+
+        async def fetch() -> bytes:
+            response = await self._open(url)
+            caller = self._caller.caller
+            body = await within(response.content(), caller.policy.timeout, caller.clock)
+            if len(body) > self._max_download:
+                raise _too_large()
+            return bytes(body)
+
+        return Deferred.fromCoroutine(fetch())
+
+    def open_file(self, url: str) -> Deferred[Any]:
+        """
+        Open a file's C{url_private} with the bot token (scope
+        C{files:read}): fires with the response once its headers arrived,
+        the body unread, for streaming. The token is only sent to the API
+        host and the configured file hosts, over HTTPS unless the host is
+        the API's.
 
         @raise SlackApiError: For another host, a failure, a redirect to a
-            login page or a file over C{max_download} bytes.
+            login page or a file announced over C{max_download} bytes.
         """
-        return Deferred.fromCoroutine(self._download(url))
+        return Deferred.fromCoroutine(self._open(url))
 
-    async def _download(self, url: str) -> bytes:
+    async def _open(self, url: str) -> Any:
         parts = urlsplit(url)
         api = urlsplit(self._caller.base_url)
         same_as_api = (parts.scheme, parts.netloc) == (api.scheme, api.netloc)
@@ -671,26 +693,26 @@ class SlackWebClient:
                 "files.download",
                 "bad_host",
             )
+        caller = self._caller.caller
         attempts = 0
         while True:
             attempts += 1
             try:
-                code, headers, body = await self._caller.caller.request(
-                    "GET", url, headers=self._auth, allow_redirects=False
-                )
+                response = await caller.open("GET", url, headers=self._auth, allow_redirects=False)
             except Retry as retry:
                 error = retry.error
             else:
-                content_type = (headers.getRawHeaders(b"content-type", [b""])[0] or b"").lower()
+                code = response.code
+                content_type = (
+                    response.headers.getRawHeaders(b"content-type", [b""])[0] or b""
+                ).lower()
                 if code == 200 and not content_type.startswith(b"text/html"):
-                    if len(body) > self._max_download:
-                        raise SlackApiError(
-                            "not-acceptable",
-                            "the Slack file is too large",
-                            "files.download",
-                            "too_large",
-                        )
-                    return bytes(body)
+                    length = response.length
+                    if isinstance(length, int) and length > self._max_download:
+                        await _discard(response, caller)
+                        raise _too_large()
+                    return response
+                await _discard(response, caller)
                 error = f"http_{code}" if code != 200 else "login_page"
                 if code < 500:
                     raise SlackApiError(
@@ -699,14 +721,26 @@ class SlackWebClient:
                         "files.download",
                         error,
                     )
-            if attempts >= self._caller.caller.policy.max_attempts:
+            if attempts >= caller.policy.max_attempts:
                 raise SlackApiError(
                     "service-unavailable",
                     f"fetching the Slack file failed {attempts} times; last: {error}",
                     "files.download",
                     error,
                 )
-            await self._caller.caller.sleep(self._caller.caller.backoff(attempts))
+            await caller.sleep(caller.backoff(attempts))
+
+
+def _too_large() -> SlackApiError:
+    return SlackApiError(
+        "not-acceptable", "the Slack file is too large", "files.download", "too_large"
+    )
+
+
+async def _discard(response: Any, caller: Caller) -> None:
+    # Read the (short) error page so the connection can be reused.
+    with suppress(Exception):
+        await within(response.content(), caller.policy.timeout, caller.clock)
 
 
 class SlackOAuthClient:
