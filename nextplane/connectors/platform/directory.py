@@ -138,6 +138,7 @@ class Directory:
         the module docstring.
         """
         user = await self._store.get_user(contact)
+        name: str | None
         if user is not None:
             name, icon = user.display_name, user.avatar_url
         else:

@@ -116,7 +116,7 @@ _DONE = Failure(ResponseDone())
 
 
 class _Pipe(Protocol):
-    def __init__(self, request: IRequest, limit: int, done: Deferred[int]) -> None:
+    def __init__(self, request: Any, limit: int, done: Deferred[int]) -> None:
         self._request = request
         self._limit = limit
         self._done = done
@@ -134,14 +134,17 @@ class _Pipe(Protocol):
 
     def _gone(self, failure: Failure) -> None:
         # The contact went away: stop reading from the platform.
-        if self.transport is not None:
-            self.transport.stopProducing()
+        self._stop()
+
+    def _stop(self) -> None:
+        stop = getattr(self.transport, "stopProducing", None)
+        if stop is not None:
+            stop()
 
     def dataReceived(self, data: bytes) -> None:
         self.sent += len(data)
         if self.sent > self._limit:
-            if self.transport is not None:
-                self.transport.stopProducing()
+            self._stop()
             return
         self._request.write(data)
 
@@ -161,7 +164,8 @@ class _Pipe(Protocol):
 def pipe(response: Any, request: IRequest, limit: int = 1 << 40) -> Deferred[int]:
     """
     Stream C{response}'s body (a L{twisted.web.iweb.IResponse} whose body
-    was not read) into C{request} chunk by chunk; the caller has set the
+    was not read) into C{request} (a L{twisted.web.server.Request}: a
+    consumer that tells when it finished) chunk by chunk; the caller has set the
     status and headers and finishes the request.
 
     @param limit: Bytes after which the transfer is cut off.
