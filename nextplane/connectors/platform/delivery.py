@@ -25,6 +25,7 @@ same on Slack, Teams and Webex.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Hashable, Iterable
+from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
 
@@ -83,12 +84,18 @@ async def wait_all(clock: IReactorTime, waits: Iterable[Deferred[Any]], timeout:
         d.addBoth(relay)
         observers.append(observer)
     everything = DeferredList(observers)
-    everything.addTimeout(timeout, clock)
-    try:
+    expired: list[bool] = []
+
+    def expire() -> None:
+        expired.append(True)
+        everything.cancel()
+
+    timer = clock.callLater(timeout, expire)
+    with suppress(Exception):  # cancelled by expire()
         await everything
-    except Exception:
-        return False
-    return True
+    if timer.active():
+        timer.cancel()
+    return not expired
 
 
 class Delivery:
