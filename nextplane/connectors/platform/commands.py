@@ -45,14 +45,17 @@ __all__ = [
 
 
 class CommandAction(enum.Enum):
-    """
-    What a command asks for.
-    """
+    """What a command asks for: the same words on every platform."""
 
+    #: Ask an external contact to chat (unblocks a blocked one).
     INVITE = "invite"
+    #: Drop a contact (pending or accepted); they are told.
     REMOVE = "remove"
+    #: Refuse a person's messages and requests (a domain: administrators).
     BLOCK = "block"
+    #: Show one's contacts.
     LIST = "list"
+    #: The usage text.
     HELP = "help"
 
 

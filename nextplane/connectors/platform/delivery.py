@@ -39,7 +39,7 @@ from ...model.events import Category, DeliveryError, Event
 from ...ordering import KeyedSerializer, LaneFull, is_cancelled
 from ...router import revocation_reason
 
-__all__ = ["Delivery", "late_notice", "wait_all"]
+__all__ = ["Delivery", "late_notice", "track", "wait_all"]
 
 log = Logger()
 
@@ -63,6 +63,20 @@ def late_notice(event: Event, error: DeliveryFailed, now: datetime) -> DeliveryE
         original_kind=event.kind,
         message_id=getattr(event, "message_id", None),
     )
+
+
+def track(pending: set[Deferred[Any]], d: Deferred[Any], what: str) -> None:
+    """
+    Keep C{d} in C{pending} until it fires; log its failure as C{what}.
+    """
+    pending.add(d)
+
+    def done(result: Any) -> None:
+        pending.discard(d)
+        if isinstance(result, Failure):
+            log.failure("{what} failed", result, what=what)
+
+    d.addBoth(done)
 
 
 async def wait_all(clock: IReactorTime, waits: Iterable[Deferred[Any]], timeout: float) -> bool:
@@ -250,14 +264,7 @@ class Delivery:
         """
         Keep C{d} until it fires (stopping waits for it); log its failure.
         """
-        self._background.add(d)
-
-        def done(result: Any) -> None:
-            self._background.discard(d)
-            if isinstance(result, Failure):
-                log.failure("{what} failed", result, what=what)
-
-        d.addBoth(done)
+        track(self._background, d, what)
 
     def schedule(
         self, key: Hashable, delay: float, work: Callable[[], Awaitable[Any]], what: str

@@ -64,6 +64,7 @@ from twisted.web.resource import IResource
 
 from ...model.address import Address
 from ..platform.commands import CommandAction, parse_command_text
+from ..platform.delivery import track
 from ..platform.files import pipe
 from .signature import ReplayGuard, SignatureError, SignatureVerifier
 from .style import help_text
@@ -332,15 +333,7 @@ class SlackWebhook:
 
     def _later(self, name: str, callback: Callable[[Any], Any], argument: Any) -> None:
         def run() -> None:
-            d = maybeDeferred(callback, argument)
-            self.in_flight.add(d)
-
-            def done(result: Any) -> None:
-                self.in_flight.discard(d)
-                if isinstance(result, Failure):
-                    log.failure("Slack {name} handler failed", result, name=name)
-
-            d.addBoth(done)
+            track(self.in_flight, maybeDeferred(callback, argument), f"Slack {name} handler")
 
         self._clock.callLater(0, run)
 
