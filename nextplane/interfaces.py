@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .model.profile import Profile
     from .storage.records import (
         ChatSessionRecord,
+        ContactChange,
         ContactRecord,
         DomainPolicy,
         MetadataQuery,
@@ -186,6 +187,14 @@ class IStore(Interface):
         """
         Contacts filtered by owner address, external domain and/or state.
         @return: Deferred[list[ContactRecord]] ordered by (owner, external).
+        """
+
+    def change_contacts(change: ContactChange) -> Deferred[list[ContactRecord]]:
+        """
+        Apply one set-based L{ContactChange} in one transaction (a single
+        C{UPDATE}, never a scan and per-row writes).
+        @return: Deferred[list[ContactRecord]], the contacts changed, as
+            they are now, ordered by (owner, external).
         """
 
     # chat sessions

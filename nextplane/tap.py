@@ -29,7 +29,7 @@ from . import __version__
 from .admin.api import AdminAPI
 from .config import Config, ConfigError, load_config
 from .connectors.registry import CONNECTORS, ConnectorContext, ConnectorEntry
-from .contacts import ContactExpiryService
+from .contacts import ContactBook, ContactExpiryService
 from .interfaces import IStore
 from .locate import FederationLocator
 from .logs import make_observer
@@ -135,9 +135,11 @@ def build_hub(
         [TenantRecord(t.domain, t.platform, t.workspace, t.display_name) for t in config.tenants],
     ).setServiceParent(hub)
 
+    local_domains = frozenset(t.domain for t in config.tenants)
+    contacts = ContactBook(store, reactor, lambda address: address.domain in local_domains)
     if config.router.contact_request_ttl > 0:
         ContactExpiryService(
-            store, reactor, timedelta(seconds=config.router.contact_request_ttl)
+            contacts, reactor, timedelta(seconds=config.router.contact_request_ttl)
         ).setServiceParent(hub)
 
     federation = [n for n in config.connectors if connectors_available[n].role == "federation"]
@@ -153,6 +155,7 @@ def build_hub(
         require_accepted_contact=config.router.require_accepted_contact,
         delivery_timeout=config.router.delivery_timeout,
         presence=presence,
+        contacts=contacts,
     )
     web_app = HubWebApp({"storage": storage.health}, __version__)
     admin_api = AdminAPI(store, config.web.admin_token, reactor, on_revoke=[router.revoke])
@@ -168,6 +171,7 @@ def build_hub(
         on_policy_change=admin_api.add_policy_listener,
         presence=presence,
         profiles=router.profile_of,
+        contacts=contacts,
     )
     connectors = {}
     for name, connector_config in config.connectors.items():
@@ -192,6 +196,7 @@ def build_hub(
     hub.admin_api = admin_api  # type: ignore[attr-defined]
     hub.web = web  # type: ignore[attr-defined]
     hub.store = store  # type: ignore[attr-defined]
+    hub.contacts = contacts  # type: ignore[attr-defined]
     hub.connectors = connectors  # type: ignore[attr-defined]
     return hub
 

@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime
 from typing import Any, ClassVar, TypeVar
 
 from attrs import frozen
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -37,6 +37,7 @@ from ..model.address import Address, ChatSessionId
 from .memory import check_group_by, group_usage
 from .records import (
     ChatSessionRecord,
+    ContactChange,
     ContactRecord,
     DomainPolicy,
     MetadataQuery,
@@ -222,6 +223,7 @@ class Dialect:
         migration files under C{schema/}.
     @ivar external_domain: An expression for a contact's external domain,
         written exactly as in the schema's expression index so it is used.
+    @ivar owner_domain: The same for a contact's owner.
     @ivar list_tables: A query for the names of the tables of the store.
     @ivar migration_lock: A statement serialising concurrent migrations
         within a transaction, or C{None} when beginning one already does.
@@ -229,6 +231,7 @@ class Dialect:
 
     name: str
     external_domain: str
+    owner_domain: str
     list_tables: str
     migration_lock: str | None
 
@@ -236,6 +239,7 @@ class Dialect:
 SQLITE = Dialect(
     name="sqlite",
     external_domain="substr(external_key, instr(external_key, '@') + 1)",
+    owner_domain="substr(owner_key, instr(owner_key, '@') + 1)",
     list_tables=(
         "SELECT name FROM sqlite_master WHERE type = 'table'"
         " AND substr(name, 1, 7) <> 'sqlite_' ORDER BY name"
@@ -246,6 +250,7 @@ SQLITE = Dialect(
 POSTGRESQL = Dialect(
     name="postgresql",
     external_domain="split_part(external_key, '@', 2)",
+    owner_domain="split_part(owner_key, '@', 2)",
     list_tables=(
         "SELECT table_name FROM information_schema.tables"
         " WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
@@ -722,6 +727,44 @@ class SQLStore:
 
         return self._read(op())
 
+    def change_contacts(self, change: ContactChange) -> Deferred[list[ContactRecord]]:
+        """
+        Apply C{change} with one C{UPDATE ... RETURNING}.
+
+        @return: A L{Deferred} firing with the contacts changed, ordered by
+            (owner, external).
+        """
+        if change.from_states == () or change.owner_domains == ():
+            return succeed([])  # an empty set of states or tenants matches nothing
+        domain = self.dialect.external_domain
+        pattern = change.external_pattern or ""
+        wildcard = pattern.startswith("*.")
+        conditions: list[tuple[Any, ...]] = [
+            ("state <> ?", change.state.value),
+            ("owner_key = ?", None if change.owner is None else change.owner.key),
+            ("external_key = ?", None if change.external is None else change.external.key),
+            (f"{domain} = ?", None if wildcard or not pattern else pattern),
+            (f"{domain} LIKE ? ESCAPE '!'", _like_suffix(pattern[1:]) if wildcard else None),
+            ("updated_at < ?", change.updated_before),
+        ]
+        for column, values in (
+            ("state", [s.value for s in change.from_states or ()]),
+            (self.dialect.owner_domain, list(change.owner_domains or ())),
+        ):
+            if values:
+                conditions.append((f"{column} IN ({', '.join('?' for _ in values)})", *values))
+        where, params = _where(conditions)
+
+        def op() -> Op[list[ContactRecord]]:
+            sql = (
+                f"UPDATE contacts SET state = ?, updated_at = ?{where}"
+                f" RETURNING {', '.join(_CONTACTS.columns)}"
+            )
+            rows = yield Query(sql, (change.state.value, change.at, *params))
+            return sorted((_contact(row) for row in rows), key=_contact_order)
+
+        return self._write(op())
+
     # chat sessions
 
     def get_or_create_session(
@@ -1104,6 +1147,19 @@ class SQLStore:
             return dump
 
         return self._read(op())
+
+
+def _like_suffix(suffix: str) -> str:
+    """
+    A C{LIKE} pattern (escape character C{!}) matching text ending in
+    C{suffix}.
+    """
+    escaped = suffix.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+    return f"%{escaped}"
+
+
+def _contact_order(contact: ContactRecord) -> tuple[str, str]:
+    return (contact.owner.key, contact.external.key)
 
 
 def _where(conditions: Sequence[tuple[Any, ...]]) -> tuple[str, tuple[Any, ...]]:

@@ -22,6 +22,7 @@ from nextplane.storage._sql import TABLES, Op, Query, SecretWriteError, StoreNot
 from nextplane.storage.migrate import SchemaTooNewError, latest_version, migrate
 from nextplane.storage.records import (
     ChatSessionRecord,
+    ContactChange,
     ContactDirection,
     ContactRecord,
     ContactState,
@@ -356,6 +357,81 @@ class StoreContract(_Base):
         self.assertEqual(
             await self.store.list_contacts(owner=ALICE, state=ContactState.BLOCKED), []
         )
+
+    async def _put_contacts(self) -> list[ContactRecord]:
+        records = [
+            contact(ALICE, BOB, ContactState.ACCEPTED),
+            contact(ALICE, Address("gus", "sub.remote.example"), ContactState.PENDING),
+            contact(ALICE, Address("hal", "xremote.example"), ContactState.ACCEPTED),
+            contact(CAROL, BOB, ContactState.REVOKED),
+            contact(ERIN, Address("fay", "a.remote.example"), ContactState.ACCEPTED),
+            contact(ERIN, DAVE, ContactState.PENDING, when=T0 + timedelta(days=3)),
+        ]
+        for record in records:
+            await self.store.put_contact(record)
+        return records
+
+    async def test_change_contacts_wildcard(self) -> None:
+        """
+        A change by C{*.domain} covers its subdomains only, skips contacts
+        already in the new state, and returns those it changed, as they are
+        now, ordered by (owner, external).
+        """
+        await self._put_contacts()
+        later = T0 + timedelta(hours=1)
+        changed = await self.store.change_contacts(
+            ContactChange(state=ContactState.REVOKED, at=later, external_pattern="*.Remote.example")
+        )
+        self.assertEqual(
+            [(c.owner, c.external.local, c.state, c.updated_at) for c in changed],
+            [
+                (ALICE, "gus", ContactState.REVOKED, later),
+                (ERIN, "fay", ContactState.REVOKED, later),
+            ],
+        )
+        stored = await self.store.get_contact(ALICE, Address("gus", "sub.remote.example"))
+        self.assertEqual(stored, changed[0])
+        self.assertEqual(
+            (await self.store.get_contact(ALICE, BOB)).state,
+            ContactState.ACCEPTED,  # type: ignore[union-attr]
+        )
+
+    async def test_change_contacts_filters(self) -> None:
+        """
+        Owner, external, exact domain, owner domains, states and age filter
+        together; an empty set of states or tenants changes nothing.
+        """
+        await self._put_contacts()
+        at = T0 + timedelta(days=5)
+        removed = ContactState.REMOVED
+        by_domain = await self.store.change_contacts(
+            ContactChange(
+                state=removed, at=at, external_pattern="remote.example", owner_domains=["ACME.test"]
+            )
+        )
+        self.assertEqual([(c.owner, c.external) for c in by_domain], [(ALICE, BOB), (CAROL, BOB)])
+        by_user = await self.store.change_contacts(
+            ContactChange(state=removed, at=at, owner=ALICE, from_states=[ContactState.ACCEPTED])
+        )
+        self.assertEqual([c.external.local for c in by_user], ["hal"])
+        aged = await self.store.change_contacts(
+            ContactChange(
+                state=ContactState.EXPIRED,
+                at=at,
+                from_states=[ContactState.PENDING],
+                updated_before=T0 + timedelta(days=1),
+            )
+        )
+        self.assertEqual([c.external.local for c in aged], ["gus"])
+        one = await self.store.change_contacts(
+            ContactChange(state=removed, at=at, owner=ERIN, external=DAVE)
+        )
+        self.assertEqual([c.external for c in one], [DAVE])
+        for empty in (
+            ContactChange(state=removed, at=at, from_states=[]),
+            ContactChange(state=removed, at=at, owner_domains=[]),
+        ):
+            self.assertEqual(await self.store.change_contacts(empty), [])
 
     # chat sessions
 
