@@ -29,6 +29,7 @@ from ..connectors.platform.commands import (
 from ..connectors.platform.conversations import Conversations, ReplyTargets
 from ..connectors.platform.delivery import Delivery
 from ..connectors.platform.directory import Directory
+from ..contacts import ContactBook
 from ..interfaces import DeliveryFailed, IEventSink, IStore
 from ..model.address import Address, ChatSessionId
 from ..model.events import ContactRequest, Event, TextMessage
@@ -49,7 +50,13 @@ class ToyPlatform(Service):
     role = "platform"
 
     def __init__(
-        self, name: str, domain: str, sink: IEventSink, store: IStore, clock: IReactorTime
+        self,
+        name: str,
+        domain: str,
+        sink: IEventSink,
+        store: IStore,
+        clock: IReactorTime,
+        contacts: ContactBook,
     ) -> None:
         self.connector_name = name
         self.domain = domain
@@ -59,7 +66,7 @@ class ToyPlatform(Service):
         self.directory = Directory(store, name, clock)
         self.conversations = Conversations(store, clock)
         self.replies = ReplyTargets()
-        self.commands = ContactCommands(store, self.delivery, clock, Style())
+        self.commands = ContactCommands(contacts, self.delivery, clock, Style())
         self.emails: dict[str, str] = {}
         self.posts: dict[str, list[tuple[str, Any]]] = {}
 

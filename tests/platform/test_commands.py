@@ -22,6 +22,7 @@ from nextplane.connectors.platform.commands import (
     parse_command_text,
 )
 from nextplane.connectors.platform.delivery import Delivery
+from nextplane.contacts import ContactBook
 from nextplane.model.address import Address
 from nextplane.model.events import Availability, Event
 from nextplane.router import Decision, Outcome
@@ -37,7 +38,8 @@ class _Sink:
         self.routed: list[Event] = []
         self.delivered = delivered
 
-    def route(self, event: Event) -> Deferred[Any]:
+    def route(self, event: Event, tell_sender: bool = True) -> Deferred[Any]:
+        assert not tell_sender  # commands answer the user themselves
         self.routed.append(event)
         if self.delivered:
             return succeed(Outcome(event, Decision.DELIVERED, session="S1"))  # type: ignore[arg-type]
@@ -98,7 +100,8 @@ class AnswerTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.store, self.sink, self.surface = MemoryStore(), _Sink(), _Surface()
         delivery = Delivery(platform="Toy", sink=self.sink, clock=Clock(), ack_after=5.0)
-        self.commands = ContactCommands(self.store, delivery, Clock(), Style())
+        book = ContactBook(self.store, Clock(), lambda a: a.domain == "acme.test")
+        self.commands = ContactCommands(book, delivery, Clock(), Style())
         self.user = UserRecord(JOHN, "acme.test", "toy", "U1", "John")
 
     def run_command(self, text: str) -> str:

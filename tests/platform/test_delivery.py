@@ -121,24 +121,19 @@ class DeliveryTests(SynchronousTestCase):
         assert notice is not None
         self.assertIsNone(late_notice(notice, failed, now))
 
-    def test_inline_errors_not_repeated(self) -> None:
-        """The router's DeliveryError for an event answered inline is not shown."""
+    def test_inline_routed_without_notice(self) -> None:
+        """An event answered inline is routed with tell_sender=False."""
+        calls: list[tuple[Event, bool]] = []
+
+        def route(event: Event, tell_sender: bool = True) -> Deferred[Any]:
+            calls.append((event, tell_sender))
+            return succeed("outcome")
+
+        self.sink.route = route  # type: ignore[method-assign]
         event = message()
-        held: Deferred[Any] = Deferred()
-        self.sink.route = lambda e: held  # type: ignore[method-assign]
         routing = Deferred.fromCoroutine(self.delivery.route_inline(event))
-        error = DeliveryError(
-            sender=PETER,
-            recipient=JOHN,
-            condition="x",
-            reason="y",
-            original_event_id=event.event_id,
-            original_kind="message",
-        )
-        self.assertIsNone(self.successResultOf(self.delivery.submit("k", error, self.work())))
-        self.assertEqual(self.gates, [])
-        held.callback("outcome")
         self.assertEqual(self.successResultOf(routing), "outcome")
+        self.assertEqual(calls, [(event, False)])
 
     def test_revoke(self) -> None:
         """Revocation fails the deliveries it covers, queued and running."""

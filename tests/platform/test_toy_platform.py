@@ -26,7 +26,12 @@ class ToyPlatformTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.core = CoreFixture()
         self.toy = ToyPlatform(
-            "alpha", "acme.test", self.core.router, self.core.store, self.core.clock
+            "alpha",
+            "acme.test",
+            self.core.router,
+            self.core.store,
+            self.core.clock,
+            self.core.router.contacts,
         )
         self.core.router.add_connector(self.toy)
         self.toy.startService()

@@ -17,10 +17,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from attrs import evolve
 from twisted.internet.interfaces import IReactorTime
 
-from ...interfaces import IStore
+from ...contacts import ContactBook
 from ...model.address import Address, ChatSessionId, InvalidAddress, validate_domain
 from ...model.events import (
     Availability,
@@ -29,7 +28,7 @@ from ...model.events import (
     ContactRemove,
     ContactRequest,
 )
-from ...storage.records import ContactDirection, ContactRecord, ContactState, UserRecord
+from ...storage.records import ContactState, UserRecord
 from .cards import ContactLine, state_text
 from .delivery import Delivery
 
@@ -232,9 +231,12 @@ class ContactCommands:
     """
 
     def __init__(
-        self, store: IStore, delivery: Delivery, clock: IReactorTime, style: Style
+        self, contacts: ContactBook, delivery: Delivery, clock: IReactorTime, style: Style
     ) -> None:
-        self._store = store
+        """
+        @param contacts: The one writer of contact state.
+        """
+        self._contacts = contacts
         self._delivery = delivery
         self._clock = clock
         self.style = style
@@ -278,16 +280,14 @@ class ContactCommands:
 
     async def _invite(self, surface: Surface, user: UserRecord, address: Address) -> str:
         s = self.style
-        contact = await self._store.get_contact(user.address, address)
+        contact = await self._contacts.get(user.address, address)
         note = ""
         if contact is not None and contact.state == ContactState.ACCEPTED:
             channel = await surface.conversation_ref(user, address)
             where = f": chat with them in {s.place(channel)}." if channel else "."
             return f"{address} is already your contact{where}"
         if contact is not None and contact.state == ContactState.BLOCKED:
-            await self._store.put_contact(
-                evolve(contact, state=ContactState.REMOVED, updated_at=self._now())
-            )
+            await self._contacts.unblock(user.address, address)
             note = f"You unblocked {address}. "
         request = ContactRequest(
             sender=user.address,
@@ -298,7 +298,7 @@ class ContactCommands:
         outcome = await self._delivery.route_inline(request)
         if not outcome.delivered:
             return f"{note}Could not invite {address}: {outcome.reason}"
-        after = await self._store.get_contact(user.address, address)
+        after = await self._contacts.get(user.address, address)
         if after is not None and after.state == ContactState.ACCEPTED:
             channel = await surface.open_conversation(
                 user,
@@ -314,7 +314,7 @@ class ContactCommands:
         )
 
     async def _remove(self, surface: Surface, user: UserRecord, address: Address) -> str:
-        contact = await self._store.get_contact(user.address, address)
+        contact = await self._contacts.get(user.address, address)
         if contact is None or contact.state not in (ContactState.PENDING, ContactState.ACCEPTED):
             return f"{address} is not among your contacts."
         outcome = await self._delivery.route_inline(
@@ -322,9 +322,7 @@ class ContactCommands:
         )
         told = ""
         if not outcome.delivered:
-            await self._store.put_contact(
-                evolve(contact, state=ContactState.REMOVED, updated_at=self._now())
-            )
+            await self._contacts.forget(user.address, address)
             told = f" They could not be told: {outcome.reason}"
         if contact.state == ContactState.ACCEPTED and outcome.session is not None:
             if await surface.conversation_ref(user, address) is not None:
@@ -336,24 +334,14 @@ class ContactCommands:
         return f"Removed {address}.{told}"
 
     async def _block(self, user: UserRecord, address: Address, command: str) -> str:
-        contact = await self._store.get_contact(user.address, address)
+        contact = await self._contacts.get(user.address, address)
         if contact is not None and contact.state == ContactState.BLOCKED:
             return f"{address} is already blocked."
         if contact is not None and contact.state in (ContactState.PENDING, ContactState.ACCEPTED):
             await self._delivery.route_inline(
                 ContactRemove(sender=user.address, recipient=address, timestamp=self._now())
             )
-        now = self._now()
-        await self._store.put_contact(
-            ContactRecord(
-                user.address,
-                address,
-                ContactState.BLOCKED,
-                contact.direction if contact is not None else ContactDirection.OUTBOUND,
-                contact.created_at if contact is not None else now,
-                now,
-            )
-        )
+        await self._contacts.block(user.address, address)
         return (
             f"Blocked {address}: they can no longer send you messages or contact requests. "
             f"{self.style.code(f'{command} invite {address}')} unblocks them."

@@ -13,7 +13,8 @@ same on Slack, Teams and Webex.
     delivery timeout. A failure after that is sent back to the sender as a
     L{DeliveryError} (only for messages and contact events).
   - Events whose sender is answered inline (a command's reply, an updated
-    card) do not get the router's L{DeliveryError} shown again.
+    card) are routed without the router's L{DeliveryError}
+    (L{Delivery.route_inline}).
   - Revocation drops queued deliveries it covers; stopping fails the queued
     ones (their senders are told) and waits, boundedly, for work under way.
   - Inbound events of one conversation are handled one after another, in
@@ -29,13 +30,14 @@ from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
 
-from twisted.internet.defer import CancelledError, Deferred, DeferredList, fail, succeed
+from twisted.internet.defer import CancelledError, Deferred, DeferredList, fail
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ...interfaces import DeliveryFailed, IEventSink
-from ...model.events import Category, DeliveryError, Event
+from ...model.events import Event
+from ...notices import delivery_error
 from ...ordering import KeyedSerializer, LaneFull, is_cancelled
 from ...router import revocation_reason
 
@@ -44,25 +46,13 @@ __all__ = ["Delivery", "late_notice", "track", "wait_all"]
 log = Logger()
 
 
-def late_notice(event: Event, error: DeliveryFailed, now: datetime) -> DeliveryError | None:
+def late_notice(event: Event, error: DeliveryFailed, now: datetime) -> Event | None:
     """
     The notice telling C{event}'s sender it failed after it was
-    acknowledged, or C{None} when the sender is not told (a notice itself,
-    presence, typing).
+    acknowledged (L{nextplane.notices.delivery_error}), or C{None} when the
+    sender is not told (a notice itself, presence, typing).
     """
-    if isinstance(event, DeliveryError) or event.category not in (Category.IM, Category.CONTACT):
-        return None
-    return DeliveryError(
-        sender=event.recipient,
-        recipient=event.sender,
-        session=event.session,
-        timestamp=max(now, event.timestamp),
-        condition=error.condition,
-        reason=error.reason,
-        original_event_id=event.event_id,
-        original_kind=event.kind,
-        message_id=getattr(event, "message_id", None),
-    )
+    return delivery_error(event, error.condition, error.reason, now)
 
 
 def track(pending: set[Deferred[Any]], d: Deferred[Any], what: str) -> None:
@@ -97,7 +87,7 @@ async def wait_all(clock: IReactorTime, waits: Iterable[Deferred[Any]], timeout:
 
         d.addBoth(relay)
         observers.append(observer)
-    everything = DeferredList(observers)
+    everything = DeferredList(observers, consumeErrors=True)
     expired: list[bool] = []
 
     def expire() -> None:
@@ -143,7 +133,6 @@ class Delivery:
         self._notice = notice
         self._lanes = KeyedSerializer(max_queued)
         self._incoming = KeyedSerializer(1 << 30)
-        self._inline: set[str] = set()
         self._background: set[Deferred[Any]] = set()
         self._timers: dict[Hashable, IDelayedCall] = {}
         self.late_failures = 0
@@ -160,8 +149,6 @@ class Delivery:
         Queue C{work} delivering C{event} behind earlier deliveries of
         C{key} (the conversation). @return: The router's L{Deferred}.
         """
-        if isinstance(event, DeliveryError) and event.original_event_id in self._inline:
-            return succeed(None)  # the sender is being answered inline
         try:
             done = self._lanes.submit(key, lambda: self._guarded(event, work), tag=event)
         except LaneFull:
@@ -242,11 +229,8 @@ class Delivery:
         reply, an updated card): the router's L{DeliveryError} for it is
         then not shown again.
         """
-        self._inline.add(event.event_id)
-        try:
-            return await self._sink.route(event)
-        finally:
-            self._inline.discard(event.event_id)
+        route: Any = self._sink.route  # the router's, with tell_sender
+        return await route(event, tell_sender=False)
 
     # -- inbound ---------------------------------------------------------------
 

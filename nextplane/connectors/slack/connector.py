@@ -66,6 +66,7 @@ from twisted.web.client import HTTPConnectionPool
 from zope.interface import implementer
 
 from ...config import TenantConfig
+from ...contacts import ContactBook
 from ...interfaces import DeliveryFailed, IConnector, IEventSink, IStore
 from ...model.address import Address
 from ...model.events import Event, Presence, Typing
@@ -134,6 +135,7 @@ class SlackConnector(Service):
         stop_timeout: float = 15.0,
         http_pool: Any = None,
         profiles: Callable[[Address, Address], Deferred[Profile | None]] | None = None,
+        contacts: ContactBook | None = None,
     ) -> None:
         """
         @param http: A treq-like client for the Web API (L{StubTreq} in tests).
@@ -146,6 +148,8 @@ class SlackConnector(Service):
         @param profiles: Fetches an external contact's profile (the
             router's L{nextplane.router.Router.profile_of}); a contact
             without a stored user record is shown with it.
+        @param contacts: The hub's one writer of contact state; without it
+            (tests of the connector alone) one of the connector's own.
         """
         self._clock = clock
         self._config = config
@@ -184,7 +188,12 @@ class SlackConnector(Service):
             conversations=conversations,
             people=people,
             outbound=self._outbound,
-            commands=ContactCommands(store, self.delivery, clock, MRKDWN),
+            commands=ContactCommands(
+                contacts or ContactBook(store, clock, lambda a: a.domain in self._by_domain),
+                self.delivery,
+                clock,
+                MRKDWN,
+            ),
             workspaces=self._workspaces,
             by_domain=self._by_domain,
         )
@@ -444,6 +453,7 @@ def build(
         delivery_timeout=hub.router.delivery_timeout,
         http_pool=pool,
         profiles=context.profiles,
+        contacts=context.contacts,
     )
     context.mount("slack", connector.resource())
     context.on_revoke(connector.revoke)
