@@ -12,7 +12,7 @@ import secrets
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from twisted.internet.defer import succeed
+from twisted.internet.defer import Deferred, succeed
 from twisted.logger import LogLevel, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
@@ -222,6 +222,25 @@ class XmppSideTests(SynchronousTestCase):
         [post] = hub.posts(conversation)
         self.assertEqual(post.username, "Peter Smith (peter@widget.test)")
         self.assertEqual(post.icon_url, "https://img.test/p.png")
+
+    def test_profile_never_delays_a_post(self) -> None:
+        """
+        A profile fetch that does not answer (a slow XMPP vCard round trip)
+        does not hold the post: it goes out with what is known, and the
+        profile is used once it came.
+        """
+        hub = self.hub
+        pending: Deferred[Profile | None] = Deferred()
+        hub.slack.directory.fetch_profile = lambda requester, address: pending
+        conversation = self.connect()
+        self.successResultOf(hub.inject(text_message(RichText([Text("one")]))))
+        [post] = hub.posts(conversation)
+        self.assertEqual((post.username, post.text), ("peter@widget.test", "one"))
+        pending.callback(Profile("Peter Smith", None, "https://img.test/p.png"))
+        second = hub.inject(text_message(RichText([Text("two")])))
+        hub.advance(1)  # Slack's pace: one post per second per channel
+        self.assertTrue(self.successResultOf(second).delivered)
+        self.assertEqual(hub.posts(conversation)[-1].username, "Peter Smith (peter@widget.test)")
 
     def test_chat_both_ways(self) -> None:
         """Peter appears as himself in a private conversation; john's plain replies reach him."""
