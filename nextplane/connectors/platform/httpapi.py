@@ -43,6 +43,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
 from twisted.web._newclient import RequestTransmissionFailed
+from twisted.web.client import Agent, HTTPConnectionPool
 
 from ...interfaces import DeliveryFailed
 from ...ordering import KeyedSerializer
@@ -56,6 +57,7 @@ __all__ = [
     "HTTPClient",
     "Retry",
     "RetryPolicy",
+    "pooled_client",
     "retry_after",
     "run_cancellable",
     "within",
@@ -382,6 +384,33 @@ class Caller:
                 if answer is not None:
                     return answer
                 raise
+
+
+class _QuietClientFactory(HTTPConnectionPool._factory):  # type: ignore[name-defined,misc,valid-type]
+    noisy = False
+
+
+class _QuietConnectionPool(HTTPConnectionPool):
+    """
+    A persistent pool whose connections log no "Starting factory" line.
+    """
+
+    _factory = _QuietClientFactory
+
+
+def pooled_client(reactor: Any, max_connections: int) -> tuple[HTTPClient, HTTPConnectionPool]:
+    """
+    A treq client over a persistent connection pool keeping up to
+    C{max_connections} connections per host (give L{Caller} a gate of the
+    same size). @return: (client, pool); close the pool's cached
+    connections on stop.
+    """
+    from treq.client import HTTPClient as TreqClient
+
+    pool = _QuietConnectionPool(reactor, persistent=True)
+    pool.maxPersistentPerHost = max_connections
+    agent = Agent(reactor, pool=pool, connectTimeout=10)
+    return TreqClient(agent), pool  # type: ignore[return-value]
 
 
 #: One call; given a function telling whether it was cancelled.

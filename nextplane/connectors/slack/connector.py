@@ -62,7 +62,6 @@ from twisted.internet.defer import Deferred, DeferredList, DeferredSemaphore, fa
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web.client import HTTPConnectionPool
 from zope.interface import implementer
 
 from ...config import TenantConfig
@@ -77,6 +76,7 @@ from ..platform.conversations import Conversations
 from ..platform.delivery import Delivery
 from ..platform.directory import Directory
 from ..platform.files import FileLinks, derive_key
+from ..platform.httpapi import pooled_client
 from .api import HTTPClient, RetryPolicy, SlackOAuthClient, SlackWebClient
 from .config import SCOPES, SlackConfig, channel_name, parse_config
 from .fileproxy import SlackFiles
@@ -404,18 +404,6 @@ class SlackConnector(Service):
         return self.delivery.submit(key, event, lambda: self._outbound.deliver(ws, event))
 
 
-class _QuietClientFactory(HTTPConnectionPool._factory):  # type: ignore[name-defined,misc,valid-type]
-    noisy = False
-
-
-class _QuietConnectionPool(HTTPConnectionPool):
-    """
-    A persistent pool whose connections log no "Starting factory" line.
-    """
-
-    _factory = _QuietClientFactory
-
-
 def build(
     context: ConnectorContext,
     config: SlackConfig,
@@ -433,14 +421,7 @@ def build(
     hub = context.config
     pool = None
     if http is None:
-        from treq.client import HTTPClient as TreqClient
-        from twisted.web.client import Agent
-
-        pool = _QuietConnectionPool(context.reactor, persistent=True)
-        pool.maxPersistentPerHost = config.max_connections
-        agent = Agent(context.reactor, pool=pool, connectTimeout=10)  # type: ignore[arg-type]
-        http = TreqClient(agent)  # type: ignore[assignment]
-    assert http is not None
+        http, pool = pooled_client(context.reactor, config.max_connections)
     connector = SlackConnector(
         sink=context.sink,
         store=context.store,
