@@ -17,8 +17,9 @@ from typing import Any
 import treq
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.error import ProcessDone, ProcessTerminated
-from twisted.internet.protocol import ProcessProtocol
+from twisted.internet.protocol import ProcessProtocol, Protocol, connectionDone
 from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 
@@ -62,6 +63,24 @@ class HubProcess(ProcessProtocol):
                 RuntimeError(f"hub exited ({code}) before listening: {self.err!r}")
             )
         self.ended.callback(code)
+
+
+class HostileClient(Protocol):
+    """Opens an s2s stream and sends malformed XML; C{closed} fires when the hub hangs up."""
+
+    def __init__(self) -> None:
+        self.closed: Deferred[None] = Deferred()
+
+    def connectionMade(self) -> None:
+        assert self.transport is not None
+        self.transport.write(
+            b"<?xml version='1.0'?><stream:stream xmlns='jabber:server'"
+            b" xmlns:stream='http://etherx.jabber.org/streams' to='acme.test'"
+            b" version='1.0'><<<>>>"
+        )
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.closed.callback(None)
 
 
 class TwistdTests(TestCase):
@@ -163,6 +182,31 @@ private_key = "{certs}/acme.test.key"
         for line in process.out.splitlines():
             if line.strip():
                 json.loads(line)
+
+    async def test_quiet_start(self) -> None:
+        """
+        With XMPP federation on (system CA bundle included), start-up logs no
+        warning and no Twisted port or factory chatter; a hostile
+        connection gives one info line.
+        """
+        extra = (
+            '[connectors.xmpp]\nlisten = "tcp:0:interface=127.0.0.1"\n'
+            'dialback_secret = "quiet-start-secret-0123"\n'
+        )
+        process = self.spawn("--config", self.config(extra))
+        await process.listening
+        events = [json.loads(line) for line in process.out.splitlines() if line.strip()]
+        [s2s_port] = [e["port"] for e in events if e.get("name") == "xmpp-s2s" and "port" in e]
+        hostile = HostileClient()
+        await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", s2s_port), hostile)
+        await hostile.closed
+        self.transport.signalProcess(signal.SIGINT)
+        await process.ended
+        output = process.out.decode() + process.err.decode()
+        for chatter in ("Warning", "starting on", "Starting factory", "Stopping factory"):
+            self.assertNotIn(chatter, output)
+        messages = [json.loads(line)["message"] for line in process.out.splitlines() if line]
+        self.assertEqual(len([m for m in messages if "Closing s2s stream" in m]), 1, messages)
 
     async def test_bad_config_one_line(self) -> None:
         """A missing certificate stops start-up with one clear line on stderr and a non-zero status."""
