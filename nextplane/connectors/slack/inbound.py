@@ -25,6 +25,7 @@ from twisted.logger import Logger
 from ...interfaces import IEventSink, IStore
 from ...model.address import Address, ChatSessionId
 from ...model.events import (
+    Event,
     FileShare,
     MessageEdit,
     MessageRetract,
@@ -263,15 +264,7 @@ class SlackInbound:
         body = self._body(ws, message)
         if not body.plain_text().strip():
             return
-        edit = MessageEdit(
-            sender=owner,
-            recipient=contact,
-            session=session,
-            timestamp=self._now(),
-            message_id=hub_id,
-            body=body,
-        )
-        await self._sink.route(edit)
+        await self._relay(MessageEdit, session, owner, contact, message_id=hub_id, body=body)
 
     async def _on_deleted(self, ws: SlackWorkspace, event: Mapping[str, Any]) -> None:
         previous = event.get("previous_message")
@@ -290,14 +283,7 @@ class SlackInbound:
         for key in keys:
             hub_id = await self._store.find_message_id(ws.platform, key)
             if hub_id is not None:
-                retract = MessageRetract(
-                    sender=owner,
-                    recipient=contact,
-                    session=session,
-                    timestamp=self._now(),
-                    message_id=hub_id,
-                )
-                await self._sink.route(retract)
+                await self._relay(MessageRetract, session, owner, contact, message_id=hub_id)
 
     async def _on_reaction(self, ws: SlackWorkspace, event: Mapping[str, Any], added: bool) -> None:
         item = event.get("item")
@@ -321,13 +307,20 @@ class SlackInbound:
                 )
             return
         kind = ReactionAdd if added else ReactionRemove
-        await self._sink.route(
-            kind(
-                sender=owner,
-                recipient=contact,
-                session=session,
-                timestamp=self._now(),
-                message_id=hub_id,
-                emoji=emoji,
-            )
+        await self._relay(kind, session, owner, contact, message_id=hub_id, emoji=emoji)
+
+    async def _relay(
+        self,
+        kind: Callable[..., Event],
+        session: ChatSessionId,
+        owner: Address,
+        contact: Address,
+        **fields: Any,
+    ) -> None:
+        """
+        Route an event of the owner's to the contact, stamped now.
+        """
+        event = kind(
+            sender=owner, recipient=contact, session=session, timestamp=self._now(), **fields
         )
+        await self._sink.route(event)
