@@ -105,7 +105,7 @@ def matches(record: MetadataRecord, query: MetadataQuery) -> bool:
 
 
 def _schema_version() -> int:
-    # Imported here: migrate needs _sql, which needs this module.
+    # Imported here: migrate needs sql, which needs this module.
     from .migrate import latest_version
 
     return latest_version("sqlite")

@@ -18,7 +18,6 @@ from zope.interface.verify import verifyObject
 
 from nextplane.interfaces import IStore
 from nextplane.model.address import Address, ChatSessionId
-from nextplane.storage._sql import TABLES, Op, Query, SecretWriteError, StoreNotOpenError
 from nextplane.storage.migrate import SchemaTooNewError, latest_version, migrate
 from nextplane.storage.records import (
     ChatSessionRecord,
@@ -39,6 +38,8 @@ from nextplane.storage.records import (
     UserPolicy,
     UserRecord,
 )
+from nextplane.storage.sql.runtime import Op, Query, SecretWriteError, StoreNotOpenError
+from nextplane.storage.sql.schema import TABLES
 
 if TYPE_CHECKING:
     from twisted.trial.unittest import TestCase
