@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 from cachetools import LRUCache
 from twisted.internet.interfaces import IReactorTime
 
-from ...interfaces import IStore
 from ...model.address import Address, ChatSessionId
+from ...storage.interfaces import ISessions
 from ...storage.records import ChatSessionRecord
 
 __all__ = ["Conversations", "ReplyTargets"]
@@ -33,7 +33,7 @@ class Conversations:
     The store's sessions and their platform references.
     """
 
-    def __init__(self, store: IStore, clock: IReactorTime) -> None:
+    def __init__(self, store: ISessions, clock: IReactorTime) -> None:
         self._store = store
         self._clock = clock
 

@@ -24,9 +24,9 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from ...interfaces import IStore
 from ...model.address import Address, InvalidAddress
 from ...model.profile import Profile
+from ...storage.interfaces import IDirectory
 from ...storage.records import UserRecord
 
 __all__ = ["Directory", "ProfileFetch", "address_for"]
@@ -69,7 +69,7 @@ class Directory:
 
     def __init__(
         self,
-        store: IStore,
+        store: IDirectory,
         platform: str,
         clock: IReactorTime,
         fetch_profile: ProfileFetch | None = None,

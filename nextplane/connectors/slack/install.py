@@ -29,7 +29,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from ...interfaces import IStore
+from ...storage.interfaces import IInstallations
 from ...storage.records import SlackInstallation
 from ..platform.delivery import Delivery
 from .api import SlackApiError, SlackOAuthClient, SlackWebClient
@@ -77,7 +77,7 @@ class SlackInstaller:
     def __init__(
         self,
         *,
-        store: IStore,
+        store: IInstallations,
         clock: IReactorTime,
         config: SlackConfig,
         delivery: Delivery,

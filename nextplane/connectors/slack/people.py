@@ -12,8 +12,9 @@ from typing import Any
 
 from twisted.logger import Logger
 
-from ...interfaces import DeliveryFailed, IStore
+from ...interfaces import DeliveryFailed
 from ...model.address import Address
+from ...storage.interfaces import IDirectory
 from ...storage.records import UserRecord
 from ..platform.directory import Directory
 from .api import SlackApiError
@@ -36,7 +37,7 @@ class SlackPeople:
     Finds and registers the Slack users of each workspace.
     """
 
-    def __init__(self, store: IStore, directory: Directory) -> None:
+    def __init__(self, store: IDirectory, directory: Directory) -> None:
         self._store = store
         self._directory = directory
 
