@@ -178,7 +178,7 @@ class AnswerTests(SynchronousTestCase):
         d = Deferred.fromCoroutine(
             self.commands.run(self.surface, None, CommandAction.LIST, None, None)
         )
-        self.assertIn("could not identify your the platform account", self.successResultOf(d))
+        self.assertIn("could not identify your chat account", self.successResultOf(d))
 
     def test_texts(self) -> None:
         """Help and the contact list in the style's markup."""

@@ -12,4 +12,8 @@ needs apart from its wire format.
   - L{directory}: platform users as hub addresses; contacts' profiles.
   - L{conversations}: contact pair <-> platform conversation; reply targets.
   - L{files}: signed, expiring file links, streamed through the hub.
+  - L{replay}: a bounded replay guard (webhook retries, one-time tokens).
+
+Each platform is an adapter on these (L{nextplane.connectors.slack});
+L{nextplane.testing.kit_platform} is a toy platform built from the kit alone.
 """

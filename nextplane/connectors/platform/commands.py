@@ -103,7 +103,7 @@ class Style:
     @ivar platform: The platform's name as users know it.
     """
 
-    platform = "the platform"
+    platform = "chat"
 
     def esc(self, text: object) -> str:
         """
