@@ -240,3 +240,42 @@ private_key = "{certs}/acme.test.key"
         process.listening.addErrback(lambda _: None)
         self.assertEqual(code, 1, process.err)
         self.assertIn("could not start", (process.out + process.err).decode())
+
+    async def _one_line_exit_2(self, path: str) -> str:
+        process = self.spawn("--config", path)
+        code = await process.ended
+        process.listening.addErrback(lambda _: None)
+        self.assertEqual(code, 2, process.err)
+        lines = [line for line in process.err.decode().splitlines() if line.strip()]
+        self.assertEqual(len(lines), 1, process.err)
+        return lines[0]
+
+    async def test_wrong_certificate_one_line_exit_2(self) -> None:
+        """A certificate that does not name the tenant is one line and exit status 2, not a traceback."""
+        ensure_domain_cert(
+            self.directory / "certs", "other.test", ensure_ca(self.directory / "certs")
+        )
+        path = self.config()
+        text = Path(path).read_text().replace("acme.test.crt", "other.test.crt")
+        Path(path).write_text(text.replace("acme.test.key", "other.test.key"))
+        line = await self._one_line_exit_2(path)
+        self.assertIn("configuration error: tenants[0].certificate: does not cover acme.test", line)
+
+    async def test_bad_port_one_line_exit_2(self) -> None:
+        """A listen port out of range is one line and exit status 2."""
+        path = self.config()
+        Path(path).write_text(Path(path).read_text().replace("tcp:0:", "tcp:99999:"))
+        line = await self._one_line_exit_2(path)
+        self.assertIn("configuration error: web.listen: port out of range", line)
+
+    async def test_check_option(self) -> None:
+        """twistd nextplane --check prints the findings and exits without starting the hub."""
+        process = self.spawn("--config", self.config(), "--check", "--json")
+        code = await process.ended
+        process.listening.addErrback(lambda _: None)
+        self.assertEqual(code, 0, process.out + process.err)
+        document = json.loads(process.out)
+        self.assertTrue(document["ok"], document)
+        self.assertEqual(
+            {f["area"] for f in document["findings"]}, {"config", "certificate"}, document
+        )
