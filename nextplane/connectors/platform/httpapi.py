@@ -376,6 +376,12 @@ class Caller:
                         raise self.describe(method, "ratelimited") from None
                     until = clock.seconds() + retry.retry_after + self.rng.random()
                     limiter.block(method, key, until)
+                    log.info(
+                        "{platform} {method} rate limited; retrying in {delay:.1f}s",
+                        platform=self.platform,
+                        method=method,
+                        delay=retry.retry_after,
+                    )
                     continue
                 if retry.processed is None and not retry_ambiguous:
                     raise self.error(
