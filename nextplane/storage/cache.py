@@ -45,6 +45,8 @@ from .records import (
     UsageRow,
     UserPolicy,
     UserRecord,
+    WorkRecord,
+    WorkState,
 )
 
 __all__ = ["STABLE_TTL", "CacheStats", "CachingStore"]
@@ -346,6 +348,22 @@ class CachingStore:
         self, since: date, until: date, group_by: Iterable[str], tenant: str | None = None
     ) -> Deferred[list[UsageRow]]:
         return self.store.usage(since, until, group_by, tenant)  # type: ignore[no-any-return]
+
+    # -- work records: never cached, each write must reach the store ----------
+
+    def claim_work(self, record: WorkRecord) -> Deferred[bool]:
+        return self.store.claim_work(record)  # type: ignore[no-any-return]
+
+    def update_work(
+        self, source: str, origin: str, state: WorkState, now: datetime, delivered_id: str = ""
+    ) -> Deferred[None]:
+        return self.store.update_work(source, origin, state, now, delivered_id)  # type: ignore[no-any-return]
+
+    def unfinished_work(self) -> Deferred[list[WorkRecord]]:
+        return self.store.unfinished_work()  # type: ignore[no-any-return]
+
+    def prune_work(self, before: datetime) -> Deferred[int]:
+        return self.store.prune_work(before)  # type: ignore[no-any-return]
 
     def dump_tables(self) -> Deferred[dict[str, list[tuple[Any, ...]]]]:
         return self.store.dump_tables()  # type: ignore[no-any-return]

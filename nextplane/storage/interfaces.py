@@ -9,7 +9,8 @@ Persistence by role. Each part of the hub depends on the role it uses:
     message-id maps;
   - L{IPolicy}: tenant, user and remote-domain rules;
   - L{IMetadata}: the metadata log and usage aggregates;
-  - L{IInstallations}: platform app installations.
+  - L{IInstallations}: platform app installations;
+  - L{IWork}: work records, one per accepted message (ids and state).
 
 L{IStore} is their union plus the store's life cycle; every backend
 (in-memory, SQLite, PostgreSQL, and the cache in front of them) provides
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
         UsageRow,
         UserPolicy,
         UserRecord,
+        WorkRecord,
+        WorkState,
     )
 
 __all__ = [
@@ -50,6 +53,7 @@ __all__ = [
     "IPolicy",
     "ISessions",
     "IStore",
+    "IWork",
 ]
 
 
@@ -237,7 +241,42 @@ class IMetadata(Interface):
         """
 
 
-class IStore(IDirectory, IContacts, ISessions, IPolicy, IInstallations, IMetadata):
+class IWork(Interface):
+    """
+    Work records (L{WorkRecord}): what the hub owes for each message it
+    accepted, so a crash loses none silently and a retry is routed once.
+    Written only by L{nextplane.work.WorkLog}.
+    """
+
+    def claim_work(record: WorkRecord) -> Deferred[bool]:
+        """
+        Store C{record} unless a record of the same (source, origin) exists.
+        Durable when the Deferred fires. @return: Deferred[bool], C{False}
+        for a duplicate.
+        """
+
+    def update_work(
+        source: str, origin: str, state: WorkState, now: datetime, delivered_id: str = ""
+    ) -> Deferred[None]:
+        """
+        Move a record to C{state} at C{now} (and note the destination's id).
+        @return: Deferred[None].
+        """
+
+    def unfinished_work() -> Deferred[list[WorkRecord]]:
+        """
+        @return: Deferred[list[WorkRecord]]: records still C{accepted} or
+            C{handed_over}, oldest first.
+        """
+
+    def prune_work(before: datetime) -> Deferred[int]:
+        """
+        Delete finished records last updated before C{before}.
+        @return: Deferred[int], how many.
+        """
+
+
+class IStore(IDirectory, IContacts, ISessions, IPolicy, IInstallations, IMetadata, IWork):
     """
     Every role, plus the store's life cycle. Implementations: in-memory
     (tests), SQLite (embedded default, thread pool), PostgreSQL

@@ -35,6 +35,8 @@ from .records import (
     UsageRow,
     UserPolicy,
     UserRecord,
+    WorkRecord,
+    WorkState,
     usage_contribution,
 )
 
@@ -139,6 +141,7 @@ class MemoryStore:
         self._usage_users: set[tuple[date, str, str, str, str]] = set()
         self._usage_messages: dict[tuple[date, str, str, str], int] = defaultdict(int)
         self._installations: dict[tuple[str, str], PlatformInstallation] = {}
+        self._work: dict[tuple[str, str], WorkRecord] = {}
         self._ids = itertools.count(1)
         self.opened = False
 
@@ -343,6 +346,36 @@ class MemoryStore:
         ]
         return succeed(group_usage(users, messages, fields))
 
+    def claim_work(self, record: WorkRecord) -> Deferred[bool]:
+        key = (record.source, record.origin)
+        if key in self._work:
+            return succeed(False)
+        self._work[key] = record
+        return succeed(True)
+
+    def update_work(
+        self, source: str, origin: str, state: WorkState, now: datetime, delivered_id: str = ""
+    ) -> Deferred[None]:
+        record = self._work.get((source, origin))
+        if record is not None:
+            self._work[(source, origin)] = evolve(
+                record,
+                state=state,
+                updated_at=now,
+                delivered_id=delivered_id or record.delivered_id,
+            )
+        return succeed(None)
+
+    def unfinished_work(self) -> Deferred[list[WorkRecord]]:
+        unfinished = [r for r in self._work.values() if not r.state.finished]
+        return succeed(sorted(unfinished, key=lambda r: (r.accepted_at, r.source, r.origin)))
+
+    def prune_work(self, before: datetime) -> Deferred[int]:
+        old = [k for k, r in self._work.items() if r.state.finished and r.updated_at < before]
+        for key in old:
+            del self._work[key]
+        return succeed(len(old))
+
     def dump_tables(self) -> Deferred[dict[str, list[tuple[Any, ...]]]]:
         def rows(values: Iterable[Any]) -> list[tuple[Any, ...]]:
             return [tuple(str(v) for v in _astuple(value)) for value in values]
@@ -364,6 +397,7 @@ class MemoryStore:
                 "platform_installations": [
                     _installation_row(i) for _, i in sorted(self._installations.items())
                 ],
+                "work_records": rows(r for _, r in sorted(self._work.items())),
             }
         )
 

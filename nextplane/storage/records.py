@@ -35,6 +35,8 @@ __all__ = [
     "UsageRow",
     "UserPolicy",
     "UserRecord",
+    "WorkRecord",
+    "WorkState",
     "usage_contribution",
 ]
 
@@ -294,6 +296,10 @@ class Decision(enum.StrEnum):
     """
 
     DELIVERED = "delivered"
+    #: Handed to the destination connector, which is holding it for the
+    #: platform's rate limit: not delivered yet. A later record says what
+    #: became of it.
+    QUEUED = "queued"
     REFUSED = "refused"
     FAILED = "failed"
 
@@ -397,3 +403,58 @@ def usage_contribution(record: MetadataRecord) -> UsageContribution | None:
         user=user.lower(),
         messages=1 if record.kind in MESSAGE_KINDS else 0,
     )
+
+
+class WorkState(enum.StrEnum):
+    """
+    Where an accepted message stands: C{accepted} -> C{handed_over} ->
+    C{delivered} | C{failed} | C{told}. The first two are unfinished: a
+    hub that starts and finds them tells their senders.
+    """
+
+    ACCEPTED = "accepted"
+    HANDED_OVER = "handed_over"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    TOLD = "told"
+
+    @property
+    def finished(self) -> bool:
+        """
+        Whether nothing more is owed for the message.
+        """
+        return self not in (WorkState.ACCEPTED, WorkState.HANDED_OVER)
+
+
+@frozen(kw_only=True)
+class WorkRecord:
+    """
+    The durable trace of one accepted message: ids and state, never a
+    body, file name or status text.
+
+    @ivar source: The connector that accepted it (C{slack}, C{xmpp}, C{sip}).
+    @ivar origin: Its id at the source, unique per source: Slack
+        C{team:event_id}, XMPP C{full JID + stanza id}, SIP C{Call-ID CSeq}.
+        A second message with the same origin is a duplicate.
+    @ivar work_id: The hub's event id for it.
+    @ivar sender: Who sent it (full JID for XMPP, so an error reaches the
+        very client).
+    @ivar recipient: To whom.
+    @ivar conversation: Where to tell the sender (Slack channel id, chat
+        session id), or C{""}.
+    @ivar native_id: Its id on the source platform (Slack C{ts}, XMPP
+        stanza id), for threading a notice or naming it in an error.
+    @ivar delivered_id: Its id at the destination, once delivered.
+    """
+
+    source: str
+    origin: str
+    work_id: str
+    sender: str
+    recipient: str
+    conversation: str = ""
+    native_id: str = ""
+    delivered_id: str = ""
+    state: WorkState = field(default=WorkState.ACCEPTED, converter=WorkState)
+    accepted_at: datetime = field(converter=_utc)
+    updated_at: datetime = field(converter=_utc)

@@ -37,6 +37,8 @@ from nextplane.storage.records import (
     UsageRow,
     UserPolicy,
     UserRecord,
+    WorkRecord,
+    WorkState,
 )
 from nextplane.storage.sql.runtime import Op, Query, SecretWriteError, StoreNotOpenError
 from nextplane.storage.sql.schema import TABLES
@@ -65,6 +67,7 @@ TABLE_NAMES = {
     "users",
     "contacts",
     "chat_sessions",
+    "work_records",
     "session_refs",
     "message_map",
     "tenant_policies",
@@ -1041,6 +1044,7 @@ class StoreContract(_Base):
         await self.store.put_domain_policy(DomainPolicy("acme.test", "remote.example", "allow"))
         await self._append(meta(T0, str(ALICE), str(BOB), session_id=session.session_id.value))
         await self.store.put_installation(installation())
+        await self.store.claim_work(work("T1:Ev1"))
         dump = await self.store.dump_tables()
         self.assertEqual(set(dump), TABLE_NAMES)
         for name, rows in dump.items():
@@ -1052,6 +1056,77 @@ class StoreContract(_Base):
         self.assertIn(str(ALICE), dump["metadata_log"][0])
         self.assertIn("T0ACME001", dump["platform_installations"][0])
         self.assertNotIn(BOT_TOKEN, repr(dump))
+        self.assertIn("T1:Ev1", dump["work_records"][0])
+
+    # work records
+
+    async def test_claim_work_once(self) -> None:
+        """
+        A record is claimed once per (source, origin); another source may
+        use the same origin.
+        """
+        self.assertTrue(await self.store.claim_work(work("T1:Ev1")))
+        self.assertFalse(await self.store.claim_work(work("T1:Ev1", work_id="other")))
+        self.assertTrue(await self.store.claim_work(work("T1:Ev1", source="xmpp")))
+        unfinished = await self.store.unfinished_work()
+        self.assertEqual(
+            [(r.source, r.work_id) for r in unfinished], [("slack", "w1"), ("xmpp", "w1")]
+        )
+        self.assertEqual(unfinished[0], work("T1:Ev1"))
+
+    async def test_update_work(self) -> None:
+        """
+        Updates move the state, note the destination id and keep the rest;
+        finished records are no longer unfinished.
+        """
+        await self.store.claim_work(work("a", accepted_at=T0))
+        await self.store.claim_work(work("b", accepted_at=T0 + timedelta(seconds=1)))
+        later = T0 + timedelta(minutes=1)
+        await self.store.update_work("slack", "a", WorkState.HANDED_OVER, later)
+        await self.store.update_work("slack", "b", WorkState.DELIVERED, later, "1712.0001")
+        unfinished = await self.store.unfinished_work()
+        self.assertEqual(
+            [(r.origin, r.state, r.updated_at) for r in unfinished],
+            [("a", WorkState.HANDED_OVER, later)],
+        )
+        await self.store.update_work("slack", "a", WorkState.TOLD, later)
+        self.assertEqual(await self.store.unfinished_work(), [])
+        dump = await self.store.dump_tables()
+        self.assertIn("1712.0001", repr(dump["work_records"]))
+
+    async def test_prune_work(self) -> None:
+        """
+        Only finished records older than the cut are pruned; a pruned
+        origin can be claimed again.
+        """
+        await self.store.claim_work(work("old"))
+        await self.store.claim_work(work("open"))
+        await self.store.claim_work(work("new"))
+        await self.store.update_work("slack", "old", WorkState.DELIVERED, T0)
+        await self.store.update_work("slack", "new", WorkState.DELIVERED, T0 + timedelta(hours=2))
+        self.assertEqual(await self.store.prune_work(T0 + timedelta(hours=1)), 1)
+        self.assertTrue(await self.store.claim_work(work("old")))
+        self.assertFalse(await self.store.claim_work(work("new")))
+        self.assertFalse(await self.store.claim_work(work("open")))
+
+
+def work(origin: str, **changes: Any) -> WorkRecord:
+    """
+    A Slack work record for C{origin}.
+    """
+    fields: dict[str, Any] = {
+        "source": "slack",
+        "origin": origin,
+        "work_id": "w1",
+        "sender": str(ALICE),
+        "recipient": str(BOB),
+        "conversation": "D1",
+        "native_id": "1711.0001",
+        "accepted_at": T0,
+        "updated_at": T0,
+    }
+    fields.update(changes)
+    return WorkRecord(**fields)
 
 
 def _insert_version(version: int) -> Op[None]:
@@ -1087,7 +1162,14 @@ async def at_version_1(store: Any) -> None:
 
 
 #: Every migration, by number and name.
-MIGRATIONS = [(1, "initial"), (2, "slack_installations"), (3, "platform_installations")]
+MIGRATIONS = [
+    (1, "initial"),
+    (2, "slack_installations"),
+    (3, "platform_installations"),
+    (4, "work_records"),
+]
+#: The newest schema version.
+LATEST = MIGRATIONS[-1][0]
 
 #: The Slack installations L{at_version_2} stores, as migration 3 keeps them.
 VERSION_2_INSTALLATIONS = [
@@ -1174,7 +1256,7 @@ class SQLStoreContract(_Base):
         Opening a new database applies every migration and records each.
         """
         latest = latest_version(self.store.dialect.name)
-        self.assertEqual(latest, 3)
+        self.assertEqual(latest, LATEST)
         self.assertEqual(await self.store.schema_version(), latest)
         rows = await _migrations(self.store)
         self.assertEqual([(v, n) for v, n, _ in rows], MIGRATIONS)
@@ -1189,8 +1271,8 @@ class SQLStoreContract(_Base):
         self.assertEqual(await self.store.schema_version(), 1)
         tables = await self.store._read(_select(self.store.dialect.list_tables))
         self.assertNotIn("slack_installations", {r[0] for r in tables})
-        self.assertEqual(await migrate(self.store._run, self.store.dialect, lambda: T0), 3)
-        self.assertEqual(await self.store.schema_version(), 3)
+        self.assertEqual(await migrate(self.store._run, self.store.dialect, lambda: T0), LATEST)
+        self.assertEqual(await self.store.schema_version(), LATEST)
         self.assertEqual([(v, n) for v, n, _ in await _migrations(self.store)], MIGRATIONS)
         self.assertEqual(
             await self.store.list_tenants(),
@@ -1206,7 +1288,7 @@ class SQLStoreContract(_Base):
         the old table.
         """
         await at_version_2(self.store)
-        self.assertEqual(await migrate(self.store._run, self.store.dialect, lambda: T0), 3)
+        self.assertEqual(await migrate(self.store._run, self.store.dialect, lambda: T0), LATEST)
         tables = {r[0] for r in await self.store._read(_select(self.store.dialect.list_tables))}
         self.assertNotIn("slack_installations", tables)
         self.assertEqual(await self.store.list_installations(), VERSION_2_INSTALLATIONS)
@@ -1341,8 +1423,8 @@ class MigrationContract(_Base):
         await self.store.close()
         upgraded = self.same_database()
         self.addCleanup(upgraded.close)
-        self.assertEqual(await upgraded.open(), 3)
-        self.assertEqual(await upgraded.schema_version(), 3)
+        self.assertEqual(await upgraded.open(), LATEST)
+        self.assertEqual(await upgraded.schema_version(), LATEST)
         rows = await _migrations(upgraded)
         self.assertEqual(rows[:1], before)
         self.assertEqual([(v, n) for v, n, _ in rows[1:]], MIGRATIONS[1:])
@@ -1351,7 +1433,7 @@ class MigrationContract(_Base):
         await upgraded.close()
         again = self.same_database()
         self.addCleanup(again.close)
-        self.assertEqual(await again.open(), 3)
+        self.assertEqual(await again.open(), LATEST)
         self.assertEqual(await again.get_installation("slack", "T0ACME001"), installation())
 
     async def test_too_new_schema_refused(self) -> None:

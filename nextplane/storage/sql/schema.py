@@ -27,6 +27,7 @@ __all__ = [
     "USAGE_USERS",
     "USERS",
     "USER_POLICIES",
+    "WORK",
     "Table",
 ]
 
@@ -166,6 +167,23 @@ INSTALLATIONS = Table(
 )
 
 #: Every data table, in dump order. C{schema_migrations} is not data.
+WORK = Table(
+    "work_records",
+    (
+        "source",
+        "origin",
+        "work_id",
+        "sender",
+        "recipient",
+        "conversation",
+        "native_id",
+        "delivered_id",
+        "state",
+        "accepted_at",
+        "updated_at",
+    ),
+    ("source", "origin"),
+)
 TABLES: tuple[Table, ...] = (
     TENANTS,
     USERS,
@@ -180,4 +198,5 @@ TABLES: tuple[Table, ...] = (
     USAGE_USERS,
     USAGE_MESSAGES,
     INSTALLATIONS,
+    WORK,
 )
