@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from attrs import frozen
 from twisted.application.service import IService
 from twisted.internet.defer import Deferred
 from zope.interface import Attribute, Interface
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from .model.events import Event
     from .model.profile import Profile
 
-__all__ = ["DeliveryFailed", "IConnector", "IEventSink", "IProfileSource", "IStore"]
+__all__ = ["DeliveryFailed", "IConnector", "IEventSink", "IProfileSource", "IStore", "Queued"]
 
 
 class DeliveryFailed(Exception):
@@ -46,6 +47,20 @@ class DeliveryFailed(Exception):
         return f"{self.condition}: {self.reason}"
 
 
+@frozen(eq=False)
+class Queued:
+    """
+    What a connector's C{deliver} may fire with instead of C{None}: it
+    holds the event for the platform (a rate limit), which has not taken it
+    yet. The router records it as queued, never as delivered.
+
+    @ivar settled: Fires with C{None} once the platform took the event, or
+        fails with L{DeliveryFailed}.
+    """
+
+    settled: Deferred[None]
+
+
 class IConnector(IService):
     """
     One protocol or platform attached to the hub.
@@ -62,13 +77,14 @@ class IConnector(IService):
         "'federation' if it reaches remote domains (xmpp, sip)."
     )
 
-    def deliver(event: Event) -> Deferred[None]:
+    def deliver(event: Event) -> Deferred[Any]:
         """
         Deliver C{event} to C{event.recipient}.
 
         @param event: A L{nextplane.model.events.Event}.
         @return: A L{Deferred} firing with C{None} once the peer accepted
-            the event, or failing with L{DeliveryFailed}.
+            the event, with L{Queued} while a platform holds it back, or
+            failing with L{DeliveryFailed}.
         """
 
     def health() -> dict[str, Any]:

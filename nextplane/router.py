@@ -16,13 +16,19 @@ For each event a connector hands it, the router:
      before it hands a contact event over, so a fast answer finds the
      request, then delivers, with a timeout; a contact event that is not
      delivered ends its handshake;
-  6. writes exactly one metadata record (never content) and so updates the
-     usage aggregates;
+  6. writes one metadata record (never content) and so updates the usage
+     aggregates; an event the destination holds for a platform's rate
+     limit is recorded C{queued}, never C{delivered}, and its final
+     record follows when the platform answered (L{Outcome.settled});
   7. on refusal or failure of a message or contact event from a hub user,
      sends that user a L{DeliveryError} (L{nextplane.notices}) with the
      reason, unless the caller answers them itself. Events from remote
      senders get no such event: their connector answers natively (stanza
      error, SIP status) from the returned L{Outcome}.
+
+A message a connector accepted comes with its work record
+(L{nextplane.work.WorkLog}); the router moves the record along: delivered,
+handed over (queued), or told (the sender was told it was not delivered).
 
 L{Router.route} returns a Deferred that always fires with an L{Outcome}.
 """
@@ -31,9 +37,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from attrs import frozen
+from attrs import evolve, field, frozen
 from twisted.internet.defer import CancelledError, Deferred, TimeoutError
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
@@ -41,7 +47,7 @@ from zope.interface import implementer
 
 from .config import TenantConfig
 from .contacts import ContactBook
-from .interfaces import DeliveryFailed, IConnector, IEventSink, IProfileSource, IStore
+from .interfaces import DeliveryFailed, IConnector, IEventSink, IProfileSource, IStore, Queued
 from .locate import FederationLocator
 from .model.address import Address, ChatSessionId
 from .model.events import Category, Event, Presence
@@ -50,7 +56,8 @@ from .notices import delivery_error
 from .ordering import KeyedSerializer
 from .policy import LocalSide, Refusal, decide, pattern_matches
 from .presence import PresenceBook
-from .storage.records import Decision, MetadataRecord
+from .storage.records import Decision, MetadataRecord, WorkRecord, WorkState
+from .work import WorkLog
 
 __all__ = ["Outcome", "RevocationLike", "Router", "revocation_reason"]
 
@@ -70,6 +77,8 @@ class Outcome:
         (XMPP stanza-error vocabulary); C{None} when delivered.
     @ivar reason: For refusals and failures, why, in words.
     @ivar session: The chat session the event was bound to.
+    @ivar settled: For a C{queued} event, fires with its final outcome
+        (delivered or failed) once the platform answered; it never fails.
     """
 
     event: Event
@@ -77,6 +86,7 @@ class Outcome:
     condition: str | None = None
     reason: str = ""
     session: ChatSessionId | None = None
+    settled: Deferred[Outcome] | None = field(default=None, eq=False, repr=False)
 
     @property
     def delivered(self) -> bool:
@@ -84,6 +94,14 @@ class Outcome:
         Whether the destination accepted the event.
         """
         return self.decision == Decision.DELIVERED
+
+    @property
+    def queued(self) -> bool:
+        """
+        Whether the destination holds the event for a platform that has
+        not taken it yet (its final outcome comes in L{settled}).
+        """
+        return self.decision == Decision.QUEUED
 
 
 class RevocationLike(Protocol):
@@ -135,6 +153,8 @@ class Router:
         connectors that answer presence queries).
     @param contacts: The one writer of contact state (made on C{store}
         when not given).
+    @param work: The one writer of work records (made on C{store} when
+        not given).
     """
 
     def __init__(
@@ -148,6 +168,7 @@ class Router:
         delivery_timeout: float = 60.0,
         presence: PresenceBook | None = None,
         contacts: ContactBook | None = None,
+        work: WorkLog | None = None,
     ) -> None:
         self._store = store
         self._tenants = {t.domain: t for t in tenants}
@@ -162,9 +183,10 @@ class Router:
         # handed to its connector (or settled), so events keep their order.
         self._pairs = KeyedSerializer()
         # Deliveries under way, so a revocation can drop them at once.
-        self._in_flight: dict[Deferred[None], Event] = {}
-        self._revoked: dict[Deferred[None], str] = {}
+        self._in_flight: dict[Deferred[Any], Event] = {}
+        self._revoked: dict[Deferred[Any], str] = {}
         self._profiles: dict[str, tuple[float, Profile | None]] = {}
+        self.work = work if work is not None else WorkLog(store, clock)
         self.contacts = (
             contacts
             if contacts is not None
@@ -193,20 +215,31 @@ class Router:
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock.seconds(), UTC)
 
-    def route(self, event: Event, *, tell_sender: bool = True) -> Deferred[Outcome]:
+    def route(
+        self, event: Event, *, tell_sender: bool = True, work: WorkRecord | None = None
+    ) -> Deferred[Outcome]:
         """
         Route C{event}; see the module docstring.
 
         @param tell_sender: Whether a hub user whose event is not delivered
             is sent a L{DeliveryError}; C{False} when the caller answers
             them itself (a command's reply, an updated card).
+        @param work: The event's work record, claimed by the connector that
+            accepted it (L{WorkLog.accept}).
         @return: A Deferred that always fires with an L{Outcome}.
         """
-        return Deferred.fromCoroutine(self._route(event, tell_sender))
+        return Deferred.fromCoroutine(self._route(event, tell_sender, work))
 
-    async def _route(self, event: Event, tell_sender: bool) -> Outcome:
+    async def _route(self, event: Event, tell_sender: bool, work: WorkRecord | None) -> Outcome:
         try:
-            return await self._route_checked(event, tell_sender)
+            outcome = await self._route_checked(event)
+            if outcome.decision == Decision.QUEUED:
+                await self.work.move(work, WorkState.HANDED_OVER)
+                assert outcome.settled is not None
+                final = self._finish(outcome.settled, work)
+                return evolve(outcome, settled=Deferred.fromCoroutine(final))
+            await self._conclude(outcome, tell_sender, work)
+            return outcome
         except Exception:
             # A bug or a store failure: keep the caller's Deferred alive and
             # say so; never include the event body (it has no repr anyway).
@@ -218,7 +251,37 @@ class Router:
             )
             return outcome
 
-    async def _route_checked(self, event: Event, tell_sender: bool) -> Outcome:
+    async def _finish(self, settled: Deferred[Outcome], work: WorkRecord | None) -> Outcome:
+        # A queued event's last word: its own metadata record, the
+        # sender's notice when it failed (whoever they are: the native
+        # answer was given long ago), its work record closed.
+        outcome = await settled
+        try:
+            await self._record(outcome)
+            await self._conclude(outcome, True, work, late=True)
+        except Exception:
+            log.failure(
+                "settling {kind} {event_id} failed",
+                kind=outcome.event.kind,
+                event_id=outcome.event.event_id,
+            )
+        return outcome
+
+    async def _conclude(
+        self, outcome: Outcome, tell_sender: bool, work: WorkRecord | None, late: bool = False
+    ) -> None:
+        if outcome.delivered:
+            await self.work.move(work, WorkState.DELIVERED)
+            return
+        # A remote sender is answered natively by its connector (stanza
+        # error, SIP status) from this outcome, unless it comes late; a
+        # caller that answers the sender itself said so (tell_sender).
+        told = not tell_sender or (not late and self.tenant_for(outcome.event.sender) is None)
+        if not told:
+            told = await self._notify_sender(outcome, remote_too=late)
+        await self.work.move(work, WorkState.TOLD if told else WorkState.FAILED)
+
+    async def _route_checked(self, event: Event) -> Outcome:
         sender_tenant = self.tenant_for(event.sender)
         recipient_tenant = self.tenant_for(event.recipient)
         if sender_tenant is None and recipient_tenant is None:
@@ -253,8 +316,6 @@ class Router:
         finally:
             hand_over()
         await self._record(outcome)
-        if not outcome.delivered and tell_sender:
-            await self._notify_sender(outcome)
         return outcome
 
     async def _session_for(self, first: Address, second: Address) -> ChatSessionId:
@@ -376,14 +437,17 @@ class Router:
     async def _hand_over(
         self, event: Event, session: ChatSessionId, handed_over: Callable[[], None]
     ) -> Outcome:
-        delivery: Deferred[None] | None = None
+        delivery: Deferred[Any] | None = None
         try:
             connector = await self._destination(event.recipient)
             delivery = connector.deliver(event)
             handed_over()
             self._in_flight[delivery] = event
             delivery.addTimeout(self._delivery_timeout, self._clock)
-            await delivery
+            result = await delivery
+            if isinstance(result, Queued):
+                settled = Deferred.fromCoroutine(self._settled(event, session, result))
+                return Outcome(event, Decision.QUEUED, session=session, settled=settled)
         except DeliveryFailed as e:
             return Outcome(event, Decision.FAILED, e.condition, e.reason, session)
         except CancelledError:
@@ -408,6 +472,21 @@ class Router:
             if delivery is not None:
                 self._in_flight.pop(delivery, None)
                 self._revoked.pop(delivery, None)
+        return Outcome(event, Decision.DELIVERED, session=session)
+
+    async def _settled(self, event: Event, session: ChatSessionId, queued: Queued) -> Outcome:
+        try:
+            await queued.settled
+        except DeliveryFailed as e:
+            return Outcome(event, Decision.FAILED, e.condition, e.reason, session)
+        except Exception:
+            return Outcome(
+                event,
+                Decision.FAILED,
+                "internal-server-error",
+                "internal error in the hub",
+                session,
+            )
         return Outcome(event, Decision.DELIVERED, session=session)
 
     async def _record(self, outcome: Outcome) -> None:
@@ -440,19 +519,33 @@ class Router:
             reason=record.reason,
         )
 
-    async def _notify_sender(self, outcome: Outcome) -> None:
+    async def _notify_sender(self, outcome: Outcome, remote_too: bool = False) -> bool:
+        # Whether the sender was told; a remote sender only when their
+        # connector can no longer answer natively.
         event = outcome.event
-        if self.tenant_for(event.sender) is None:
-            return
+        if self.tenant_for(event.sender) is None and not remote_too:
+            return False
         error = delivery_error(
             event, outcome.condition, outcome.reason, self._now(), outcome.session
         )
         if error is None:
-            return
+            return False
         try:
             connector = await self._destination(error.recipient)
-            await connector.deliver(error)
-            decision, condition, reason = Decision.DELIVERED, None, ""
+            result = await connector.deliver(error)
+            # A notice held by the rate limit is as good as told: its
+            # failure, if any, has nobody left to tell.
+            decision = Decision.DELIVERED
+            if isinstance(result, Queued):
+                decision = Decision.QUEUED
+                result.settled.addErrback(
+                    lambda f: log.info(
+                        "a notice to {user} failed: {f}",
+                        user=str(error.recipient),
+                        f=f.getErrorMessage(),
+                    )
+                )
+            condition, reason = None, ""
         except DeliveryFailed as e:
             decision, condition, reason = Decision.FAILED, e.condition, e.reason
         except Exception:
@@ -463,3 +556,4 @@ class Router:
             )
             decision, condition, reason = Decision.FAILED, "internal-server-error", "internal error"
         await self._record(Outcome(error, decision, condition, reason, outcome.session))
+        return decision != Decision.FAILED

@@ -54,6 +54,7 @@ from .storage.cache import CachingStore
 from .storage.records import TenantRecord
 from .web.app import HubWebApp, hub_site
 from .web.ready import ReadyResource, hub_readiness
+from .work import Teller, WorkLog, WorkService
 
 __all__ = ["Options", "build_hub", "makeService"]
 
@@ -187,6 +188,13 @@ def build_hub(
         ),
     )
     presence = PresenceBook()
+    work = WorkLog(store, reactor)
+    # Connectors that can tell a sender, after a restart, that a message
+    # was not delivered (by source name; filled in as they are built).
+    tellers: dict[str, Teller] = {}
+    work_service = WorkService(work, reactor, tellers)
+    work_service.setName("work")
+    work_service.setServiceParent(hub)
     metrics = CollectorRegistry()
     routing = RoutingMetrics(
         metrics, reactor, {t.domain: t.platform for t in config.tenants}, locator.known_protocol
@@ -200,6 +208,7 @@ def build_hub(
         delivery_timeout=config.router.delivery_timeout,
         presence=presence,
         contacts=contacts,
+        work=work,
     )
     web_app = HubWebApp({"storage": storage.health}, __version__)
     admin_api = AdminAPI(store, config.web.admin_token, reactor, on_revoke=[router.revoke])
@@ -216,6 +225,7 @@ def build_hub(
         presence=presence,
         profiles=router.profile_of,
         contacts=contacts,
+        work=work,
     )
     connectors = {}
     for name, connector_config in config.connectors.items():
@@ -224,6 +234,9 @@ def build_hub(
         connector.setName(name)
         connector.setServiceParent(hub)
         router.add_connector(connector)
+        teller = getattr(connector, "tell_not_delivered", None)
+        if teller is not None:
+            tellers[name] = teller
         web_app.add_health_source(name, connector.health)
         connectors[name] = connector
 
@@ -247,6 +260,7 @@ def build_hub(
     hub.web = web  # type: ignore[attr-defined]
     hub.store = store  # type: ignore[attr-defined]
     hub.contacts = contacts  # type: ignore[attr-defined]
+    hub.work = work  # type: ignore[attr-defined]
     hub.connectors = connectors  # type: ignore[attr-defined]
     hub.locator = locator  # type: ignore[attr-defined]
     hub.metrics = metrics  # type: ignore[attr-defined]

@@ -189,7 +189,7 @@ private_key = "{d}/t.key"
         self.assertEqual(err, "")
         self.assertEqual(
             [s.name for s in service],  # type: ignore[attr-defined]
-            ["storage", "tenants", "contact-expiry", "echo", "web", "reload"],
+            ["storage", "tenants", "contact-expiry", "work", "echo", "web", "reload"],
         )
 
 

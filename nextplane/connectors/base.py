@@ -20,6 +20,7 @@ from ..interfaces import IConnector, IEventSink, IStore
 from ..model.address import Address
 from ..model.profile import Profile
 from ..presence import PresenceBook
+from ..work import WorkLog
 
 __all__ = ["ConnectorContext", "ConnectorEntry", "WebMount"]
 
@@ -45,6 +46,8 @@ class ConnectorContext:
     @ivar presence: Hub users' latest reported presence (in memory).
     @ivar profiles: C{(requester, address)} to the address's profile
         (L{nextplane.router.Router.profile_of}).
+    @ivar work: The one writer of work records (L{nextplane.work.WorkLog});
+        C{None} where no message is claimed (tests).
     @ivar contacts: The one writer of contact state
         (L{nextplane.contacts.ContactBook}); C{None} only in tests that
         need none.
@@ -63,6 +66,7 @@ class ConnectorContext:
         succeed(None)
     )
     contacts: ContactBook | None = None
+    work: WorkLog | None = None
 
 
 @frozen

@@ -30,7 +30,7 @@ from ..connectors.platform.conversations import Conversations, ReplyTargets
 from ..connectors.platform.delivery import Delivery
 from ..connectors.platform.directory import Directory
 from ..contacts import ContactBook
-from ..interfaces import DeliveryFailed, IEventSink, IStore
+from ..interfaces import DeliveryFailed, IEventSink, IStore, Queued
 from ..model.address import Address, ChatSessionId
 from ..model.events import ContactRequest, Event, TextMessage
 from ..model.text import RichText, Text
@@ -154,7 +154,7 @@ class ToyPlatform(Service):
 
     # -- IConnector ------------------------------------------------------------
 
-    def deliver(self, event: Event) -> Deferred[None]:
+    def deliver(self, event: Event) -> Deferred[Queued | None]:
         """
         Show C{event} to its recipient, in order per contact.
         """

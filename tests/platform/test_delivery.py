@@ -11,10 +11,10 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from nextplane.connectors.platform.delivery import Delivery, late_notice
-from nextplane.interfaces import DeliveryFailed
+from nextplane.connectors.platform.delivery import Delivery
+from nextplane.interfaces import DeliveryFailed, Queued
 from nextplane.model.address import Address
-from nextplane.model.events import Availability, DeliveryError, Event, Presence, TextMessage
+from nextplane.model.events import Event, TextMessage
 from nextplane.model.text import RichText, Text
 
 JOHN, PETER = Address("john", "acme.test"), Address("peter", "widget.test")
@@ -81,19 +81,30 @@ class DeliveryTests(SynchronousTestCase):
         self.assertEqual(error.condition, "resource-constraint")
         self.assertIn("waiting for Toy's rate limit", error.reason)
 
-    def test_late_failure_told_to_sender(self) -> None:
-        """Acknowledged after ack_after; a failure after that goes back as a DeliveryError."""
-        event = message()
-        d = self.delivery.submit("k", event, self.work())
+    def test_queued_not_delivered(self) -> None:
+        """
+        Still waiting after ack_after, the router is told L{Queued}, not
+        delivered; its settled Deferred fires once the platform took it.
+        """
+        d = self.delivery.submit("k", message(), self.work())
         self.clock.advance(5.0)
-        self.successResultOf(d)
+        queued = self.successResultOf(d)
+        assert isinstance(queued, Queued)
+        self.assertNoResult(queued.settled)
+        self.gates[0].callback(None)
+        self.assertIsNone(self.successResultOf(queued.settled))
+        self.assertEqual(self.delivery.late_failures, 0)
+
+    def test_late_failure_settles_queued(self) -> None:
+        """A failure after Queued fails its settled Deferred; the router tells the sender."""
+        d = self.delivery.submit("k", message(), self.work())
+        self.clock.advance(5.0)
+        queued = self.successResultOf(d)
+        assert isinstance(queued, Queued)
         self.gates[0].errback(DeliveryFailed("recipient-unavailable", "gone"))
-        [notice] = self.sink.routed
-        assert isinstance(notice, DeliveryError)
-        self.assertEqual((notice.sender, notice.recipient), (JOHN, PETER))
-        self.assertEqual(
-            (notice.condition, notice.original_event_id), ("recipient-unavailable", event.event_id)
-        )
+        error = self.failureResultOf(queued.settled, DeliveryFailed).value
+        self.assertEqual(error.condition, "recipient-unavailable")
+        self.assertEqual(self.sink.routed, [])
         self.assertEqual(self.delivery.late_failures, 1)
 
     def test_early_failure_to_router(self) -> None:
@@ -107,19 +118,6 @@ class DeliveryTests(SynchronousTestCase):
         self.assertEqual(error.reason, "internal error in the Toy connector")
         self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
         self.assertEqual(self.sink.routed, [])
-
-    def test_no_notice_for_notices_or_presence(self) -> None:
-        """Notices and presence are never answered with a notice."""
-        now = message().timestamp
-        failed = DeliveryFailed("x", "y")
-        self.assertIsNone(
-            late_notice(
-                Presence(sender=PETER, recipient=JOHN, availability=Availability.AWAY), failed, now
-            )
-        )
-        notice = late_notice(message(), failed, now)
-        assert notice is not None
-        self.assertIsNone(late_notice(notice, failed, now))
 
     def test_inline_routed_without_notice(self) -> None:
         """An event answered inline is routed with tell_sender=False."""

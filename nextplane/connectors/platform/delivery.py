@@ -7,11 +7,13 @@ same on Slack, Teams and Webex.
     deliveries to one user from one contact run in order; a queue holds at
     most C{max_queued} deliveries, beyond which the router is told
     C{resource-constraint}.
-  - Acknowledgement: the router's L{Deferred} fires when the platform took
-    the event, or after C{ack_after} seconds of waiting in the queue, so a
-    burst held back by the platform's pace never runs into the router's
-    delivery timeout. A failure after that is sent back to the sender as a
-    L{DeliveryError} (only for messages and contact events).
+  - Acknowledgement: the router's L{Deferred} fires with C{None} when the
+    platform took the event. One still waiting in the queue after
+    C{ack_after} seconds fires it with L{Queued} instead, so a burst held
+    back by the platform's pace never runs into the router's delivery
+    timeout, yet nothing is called delivered before the platform said so:
+    L{Queued.settled} fires when the platform answered, or fails, and the
+    router records that and tells the sender.
   - Events whose sender is answered inline (a command's reply, an updated
     card) are routed without the router's L{DeliveryError}
     (L{Delivery.route_inline}).
@@ -27,7 +29,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Hashable, Iterable
 from contextlib import suppress
-from datetime import UTC, datetime
 from typing import Any
 
 from twisted.internet.defer import CancelledError, Deferred, DeferredList, fail
@@ -35,24 +36,14 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from ...interfaces import DeliveryFailed, IEventSink
+from ...interfaces import DeliveryFailed, IEventSink, Queued
 from ...model.events import Event
-from ...notices import delivery_error
 from ...ordering import KeyedSerializer, LaneFull, is_cancelled
 from ...router import revocation_reason
 
-__all__ = ["Delivery", "late_notice", "track", "wait_all"]
+__all__ = ["Delivery", "track", "wait_all"]
 
 log = Logger()
-
-
-def late_notice(event: Event, error: DeliveryFailed, now: datetime) -> Event | None:
-    """
-    The notice telling C{event}'s sender it failed after it was
-    acknowledged (L{nextplane.notices.delivery_error}), or C{None} when the
-    sender is not told (a notice itself, presence, typing).
-    """
-    return delivery_error(event, error.condition, error.reason, now)
 
 
 def track(pending: set[Deferred[Any]], d: Deferred[Any], what: str) -> None:
@@ -106,7 +97,8 @@ class Delivery:
     """
     Queues, acknowledgement and late failures; see the module docstring.
 
-    @ivar late_failures: Deliveries that failed after they were acknowledged.
+    @ivar late_failures: Deliveries that failed after they were reported
+        queued.
     """
 
     def __init__(
@@ -118,19 +110,17 @@ class Delivery:
         ack_after: float,
         max_queued: int = 1000,
         stop_timeout: float = 15.0,
-        notice: Callable[[Event, DeliveryFailed, datetime], Event | None] = late_notice,
     ) -> None:
         """
         @param platform: The platform's name, for reasons and logs.
-        @param ack_after: Longest a delivery waits before it is acknowledged.
-        @param notice: Builds the sender's notice of a late failure.
+        @param ack_after: Longest a delivery waits before the router is
+            told it is L{Queued}.
         """
         self.platform = platform
         self._sink = sink
         self._clock = clock
         self.ack_after = ack_after
         self._stop_timeout = stop_timeout
-        self._notice = notice
         self._lanes = KeyedSerializer(max_queued)
         self._incoming = KeyedSerializer(1 << 30)
         self._background: set[Deferred[Any]] = set()
@@ -144,7 +134,7 @@ class Delivery:
 
     def submit(
         self, key: Hashable, event: Event, work: Callable[[], Awaitable[None]]
-    ) -> Deferred[None]:
+    ) -> Deferred[Queued | None]:
         """
         Queue C{work} delivering C{event} behind earlier deliveries of
         C{key} (the conversation). @return: The router's L{Deferred}.
@@ -181,14 +171,15 @@ class Delivery:
                 "internal-server-error", f"internal error in the {self.platform} connector"
             ) from None
 
-    def _acknowledge(self, event: Event, done: Deferred[Any]) -> Deferred[None]:
-        ack: Deferred[None] = Deferred(lambda _: done.cancel())
+    def _acknowledge(self, event: Event, done: Deferred[Any]) -> Deferred[Queued | None]:
+        ack: Deferred[Queued | None] = Deferred(lambda _: done.cancel())
+        settled: Deferred[None] = Deferred()
 
-        def early() -> None:
+        def queued() -> None:
             if not ack.called:
-                ack.callback(None)
+                ack.callback(Queued(settled))
 
-        timer = self._clock.callLater(self.ack_after, early)
+        timer = self._clock.callLater(self.ack_after, queued)
 
         def finished(result: Any) -> None:
             if timer.active():
@@ -198,30 +189,26 @@ class Delivery:
                     ack.errback(result)
                 else:
                     ack.callback(None)
-            elif isinstance(result, Failure) and not is_cancelled(result):
-                self._report_late(event, result)
+                return
+            if isinstance(result, Failure):
+                self._count_late(event, result)
+                settled.errback(_as_delivery_failed(result, self.platform))
+            else:
+                settled.callback(None)
 
         done.addBoth(finished)
         return ack
 
-    def _report_late(self, event: Event, failure: Failure) -> None:
+    def _count_late(self, event: Event, failure: Failure) -> None:
         self.late_failures += 1
-        error = failure.value
-        if not isinstance(error, DeliveryFailed):
-            error = DeliveryFailed(
-                "internal-server-error", f"internal error in the {self.platform} connector"
-            )
+        condition = getattr(failure.value, "condition", "cancelled")
         log.info(
             "{platform} delivery of {kind} {event_id} failed after it was queued: {condition}",
             platform=self.platform,
             kind=event.kind,
             event_id=event.event_id,
-            condition=error.condition,
+            condition=condition,
         )
-        now = datetime.fromtimestamp(self._clock.seconds(), UTC)
-        notice = self._notice(event, error, now)
-        if notice is not None:
-            self.track(self._sink.route(notice), "telling a sender about a failed delivery")
 
     async def route_inline(self, event: Event) -> Any:
         """
@@ -304,6 +291,17 @@ class Delivery:
             )
         waits = [self._lanes.idle(), self._incoming.idle(), *self._background]
         return Deferred.fromCoroutine(wait_all(self._clock, waits, self._stop_timeout))
+
+
+def _as_delivery_failed(failure: Failure, platform: str) -> DeliveryFailed:
+    # What the router tells the sender: a cancelled (revoked, stopped)
+    # delivery carries its reason when it has one.
+    error = failure.value
+    if isinstance(error, DeliveryFailed):
+        return error
+    if is_cancelled(failure):
+        return DeliveryFailed("undefined-condition", "the delivery was cancelled")
+    return DeliveryFailed("internal-server-error", f"internal error in the {platform} connector")
 
 
 async def _call(work: Callable[[], Awaitable[Any]]) -> Any:

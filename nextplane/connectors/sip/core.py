@@ -204,10 +204,13 @@ class SipCore:
         headers: Sequence[tuple[str, str]] = (),
     ) -> None:
         """
-        Answer C{tx} with the router's C{outcome}: 200, or the status of its condition.
+        Answer C{tx} with the router's C{outcome}: 200 once delivered, 202
+        while the destination holds it for a platform (RFC 3428: accepted,
+        not yet delivered; a later failure comes back as a MESSAGE), or the
+        status of its condition.
         """
-        if outcome.delivered:
-            tx.reply(200, headers=headers)
+        if outcome.delivered or outcome.queued:
+            tx.reply(200 if outcome.delivered else 202, headers=headers)
             return
         status = status_for(outcome.condition)
         self.refuse(tx, status, outcome.reason or REASONS.get(status, "Error"))

@@ -156,7 +156,7 @@ class ImSessions:
         headers = [("Allow", ALLOW)]
         if first is not None:
             outcome = await route_first(request, first, remote, hub_user)
-            if not outcome.delivered:
+            if not (outcome.delivered or outcome.queued):
                 self._core.answer(tx, outcome)
                 return
             headers.append(("Supported", "ms-text-format"))

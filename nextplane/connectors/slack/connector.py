@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 from twisted.application.service import Service
@@ -66,10 +67,12 @@ from zope.interface import implementer
 
 from ...config import TenantConfig
 from ...contacts import ContactBook
-from ...interfaces import DeliveryFailed, IConnector, IEventSink, IStore
+from ...interfaces import DeliveryFailed, IConnector, IEventSink, IStore, Queued
 from ...model.address import Address
 from ...model.events import Event, Presence, Typing
 from ...model.profile import Profile
+from ...storage.records import WorkRecord
+from ...work import WorkLog
 from ..base import ConnectorContext, ConnectorEntry
 from ..platform.commands import ContactCommands
 from ..platform.conversations import Conversations
@@ -77,6 +80,7 @@ from ..platform.delivery import Delivery
 from ..platform.directory import Directory
 from ..platform.files import FileLinks, derive_key
 from ..platform.httpapi import pooled_client
+from . import inbound_work
 from .api import HTTPClient, RetryPolicy, SlackOAuthClient, SlackWebClient
 from .config import SCOPES, SlackConfig, channel_name, parse_config
 from .fileproxy import SlackFiles
@@ -136,6 +140,7 @@ class SlackConnector(Service):
         http_pool: Any = None,
         profiles: Callable[[Address, Address], Deferred[Profile | None]] | None = None,
         contacts: ContactBook | None = None,
+        work: WorkLog | None = None,
     ) -> None:
         """
         @param http: A treq-like client for the Web API (L{StubTreq} in tests).
@@ -150,6 +155,8 @@ class SlackConnector(Service):
             without a stored user record is shown with it.
         @param contacts: The hub's one writer of contact state; without it
             (tests of the connector alone) one of the connector's own.
+        @param work: The hub's one writer of work records; without it,
+            events are deduplicated in memory and acknowledged at once.
         """
         self._clock = clock
         self._config = config
@@ -240,6 +247,7 @@ class SlackConnector(Service):
             links=links,
             workspaces=self._workspaces,
             uninstalled=self._installer.uninstalled,
+            work=work,
         )
         self.webhook = SlackWebhook(
             SignatureVerifier(secret, clock),
@@ -251,6 +259,7 @@ class SlackConnector(Service):
             on_oauth=self._installer.on_oauth if oauth is not None else None,
             on_file=SlackFiles(links, self._workspaces).on_file,
             on_late_reply=self._home.on_late_reply,
+            claim=partial(inbound_work.claim, work) if work is not None else None,
         )
         self._installer.webhook = self.webhook
         self.ready: Deferred[None] = succeed(None)
@@ -380,9 +389,16 @@ class SlackConnector(Service):
         if dropped:
             log.info("revocation: {count} queued Slack deliveries dropped", count=dropped)
 
+    def tell_not_delivered(self, record: WorkRecord) -> Deferred[bool]:
+        """
+        After a restart: tell the sender of an unfinished work record, in
+        its conversation, that it was not delivered.
+        """
+        return Deferred.fromCoroutine(inbound_work.not_delivered(self._workspaces, record))
+
     # -- outbound ----------------------------------------------------------
 
-    def deliver(self, event: Event) -> Deferred[None]:
+    def deliver(self, event: Event) -> Deferred[Queued | None]:
         """
         Deliver C{event} to its Slack recipient; see the module docstring.
         """
@@ -435,6 +451,7 @@ def build(
         http_pool=pool,
         profiles=context.profiles,
         contacts=context.contacts,
+        work=context.work,
     )
     context.mount("slack", connector.resource())
     context.on_revoke(connector.revoke)

@@ -34,6 +34,8 @@ from ...model.events import (
     TextMessage,
 )
 from ...model.text import RichText
+from ...storage.records import WorkRecord, WorkState
+from ...work import WorkLog
 from ..platform.conversations import Conversations
 from ..platform.delivery import Delivery
 from ..platform.files import FileLinks
@@ -73,6 +75,7 @@ class SlackInbound:
         links: FileLinks,
         workspaces: Mapping[str, SlackWorkspace],
         uninstalled: Callable[[SlackWorkspace, str], Awaitable[None]],
+        work: WorkLog | None = None,
     ) -> None:
         self._sink = sink
         self._store = store
@@ -84,6 +87,7 @@ class SlackInbound:
         self._links = links
         self._workspaces = workspaces
         self._uninstalled = uninstalled
+        self._work = work
         self.events_in = 0
 
     def _now(self) -> datetime:
@@ -107,15 +111,25 @@ class SlackInbound:
             key = f"home:{event.get('user')}"
         else:
             key = str(event.get("channel", ""))
-        self._delivery.receive((ws.team_id, key), lambda: self._handle(ws, slack_event))
+        self._delivery.receive((ws.team_id, key), lambda: self._handle_closing(ws, slack_event))
 
-    async def _handle(self, ws: SlackWorkspace, slack_event: SlackEvent) -> None:
+    async def _handle_closing(self, ws: SlackWorkspace, slack_event: SlackEvent) -> None:
+        # A record the router never got (not a relayed message, or one
+        # that was not for the hub) is closed here: nothing is owed.
+        routed = False
+        try:
+            routed = await self._handle(ws, slack_event)
+        finally:
+            if not routed and self._work is not None and slack_event.work is not None:
+                await self._work.move(slack_event.work, WorkState.DELIVERED)
+
+    async def _handle(self, ws: SlackWorkspace, slack_event: SlackEvent) -> bool:
         event = slack_event.event
         kind = event.get("type")
         subtype = event.get("subtype")
         if kind == "message":
             if subtype in _RELAYED_SUBTYPES:
-                await self._on_message(ws, event)
+                return await self._on_message(ws, event, slack_event.work)
             elif subtype == "message_changed":
                 await self._on_changed(ws, event)
             elif subtype == "message_deleted":
@@ -130,6 +144,7 @@ class SlackInbound:
             tokens = event.get("tokens")
             if kind == "app_uninstalled" or (isinstance(tokens, Mapping) and tokens.get("bot")):
                 await self._uninstalled(ws, kind)
+        return False
 
     async def _owned(
         self, ws: SlackWorkspace, channel: Any, user_id: Any
@@ -157,19 +172,22 @@ class SlackInbound:
         for user_id in mentioned_user_ids(str(message.get("text") or ""))[:20]:
             await self._people.slack_user(ws, user_id)
 
-    async def _on_message(self, ws: SlackWorkspace, event: Mapping[str, Any]) -> None:
+    async def _on_message(
+        self, ws: SlackWorkspace, event: Mapping[str, Any], work: WorkRecord | None = None
+    ) -> bool:
+        # Whether C{work} went to the router with the message.
         channel, user_id, ts = event.get("channel"), event.get("user"), text_of(event.get("ts"))
         if not isinstance(channel, str) or not isinstance(user_id, str) or ts is None:
-            return
+            return False
         if event.get("bot_id"):
-            return
+            return False
         if event.get("channel_type") == "im":
             text = str(event.get("text") or "")
             await self._home.on_direct_message(ws, channel, user_id, text)
-            return
+            return False
         found = await self._conversations.pair_of(ws.platform, ws.domain, channel)
         if found is None:
-            return
+            return False
         record, owner, contact = found
         user = await self._people.slack_user(ws, user_id)
         if user is None or user.address.key != owner.key:
@@ -178,7 +196,7 @@ class SlackInbound:
             await ws.api().post_message(
                 channel, f"Only {whose} messages in this conversation are sent to {who(contact)}."
             )
-            return
+            return False
         session = record.session_id
         now = self._now()
         thread_ts = text_of(event.get("thread_ts"))
@@ -210,9 +228,16 @@ class SlackInbound:
                 )
                 continue
             outgoing.append((share, native if not outgoing else f"{native}:{file.get('id')}"))
+        routed = False
         for hub_event, key in outgoing:
             await self._store.map_message(hub_event.message_id, ws.platform, key, session)
-            await self._sink.route(hub_event)
+            if work is not None and not routed:
+                route: Any = self._sink.route
+                await route(hub_event, work=work)
+                routed = True
+            else:
+                await self._sink.route(hub_event)
+        return routed
 
     def _file_share(
         self,

@@ -53,7 +53,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-from attrs import field, frozen
+from attrs import evolve, field, frozen
 from klein import Klein
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.interfaces import IReactorTime
@@ -63,6 +63,7 @@ from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
 
 from ...model.address import Address
+from ...storage.records import WorkRecord
 from ..platform.commands import CommandAction, parse_command_text
 from ..platform.delivery import track
 from ..platform.files import pipe
@@ -101,6 +102,7 @@ class SlackEvent:
 
     @ivar event: The inner event, as Slack sent it.
     @ivar retry_num: C{X-Slack-Retry-Num} of the delivery that got through.
+    @ivar work: Its durable work record (L{nextplane.work}), when claimed.
     """
 
     event_id: str
@@ -110,6 +112,7 @@ class SlackEvent:
     event: Mapping[str, Any]
     retry_num: int = 0
     retry_reason: str | None = None
+    work: WorkRecord | None = None
 
     @property
     def type(self) -> str:
@@ -230,6 +233,9 @@ def _dig(data: Any, *keys: str) -> Any:
 
 
 EventCallback = Callable[[SlackEvent], Any]
+#: Makes an event's work record durable: fires with it, or C{None} for a
+#: duplicate.
+ClaimCallback = Callable[[SlackEvent], "Deferred[WorkRecord | None]"]
 CommandCallback = Callable[[SlashCommand], "CommandReply | Deferred[CommandReply] | None"]
 InteractionCallback = Callable[[Interaction], Any]
 #: Gives the URL of Slack's consent page to redirect an installer to.
@@ -268,6 +274,7 @@ class SlackWebhook:
         on_oauth: OAuthCallback | None = None,
         on_file: FileCallback | None = None,
         on_late_reply: LateReplyCallback | None = None,
+        claim: ClaimCallback | None = None,
     ) -> None:
         """
         @param verifier: Checks signatures with the app's signing secret.
@@ -283,6 +290,11 @@ class SlackWebhook:
         @param on_file: Serves C{GET /files/...} when given.
         @param on_late_reply: Given a command's reply that came after the
             placeholder was sent (to show it some other way).
+        @param claim: Makes an event's work record durable (firing with it,
+            or with C{None} for an event seen before, even by an earlier
+            process). When given, an event is acknowledged once its record
+            is durable (or after C{ack_budget}, carrying on), and dedupe is
+            the store's; without it, dedupe is in memory.
         """
         self._verifier = verifier
         self._clock = clock
@@ -296,6 +308,7 @@ class SlackWebhook:
         self._on_oauth = on_oauth
         self._on_file = on_file
         self._on_late_reply = on_late_reply
+        self._claim = claim
         self._events_seen = ReplayGuard(clock, dedupe_window, max_remembered)
         self._signatures_seen = ReplayGuard(clock, max_entries=max_remembered)
         self._ack_budget = ack_budget
@@ -358,7 +371,7 @@ class SlackWebhook:
     # --- routes -------------------------------------------------------------
 
     @app.route("/events", methods=["POST"])
-    def events(self, request: IRequest) -> bytes:
+    def events(self, request: IRequest) -> bytes | Deferred[bytes]:
         """
         Events API deliveries.
         """
@@ -392,7 +405,7 @@ class SlackWebhook:
         team_id = str(envelope.get("team_id", ""))
         # Event ids are Slack's, but remembered per team: one app, many
         # workspaces, and nothing lost if two workspaces ever shared one.
-        if self._events_seen.seen(f"{team_id}:{event_id}"):
+        if self._claim is None and self._events_seen.seen(f"{team_id}:{event_id}"):
             return b""
         if self._from_self(event, team_id):
             return b""
@@ -409,8 +422,43 @@ class SlackWebhook:
             retry_num=retry_num,
             retry_reason=reason.decode("latin-1") if reason else None,
         )
-        self._later("event", self._on_event, slack_event)
-        return b""
+        if self._claim is None:
+            self._later("event", self._on_event, slack_event)
+            return b""
+        return self._claimed_then_acknowledged(request, slack_event)
+
+    def _claimed_then_acknowledged(
+        self, request: IRequest, slack_event: SlackEvent
+    ) -> Deferred[bytes]:
+        # Acknowledged once the record is durable, so an event Slack stops
+        # retrying is never lost; past the budget, acknowledged anyway (a
+        # slow store must not make Slack retry what is being handled).
+        assert self._claim is not None
+        claimed = maybeDeferred(self._claim, slack_event)
+        answer: Deferred[bytes] = Deferred()
+
+        def expire() -> None:
+            if not answer.called:
+                answer.callback(b"")
+
+        timer = self._clock.callLater(self._ack_budget, expire)
+
+        def done(result: Any) -> None:
+            if timer.active():
+                timer.cancel()
+            if isinstance(result, Failure):
+                log.failure("recording a Slack event failed", result)
+                if not answer.called:
+                    request.setResponseCode(503)  # not durable: let Slack retry
+                    answer.callback(b"")
+                return
+            if result is not None:
+                self._later("event", self._on_event, evolve(slack_event, work=result))
+            if not answer.called:
+                answer.callback(b"")
+
+        claimed.addBoth(done)
+        return answer
 
     @app.route("/commands", methods=["POST"])
     def commands(self, request: IRequest) -> bytes | Deferred[bytes]:

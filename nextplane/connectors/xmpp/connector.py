@@ -58,7 +58,8 @@ from ...model.events import (
 )
 from ...ordering import KeyedSerializer, LaneFull
 from ...presence import PresenceBook
-from ...storage.records import ContactDirection, ContactState
+from ...storage.records import ContactDirection, ContactState, WorkRecord
+from ...work import WorkLog
 from ..base import ConnectorContext, ConnectorEntry
 from ..federation.wiring import (
     Listener,
@@ -68,6 +69,7 @@ from ..federation.wiring import (
     wire,
 )
 from ..rules import DomainRuleCache
+from . import inbound_work
 from .disco import answer_iq
 from .s2s import S2SService, S2SSettings
 from .stanzas import (
@@ -222,8 +224,10 @@ class XmppConnector(MultiService):
         clock: IReactorTime,
         tenants: Iterable[TenantConfig],
         presence: PresenceBook | None = None,
+        work: WorkLog | None = None,
     ) -> None:
         MultiService.__init__(self)
+        self._work = work
         self._presence = presence if presence is not None else PresenceBook()
         self._sink = sink
         self._store = store
@@ -448,6 +452,10 @@ class XmppConnector(MultiService):
             await self._answer_probe(recipient, sender)
             return
         session = await self._session(sender, recipient)
+        claiming = inbound_work.claim(self._work, received, session)
+        work = await claiming if claiming is not None else None
+        if claiming is not None and work is None:
+            return  # the same stanza again: routed once
         resolved: dict[NativeRef, str | None] = {}
         for ref in received.refs:
             key = native_key(session, ref.stanza_id)
@@ -477,9 +485,13 @@ class XmppConnector(MultiService):
         )
         if reaction_key is not None and received.reactions is not None:
             self._remember_reactions(reaction_key, received.reactions.emojis)
+        outcomes = []
         for event in events:
-            outcome = await self._sink.route(event)
-            if outcome.delivered:
+            claimed, work = (work, None) if inbound_work.wants_record(event) else (None, work)
+            route: Any = self._sink.route
+            outcome = await route(event, work=claimed) if claimed else await route(event)
+            if outcome.delivered or outcome.queued:
+                outcomes.append(outcome)
                 continue
             if event.category in (Category.IM, Category.CONTACT):
                 reply = error_reply(
@@ -488,9 +500,20 @@ class XmppConnector(MultiService):
                 if reply is not None:
                     self._send_quietly(reply)
             return
-        receipt = received.receipt_reply(new_event_id())
-        if receipt is not None and events:
-            self._send_quietly(receipt)
+        if events:
+            receipt = received.receipt_reply(new_event_id())
+            inbound_work.receipt_when_settled(outcomes, receipt, self._send_quietly)
+
+    def tell_not_delivered(self, record: WorkRecord) -> Deferred[bool]:
+        """
+        After a restart: tell the sender of an unfinished work record that
+        it was not delivered (L{inbound_work.not_delivered}).
+        """
+        if self._s2s is None:
+            return succeed(False)
+        self.stanzas_out += 1
+        d = self._s2s.send(inbound_work.not_delivered(record))
+        return d.addCallbacks(lambda _: True, lambda f: False)
 
     async def _answer_probe(self, user: Address, watcher: Address) -> None:
         # RFC 6121 4.3.2: only subscribed watchers learn presence.
@@ -625,6 +648,7 @@ def build(context: ConnectorContext, config: XmppConfig) -> XmppConnector:
         clock=context.reactor,
         tenants=hub.tenants,
         presence=context.presence,
+        work=context.work,
     )
     s2s = S2SService(
         domains=tenant_certificates(hub),
