@@ -18,7 +18,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from nextplane.connectors.slack import inbound_work
 from nextplane.connectors.slack.signature import SignatureVerifier
-from nextplane.connectors.slack.webhook import SlackEvent, SlackWebhook
+from nextplane.connectors.slack.webhook import SlackWebhook
 from nextplane.storage.memory import MemoryStore
 from nextplane.storage.records import WorkRecord, WorkState
 from nextplane.testing.slack_sim import EventSender, Workspace
