@@ -9,6 +9,8 @@ sessions, their platform references, message-id maps, user policies) from
 L{IStore.dump_tables}. Chat sessions get new ids in the target (the API
 makes them), and every reference to a session is rewritten to its new id.
 Daily usage is rebuilt by appending the metadata log, as the hub does.
+Work records are carried over as they are (the unfinished ones are told
+by the hub that starts on the target; the rest keep deduplicating).
 Afterwards every table's row count is compared.
 """
 
@@ -21,7 +23,7 @@ from attrs import evolve
 
 from .interfaces import IStore
 from .model.address import Address, ChatSessionId
-from .storage.records import MetadataQuery, UserPolicy
+from .storage.records import MetadataQuery, UserPolicy, WorkRecord, WorkState
 
 __all__ = ["CopyError", "copy_store"]
 
@@ -104,6 +106,7 @@ async def copy_store(source: IStore, target: IStore) -> dict[str, int]:
         await target.put_installation(installation)
     new_ids = await _copy_sessions(dump, target)
     await _copy_metadata(source, target, new_ids)
+    await _copy_work(dump, target)
     after = await target.dump_tables()
     counts = {name: len(rows) for name, rows in after.items()}
     # Default tenant policies are stored by the copy even where the source
@@ -117,3 +120,23 @@ async def copy_store(source: IStore, target: IStore) -> dict[str, int]:
         detail = ", ".join(f"{n}: {len(dump[n])} -> {counts.get(n, 0)}" for n in differing)
         raise CopyError(f"row counts differ after the copy ({detail})")
     return counts
+
+
+async def _copy_work(dump: dict[str, list[tuple[Any, ...]]], target: IStore) -> None:
+    for row in dump.get("work_records", []):
+        source, origin, work_id, sender, recipient, conversation, native, delivered = row[:8]
+        state, accepted_at, updated_at = row[8:]
+        record = WorkRecord(
+            source=source,
+            origin=origin,
+            work_id=work_id,
+            sender=sender,
+            recipient=recipient,
+            conversation=conversation,
+            native_id=native,
+            delivered_id=delivered,
+            state=WorkState(state),
+            accepted_at=datetime.fromisoformat(accepted_at),
+            updated_at=datetime.fromisoformat(updated_at),
+        )
+        await target.claim_work(record)

@@ -60,6 +60,19 @@ async def fill(store: IStore) -> str:
             platform="slack",
         )
     )
+    await store.claim_work(
+        r.WorkRecord(
+            source="slack",
+            origin="T1:Ev1",
+            work_id="Ev1",
+            sender="U1",
+            recipient=str(BOB),
+            conversation="T1:C1",
+            native_id="1.0",
+            accepted_at=T0,
+            updated_at=T0,
+        )
+    )
     return session.session_id.value
 
 
@@ -96,6 +109,8 @@ class CopyStoreTests(TestCase):
         assert installation is not None
         self.assertEqual(installation.credentials, "xoxb-secret")
         self.assertEqual(installation.attributes, {"bot_id": "B0"})
+        [work] = await target.unfinished_work()
+        self.assertEqual((work.origin, work.native_id, work.accepted_at), ("T1:Ev1", "1.0", T0))
         self.assertFalse((await target.get_tenant_policy("acme.test")).files)
         policy = await target.get_user_policy(ALICE)
         assert policy is not None
