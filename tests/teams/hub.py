@@ -77,14 +77,22 @@ class TeamsHub:
         extra: dict[str, Any] | None = None,
         store: IStore | None = None,
         public_url: str | None = HUB,
+        extra_tenants: tuple[TenantConfig, ...] = (),
     ) -> None:
+        """
+        @param extra_tenants: Tenants of other platforms (their connectors
+            are added by the test, on L{context}; their HTTP clients go in
+            L{extra_http} to be pumped).
+        """
         self.clock = Clock()
         self.clock.advance(T0)
         self.store: IStore = store if store is not None else MemoryStore()
         self.tenants = (
             TenantConfig("contoso.test", "teams", CONTOSO, "unused.crt", "unused.key"),
             TenantConfig("fabrikam.test", "teams", FABRIKAM, "unused.crt", "unused.key"),
+            *extra_tenants,
         )
+        self.extra_http: list[StubTreq] = []
         partners = (PartnerConfig("widget.test", "xmpp"),)
         self.router = Router(
             store=self.store,
@@ -132,7 +140,7 @@ class TeamsHub:
             partners=partners,
             connectors={"teams": self.config},
         )
-        context = ConnectorContext(
+        self.context = context = ConnectorContext(
             reactor=self.clock,
             store=self.store,
             sink=self.router,
@@ -154,8 +162,13 @@ class TeamsHub:
         for _ in range(rounds):
             self.hub_http.flush()
             self.teams_http.flush()
+            for extra in self.extra_http:
+                extra.flush()
             due = [c for c in self.clock.getDelayedCalls() if c.getTime() <= self.clock.seconds()]
-            busy = self.hub_http._agent._pumps or self.teams_http._agent._pumps  # type: ignore[attr-defined]
+            busy = any(
+                h._agent._pumps  # type: ignore[attr-defined]
+                for h in (self.hub_http, self.teams_http, *self.extra_http)
+            )
             if not due and not busy:
                 return
             self.clock.advance(0)
