@@ -45,19 +45,25 @@ class TeamsHub:
     @ivar channel: Posts tom's activities to the hub.
     """
 
-    def __init__(self, env: InteropEnvironment, connectors: dict[str, Any]) -> None:
+    def __init__(
+        self, env: InteropEnvironment, connectors: dict[str, Any], domain: str = HUB_DOMAIN
+    ) -> None:
         """
         @param connectors: The federation connectors' configuration sections.
+        @param domain: The tenant's domain (tom is C{tom@<domain>}).
         """
         self.env = env
         self.reactor = env.reactor
+        self.domain = domain
         self.address = next(env.addresses)
+        #: The tenant certificate; the environment's by default.
+        self.cert: Any = None
         self.directory = env.directory / "hub-teams"
         self.directory.mkdir(parents=True, exist_ok=True)
         self.connectors = connectors
         self.sim = TeamsSimulator(self.reactor, mode=REAL_LIMITS)
         self.app = self.sim.add_app(APP_ID, APP_SECRET, TENANT)
-        self.tom = self.sim.add_user(TENANT, "Tom Jones", email=f"tom@{HUB_DOMAIN}")
+        self.tom = self.sim.add_user(TENANT, "Tom Jones", email=f"tom@{domain}")
         self.service: Any = None
         self.log: list[str] = []
 
@@ -72,7 +78,7 @@ class TeamsHub:
     def config_data(self) -> dict[str, Any]:
         """The hub's configuration, as the TOML file would hold it."""
         env = self.env
-        cert = env.cert_for(HUB_DOMAIN)
+        cert = self.cert or env.cert_for(self.domain)
         return {
             "hub": {"data_dir": str(self.directory)},
             "storage": {"backend": "sqlite", "sqlite_path": str(self.directory / "hub.sqlite3")},
@@ -85,7 +91,7 @@ class TeamsHub:
             "router": {"delivery_timeout": 30},
             "tenants": [
                 {
-                    "domain": HUB_DOMAIN,
+                    "domain": self.domain,
                     "platform": "teams",
                     "workspace": TENANT,
                     "certificate": str(cert.cert),
@@ -114,7 +120,7 @@ class TeamsHub:
         testcase.addCleanup(port.stopListening)
         config = parse_config(self.config_data(), environ={}, registry=REGISTRY)
         self.env.hubs.append(self)  # type: ignore[arg-type]
-        self.env.publish(HUB_DOMAIN, self.address)
+        self.env.publish(self.domain, self.address)
         hub = build_hub(config, self.reactor, registry=REGISTRY)
         self.service = hub
         testcase.addCleanup(self.stop)
