@@ -19,6 +19,7 @@ from nextplane.connectors.platform.httpapi import (
     CallLanes,
     Retry,
     RetryPolicy,
+    check_status,
     retry_after,
 )
 from nextplane.connectors.platform.ratelimit import Limit, RateLimiter, Window
@@ -164,6 +165,24 @@ class CallerTests(SynchronousTestCase):
         first.callback(_Response(200, b"1"))
         self.assertEqual(self.successResultOf(d1)[2], b"1")
         self.assertEqual(self.successResultOf(d2)[2], b"2")
+
+    def test_check_status(self) -> None:
+        """Statuses become the retries they call for; platforms choose the sets."""
+        from twisted.web.http_headers import Headers
+
+        headers = Headers({b"retry-after": [b"7"]})
+        limited = self.assertRaises(Retry, check_status, 429, headers)
+        self.assertEqual((limited.processed, limited.retry_after), (False, 7.0))
+        webex = self.assertRaises(
+            Retry, check_status, 423, Headers(), limited=frozenset({429, 423}), default_wait=15.0
+        )
+        self.assertEqual(webex.retry_after, 15.0)
+        self.assertFalse(self.assertRaises(Retry, check_status, 503, headers).processed)
+        self.assertIsNone(self.assertRaises(Retry, check_status, 502, headers).processed)
+        teams = self.assertRaises(Retry, check_status, 412, headers, ambiguous=frozenset({412}))
+        self.assertEqual(teams.error, "http_412")
+        self.assertIsNone(check_status(200, headers))
+        self.assertIsNone(check_status(404, headers))
 
     def test_retry_after_header(self) -> None:
         """Retry-After in seconds; missing or malformed falls back."""

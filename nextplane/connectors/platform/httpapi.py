@@ -154,6 +154,31 @@ def retry_after(value: str | bytes | None, default: float = 1.0) -> float:
     return seconds if seconds >= 0 else default
 
 
+def check_status(
+    code: int,
+    headers: Any,
+    *,
+    limited: frozenset[int] = frozenset({429}),
+    not_processed: frozenset[int] = frozenset({503}),
+    ambiguous: frozenset[int] = frozenset(),
+    default_wait: float = 1.0,
+) -> None:
+    """
+    Raise the L{Retry} an HTTP status calls for, if any: a rate limit
+    (C{limited}, waiting C{Retry-After} or C{default_wait}), a refusal the
+    platform did not act on (C{not_processed}), or an answer after which it
+    may have acted (C{ambiguous}, and every other 5xx). Platforms differ in
+    the sets: Teams adds 412 to the retried ones, Webex 423 to the limited.
+    """
+    if code in limited:
+        value = headers.getRawHeaders(b"retry-after", [None])[0]
+        raise Retry("ratelimited", False, retry_after(value, default_wait))
+    if code in not_processed:
+        raise Retry(f"http_{code}", False)
+    if code >= 500 or code in ambiguous:
+        raise Retry(f"http_{code}", None)
+
+
 async def within(d: Deferred[Any], timeout: float, clock: IReactorTime) -> Any:
     """
     Wait for C{d} at most C{timeout} seconds on C{clock}, then cancel it.
@@ -351,6 +376,12 @@ class Caller:
                         raise self.describe(method, "ratelimited") from None
                     until = clock.seconds() + retry.retry_after + self.rng.random()
                     limiter.block(method, key, until)
+                    log.info(
+                        "{platform} {method} rate limited; retrying in {delay:.1f}s",
+                        platform=self.platform,
+                        method=method,
+                        delay=retry.retry_after,
+                    )
                     continue
                 if retry.processed is None and not retry_ambiguous:
                     raise self.error(

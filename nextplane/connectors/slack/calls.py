@@ -72,7 +72,7 @@ from hyperlink import EncodedURL
 from twisted.internet.defer import DeferredSemaphore
 from twisted.internet.interfaces import IReactorTime
 
-from ..platform.httpapi import ApiError, Caller, HTTPClient, Retry, RetryPolicy, retry_after
+from ..platform.httpapi import ApiError, Caller, HTTPClient, Retry, RetryPolicy, check_status
 from .ratelimit import RateLimiter
 
 __all__ = ["DEFAULT_BASE_URL", "METHODS", "MethodSpec", "SlackApiError", "SlackCaller"]
@@ -269,14 +269,7 @@ class SlackCaller:
             kwargs["data"] = {k: _form_value(v) for k, v in clean.items()}
             verb = "POST"
         code, response_headers, body = await self.caller.request(verb, url, cancelled, **kwargs)
-        if code == 429:
-            value = response_headers.getRawHeaders(b"retry-after", [None])[0]
-            text = value.decode("latin-1") if isinstance(value, bytes) else value
-            raise Retry("ratelimited", False, retry_after(text))
-        if code == 503:
-            raise Retry("http_503", False)
-        if code >= 500:
-            raise Retry(f"http_{code}", None)
+        check_status(code, response_headers)
         try:
             data = json.loads(body)
         except ValueError:

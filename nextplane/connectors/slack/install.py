@@ -30,14 +30,14 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from ...storage.interfaces import IInstallations
-from ...storage.records import SlackInstallation
 from ..platform.delivery import Delivery
 from .api import SlackApiError, SlackOAuthClient, SlackWebClient
 from .config import SCOPES, SlackConfig
+from .installation import SlackInstallation
 from .links import OAuthStates
 from .people import text_of
 from .webhook import SlackWebhook, WebAnswer
-from .workspace import SlackWorkspace
+from .workspace import PLATFORM, SlackWorkspace
 
 __all__ = ["SlackInstaller", "page"]
 
@@ -109,8 +109,8 @@ class SlackInstaller:
         Serve the workspaces installed with OAuth whose token is not
         configured.
         """
-        installations: list[SlackInstallation] = await self._store.list_installations()
-        for installation in installations:
+        stored = await self._store.list_installations(PLATFORM)
+        for installation in map(SlackInstallation.from_stored, stored):
             ws = self._workspaces.get(installation.team_id)
             if ws is None:
                 log.warn(
@@ -201,7 +201,7 @@ class SlackInstaller:
         ws.client = None
         ws.installed_by = None
         ws.state = "uninstalled"
-        removed = await self._store.remove_installation(ws.team_id)
+        removed = await self._store.remove_installation(PLATFORM, ws.team_id)
         log.warn(
             "the Slack app was uninstalled from {team} ({why}); {domain} is not served until "
             "it is installed again{stored}{configured}",
@@ -302,7 +302,7 @@ class SlackInstaller:
             text_of(enterprise.get("id")) if isinstance(enterprise, Mapping) else None,
         )
         try:
-            await self._store.put_installation(installation)
+            await self._store.put_installation(installation.stored())
         except Exception as e:
             # Not the error's text: it could echo the statement's values.
             log.error(

@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from twisted.logger import Logger
+
 from ...interfaces import DeliveryFailed, IStore
 from ...model.address import Address, ChatSessionId
 from ...model.events import (
@@ -53,6 +55,8 @@ from .ui import esc, request_card, who
 from .workspace import SlackWorkspace, split_platform_id
 
 __all__ = ["SlackOutbound", "SlackSurface", "file_size"]
+
+log = Logger()
 
 _GONE = frozenset({"channel_not_found", "is_archived", "not_in_channel"})
 
@@ -279,6 +283,12 @@ class SlackOutbound:
             raise DeliveryFailed("conflict", "no free Slack channel name for the conversation")
         await client.invite_to_conversation(channel_id, [split_platform_id(owner.platform_id)[1]])
         await self._conversations.bind(session, ws.platform, channel_id)
+        log.info(
+            "Slack conversation {channel} of {team} for session {session}",
+            channel=channel_id,
+            team=ws.team_id,
+            session=session.value,
+        )
         return channel_id, True
 
     async def dm(self, ws: SlackWorkspace, user_id: str) -> str:
