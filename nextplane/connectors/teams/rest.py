@@ -28,12 +28,12 @@ from typing import Any
 from twisted.internet.defer import DeferredSemaphore
 from twisted.internet.interfaces import IReactorTime
 
-from ..platform.httpapi import ApiError, Caller, HTTPClient, Retry, RetryPolicy
+from ..platform.httpapi import ApiError, Caller, HTTPClient, Retry, RetryPolicy, check_status
 from ..platform.ratelimit import Limit, RateLimiter, Window
 from .api import ConnectorAnswer, ConnectorRequest, Outcome, classify
 from .token import BotTokenProvider, TokenUnavailable
 
-__all__ = ["PACED", "TeamsApiError", "TeamsRest", "limits"]
+__all__ = ["PACED", "TRANSIENT", "TeamsApiError", "TeamsRest", "limits"]
 
 #: The rate-limiter name of every call Teams paces per conversation.
 PACED = "send"
@@ -46,6 +46,9 @@ _PACED_OPERATIONS = frozenset(
         "Conversations_DeleteActivity",
     }
 )
+#: Answers Teams documents as transient and not acted on (rate-limit.md):
+#: retried after a pause; 429 waits its C{Retry-After}.
+TRANSIENT = frozenset({412, 502, 503, 504})
 #: Teams' per-conversation windows.
 CONVERSATION_WINDOWS = (
     Window(7, 1.0),
@@ -60,6 +63,7 @@ _CONDITIONS: Mapping[Outcome, str] = {
     Outcome.NOT_FOUND: "item-not-found",
     Outcome.UNAUTHORIZED: "service-unavailable",
     Outcome.FAILED: "undefined-condition",
+    Outcome.RETRY: "service-unavailable",
 }
 
 
@@ -154,17 +158,10 @@ class TeamsRest:
                 request.method, request.url, headers=headers, data=request.encoded()
             )
             self.statuses[status] = self.statuses.get(status, 0) + 1
-            values = response_headers.getRawHeaders(b"retry-after") or [None]
-            raw = values[0]
-            after = raw.decode("latin-1") if isinstance(raw, bytes) else raw
-            answer = classify(status, body, after, self._clock.seconds())
+            check_status(status, response_headers, not_processed=TRANSIENT)
+            answer = classify(status, body)
             if answer.outcome is Outcome.DONE:
                 return answer, body
-            if answer.outcome is Outcome.RETRY:
-                if status == 429:
-                    raise Retry("http_429", False, answer.retry_after or 1.0)
-                # 412, 502, 503, 504: Teams' transient answers (not acted on).
-                raise Retry(f"http_{status}", False if status != 500 else None)
             if answer.outcome is Outcome.UNAUTHORIZED and not renewed:
                 renewed.append(True)
                 self.tokens.invalidate()
