@@ -73,10 +73,9 @@ from ...model.profile import Profile
 from ..base import ConnectorContext, ConnectorEntry
 from ..platform.commands import ContactCommands
 from ..platform.conversations import Conversations
-from ..platform.delivery import Delivery
-from ..platform.directory import Directory
 from ..platform.files import FileLinks, derive_key
 from ..platform.httpapi import pooled_client
+from ..platform.service import PlatformService, mount, platform_arguments
 from .api import HTTPClient, RetryPolicy, SlackOAuthClient, SlackWebClient
 from .config import SCOPES, SlackConfig, channel_name, parse_config
 from .fileproxy import SlackFiles
@@ -106,7 +105,7 @@ log = Logger()
 
 
 @implementer(IConnector)
-class SlackConnector(Service):
+class SlackConnector(PlatformService):
     """
     Serves the tenants whose platform is C{slack}; see the module docstring.
 
@@ -118,7 +117,6 @@ class SlackConnector(Service):
     """
 
     connector_name = PLATFORM
-    role = "platform"
 
     def __init__(
         self,
@@ -151,25 +149,28 @@ class SlackConnector(Service):
         @param contacts: The hub's one writer of contact state; without it
             (tests of the connector alone) one of the connector's own.
         """
+        super().__init__(
+            platform="Slack",
+            store_name=PLATFORM,
+            sink=sink,
+            store=store,
+            clock=clock,
+            delivery_timeout=delivery_timeout,
+            queue_ack_seconds=config.queue_ack_seconds,
+            max_queued=config.max_queued,
+            stop_timeout=stop_timeout,
+            profiles=profiles,
+            http_pool=http_pool,
+        )
         self._clock = clock
         self._config = config
         self._http = http
-        self._http_pool = http_pool
         # Every client shares the connection pool, hence one bound.
         self._gate = DeferredSemaphore(config.max_connections)
         self._rng = rng if rng is not None else random.Random()
         self._workspaces: dict[str, SlackWorkspace] = {}
         self._by_domain: dict[str, SlackWorkspace] = {}
         self._add_workspaces(tenants)
-        self.delivery = Delivery(
-            platform="Slack",
-            sink=sink,
-            clock=clock,
-            ack_after=max(0.1, min(config.queue_ack_seconds, delivery_timeout / 2)),
-            max_queued=config.max_queued,
-            stop_timeout=stop_timeout,
-        )
-        self.directory = Directory(store, PLATFORM, clock, profiles)
         conversations = Conversations(store, clock)
         people = SlackPeople(store, self.directory)
         self._outbound = SlackOutbound(
@@ -332,20 +333,6 @@ class SlackConnector(Service):
         loaded.addCallbacks(authenticate, failed)
         return loaded
 
-    def stopService(self) -> Deferred[None]:
-        """
-        Stop taking deliveries; deliveries still queued fail (their senders
-        are told), then wait (boundedly) for work under way.
-        """
-        Service.stopService(self)
-        return Deferred.fromCoroutine(self._stopping())
-
-    async def _stopping(self) -> None:
-        if not await self.delivery.stop():
-            log.info("stopping Slack: some work was still under way")
-        if self._http_pool is not None:
-            await self._http_pool.closeCachedConnections()
-
     def health(self) -> dict[str, Any]:
         """
         State per workspace, counters and the deliveries waiting.
@@ -370,15 +357,6 @@ class SlackConnector(Service):
             "queued": len(self.delivery),
             "late_failures": self.delivery.late_failures,
         }
-
-    def revoke(self, revocation: Any) -> None:
-        """
-        Drop queued deliveries an admin revocation covers; their senders
-        are told.
-        """
-        dropped = self.delivery.revoke(revocation)
-        if dropped:
-            log.info("revocation: {count} queued Slack deliveries dropped", count=dropped)
 
     # -- outbound ----------------------------------------------------------
 
@@ -418,26 +396,13 @@ def build(
     @param http: The Web API's HTTP client; by default treq over a
         persistent connection pool on C{context.reactor}.
     """
-    hub = context.config
     pool = None
     if http is None:
         http, pool = pooled_client(context.reactor, config.max_connections)
     connector = SlackConnector(
-        sink=context.sink,
-        store=context.store,
-        clock=context.reactor,
-        config=config,
-        tenants=hub.tenants,
-        http=http,
-        rng=rng,
-        public_url=hub.web.public_url,
-        delivery_timeout=hub.router.delivery_timeout,
-        http_pool=pool,
-        profiles=context.profiles,
-        contacts=context.contacts,
+        config=config, http=http, rng=rng, http_pool=pool, **platform_arguments(context)
     )
-    context.mount("slack", connector.resource())
-    context.on_revoke(connector.revoke)
+    mount(context, "slack", connector)
     return connector
 
 

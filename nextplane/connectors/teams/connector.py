@@ -46,7 +46,6 @@ import random
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredSemaphore, fail, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
@@ -61,10 +60,9 @@ from ...model.profile import Profile
 from ..base import ConnectorContext, ConnectorEntry
 from ..platform.commands import ContactCommands
 from ..platform.conversations import Conversations
-from ..platform.delivery import Delivery
-from ..platform.directory import Directory
 from ..platform.files import FileLinks, derive_key
 from ..platform.httpapi import HTTPClient, RetryPolicy, pooled_client
+from ..platform.service import PlatformService, mount, platform_arguments
 from .auth import BotFrameworkAuthenticator, OpenIdKeys
 from .config import TeamsConfig, parse_config
 from .handler import TeamsHandler
@@ -84,7 +82,7 @@ TYPING_EVERY = 3.0
 
 
 @implementer(IConnector)
-class TeamsConnector(Service):
+class TeamsConnector(PlatformService):
     """
     Serves the tenants whose platform is C{teams}; see the module docstring.
 
@@ -93,7 +91,6 @@ class TeamsConnector(Service):
     """
 
     connector_name = PLATFORM
-    role = "platform"
 
     def __init__(
         self,
@@ -116,17 +113,19 @@ class TeamsConnector(Service):
         @param http_pool: The pool behind C{http}, closed on stop.
         @param public_url: C{[web] public_url}, for file links.
         """
-        self._clock = clock
-        self._http = http
-        self._http_pool = http_pool
-        self.delivery = Delivery(
+        super().__init__(
             platform="Teams",
+            store_name=PLATFORM,
             sink=sink,
+            store=store,
             clock=clock,
-            ack_after=max(0.1, min(config.queue_ack_seconds, delivery_timeout / 2)),
+            delivery_timeout=delivery_timeout,
+            queue_ack_seconds=config.queue_ack_seconds,
             max_queued=config.max_queued,
+            profiles=profiles,
+            http_pool=http_pool,
         )
-        self.directory = Directory(store, PLATFORM, clock, profiles)
+        self._clock = clock
         conversations = Conversations(store, clock)
         tokens = BotTokenProvider(config.credentials(), http, clock)
         gate = DeferredSemaphore(config.max_connections)
@@ -207,21 +206,6 @@ class TeamsConnector(Service):
         """
         return self.webhook.resource()
 
-    # -- lifecycle ---------------------------------------------------------
-
-    def stopService(self) -> Deferred[None]:
-        """
-        Stop taking deliveries; queued ones fail (their senders are told).
-        """
-        Service.stopService(self)
-        return Deferred.fromCoroutine(self._stopping())
-
-    async def _stopping(self) -> None:
-        if not await self.delivery.stop():
-            log.info("stopping Teams: some work was still under way")
-        if self._http_pool is not None:
-            await self._http_pool.closeCachedConnections()
-
     def health(self) -> dict[str, Any]:
         """
         Counters and the deliveries waiting.
@@ -235,14 +219,6 @@ class TeamsConnector(Service):
             "queued": len(self.delivery),
             "late_failures": self.delivery.late_failures,
         }
-
-    def revoke(self, revocation: Any) -> None:
-        """
-        Drop queued deliveries an admin revocation covers.
-        """
-        dropped = self.delivery.revoke(revocation)
-        if dropped:
-            log.info("revocation: {count} queued Teams deliveries dropped", count=dropped)
 
     def fetch_profile(self, requester: Address, address: Address) -> Deferred[Any]:
         """
@@ -305,26 +281,13 @@ def build(
     Build the Teams connector for every tenant whose platform is C{teams}
     and mount its endpoints at C{/teams/}.
     """
-    hub = context.config
     pool = None
     if http is None:
         http, pool = pooled_client(context.reactor, config.max_connections)
     connector = TeamsConnector(
-        sink=context.sink,
-        store=context.store,
-        clock=context.reactor,
-        config=config,
-        tenants=hub.tenants,
-        http=http,
-        rng=rng,
-        public_url=hub.web.public_url,
-        delivery_timeout=hub.router.delivery_timeout,
-        http_pool=pool,
-        profiles=context.profiles,
-        contacts=context.contacts,
+        config=config, http=http, rng=rng, http_pool=pool, **platform_arguments(context)
     )
-    context.mount("teams", connector.resource())
-    context.on_revoke(connector.revoke)
+    mount(context, "teams", connector)
     return connector
 
 
