@@ -4,26 +4,78 @@ The service every bot-platform connector is: the kit's L{Delivery} and
 L{Directory} made from the hub's settings, stopping (queued deliveries
 fail and their senders are told, work under way is waited for, the HTTP
 pool is closed), admin revocations, and the wiring into the hub
-(L{platform_arguments}, L{mount}).
+(L{build_platform}).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import random
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
+from attrs import frozen
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
+from ...config import TenantConfig
+from ...contacts import ContactBook
 from ...interfaces import IEventSink, IStore
 from ..base import ConnectorContext
 from .delivery import Delivery
 from .directory import Directory, ProfileFetch
+from .httpapi import HTTPClient, pooled_client
 
-__all__ = ["PlatformService", "mount", "platform_arguments"]
+__all__ = ["Hub", "PlatformService", "build_platform", "mount"]
+
+P = TypeVar("P", bound="PlatformService")
 
 log = Logger()
+
+
+@frozen
+class Hub:
+    """
+    What a platform connector takes from the hub.
+
+    @ivar tenants: Every tenant (the connector serves those of its platform).
+    @ivar public_url: C{[web] public_url}, for file links and redirects.
+    @ivar delivery_timeout: The router's; deliveries are acknowledged after
+        at most half of it.
+    @ivar profiles: Fetches an external contact's profile (the router's
+        L{nextplane.router.Router.profile_of}).
+    @ivar contacts: The hub's one writer of contact state; without it
+        (tests of a connector alone) the connector makes its own.
+    @ivar stop_timeout: Longest a stop waits for work under way.
+    """
+
+    sink: IEventSink
+    store: IStore
+    clock: IReactorTime
+    tenants: Sequence[TenantConfig] = ()
+    public_url: str | None = None
+    delivery_timeout: float = 60.0
+    profiles: ProfileFetch | None = None
+    contacts: ContactBook | None = None
+    stop_timeout: float = 15.0
+
+    @classmethod
+    def of(cls, context: ConnectorContext) -> Hub:
+        """
+        The hub of a connector built from C{context}.
+        """
+        config = context.config
+        return cls(
+            context.sink,
+            context.store,
+            context.reactor,
+            config.tenants,
+            config.web.public_url,
+            config.router.delivery_timeout,
+            context.profiles,
+            context.contacts,
+        )
 
 
 class PlatformService(Service):
@@ -37,37 +89,26 @@ class PlatformService(Service):
     role = "platform"
 
     def __init__(
-        self,
-        *,
-        platform: str,
-        store_name: str,
-        sink: IEventSink,
-        store: IStore,
-        clock: IReactorTime,
-        delivery_timeout: float,
-        queue_ack_seconds: float,
-        max_queued: int,
-        stop_timeout: float = 15.0,
-        profiles: ProfileFetch | None = None,
-        http_pool: Any = None,
+        self, hub: Hub, platform: str, store_name: str, settings: Any, http_pool: Any = None
     ) -> None:
         """
         @param platform: The platform's name as users know it (C{"Slack"}).
         @param store_name: Its name in the store (users' C{platform}).
-        @param delivery_timeout: The router's; deliveries are acknowledged
-            after at most half of it.
+        @param settings: Its configuration section: C{queue_ack_seconds}
+            (longest a delivery waits before the router is told it was
+            taken) and C{max_queued} (deliveries waiting per conversation).
         @param http_pool: The connection pool behind the platform's HTTP
             client, if the connector owns it: closed on stop.
         """
         self.delivery = Delivery(
             platform=platform,
-            sink=sink,
-            clock=clock,
-            ack_after=max(0.1, min(queue_ack_seconds, delivery_timeout / 2)),
-            max_queued=max_queued,
-            stop_timeout=stop_timeout,
+            sink=hub.sink,
+            clock=hub.clock,
+            ack_after=max(0.1, min(settings.queue_ack_seconds, hub.delivery_timeout / 2)),
+            max_queued=settings.max_queued,
+            stop_timeout=hub.stop_timeout,
         )
-        self.directory = Directory(store, store_name, clock, profiles)
+        self.directory = Directory(hub.store, store_name, hub.clock, hub.profiles)
         self._http_pool = http_pool
 
     def stopService(self) -> Deferred[None]:
@@ -107,26 +148,37 @@ class PlatformService(Service):
         raise NotImplementedError
 
 
-def platform_arguments(context: ConnectorContext) -> dict[str, Any]:
-    """
-    What every platform connector takes from the hub, as keyword arguments.
-    """
-    hub = context.config
-    return {
-        "sink": context.sink,
-        "store": context.store,
-        "clock": context.reactor,
-        "tenants": hub.tenants,
-        "public_url": hub.web.public_url,
-        "delivery_timeout": hub.router.delivery_timeout,
-        "profiles": context.profiles,
-        "contacts": context.contacts,
-    }
-
-
 def mount(context: ConnectorContext, segment: str, connector: PlatformService) -> None:
     """
     Serve C{connector}'s resource at C{/segment/} and have it hear of revocations.
     """
     context.mount(segment, connector.resource())
     context.on_revoke(connector.revoke)
+
+
+def build_platform(
+    factory: Callable[..., P],
+    context: ConnectorContext,
+    config: Any,
+    *,
+    segment: str,
+    max_connections: int,
+    http: HTTPClient | None = None,
+    rng: random.Random | None = None,
+) -> P:
+    """
+    Build a platform connector from the hub's settings and mount it at
+    C{/segment/}.
+
+    @param factory: The connector class (arguments: the L{Hub}, then
+        C{config}, C{http}, C{rng}, C{http_pool} by keyword).
+    @param http: The platform's HTTP client; by default treq over a
+        persistent pool of C{max_connections} on C{context.reactor}, which
+        the connector closes on stop.
+    """
+    pool = None
+    if http is None:
+        http, pool = pooled_client(context.reactor, max_connections)
+    connector = factory(Hub.of(context), config=config, http=http, rng=rng, http_pool=pool)
+    mount(context, segment, connector)
+    return connector

@@ -54,28 +54,24 @@ dump (C{dump_tables} redacts them). Message content is never logged.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, DeferredSemaphore, fail, succeed
-from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ...config import TenantConfig
 from ...contacts import ContactBook
-from ...interfaces import DeliveryFailed, IConnector, IEventSink, IStore
-from ...model.address import Address
+from ...interfaces import DeliveryFailed, IConnector
 from ...model.events import Event, Presence, Typing
-from ...model.profile import Profile
 from ..base import ConnectorContext, ConnectorEntry
 from ..platform.commands import ContactCommands
 from ..platform.conversations import Conversations
 from ..platform.files import FileLinks, derive_key
-from ..platform.httpapi import pooled_client
-from ..platform.service import PlatformService, mount, platform_arguments
+from ..platform.service import Hub, PlatformService, build_platform
 from .api import HTTPClient, RetryPolicy, SlackOAuthClient, SlackWebClient
 from .config import SCOPES, SlackConfig, channel_name, parse_config
 from .fileproxy import SlackFiles
@@ -120,48 +116,22 @@ class SlackConnector(PlatformService):
 
     def __init__(
         self,
+        hub: Hub,
         *,
-        sink: IEventSink,
-        store: IStore,
-        clock: IReactorTime,
         config: SlackConfig,
-        tenants: Iterable[TenantConfig],
         http: HTTPClient,
         rng: random.Random | None = None,
-        public_url: str | None = None,
-        delivery_timeout: float = 60.0,
-        stop_timeout: float = 15.0,
         http_pool: Any = None,
-        profiles: Callable[[Address, Address], Deferred[Profile | None]] | None = None,
-        contacts: ContactBook | None = None,
     ) -> None:
         """
+        @param hub: What the connector takes from the hub (a contact
+            without a stored user record is shown with C{hub.profiles}).
         @param http: A treq-like client for the Web API (L{StubTreq} in tests).
         @param http_pool: The connection pool behind C{http}, if the
             connector owns it: its connections are closed on stop.
-        @param public_url: C{[web] public_url}, for file links and the
-            OAuth redirect.
-        @param delivery_timeout: The router's; deliveries are acknowledged
-            well before it.
-        @param profiles: Fetches an external contact's profile (the
-            router's L{nextplane.router.Router.profile_of}); a contact
-            without a stored user record is shown with it.
-        @param contacts: The hub's one writer of contact state; without it
-            (tests of the connector alone) one of the connector's own.
         """
-        super().__init__(
-            platform="Slack",
-            store_name=PLATFORM,
-            sink=sink,
-            store=store,
-            clock=clock,
-            delivery_timeout=delivery_timeout,
-            queue_ack_seconds=config.queue_ack_seconds,
-            max_queued=config.max_queued,
-            stop_timeout=stop_timeout,
-            profiles=profiles,
-            http_pool=http_pool,
-        )
+        super().__init__(hub, "Slack", PLATFORM, config, http_pool)
+        sink, store, clock, public_url = hub.sink, hub.store, hub.clock, hub.public_url
         self._clock = clock
         self._config = config
         self._http = http
@@ -170,7 +140,7 @@ class SlackConnector(PlatformService):
         self._rng = rng if rng is not None else random.Random()
         self._workspaces: dict[str, SlackWorkspace] = {}
         self._by_domain: dict[str, SlackWorkspace] = {}
-        self._add_workspaces(tenants)
+        self._add_workspaces(hub.tenants)
         conversations = Conversations(store, clock)
         people = SlackPeople(store, self.directory)
         self._outbound = SlackOutbound(
@@ -190,7 +160,7 @@ class SlackConnector(PlatformService):
             people=people,
             outbound=self._outbound,
             commands=ContactCommands(
-                contacts or ContactBook(store, clock, lambda a: a.domain in self._by_domain),
+                hub.contacts or ContactBook(store, clock, lambda a: a.domain in self._by_domain),
                 self.delivery,
                 clock,
                 MRKDWN,
@@ -396,14 +366,15 @@ def build(
     @param http: The Web API's HTTP client; by default treq over a
         persistent connection pool on C{context.reactor}.
     """
-    pool = None
-    if http is None:
-        http, pool = pooled_client(context.reactor, config.max_connections)
-    connector = SlackConnector(
-        config=config, http=http, rng=rng, http_pool=pool, **platform_arguments(context)
+    return build_platform(
+        SlackConnector,
+        context,
+        config,
+        segment="slack",
+        max_connections=config.max_connections,
+        http=http,
+        rng=rng,
     )
-    mount(context, "slack", connector)
-    return connector
 
 
 ENTRY = ConnectorEntry(

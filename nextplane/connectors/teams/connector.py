@@ -43,26 +43,22 @@ queue; a later failure is sent back to the sender. Message content is never logg
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable
 from typing import Any
 
 from twisted.internet.defer import Deferred, DeferredSemaphore, fail, succeed
-from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from ...config import TenantConfig
 from ...contacts import ContactBook
-from ...interfaces import DeliveryFailed, IConnector, IEventSink, IStore
+from ...interfaces import DeliveryFailed, IConnector
 from ...model.address import Address
 from ...model.events import Event, Presence, Typing, TypingState
-from ...model.profile import Profile
 from ..base import ConnectorContext, ConnectorEntry
 from ..platform.commands import ContactCommands
 from ..platform.conversations import Conversations
 from ..platform.files import FileLinks, derive_key
-from ..platform.httpapi import HTTPClient, RetryPolicy, pooled_client
-from ..platform.service import PlatformService, mount, platform_arguments
+from ..platform.httpapi import HTTPClient, RetryPolicy
+from ..platform.service import Hub, PlatformService, build_platform
 from .auth import BotFrameworkAuthenticator, OpenIdKeys
 from .config import TeamsConfig, parse_config
 from .handler import TeamsHandler
@@ -94,37 +90,20 @@ class TeamsConnector(PlatformService):
 
     def __init__(
         self,
+        hub: Hub,
         *,
-        sink: IEventSink,
-        store: IStore,
-        clock: IReactorTime,
         config: TeamsConfig,
-        tenants: Iterable[TenantConfig],
         http: HTTPClient,
         rng: random.Random | None = None,
-        public_url: str | None = None,
-        delivery_timeout: float = 60.0,
         http_pool: Any = None,
-        profiles: Callable[[Address, Address], Deferred[Profile | None]] | None = None,
-        contacts: ContactBook | None = None,
     ) -> None:
         """
+        @param hub: What the connector takes from the hub.
         @param http: A treq-like client for Teams (L{StubTreq} in tests).
         @param http_pool: The pool behind C{http}, closed on stop.
-        @param public_url: C{[web] public_url}, for file links.
         """
-        super().__init__(
-            platform="Teams",
-            store_name=PLATFORM,
-            sink=sink,
-            store=store,
-            clock=clock,
-            delivery_timeout=delivery_timeout,
-            queue_ack_seconds=config.queue_ack_seconds,
-            max_queued=config.max_queued,
-            profiles=profiles,
-            http_pool=http_pool,
-        )
+        super().__init__(hub, "Teams", PLATFORM, config, http_pool)
+        sink, store, clock = hub.sink, hub.store, hub.clock
         self._clock = clock
         conversations = Conversations(store, clock)
         tokens = BotTokenProvider(config.credentials(), http, clock)
@@ -132,7 +111,7 @@ class TeamsConnector(PlatformService):
         rng = rng if rng is not None else random.Random()
         self.tenants: dict[str, TeamsTenant] = {}
         self._by_domain: dict[str, TeamsTenant] = {}
-        for tenant in tenants:
+        for tenant in hub.tenants:
             if tenant.platform != PLATFORM:
                 continue
             served = TeamsTenant(
@@ -163,7 +142,7 @@ class TeamsConnector(PlatformService):
         )
         links = FileLinks(
             derive_key(config.app_password, "teams file links"),
-            public_url,
+            hub.public_url,
             clock,
             config.file_link_ttl,
             "teams/files",
@@ -175,7 +154,7 @@ class TeamsConnector(PlatformService):
             delivery=self.delivery,
             conversations=conversations,
             commands=ContactCommands(
-                contacts or ContactBook(store, clock, lambda a: a.domain in self._by_domain),
+                hub.contacts or ContactBook(store, clock, lambda a: a.domain in self._by_domain),
                 self.delivery,
                 clock,
                 TEAMS,
@@ -281,14 +260,15 @@ def build(
     Build the Teams connector for every tenant whose platform is C{teams}
     and mount its endpoints at C{/teams/}.
     """
-    pool = None
-    if http is None:
-        http, pool = pooled_client(context.reactor, config.max_connections)
-    connector = TeamsConnector(
-        config=config, http=http, rng=rng, http_pool=pool, **platform_arguments(context)
+    return build_platform(
+        TeamsConnector,
+        context,
+        config,
+        segment="teams",
+        max_connections=config.max_connections,
+        http=http,
+        rng=rng,
     )
-    mount(context, "teams", connector)
-    return connector
 
 
 ENTRY = ConnectorEntry(
