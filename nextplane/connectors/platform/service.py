@@ -15,14 +15,17 @@ from typing import Any, TypeVar
 
 from attrs import frozen
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, fail
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from ...config import TenantConfig
 from ...contacts import ContactBook
-from ...interfaces import IEventSink, IStore
+from ...interfaces import DeliveryFailed, IEventSink, IStore
+from ...model.address import Address
+from ...model.events import Event
 from ..base import ConnectorContext
+from .commands import ContactCommands, Style
 from .delivery import Delivery
 from .directory import Directory, ProfileFetch
 from .httpapi import HTTPClient, pooled_client
@@ -110,6 +113,34 @@ class PlatformService(Service):
         )
         self.directory = Directory(hub.store, store_name, hub.clock, hub.profiles)
         self._http_pool = http_pool
+
+    def serves(self, address: Address) -> bool:
+        """
+        Whether C{address} is a user of a tenant this connector serves.
+        """
+        raise NotImplementedError
+
+    def contact_commands(self, hub: Hub, style: Style) -> ContactCommands:
+        """
+        The kit's commands, writing contact state through the hub's book
+        (or one of the connector's own, in tests of a connector alone).
+        """
+        book = hub.contacts or ContactBook(hub.store, hub.clock, self.serves)
+        return ContactCommands(book, self.delivery, hub.clock, style)
+
+    def refusal(self, event: Event, served: bool) -> Deferred[None] | None:
+        """
+        The failure of a delivery the connector cannot take (it is stopped,
+        or C{event}'s recipient is not C{served} here), else C{None}.
+        """
+        platform = self.delivery.platform
+        if not self.running:
+            reason = f"the {platform} connector is stopped"
+            return fail(DeliveryFailed("service-unavailable", reason))
+        if not served:
+            reason = f"{event.recipient.domain} is not served by {platform} here"
+            return fail(DeliveryFailed("item-not-found", reason))
+        return None
 
     def stopService(self) -> Deferred[None]:
         """

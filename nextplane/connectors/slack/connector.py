@@ -58,17 +58,16 @@ from collections.abc import Iterable
 from typing import Any
 
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, DeferredList, DeferredSemaphore, fail, succeed
+from twisted.internet.defer import Deferred, DeferredList, DeferredSemaphore, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ...config import TenantConfig
-from ...contacts import ContactBook
-from ...interfaces import DeliveryFailed, IConnector
+from ...interfaces import IConnector
+from ...model.address import Address
 from ...model.events import Event, Presence, Typing
 from ..base import ConnectorContext, ConnectorEntry
-from ..platform.commands import ContactCommands
 from ..platform.conversations import Conversations
 from ..platform.files import FileLinks, derive_key
 from ..platform.service import Hub, PlatformService, build_platform
@@ -159,12 +158,7 @@ class SlackConnector(PlatformService):
             conversations=conversations,
             people=people,
             outbound=self._outbound,
-            commands=ContactCommands(
-                hub.contacts or ContactBook(store, clock, lambda a: a.domain in self._by_domain),
-                self.delivery,
-                clock,
-                MRKDWN,
-            ),
+            commands=self.contact_commands(hub, MRKDWN),
             workspaces=self._workspaces,
             by_domain=self._by_domain,
         )
@@ -259,6 +253,12 @@ class SlackConnector(PlatformService):
             gate=self._gate,
         )
 
+    def serves(self, address: Address) -> bool:
+        """
+        Whether C{address} is at a Slack tenant of this hub.
+        """
+        return address.domain in self._by_domain
+
     def workspace(self, team_id: str) -> SlackWorkspace | None:
         """
         The workspace C{team_id}, if a tenant uses it.
@@ -334,15 +334,10 @@ class SlackConnector(PlatformService):
         """
         Deliver C{event} to its Slack recipient; see the module docstring.
         """
-        if not self.running:
-            return fail(DeliveryFailed("service-unavailable", "the Slack connector is stopped"))
         ws = self._by_domain.get(event.recipient.domain)
-        if ws is None:
-            return fail(
-                DeliveryFailed(
-                    "item-not-found", f"{event.recipient.domain} is not served by Slack here"
-                )
-            )
+        refused = self.refusal(event, ws is not None)
+        if refused is not None or ws is None:
+            return refused or succeed(None)
         if isinstance(event, Typing):
             return succeed(None)  # Slack has no typing indicator for apps
         if isinstance(event, Presence):

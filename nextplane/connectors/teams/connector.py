@@ -45,16 +45,14 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from twisted.internet.defer import Deferred, DeferredSemaphore, fail, succeed
+from twisted.internet.defer import Deferred, DeferredSemaphore, succeed
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from ...contacts import ContactBook
-from ...interfaces import DeliveryFailed, IConnector
+from ...interfaces import IConnector
 from ...model.address import Address
 from ...model.events import Event, Presence, Typing, TypingState
 from ..base import ConnectorContext, ConnectorEntry
-from ..platform.commands import ContactCommands
 from ..platform.conversations import Conversations
 from ..platform.files import FileLinks, derive_key
 from ..platform.httpapi import HTTPClient, RetryPolicy
@@ -153,12 +151,7 @@ class TeamsConnector(PlatformService):
             clock=clock,
             delivery=self.delivery,
             conversations=conversations,
-            commands=ContactCommands(
-                hub.contacts or ContactBook(store, clock, lambda a: a.domain in self._by_domain),
-                self.delivery,
-                clock,
-                TEAMS,
-            ),
+            commands=self.contact_commands(hub, TEAMS),
             outbound=self.outbound,
             tenants=self.tenants,
             links=links,
@@ -199,6 +192,12 @@ class TeamsConnector(PlatformService):
             "late_failures": self.delivery.late_failures,
         }
 
+    def serves(self, address: Address) -> bool:
+        """
+        Whether C{address} is at a Teams tenant of this hub.
+        """
+        return address.domain in self._by_domain
+
     def fetch_profile(self, requester: Address, address: Address) -> Deferred[Any]:
         """
         Teams users' profiles are their stored user records (the router's).
@@ -211,15 +210,10 @@ class TeamsConnector(PlatformService):
         """
         Deliver C{event} to its Teams recipient; see the module docstring.
         """
-        if not self.running:
-            return fail(DeliveryFailed("service-unavailable", "the Teams connector is stopped"))
         tenant = self._by_domain.get(event.recipient.domain)
-        if tenant is None:
-            return fail(
-                DeliveryFailed(
-                    "item-not-found", f"{event.recipient.domain} is not served by Teams here"
-                )
-            )
+        refused = self.refusal(event, tenant is not None)
+        if refused is not None or tenant is None:
+            return refused or succeed(None)
         if isinstance(event, Presence):
             return succeed(None)  # Teams shows bots' contacts no presence
         if isinstance(event, Typing):
