@@ -61,6 +61,27 @@ class FederationLocator:
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, str | None]] = {}
 
+    def set_partners(self, partners: Sequence[PartnerConfig]) -> None:
+        """
+        Use C{partners} from now on (a configuration reload); what DNS
+        answered for a domain that was or becomes a partner is forgotten.
+        """
+        new = {p.domain: p for p in partners}
+        for domain in self._partners.keys() | new.keys():
+            self._cache.pop(domain, None)
+        self._partners = new
+
+    def known_protocol(self, domain: str) -> str | None:
+        """
+        The protocol reaching C{domain} if known without asking DNS (a
+        partner, or a fresh answer), for metrics labels.
+        """
+        partner = self._partners.get(domain)
+        if partner is not None:
+            return partner.protocol
+        cached = self._cache.get(domain)
+        return cached[1] if cached is not None else None
+
     def partner(self, domain: str) -> PartnerConfig | None:
         """
         The configured partner entry for C{domain}, if any.

@@ -18,7 +18,6 @@ from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial.unittest import TestCase
 
 from nextplane.cli import copystore as cli
-from nextplane.connectors.slack.installation import SlackInstallation
 from nextplane.copystore import CopyError, copy_store
 from nextplane.interfaces import IStore
 from nextplane.model.address import Address
@@ -45,7 +44,7 @@ async def fill(store: IStore) -> str:
     await store.put_user_policy(r.UserPolicy(ALICE, False))
     await store.put_domain_policy(r.DomainPolicy("acme.test", "*.bad.test", "block"))
     await store.put_installation(
-        SlackInstallation("T1", "xoxb-secret", "U0", "B0", ("chat:write",), T0).stored()
+        r.PlatformInstallation("slack", "T1", "xoxb-secret", ("chat:write",), T0, {"bot_id": "B0"})
     )
     await store.append_metadata(
         r.MetadataRecord(
@@ -96,6 +95,7 @@ class CopyStoreTests(TestCase):
         installation = await target.get_installation("slack", "T1")
         assert installation is not None
         self.assertEqual(installation.credentials, "xoxb-secret")
+        self.assertEqual(installation.attributes, {"bot_id": "B0"})
         self.assertFalse((await target.get_tenant_policy("acme.test")).files)
         policy = await target.get_user_policy(ALICE)
         assert policy is not None

@@ -19,6 +19,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from nextplane import tap
 from nextplane.config import parse_config
 from nextplane.connectors.echo import EchoConnector
+from nextplane.connectors.registry import CONNECTORS
 from nextplane.devcerts import ensure_ca, ensure_domain_cert
 from nextplane.storage.memory import MemoryStore
 from tests.certfaults import issue
@@ -145,6 +146,21 @@ private_key = "{d}/t.key"
         self.assertEqual(err.count("\n"), 1, err)
         self.assertIn("tenants[0].certificate: expired on ", err)
 
+    def test_reload_refuses_what_start_up_refuses(self) -> None:
+        """
+        A reload checks the new file as start-up does: a certificate that
+        does not cover the tenant is refused, and the running one is kept.
+        """
+        path = self.write_config(self.good_config())
+        service, err = self.make(path)
+        self.assertEqual(err, "")
+        self.write_config(
+            self.good_config().replace("t.crt", "other.test.crt").replace("t.key", "other.test.key")
+        )
+        reloader = service.reloader  # type: ignore[attr-defined]
+        self.assertIsNone(self.successResultOf(reloader.reload()))
+        self.assertIn("/t.crt", reloader.config.tenants[0].certificate)
+
     def test_port_out_of_range_one_line(self) -> None:
         """A listen port above 65535 is a configuration error naming the key."""
         config = self.good_config().replace("tcp:0:", "tcp:70000:")
@@ -173,7 +189,7 @@ private_key = "{d}/t.key"
         self.assertEqual(err, "")
         self.assertEqual(
             [s.name for s in service],  # type: ignore[attr-defined]
-            ["storage", "tenants", "contact-expiry", "echo", "web"],
+            ["storage", "tenants", "contact-expiry", "echo", "web", "reload"],
         )
 
 
@@ -198,6 +214,7 @@ class BuildHubTests(SynchronousTestCase):
                 "connectors": {"echo": {}},
             },
             environ={},
+            registry=CONNECTORS,
         )
         reactor = MemoryReactorClock()
         store = MemoryStore()
@@ -242,6 +259,7 @@ class BuildHubTests(SynchronousTestCase):
                 "connectors": {"echo": {}, "xmpp": {"listen": "tcp:0", "system_ca": False}},
             },
             environ={},
+            registry=CONNECTORS,
         )
         reactor = MemoryReactorClock()
         hub = tap.build_hub(config, reactor, store=MemoryStore(), resolver=FakeResolver())

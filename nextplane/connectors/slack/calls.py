@@ -72,6 +72,7 @@ from hyperlink import EncodedURL
 from twisted.internet.defer import DeferredSemaphore
 from twisted.internet.interfaces import IReactorTime
 
+from ...metrics.tally import PLATFORM_CALLS
 from ..platform.httpapi import ApiError, Caller, HTTPClient, Retry, RetryPolicy, check_status
 from .ratelimit import RateLimiter
 
@@ -187,6 +188,7 @@ def _failure_reason(method: str, error: str, detail: Sequence[str] = ()) -> str:
 
 def _fail(method: str, error: str, detail: Sequence[str] = ()) -> SlackApiError:
     condition, _ = _ERRORS.get(error, ("service-unavailable", ""))
+    PLATFORM_CALLS.failed("slack", error)
     return SlackApiError(condition, _failure_reason(method, error, detail), method, error)
 
 
@@ -269,6 +271,8 @@ class SlackCaller:
             kwargs["data"] = {k: _form_value(v) for k, v in clean.items()}
             verb = "POST"
         code, response_headers, body = await self.caller.request(verb, url, cancelled, **kwargs)
+        if code == 429:
+            PLATFORM_CALLS.limited("slack")
         check_status(code, response_headers)
         try:
             data = json.loads(body)
