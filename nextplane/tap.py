@@ -40,7 +40,7 @@ from .config import Config, ConfigError, load_config
 from .connectors.registry import CONNECTORS, ConnectorContext, ConnectorEntry
 from .contacts import ContactBook, ContactExpiryService
 from .interfaces import IStore
-from .locate import FederationLocator
+from .locate import FederationLocator, route_protocols
 from .logs import HubLogging, ReopenableFile, parse_level
 from .metrics.collector import HubCollector
 from .metrics.routing import MeteredSink, RoutingMetrics
@@ -176,7 +176,15 @@ def build_hub(
 
     federation = [n for n in config.connectors if connectors_available[n].role == "federation"]
     locator = FederationLocator(
-        config.partners, federation, resolver, reactor, cache_seconds=config.dns.cache_seconds
+        config.partners,
+        federation,
+        resolver,
+        reactor,
+        cache_seconds=config.dns.cache_seconds,
+        routes=route_protocols(
+            {n: connectors_available[n].static_domains(config.connectors[n]) for n in federation},
+            federation,
+        ),
     )
     presence = PresenceBook()
     metrics = CollectorRegistry()
