@@ -242,3 +242,30 @@ class TallyTests(SynchronousTestCase):
         self.assertEqual(tally.rate_limited["slack"], 2)
         self.assertEqual(tally.errors[("slack", "channel_not_found")], 1)
         self.assertEqual(tally.errors[("slack", "x" * 64)], 1)
+
+
+class MeteredSinkTests(SynchronousTestCase):
+    def test_options_reach_the_router(self) -> None:
+        """The platform kit's inline routes (tell_sender=False) pass through the metering."""
+        from prometheus_client import CollectorRegistry
+        from twisted.internet.defer import succeed
+
+        from nextplane.metrics.routing import MeteredSink, RoutingMetrics
+
+        seen: list[dict[str, Any]] = []
+
+        class Sink:
+            def route(self, event: Any, **options: Any) -> Any:
+                seen.append(options)
+                return succeed(None)
+
+        metrics = RoutingMetrics(CollectorRegistry(), MemoryReactorClock(), {}, lambda d: None)
+        sink = MeteredSink(Sink(), metrics, "teams")  # type: ignore[arg-type]
+        event = TextMessage(
+            sender=Address.parse("a@x.test"),
+            recipient=Address.parse("b@y.test"),
+            body=RichText.plain("hi"),
+        )
+        sink.route(event, tell_sender=False)
+        sink.route(event)
+        self.assertEqual(seen, [{"tell_sender": False}, {}])
