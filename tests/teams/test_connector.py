@@ -5,6 +5,8 @@ Connector API, the hub's router, and a recording XMPP side.
 
 from __future__ import annotations
 
+import json
+
 from twisted.trial.unittest import SynchronousTestCase
 
 from nextplane.connectors.registry import CONNECTORS
@@ -224,6 +226,29 @@ class CardTests(Fixture):
         self.assertEqual(accept.recipient, ALICE)
         hub.says(hub.tom, "hello")
         self.assertEqual(hub.delivered("message")[-1].recipient, ALICE)
+
+    def test_slow_answer_within_budget(self) -> None:
+        """An Accept whose routing is slow is answered within the channel's 15 s budget."""
+        hub = self.hub
+        hub.install(hub.tom)
+        hub.inject(ContactRequest(sender=ALICE, recipient=TOM))
+        card = hub.bot_posts(hub.tom)[-1]
+        hub.xmpp.hold = True
+        answering = hub.channel.card_action(
+            hub.tom, "contact.accept", {"request": str(ALICE)}, card.id
+        )
+        hub.advance(11)
+        self.assertTrue(answering.called)
+        answer = hub.settle(answering)
+        self.assertEqual(answer.status, 200)
+        self.assertEqual(json.loads(answer.body)["value"], "OK")
+        hub.xmpp.release()
+        hub.advance(2)
+        self.assertEqual(len(hub.delivered("contact_accept")), 1)
+        # The card is updated in place once the answer is known.
+        self.assertEqual(len(card.edits), 1)
+        self.assertIn("Accepted", text_of(card.body))
+        self.assertNotIn("Action.Execute", text_of(card.body))
 
     def test_decline(self) -> None:
         """Decline routes a decline."""

@@ -47,7 +47,8 @@ from ..platform.conversations import Conversations
 from ..platform.delivery import Delivery
 from ..platform.files import FileLinks
 from . import activity as a
-from .cards import ACCEPT_VERB, DECLINE_VERB, RequestState, card_invoke_response
+from .api import message_activity
+from .cards import ACCEPT_VERB, DECLINE_VERB, RequestState, card_attachment, card_invoke_response
 from .format import parse_teams_html
 from .inbound import ACCEPTED, Verified, invoke_answer
 from .outbound import TeamsOutbound
@@ -336,6 +337,8 @@ class TeamsHandler:
         tenant.remember(action.sender.id, action.conversation)
         accept = action.verb == ACCEPT_VERB
 
+        late: list[bool] = []
+
         async def decide() -> dict[str, Any]:
             user = await tenant.user_of(action.sender, action.conversation)
             name = self._outbound.directory.names.get(contact.key)
@@ -343,11 +346,16 @@ class TeamsHandler:
             state = RequestState.ACCEPTED if accept else RequestState.DECLINED
             card = await self._outbound.answered_card(user, contact, state)
             card["body"].append({"type": "TextBlock", "text": text, "wrap": True})
+            if late and action.reply_to_id is not None:
+                # Answered "OK" already: update the card in place now.
+                activity = message_activity(attachments=[card_attachment(card)])
+                await tenant.update(user, action.reply_to_id, activity)
             return card
 
         work = Deferred.fromCoroutine(decide())
         answered = await _within(work, INVOKE_BUDGET, self._clock)
         if answered is None:
+            late.append(True)
             self._delivery.track(work, "answering a Teams contact card")
             return invoke_answer(200, card_invoke_response())
         return invoke_answer(200, card_invoke_response(answered))
