@@ -245,27 +245,29 @@ class TallyTests(SynchronousTestCase):
 
 
 class MeteredSinkTests(SynchronousTestCase):
-    def test_options_reach_the_router(self) -> None:
-        """The platform kit's inline routes (tell_sender=False) pass through the metering."""
+    """
+    The metered sink passes the router's options on.
+    """
+
+    def test_tell_sender_passed_on(self) -> None:
+        """A connector answering the sender itself routes with tell_sender=False."""
         from prometheus_client import CollectorRegistry
         from twisted.internet.defer import succeed
+        from twisted.internet.task import Clock
 
         from nextplane.metrics.routing import MeteredSink, RoutingMetrics
 
-        seen: list[dict[str, Any]] = []
+        calls: list[dict[str, Any]] = []
 
-        class Sink:
+        class Router:
             def route(self, event: Any, **options: Any) -> Any:
-                seen.append(options)
+                calls.append(options)
                 return succeed(None)
 
-        metrics = RoutingMetrics(CollectorRegistry(), MemoryReactorClock(), {}, lambda d: None)
-        sink = MeteredSink(Sink(), metrics, "teams")  # type: ignore[arg-type]
-        event = TextMessage(
-            sender=Address.parse("a@x.test"),
-            recipient=Address.parse("b@y.test"),
-            body=RichText.plain("hi"),
-        )
-        sink.route(event, tell_sender=False)
-        sink.route(event)
-        self.assertEqual(seen, [{"tell_sender": False}, {}])
+        metrics = RoutingMetrics(CollectorRegistry(), Clock(), {}, lambda domain: None)
+        sink = MeteredSink(Router(), metrics, "slack")  # type: ignore[arg-type]
+        a, b = Address("a", "acme.test"), Address("b", "w.test")
+        event = TextMessage(sender=a, recipient=b, body=RichText([]))
+        self.successResultOf(sink.route(event, tell_sender=False))
+        self.successResultOf(sink.route(event))
+        self.assertEqual(calls, [{"tell_sender": False}, {}])

@@ -110,8 +110,10 @@ class MeteredSink:
 
     def route(self, event: Event, **options: Any) -> Deferred[Any]:
         """
-        Route C{event} and count its outcome; C{options} go to the router
-        (e.g. C{tell_sender=False} from the platform kit's inline routes).
+        Route C{event} and count its outcome.
+
+        @param options: Passed on to the router (C{tell_sender=False} from
+            a connector that answers the sender itself).
         """
         started = self._metrics.now()
 
@@ -119,5 +121,5 @@ class MeteredSink:
             self._metrics.observe(self._source, event, outcome, started)
             return outcome
 
-        route: Any = self._sink.route  # the router's, with its options
+        route: Any = self._sink.route
         return route(event, **options).addCallback(counted)  # type: ignore[no-any-return]

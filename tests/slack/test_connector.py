@@ -645,6 +645,22 @@ class CommandTests(SynchronousTestCase):
             answer, f"You and peter@widget.test are now connected: chat in <#{channel}>."
         )
 
+    def test_request_answering_invite(self) -> None:
+        """
+        A contact's request answering the user's invitation connects them:
+        no request card, the conversation says they accepted.
+        """
+        hub = self.hub
+        self.command("invite peter@widget.test")
+        self.successResultOf(hub.inject(ContactRequest(sender=PETER, recipient=JOHN)))
+        hub.advance(1)
+        conversation = hub.conversation(hub.sim_a, hub.john)
+        self.assertIn("accepted your invitation", conversation.messages[-1].text)
+        contact = self.successResultOf(hub.store.get_contact(JOHN, PETER))
+        self.assertEqual(contact.state, ContactState.ACCEPTED)
+        cards = [m for m in hub.dm(hub.sim_a, hub.john).messages if "wants to chat" in m.text]
+        self.assertEqual(cards, [])
+
     def test_direct_message_commands(self) -> None:
         """Commands typed in the app's DM are answered there; other words get help."""
         hub = self.hub

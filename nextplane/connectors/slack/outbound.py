@@ -215,11 +215,12 @@ class SlackOutbound:
         current = await self._store.get_contact(owner.address, contact)
         if (
             current is not None
-            and current.state == ContactState.PENDING
+            and current.state in (ContactState.PENDING, ContactState.ACCEPTED)
             and current.direction == ContactDirection.OUTBOUND
         ):
             # The owner asked first: this request is the answer (mutual
-            # consent), as the router records it.
+            # consent), which the router recorded (accepted) before this
+            # delivery.
             await self._accepted(ws, owner, contact, session, event.display_name)
             return
         fallback, blocks = request_card(ContactCard(contact, event.display_name))
