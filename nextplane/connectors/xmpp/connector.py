@@ -58,7 +58,7 @@ from ...model.events import (
 )
 from ...ordering import KeyedSerializer, LaneFull
 from ...presence import PresenceBook
-from ...storage.records import ContactDirection, ContactState, WorkRecord
+from ...storage.records import ContactDirection, ContactState, WorkRecord, WorkState
 from ...work import WorkLog
 from ..base import ConnectorContext, ConnectorEntry
 from ..federation.wiring import (
@@ -389,10 +389,14 @@ class XmppConnector(MultiService):
         # (or none) they come from, e.g. Prosody's bare 'subscribed'
         # followed at once by the full JID's available presence.
         key = (_bare(element.getAttribute("from")), _bare(element.getAttribute("to")))
+        claiming = inbound_work.claim(self._work, element)
         try:
-            handled = self._lanes.submit(key, lambda: self._handle(element))
+            handled = self._lanes.submit(key, lambda: self._handle(element, claiming))
         except LaneFull:
             # A peer flooding one pair: refuse rather than queue without end.
+            if claiming is not None and self._work is not None:
+                work = self._work
+                claiming.addCallback(lambda record: work.move(record, WorkState.TOLD))
             reply = error_reply(element, "resource-constraint", "too many stanzas queued")
             if reply is not None:
                 self._send_quietly(reply)
@@ -437,10 +441,19 @@ class XmppConnector(MultiService):
         waiting.callback(parse_vcard_result(element))
         return True
 
-    async def _handle(self, element: Element) -> None:
+    async def _handle(
+        self, element: Element, claiming: Deferred[WorkRecord | None] | None = None
+    ) -> None:
         if element.name == "iq":
             await self._answer_iq(element)
             return
+        await inbound_work.handled_once(
+            self._work, claiming, lambda work, routed: self._handle_stanza(element, work, routed)
+        )
+
+    async def _handle_stanza(
+        self, element: Element, work: WorkRecord | None, routed: list[WorkRecord]
+    ) -> None:
         received = stanza_to_events(element, now=self._now())
         if received.error_reply is not None:
             self._send_quietly(received.error_reply)
@@ -452,10 +465,6 @@ class XmppConnector(MultiService):
             await self._answer_probe(recipient, sender)
             return
         session = await self._session(sender, recipient)
-        claiming = inbound_work.claim(self._work, received, session)
-        work = await claiming if claiming is not None else None
-        if claiming is not None and work is None:
-            return  # the same stanza again: routed once
         resolved: dict[NativeRef, str | None] = {}
         for ref in received.refs:
             key = native_key(session, ref.stanza_id)
@@ -489,7 +498,11 @@ class XmppConnector(MultiService):
         for event in events:
             claimed, work = (work, None) if inbound_work.wants_record(event) else (None, work)
             route: Any = self._sink.route
-            outcome = await route(event, work=claimed) if claimed else await route(event)
+            if claimed is not None:
+                routed.append(claimed)
+                outcome = await route(event, work=claimed)
+            else:
+                outcome = await route(event)
             if outcome.delivered or outcome.queued:
                 outcomes.append(outcome)
                 continue

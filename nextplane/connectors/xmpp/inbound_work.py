@@ -2,9 +2,10 @@
 """
 Work records for messages received over XMPP (L{nextplane.work}).
 
-  - L{claim}: a received message with a stanza id claims the record
-    C{full JID + stanza id}; the same stanza sent again (a client's resend,
-    a stream resumed after a restart) is then routed once.
+  - L{claim}: a received chat message with a stanza id claims the record
+    C{full JID + stanza id} as soon as it is read; the same stanza sent
+    again (a client's resend, a stream resumed after a restart) is then
+    routed once.
   - L{receipt_when_settled}: the XEP-0184 receipt goes out only once every
     event of the stanza was delivered, also when a platform held one back
     for its rate limit.
@@ -16,49 +17,72 @@ Work records for messages received over XMPP (L{nextplane.work}).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from twisted.internet.defer import Deferred, gatherResults
 from twisted.words.xish.domish import Element
 
-from ...model.address import ChatSessionId
-from ...model.events import Category, Event
-from ...storage.records import WorkRecord
+from ...model.events import Category, Event, new_event_id
+from ...storage.records import WorkRecord, WorkState
 from ...work import WorkLog
-from .received import Received
 from .replies import build_error
 
-__all__ = ["claim", "not_delivered", "receipt_when_settled"]
+__all__ = ["claim", "handled_once", "not_delivered", "receipt_when_settled"]
 
 SOURCE = "xmpp"
 
 
-def claim(
-    work: WorkLog | None, received: Received, session: ChatSessionId
-) -> Deferred[WorkRecord | None] | None:
+def claim(work: WorkLog | None, element: Element) -> Deferred[WorkRecord | None] | None:
     """
-    Claim the work record of a received message.
+    Claim the work record of a received chat message as soon as it is
+    read (before it waits for its turn), so a crash loses none unrecorded.
 
-    @return: C{None} when the stanza needs no record (not a message, no
-        stanza id, no work log); else a L{Deferred} firing with the record,
-        or with C{None} for a stanza seen before.
+    @return: C{None} when the stanza needs no record (not a message with a
+        body, no stanza id or sender, no work log); else a L{Deferred}
+        firing with the record, or with C{None} for a stanza seen before.
     """
-    if work is None or received.stanza_id is None or received.sender_jid is None:
+    if work is None or element.name != "message":
         return None
-    if received.sender is None or received.recipient is None:
+    if element.getAttribute("type") not in (None, "chat", "normal"):
         return None
-    if not any(p.event.category == Category.IM for p in received.pending):
+    sender, stanza_id = element.getAttribute("from"), element.getAttribute("id")
+    recipient = element.getAttribute("to")
+    if not sender or not stanza_id or not recipient:
+        return None
+    if not any(child.name == "body" for child in element.elements()):
         return None
     return work.accept(
         source=SOURCE,
-        origin=f"{received.sender_jid} {received.stanza_id}",
-        work_id=received.pending[0].event.event_id,
-        sender=received.sender_jid,
-        recipient=str(received.recipient),
-        conversation=session.value,
-        native_id=received.stanza_id,
+        origin=f"{sender} {stanza_id}",
+        work_id=new_event_id(),
+        sender=sender,
+        recipient=recipient,
+        native_id=stanza_id,
     )
+
+
+async def handled_once(
+    work: WorkLog | None,
+    claiming: Deferred[WorkRecord | None] | None,
+    handle: Callable[[WorkRecord | None, list[WorkRecord]], Awaitable[None]],
+) -> None:
+    """
+    Run C{handle(record, routed)} for a stanza whose claim is C{claiming}
+    unless it is a duplicate. C{handle} appends the record to C{routed}
+    when it gives it to the router; one the router never got (the stanza
+    was refused here, or gave no message) is closed: its sender was
+    answered.
+    """
+    record = await claiming if claiming is not None else None
+    if claiming is not None and record is None:
+        return  # the same stanza again: routed once
+    routed: list[WorkRecord] = []
+    try:
+        await handle(record, routed)
+    finally:
+        if record is not None and not routed and work is not None:
+            await work.move(record, WorkState.TOLD)
 
 
 def receipt_when_settled(
