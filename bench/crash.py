@@ -37,16 +37,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+from treq.client import HTTPClient
 from twisted.internet import task
 from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThread
+from twisted.web.client import Agent
 from twisted.words.xish import domish
 
 from bench.common import HubProcess
-from bench.slack_side import SlackTenant, marker, parse_marker
+from bench.slack_side import SIGNING_SECRET, SlackTenant, marker, parse_marker
 from bench.xmpp_peer import XmppPeer
 from nextplane.devcerts import ensure_ca, ensure_domain_cert
 from nextplane.model.address import Address
+from nextplane.testing.slack_sim import EventSender
 
 HUB_DOMAIN = "acme.test"
 PEER_DOMAIN = "widget.test"
@@ -93,7 +96,7 @@ class Tally:
         self.posts: dict[int, int] = {}
         self.errors: set[int] = set()
         self.receipts: set[int] = set()
-        self.notices = 0
+        self.received: dict[int, int] = {}
 
     def slack_post(self, channel: str, text: str, received_ns: int) -> None:
         found = parse_marker(text)
@@ -103,6 +106,11 @@ class Tally:
     def stanza(self, element: domish.Element) -> None:
         if element.name != "message":
             return
+        for child in element.elements():
+            if child.name == "body":
+                found = parse_marker(str(child))
+                if found is not None:
+                    self.received[found[0]] = self.received.get(found[0], 0) + 1
         if element.getAttribute("type") == "error":
             stanza_id = element.getAttribute("id") or ""
             if stanza_id.startswith("crash-"):
@@ -115,17 +123,19 @@ class Tally:
                     self.receipts.add(int(stanza_id[6:]))
 
 
-async def run(reactor: Any, count: int) -> dict[str, Any]:
+async def run(reactor: Any, count: int, scenario: str = "queued") -> dict[str, Any]:
     directory = Path(tempfile.mkdtemp(prefix="nextplane-crash-"))
     certs = directory / "certs"
     ca = ensure_ca(certs)
     hub_certs = ensure_domain_cert(certs, HUB_DOMAIN, ca)
     peer_certs = ensure_domain_cert(certs, PEER_DOMAIN, ca)
     tally = Tally()
-    tenant = SlackTenant(reactor, domain=HUB_DOMAIN, users=1, on_post=tally.slack_post)
+    tenant = SlackTenant(
+        reactor, domain=HUB_DOMAIN, users=1, on_post=tally.slack_post, keep_history=True
+    )
     tenant.listen()
     hub_dir = directory / "hub"
-    await tenant.seed(hub_dir / "hub.sqlite3", [(0, Address("peter", PEER_DOMAIN))])
+    channels = await tenant.seed(hub_dir / "hub.sqlite3", [(0, Address("peter", PEER_DOMAIN))])
     hub_port = free_port()
     peer = XmppPeer(
         reactor,
@@ -163,6 +173,14 @@ async def run(reactor: Any, count: int) -> dict[str, Any]:
     recipient = str(tenant.address(0))
     hub = HubProcess(hub_dir, config, core=0)
     await deferToThread(hub.start)
+    if scenario == "webhooks":
+        [channel] = channels.values()
+        try:
+            return await webhooks(reactor, hub, tenant, channel, tally, count)
+        finally:
+            await peer.stop()
+            await deferToThread(hub.stop)
+            tenant.stop()
     started = time.monotonic()
     try:
         stream = await peer.connect(HUB_DOMAIN)
@@ -202,14 +220,86 @@ async def run(reactor: Any, count: int) -> dict[str, Any]:
     return result
 
 
+async def webhooks(
+    reactor: Any, hub: HubProcess, tenant: SlackTenant, channel: str, tally: Tally, count: int
+) -> dict[str, Any]:
+    """
+    Slack -> XMPP: signed message events arrive at 20 a second; the hub is
+    killed after a third of them, then started again. Slack retries what
+    was not acknowledged (1, 2, 4 s). Every acknowledged event must reach
+    the XMPP peer once, or its sender get a notice threaded to its C{ts}.
+    """
+    http = HTTPClient(Agent(reactor))
+    sender = EventSender(
+        http,
+        reactor,
+        SIGNING_SECRET,
+        hub.web_url,
+        tenant.workspace,
+        retry_delays=(1.0, 2.0, 4.0),
+        validate=False,
+    )
+    user = tenant.user_ids[0]
+    started = time.monotonic()
+    deliveries: list[Deferred[Any]] = []
+    for n in range(count):
+        if n == count // 3:
+            assert hub.process is not None
+            hub.process.send_signal(signal.SIGKILL)
+            hub.process.wait()
+            hub.process = None
+            restart = deferToThread(hub.start)
+        event = {
+            "type": "message",
+            "channel": channel,
+            "channel_type": "group",
+            "user": user,
+            "text": marker(n, 0),
+            "ts": f"1700000000.{n:06d}",
+            "event_ts": f"1700000000.{n:06d}",
+        }
+        deliveries.append(sender.send_event(event))
+        await sleep(reactor, 0.05)
+    await restart
+    results = [await d for d in deliveries]
+    acknowledged = {n for n, r in enumerate(results) if r.delivered}
+
+    def notices() -> set[int]:
+        messages = tenant.workspace.conversations[channel].messages
+        return {
+            int(m.thread_ts.split(".")[1])
+            for m in messages
+            if m.thread_ts and "not delivered" in m.text
+        }
+
+    await until(reactor, lambda: acknowledged <= (set(tally.received) | notices()), 30)
+    told = notices()
+    arrived = set(tally.received)
+    return {
+        "scenario": "kill -9 while webhooks arrive (Slack -> XMPP)",
+        "messages": count,
+        "acknowledged": len(acknowledged),
+        "never_acknowledged": count - len(acknowledged),
+        "arrived": len(arrived),
+        "told_not_delivered": len(told),
+        "ambiguous": len(arrived & told),
+        "lost": len(acknowledged - arrived - told),
+        "duplicated": sum(1 for n in tally.received.values() if n > 1),
+        "arrived_unacknowledged": len(arrived - acknowledged),
+        "settled": acknowledged <= arrived | told,
+        "seconds": round(time.monotonic() - started, 1),
+    }
+
+
 def main(reactor: Any, *argv: str) -> Deferred[None]:
     parser = argparse.ArgumentParser(prog="python -m bench.crash")
     parser.add_argument("--messages", type=int, default=20)
     parser.add_argument("--result", default="")
+    parser.add_argument("--scenario", choices=("queued", "webhooks"), default="queued")
     args = parser.parse_args(argv)
 
     async def go() -> None:
-        result = await run(reactor, args.messages)
+        result = await run(reactor, args.messages, args.scenario)
         text = json.dumps(result, indent=2)
         if args.result:
             Path(args.result).write_text(text)
