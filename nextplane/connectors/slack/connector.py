@@ -283,7 +283,10 @@ class SlackConnector(Service):
             self._clock,
             self._rng,
             base_url=self._config.api_base_url,
-            policy=RetryPolicy(timeout=self._config.request_timeout),
+            policy=RetryPolicy(
+                timeout=self._config.request_timeout,
+                outage_deadline=self._config.outage_seconds,
+            ),
             file_hosts=self._config.file_hosts,
             gate=self._gate,
         )
