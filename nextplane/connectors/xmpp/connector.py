@@ -370,17 +370,21 @@ class XmppConnector(MultiService):
 
     # -- inbound ----------------------------------------------------------
 
-    def stanza_received(self, element: Element) -> None:
+    def stanza_received(self, element: Element) -> Deferred[Any] | None:
         """
         Handle a stanza from an authenticated remote stream (the s2s
         C{on_stanza} callback). Stanzas of one sender to one recipient are
         processed in arrival order.
+
+        @return: Fires when the stanza was handled (the s2s service stops
+            reading a stream with too many of these in flight), or C{None}
+            when it was answered at once.
         """
         self.stanzas_in += 1
         if element.name == "iq" and self._iq_answered(element):
             # An answer to the hub's own request (a vCard) must not queue
             # behind the stanza whose handling is waiting for it.
-            return
+            return None
         # Bare JIDs: a user's stanzas keep their order whatever resource
         # (or none) they come from, e.g. Prosody's bare 'subscribed'
         # followed at once by the full JID's available presence.
@@ -392,8 +396,8 @@ class XmppConnector(MultiService):
             reply = error_reply(element, "resource-constraint", "too many stanzas queued")
             if reply is not None:
                 self._send_quietly(reply)
-            return
-        handled.addErrback(
+            return None
+        return handled.addErrback(
             lambda f: log.failure("handling a {name} stanza failed", f, name=element.name)
         )
 
