@@ -110,3 +110,33 @@ class OutageTests(SynchronousTestCase):
         )
         self.assertEqual(posted, sent[:5])
         self.assertEqual(told, sent[5:])
+
+
+class InboundRoomTests(SynchronousTestCase):
+    """
+    Slack events are acknowledged only while the hub has room for them.
+    """
+
+    def test_full_hub_answers_503(self) -> None:
+        """
+        With C{max_inbound_queued} events still being handled (the XMPP side
+        does not take them), the next event is answered 503; once they
+        drain, Slack's retry is taken and nothing is lost.
+        """
+        hub = SlackHub(extra={"max_inbound_queued": 2})
+        hub.command(hub.sim_a, hub.john, "invite peter@widget.test")
+        self.successResultOf(hub.inject(ContactAccept(sender=PETER, recipient=JOHN)))
+        hub.advance(2)
+        conversation = hub.conversation(hub.sim_a, hub.john)
+        hub.xmpp.hold = True
+        for text in ("one", "two", "three"):
+            hub.sim_a.user_posts(hub.john.id, conversation.id, text)
+            hub.pump()
+        self.assertEqual(hub.slack.delivery.receiving, 2)
+        self.assertEqual(hub.slack.webhook.refused_busy, 1)
+        hub.xmpp.hold = False
+        hub.xmpp.release()
+        hub.advance(90)  # Slack retries a failed delivery after a minute
+        texts = [e.body.plain_text() for e in hub.delivered("message")]  # type: ignore[attr-defined]
+        self.assertEqual(texts, ["one", "two", "three"])
+        self.assertEqual(hub.slack.delivery.receiving, 0)

@@ -60,6 +60,8 @@ class SlackConfig:
         queue before it is acknowledged anyway.
     @ivar max_queued: Deliveries that may wait per conversation.
     @ivar request_timeout: Seconds to wait for each Web API answer.
+    @ivar max_inbound_queued: Slack events queued or being handled at
+        which further events are answered 503 (Slack retries them later).
     @ivar max_message_parts: Slack messages a text longer than Slack's
         40,000 characters is split into; a longer text is refused and its
         sender told.
@@ -85,6 +87,7 @@ class SlackConfig:
     request_timeout: float = 10.0
     outage_seconds: float = 180.0
     max_message_parts: int = 4
+    max_inbound_queued: int = 5000
     max_connections: int = 64
 
     def secrets(self) -> tuple[str, ...]:
@@ -148,6 +151,9 @@ def parse_config(section: Section) -> SlackConfig:
         request_timeout=section.number("request_timeout", 10.0, minimum=1.0),
         outage_seconds=section.number("outage_seconds", 180.0, minimum=0.0),
         max_message_parts=section.integer("max_message_parts", 4, minimum=1, maximum=100),
+        max_inbound_queued=section.integer(
+            "max_inbound_queued", 5000, minimum=1, maximum=1_000_000
+        ),
         max_connections=section.integer("max_connections", 64, minimum=1, maximum=1000),
     )
 

@@ -251,6 +251,7 @@ class SlackConnector(Service):
             on_oauth=self._installer.on_oauth if oauth is not None else None,
             on_file=SlackFiles(links, self._workspaces).on_file,
             on_late_reply=self._home.on_late_reply,
+            has_room=lambda: self.delivery.receiving < config.max_inbound_queued,
         )
         self._installer.webhook = self.webhook
         self.ready: Deferred[None] = succeed(None)
@@ -372,6 +373,8 @@ class SlackConnector(Service):
             "messages_out": self._outbound.messages_out,
             "queued": len(self.delivery),
             "late_failures": self.delivery.late_failures,
+            "receiving": self.delivery.receiving,
+            "refused_busy": self.webhook.refused_busy,
         }
 
     def revoke(self, revocation: Any) -> None:
