@@ -43,12 +43,12 @@ from ...model.events import (
     TextMessage,
 )
 from ...model.text import Link, RichText, Text
+from ...sizes import split_text, too_long
 from ...storage.records import ContactDirection, ContactState, UserRecord
 from ..platform.cards import ContactCard, ContactLine
 from ..platform.conversations import Conversations
 from ..platform.delivery import Delivery
 from ..platform.directory import Directory
-from ..platform.sizes import split_text, too_long
 from .api import MAX_TEXT, SlackApiError
 from .blocks import rich_text_block
 from .config import SlackConfig, channel_name

@@ -1,7 +1,8 @@
-# -*- test-case-name: tests.platform.test_sizes -*-
+# -*- test-case-name: tests.test_sizes -*-
 """
-Message-size limits of a platform: a text longer than one message may hold
-is split into several where the platform allows it, at a paragraph, line
+Message-size limits of a destination (Slack's 40,000 characters, XMPP's
+and SIP's as configured): a text longer than one message may hold is split
+into several where the platform allows it, at a paragraph, line
 or word boundary and never inside a markup entity (C{<...>}, as Slack's
 links and mentions); past C{max_parts} it is refused (L{too_long}), and
 the sender is told through the router like any refused delivery.
@@ -9,7 +10,7 @@ the sender is told through the router like any refused delivery.
 
 from __future__ import annotations
 
-from ...interfaces import DeliveryFailed
+from .interfaces import DeliveryFailed
 
 __all__ = ["split_text", "too_long"]
 

@@ -1,12 +1,12 @@
 """
-Tests for L{nextplane.connectors.platform.sizes}.
+Tests for L{nextplane.sizes}.
 """
 
 from __future__ import annotations
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from nextplane.connectors.platform.sizes import split_text, too_long
+from nextplane.sizes import split_text, too_long
 
 
 class SplitTests(SynchronousTestCase):
