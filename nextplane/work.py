@@ -54,7 +54,10 @@ class WorkLog:
         self._clock = clock
         self.keep = keep
 
-    def _now(self) -> datetime:
+    def now(self) -> datetime:
+        """
+        The clock's time, as records hold it.
+        """
         return datetime.fromtimestamp(self._clock.seconds(), UTC)
 
     def accept(
@@ -77,7 +80,7 @@ class WorkLog:
             or with C{None} when C{origin} was seen before (a duplicate,
             not to be routed again).
         """
-        now = self._now()
+        now = self.now()
         record = WorkRecord(
             source=source,
             origin=origin,
@@ -113,29 +116,32 @@ class WorkLog:
             d.callback(None)
             return d
         return self._store.update_work(  # type: ignore[no-any-return]
-            record.source, record.origin, state, self._now(), delivered_id
+            record.source, record.origin, state, self.now(), delivered_id
         )
 
     def prune(self) -> Deferred[int]:
         """
         Delete finished records older than C{keep}. @return: How many.
         """
-        cut = self._now() - timedelta(seconds=self.keep)
+        cut = self.now() - timedelta(seconds=self.keep)
         return self._store.prune_work(cut)  # type: ignore[no-any-return]
 
-    def recover(self, tellers: Mapping[str, Teller]) -> Deferred[dict[str, int]]:
+    def recover(self, tellers: Mapping[str, Teller], before: datetime) -> Deferred[dict[str, int]]:
         """
-        Tell the sender of every unfinished record that their message was
-        not delivered, through the teller of its source, then close it:
-        C{told}, or C{failed} when there is no teller or telling failed.
+        Tell the sender of every unfinished record accepted C{before} (by
+        an earlier process: this one's own are under way) that their
+        message was not delivered, through the teller of its source, then
+        close it: C{told}, or C{failed} when there is no teller or telling
+        failed.
 
         @return: A L{Deferred} firing with counts by final state.
         """
-        return Deferred.fromCoroutine(self._recover(tellers))
+        return Deferred.fromCoroutine(self._recover(tellers, before))
 
-    async def _recover(self, tellers: Mapping[str, Teller]) -> dict[str, int]:
+    async def _recover(self, tellers: Mapping[str, Teller], before: datetime) -> dict[str, int]:
         counts = {WorkState.TOLD.value: 0, WorkState.FAILED.value: 0}
-        for record in await self._store.unfinished_work():
+        unfinished = await self._store.unfinished_work()
+        for record in (r for r in unfinished if r.accepted_at < before):
             teller = tellers.get(record.source)
             told = False
             if teller is not None:
@@ -196,7 +202,9 @@ class WorkService(Service):
         Schedule recovery and start pruning.
         """
         super().startService()
-        self._pending = self._clock.callLater(self._recover_after, self._recover)
+        # Records from before this start are the previous process's.
+        started = self._work.now()
+        self._pending = self._clock.callLater(self._recover_after, self._recover, started)
         self._prune.start(self._prune_every, now=False)
 
     def stopService(self) -> None:
@@ -209,14 +217,15 @@ class WorkService(Service):
         if self._prune.running:
             self._prune.stop()
 
-    def _recover(self) -> None:
+    def _recover(self, started: datetime) -> None:
         self._pending = None
 
         def failed(failure: Failure) -> dict[str, int]:
             log.failure("recovering work records failed", failure)
             return {}
 
-        self._work.recover(self._tellers).addErrback(failed).chainDeferred(self.recovered)
+        recovering = self._work.recover(self._tellers, started)
+        recovering.addErrback(failed).chainDeferred(self.recovered)
 
     def _prune_once(self) -> Deferred[None]:
         def done(count: int) -> None:

@@ -64,7 +64,7 @@ class WorkLogTests(SynchronousTestCase):
         self.assertIsNotNone(self.accept("T1:Ev1"))
 
     def test_recover_tells_and_closes(self) -> None:
-        """Unfinished records are told through their source's teller, then closed."""
+        """Unfinished records of earlier processes are told through their source's teller, then closed."""
         told: list[str] = []
 
         async def tell(record: WorkRecord) -> bool:
@@ -77,14 +77,20 @@ class WorkLogTests(SynchronousTestCase):
         done = self.accept("done")
         self.successResultOf(self.work.move(done, WorkState.DELIVERED))
         self.successResultOf(self.work.move(self.accept("handed"), WorkState.HANDED_OVER))
-        counts = self.successResultOf(self.work.recover({"slack": tell}))
+        self.clock.advance(1)
+        self.accept("this process's own")  # under way: not told
+        before = self.work.now()
+        self.clock.advance(1)
+        self.accept("after")  # accepted after the start: not told either
+        counts = self.successResultOf(self.work.recover({"slack": tell}, before))
         self.assertEqual(sorted(told), ["a", "b", "cannot", "handed"])
         self.assertEqual(counts, {"told": 3, "failed": 2})
         self.assertEqual(self.state("a"), WorkState.TOLD)
         self.assertEqual(self.state("cannot"), WorkState.FAILED)
         self.assertEqual(self.state("x", "nowhere"), WorkState.FAILED)
         self.assertEqual(self.state("done"), WorkState.DELIVERED)
-        self.assertEqual(self.successResultOf(self.store.unfinished_work()), [])
+        unfinished = self.successResultOf(self.store.unfinished_work())
+        self.assertEqual([r.origin for r in unfinished], ["this process's own", "after"])
 
 
 class QueueingConnectorTests(SynchronousTestCase):
