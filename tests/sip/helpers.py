@@ -314,10 +314,15 @@ class HubFixture:
 
     def advance(self, seconds: float) -> None:
         """
-        Move the clock and let the network settle.
+        Move the clock and let the network settle, in steps, so that a
+        connection closed on the way (idle deadlines) is seen closed by the
+        other side before it sends on it again.
         """
-        self.clock.advance(seconds)
-        self.network.flush()
+        while seconds > 0:
+            step = min(seconds, 5.0)
+            self.clock.advance(step)
+            self.network.flush()
+            seconds -= step
 
     def delivered(self, kind: str | None = None) -> list[Any]:
         """

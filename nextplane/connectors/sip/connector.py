@@ -467,7 +467,13 @@ def build(context: ConnectorContext, config: SipConfig) -> SipConnector:
         endpoint_factory=_endpoint_factory(context.reactor, config.connect_timeout),
         trusted_relays=config.trusted_relays,
         advertise_alias=config.advertise_alias,
-        limits=Limits(max_body_size=config.max_message_bytes),
+        limits=Limits(
+            max_body_size=config.max_message_bytes,
+            max_headers=config.max_headers,
+            message_timeout=config.message_timeout,
+            idle_timeout=config.idle_timeout,
+            max_connections_per_address=config.max_connections_per_address,
+        ),
         handshake_timeout=config.connect_timeout,
         connect_timeout=config.connect_timeout,
     )
