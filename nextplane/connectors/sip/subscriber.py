@@ -213,7 +213,15 @@ class PresenceSubscriber:
             subscription.dialog = dialog
             self._by_dialog[dialog.id] = subscription
         else:
-            subscription.dialog.receive_response(tx.request, response)
+            dialog = subscription.dialog
+            if not dialog.route_set:
+                # The dialog came from a NOTIFY that overtook this 2xx (RFC
+                # 6665 4.1.2.4) without Record-Route: proxies that
+                # record-route the SUBSCRIBE but route that NOTIFY as
+                # in-dialog (Kamailio) still want our requests; without
+                # their route the unsubscribe goes astray (404).
+                dialog.route_set = tuple(reversed(response.headers.get_all("Record-Route")))
+            dialog.receive_response(tx.request, response)
         if subscription.state == "subscribing":
             subscription.state = "pending"
         self._refresh_later(subscription, int_or(response.headers.get("Expires"), expires))
@@ -465,7 +473,14 @@ class PresenceSubscriber:
             )
             return
         subscription.announced = True
-        if state == ContactState.PENDING:
+        # Only the hub user's own request is accepted by this NOTIFY; one of
+        # theirs that is pending is being answered by the hub user (our
+        # SUBSCRIBE back may be faster than that answer is stored).
+        if (
+            state == ContactState.PENDING
+            and record is not None
+            and record.direction == ContactDirection.OUTBOUND
+        ):
             await self._core.route(
                 ContactAccept(sender=remote, recipient=hub_user, timestamp=self._core.now())
             )
