@@ -23,6 +23,7 @@ L{ReloadService} turns SIGHUP into one.
 
 from __future__ import annotations
 
+import functools
 import signal
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol, runtime_checkable
@@ -34,6 +35,7 @@ from twisted.internet.interfaces import IReactorThreads
 from twisted.logger import Logger
 
 from .config import Config, ConfigError, PartnerConfig, TenantConfig, load_config
+from .connectors.registry import CONNECTORS
 from .interfaces import IStore
 from .locate import FederationLocator
 from .logs import HubLogging, parse_level
@@ -44,6 +46,9 @@ from .storage.records import TenantRecord
 __all__ = ["PolicyCache", "ReloadResult", "ReloadService", "Reloader", "restart_needed"]
 
 log = Logger()
+
+#: Reads a configuration file for this build's connectors.
+_LOAD: Callable[[str], Config] = functools.partial(load_config, registry=CONNECTORS)
 
 
 @runtime_checkable
@@ -144,7 +149,7 @@ class Reloader:
         logging: HubLogging | None = None,
         log_path_pinned: bool = False,
         notifier: Notifier | None = None,
-        load: Callable[[str], Config] = load_config,
+        load: Callable[[str], Config] = _LOAD,
     ) -> None:
         if running.path is None:
             raise ValueError("the running configuration was not read from a file")

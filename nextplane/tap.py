@@ -38,7 +38,7 @@ from .admin.api import AdminAPI
 from .check.certificates import startup_problem
 from .config import Config, ConfigError, load_config
 from .connectors.registry import CONNECTORS, ConnectorContext, ConnectorEntry
-from .contacts import ContactExpiryService
+from .contacts import ContactBook, ContactExpiryService
 from .interfaces import IStore
 from .locate import FederationLocator, route_protocols
 from .logs import HubLogging, ReopenableFile, parse_level
@@ -167,9 +167,11 @@ def build_hub(
         [TenantRecord(t.domain, t.platform, t.workspace, t.display_name) for t in config.tenants],
     ).setServiceParent(hub)
 
+    local_domains = frozenset(t.domain for t in config.tenants)
+    contacts = ContactBook(store, reactor, lambda address: address.domain in local_domains)
     if config.router.contact_request_ttl > 0:
         ContactExpiryService(
-            store, reactor, timedelta(seconds=config.router.contact_request_ttl)
+            contacts, reactor, timedelta(seconds=config.router.contact_request_ttl)
         ).setServiceParent(hub)
 
     federation = [n for n in config.connectors if connectors_available[n].role == "federation"]
@@ -197,6 +199,7 @@ def build_hub(
         require_accepted_contact=config.router.require_accepted_contact,
         delivery_timeout=config.router.delivery_timeout,
         presence=presence,
+        contacts=contacts,
     )
     web_app = HubWebApp({"storage": storage.health}, __version__)
     admin_api = AdminAPI(store, config.web.admin_token, reactor, on_revoke=[router.revoke])
@@ -212,6 +215,7 @@ def build_hub(
         on_policy_change=admin_api.add_policy_listener,
         presence=presence,
         profiles=router.profile_of,
+        contacts=contacts,
     )
     connectors = {}
     for name, connector_config in config.connectors.items():
@@ -242,6 +246,7 @@ def build_hub(
     hub.admin_api = admin_api  # type: ignore[attr-defined]
     hub.web = web  # type: ignore[attr-defined]
     hub.store = store  # type: ignore[attr-defined]
+    hub.contacts = contacts  # type: ignore[attr-defined]
     hub.connectors = connectors  # type: ignore[attr-defined]
     hub.locator = locator  # type: ignore[attr-defined]
     hub.metrics = metrics  # type: ignore[attr-defined]
@@ -295,7 +300,7 @@ def load_valid_config(path: str, now: datetime) -> Config:
 
     @raise ConfigError: On the first problem.
     """
-    config = load_config(path)
+    config = load_config(path, registry=CONNECTORS)
     require_storage_driver(config)
     problem = startup_problem(config, now)
     if problem is not None:

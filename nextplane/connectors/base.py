@@ -15,6 +15,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime, IResolver
 
 from ..config import Config, Section
+from ..contacts import ContactBook
 from ..interfaces import IConnector, IEventSink, IStore
 from ..model.address import Address
 from ..model.profile import Profile
@@ -44,6 +45,9 @@ class ConnectorContext:
     @ivar presence: Hub users' latest reported presence (in memory).
     @ivar profiles: C{(requester, address)} to the address's profile
         (L{nextplane.router.Router.profile_of}).
+    @ivar contacts: The one writer of contact state
+        (L{nextplane.contacts.ContactBook}); C{None} only in tests that
+        need none.
     """
 
     reactor: IReactorTime
@@ -58,6 +62,7 @@ class ConnectorContext:
     profiles: Callable[[Address, Address], Deferred[Profile | None]] = lambda requester, address: (
         succeed(None)
     )
+    contacts: ContactBook | None = None
 
 
 @frozen

@@ -6,7 +6,8 @@ Immutable records the store keeps. No message content is ever among them.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 
 from attrs import field, frozen
@@ -17,6 +18,7 @@ from ..model.events import _utc
 __all__ = [
     "MESSAGE_KINDS",
     "ChatSessionRecord",
+    "ContactChange",
     "ContactDirection",
     "ContactRecord",
     "ContactState",
@@ -26,7 +28,7 @@ __all__ = [
     "FederationMode",
     "MetadataQuery",
     "MetadataRecord",
-    "SlackInstallation",
+    "PlatformInstallation",
     "TenantPolicy",
     "TenantRecord",
     "UsageContribution",
@@ -72,31 +74,50 @@ def _scopes(value: Iterable[str]) -> tuple[str, ...]:
     return scopes
 
 
+def _attributes(value: Mapping[str, str | None]) -> dict[str, str]:
+    # None means "not known": kept out, so a stored record compares equal.
+    attributes = {k: v for k, v in dict(value).items() if v is not None}
+    for key, item in attributes.items():
+        if not isinstance(key, str) or not key or not isinstance(item, str):
+            raise ValueError(f"installation attributes are text: {key!r}")
+    return attributes
+
+
 @frozen
-class SlackInstallation:
+class PlatformInstallation:
     """
-    The nextplane Slack app installed in one workspace with OAuth v2
-    (C{oauth.v2.access}), so the hub serves it after a restart without a
-    configured token.
+    A platform's app installed in one workspace or tenant (Slack OAuth v2,
+    a Teams tenant, a Webex organisation), so the hub serves it after a
+    restart without configured credentials. One per (platform, workspace).
 
-    @ivar team_id: The workspace (C{T0123ABCD}); one installation per team.
-    @ivar bot_token: The bot token (C{xoxb-...}). A secret: left out of
-        C{repr}, shown as C{[redacted]} by C{dump_tables}, never logged.
-    @ivar bot_user_id: The bot's user id (C{U...}), if Slack said.
-    @ivar bot_id: The bot's id (C{B...}, from C{auth.test}), if known.
-    @ivar scopes: The scopes granted, in Slack's order; none contains a
-        comma (they are stored comma-separated).
-    @ivar installed_at: When the hub received the token.
-    @ivar enterprise_id: The Enterprise Grid organisation, if any.
+    @ivar platform: The connector name (C{slack}, C{teams}, C{webex}).
+    @ivar workspace: The platform's id of the workspace or tenant (Slack
+        team C{T0123ABCD}, Teams tenant id, Webex organisation id).
+    @ivar credentials: What the hub authenticates with there (a bot token;
+        a platform needing several secrets stores a JSON object). A secret:
+        left out of C{repr}, shown as C{[redacted]} by C{dump_tables},
+        never logged.
+    @ivar scopes: The scopes or permissions granted, in the platform's
+        order; none contains a comma (they are stored comma-separated).
+    @ivar installed_at: When the hub received the credentials.
+    @ivar attributes: Non-secret facts the platform gave, by name (Slack:
+        C{bot_user_id}, C{bot_id}, C{enterprise_id}; Teams: a service URL).
+        Entries given as C{None} are left out.
     """
 
-    team_id: str
-    bot_token: str = field(repr=False)
-    bot_user_id: str | None
-    bot_id: str | None
+    platform: str
+    workspace: str
+    credentials: str = field(repr=False)
     scopes: tuple[str, ...] = field(converter=_scopes)
     installed_at: datetime = field(converter=_utc)
-    enterprise_id: str | None = None
+    attributes: dict[str, str] = field(factory=dict, converter=_attributes, hash=False)
+
+    @property
+    def attributes_json(self) -> str:
+        """
+        L{attributes} as stored: a JSON object, keys sorted.
+        """
+        return json.dumps(self.attributes, sort_keys=True, separators=(",", ":"))
 
 
 class ContactState(enum.StrEnum):
@@ -134,6 +155,68 @@ class ContactRecord:
     direction: ContactDirection = field(converter=ContactDirection)
     created_at: datetime = field(converter=_utc)
     updated_at: datetime = field(converter=_utc)
+
+
+def _states(value: Iterable[str] | None) -> tuple[ContactState, ...] | None:
+    return None if value is None else tuple(ContactState(s) for s in value)
+
+
+def _lower(value: Iterable[str] | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(v.lower() for v in value)
+
+
+def _pattern(value: str | None) -> str | None:
+    return None if value is None else value.lower()
+
+
+def _optional_utc(value: datetime | None) -> datetime | None:
+    return None if value is None else _utc(value)
+
+
+@frozen(kw_only=True)
+class ContactChange:
+    """
+    One set-based change of contact state: every contact the filters match
+    (all given filters at once) and not already in C{state} moves to
+    C{state} at C{at}, in one store transaction. C{None} means no filter.
+
+    @ivar owner: Contacts of this hub user.
+    @ivar external: Contacts with this external address.
+    @ivar owner_domains: Contacts of users of these tenant domains.
+    @ivar external_pattern: Contacts whose external domain is this domain,
+        or, for C{*.example.com}, a subdomain of it (as domain rules read).
+    @ivar from_states: Only contacts in one of these states.
+    @ivar updated_before: Only contacts last changed before this time.
+    """
+
+    state: ContactState = field(converter=ContactState)
+    at: datetime = field(converter=_utc)
+    owner: Address | None = None
+    external: Address | None = None
+    owner_domains: tuple[str, ...] | None = field(default=None, converter=_lower)
+    external_pattern: str | None = field(default=None, converter=_pattern)
+    from_states: tuple[ContactState, ...] | None = field(default=None, converter=_states)
+    updated_before: datetime | None = field(default=None, converter=_optional_utc)
+
+    def matches(self, contact: ContactRecord) -> bool:
+        """
+        Whether C{contact} is changed by this (the one rule; the SQL
+        backends say the same in C{WHERE}).
+        """
+        domain = contact.external.domain.lower()
+        pattern = self.external_pattern
+        return (
+            contact.state != self.state
+            and (self.owner is None or contact.owner.key == self.owner.key)
+            and (self.external is None or contact.external.key == self.external.key)
+            and (self.owner_domains is None or contact.owner.domain.lower() in self.owner_domains)
+            and (
+                pattern is None
+                or (domain.endswith(pattern[1:]) if pattern.startswith("*.") else domain == pattern)
+            )
+            and (self.from_states is None or contact.state in self.from_states)
+            and (self.updated_before is None or contact.updated_at < self.updated_before)
+        )
 
 
 @frozen

@@ -12,7 +12,7 @@ import secrets
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from twisted.internet.defer import succeed
+from twisted.internet.defer import Deferred, succeed
 from twisted.logger import LogLevel, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
@@ -24,6 +24,7 @@ from nextplane.connectors.slack.connector import (
     channel_name,
     parse_config,
 )
+from nextplane.connectors.slack.installation import SlackInstallation
 from nextplane.connectors.slack.signature import sign
 from nextplane.connectors.slack.webhook import ACCEPT_ACTION, DECLINE_ACTION
 from nextplane.interfaces import DeliveryFailed, IConnector
@@ -49,7 +50,7 @@ from nextplane.storage.records import (
     DomainAction,
     DomainPolicy,
     MetadataQuery,
-    SlackInstallation,
+    PlatformInstallation,
 )
 from nextplane.testing.slack_sim import CAPACITY
 
@@ -216,12 +217,31 @@ class XmppSideTests(SynchronousTestCase):
         """A contact with no hub user record is shown with the profile fetched for them (e.g. their vCard)."""
         hub = self.hub
         fetched = Profile("Peter Smith", "Engineer", "https://img.test/p.png")
-        hub.slack._profiles = lambda requester, address: succeed(fetched)  # type: ignore[attr-defined]
+        hub.slack.directory.fetch_profile = lambda requester, address: succeed(fetched)
         conversation = self.connect()
         self.successResultOf(hub.inject(text_message(RichText([Text("hi")]))))
         [post] = hub.posts(conversation)
         self.assertEqual(post.username, "Peter Smith (peter@widget.test)")
         self.assertEqual(post.icon_url, "https://img.test/p.png")
+
+    def test_profile_never_delays_a_post(self) -> None:
+        """
+        A profile fetch that does not answer (a slow XMPP vCard round trip)
+        does not hold the post: it goes out with what is known, and the
+        profile is used once it came.
+        """
+        hub = self.hub
+        pending: Deferred[Profile | None] = Deferred()
+        hub.slack.directory.fetch_profile = lambda requester, address: pending
+        conversation = self.connect()
+        self.successResultOf(hub.inject(text_message(RichText([Text("one")]))))
+        [post] = hub.posts(conversation)
+        self.assertEqual((post.username, post.text), ("peter@widget.test", "one"))
+        pending.callback(Profile("Peter Smith", None, "https://img.test/p.png"))
+        second = hub.inject(text_message(RichText([Text("two")])))
+        hub.advance(1)  # Slack's pace: one post per second per channel
+        self.assertTrue(self.successResultOf(second).delivered)
+        self.assertEqual(hub.posts(conversation)[-1].username, "Peter Smith (peter@widget.test)")
 
     def test_chat_both_ways(self) -> None:
         """Peter appears as himself in a private conversation; john's plain replies reach him."""
@@ -625,6 +645,22 @@ class CommandTests(SynchronousTestCase):
             answer, f"You and peter@widget.test are now connected: chat in <#{channel}>."
         )
 
+    def test_request_answering_invite(self) -> None:
+        """
+        A contact's request answering the user's invitation connects them:
+        no request card, the conversation says they accepted.
+        """
+        hub = self.hub
+        self.command("invite peter@widget.test")
+        self.successResultOf(hub.inject(ContactRequest(sender=PETER, recipient=JOHN)))
+        hub.advance(1)
+        conversation = hub.conversation(hub.sim_a, hub.john)
+        self.assertIn("accepted your invitation", conversation.messages[-1].text)
+        contact = self.successResultOf(hub.store.get_contact(JOHN, PETER))
+        self.assertEqual(contact.state, ContactState.ACCEPTED)
+        cards = [m for m in hub.dm(hub.sim_a, hub.john).messages if "wants to chat" in m.text]
+        self.assertEqual(cards, [])
+
     def test_direct_message_commands(self) -> None:
         """Commands typed in the app's DM are answered there; other words get help."""
         hub = self.hub
@@ -820,7 +856,7 @@ class BurstTests(SynchronousTestCase):
         outcomes = [hub.xmpp.inject(text_message(f"message {n}")) for n in range(200)]
         hub.pump()
         self.assertNoResult(outcomes[1])  # waits for its turn...
-        hub.advance(hub.slack._ack_after)
+        hub.advance(hub.slack.delivery.ack_after)
         # Acknowledged by then: posted, or queued for long enough.
         self.assertTrue(all(self.successResultOf(o).delivered for o in outcomes))
         hub.advance(200)
@@ -1017,7 +1053,9 @@ class OAuthTests(_Logged):
         self.assertEqual(status, 200)
         self.assertIn(b"serves beta.test", body)
         self.assertEqual(hub.slack.health()["workspaces"][TEAM_B]["state"], "ok")
-        stored = self.successResultOf(hub.store.get_installation(TEAM_B))
+        stored = SlackInstallation.from_stored(
+            self.successResultOf(hub.store.get_installation("slack", TEAM_B))
+        )
         self.assertEqual(
             stored,
             SlackInstallation(
@@ -1056,7 +1094,7 @@ class OAuthTests(_Logged):
         _, _, second = self.install(hub)
         self.assertNotEqual(first, second)
         [stored] = self.successResultOf(hub.store.list_installations())
-        self.assertEqual((stored.team_id, stored.bot_token), (TEAM_B, second))
+        self.assertEqual((stored.workspace, stored.credentials), (TEAM_B, second))
         self.assertEqual(hub.slack.health()["workspaces"][TEAM_B]["state"], "ok")
 
     def test_install_over_configured_token(self) -> None:
@@ -1068,7 +1106,9 @@ class OAuthTests(_Logged):
         hub = self.hub
         status, _, token = self.install(hub, hub.sim_a)
         self.assertEqual(status, 200)
-        self.assertEqual(self.successResultOf(hub.store.get_installation(TEAM_A)).bot_token, token)
+        self.assertEqual(
+            self.successResultOf(hub.store.get_installation("slack", TEAM_A)).credentials, token
+        )
         self.assertIn(
             "Slack workspace TACME0001 also has a configured bot_token", self.logged.getvalue()
         )
@@ -1082,10 +1122,10 @@ class OAuthTests(_Logged):
         """
 
         class Refusing(MemoryStore):
-            def put_installation(self, installation: SlackInstallation) -> Any:
+            def put_installation(self, installation: PlatformInstallation) -> Any:
                 from twisted.internet.defer import fail
 
-                return fail(RuntimeError(f"cannot store {installation.bot_token}"))
+                return fail(RuntimeError(f"cannot store {installation.credentials}"))
 
         hub = SlackHub(tokens={TEAM_A: TOKEN_A}, extra=OAUTH, store=Refusing())
         status, body, token = self.install(hub)
@@ -1188,7 +1228,7 @@ class StoredInstallationTests(_Logged):
             "OAuth installation; the configured token is used",
             self.logged.getvalue(),
         )
-        self.assertIsNotNone(self.successResultOf(hub.store.get_installation(TEAM_B)))
+        self.assertIsNotNone(self.successResultOf(hub.store.get_installation("slack", TEAM_B)))
         self.assert_unlogged(token, TOKEN_B)
 
     def test_configured_token_wins_over_stale_install(self) -> None:
@@ -1198,7 +1238,7 @@ class StoredInstallationTests(_Logged):
         """
         store = MemoryStore()
         stale = SlackInstallation(TEAM_B, "xoxb-stale-0000", "U1", "B1", ("chat:write",), _t0())
-        self.successResultOf(store.put_installation(stale))
+        self.successResultOf(store.put_installation(stale.stored()))
         hub = SlackHub(store=store)
         self.assertEqual(hub.slack.health()["workspaces"][TEAM_B]["state"], "ok")
 
@@ -1212,7 +1252,7 @@ class StoredInstallationTests(_Logged):
         hub.sim_b.uninstall_app()
         hub.advance(2)
         self.assertEqual(hub.slack.health()["workspaces"][TEAM_B]["state"], "uninstalled")
-        self.assertIsNone(self.successResultOf(hub.store.get_installation(TEAM_B)))
+        self.assertIsNone(self.successResultOf(hub.store.get_installation("slack", TEAM_B)))
         failure = self.failureResultOf(
             hub.slack.deliver(text_message("hi", recipient=MARY)), DeliveryFailed
         )
@@ -1268,14 +1308,14 @@ class StoredInstallationTests(_Logged):
         """An installation for a workspace no tenant uses is not served, and kept."""
         store = MemoryStore()
         other = SlackInstallation("TOTHER001", "xoxb-other-0000", "U1", "B1", (), _t0())
-        self.successResultOf(store.put_installation(other))
+        self.successResultOf(store.put_installation(other.stored()))
         hub = SlackHub(store=store)
         self.assertIsNone(hub.slack.workspace("TOTHER001"))
         self.assertIn(
             "the Slack app is installed in workspace TOTHER001, which no tenant uses",
             self.logged.getvalue(),
         )
-        self.assertEqual(self.successResultOf(store.list_installations()), [other])
+        self.assertEqual(self.successResultOf(store.list_installations()), [other.stored()])
         self.assert_unlogged("xoxb-other-0000")
 
     def test_start_fails_without_store(self) -> None:
@@ -1285,7 +1325,7 @@ class StoredInstallationTests(_Logged):
         """
 
         class Broken(MemoryStore):
-            def list_installations(self) -> Any:
+            def list_installations(self, platform: str | None = None) -> Any:
                 from twisted.internet.defer import fail
 
                 return fail(RuntimeError("database gone"))

@@ -16,8 +16,8 @@ from typing import Any
 import psycopg2
 from twisted.trial.unittest import TestCase
 
-from nextplane.storage._sql import Op, Query
 from nextplane.storage.postgres import PostgresStore
+from nextplane.storage.sql.runtime import Op, Query
 
 from ..pg import isolated_postgres_dsn
 from .contract import MigrationContract, SQLStoreContract, StoreContract

@@ -14,8 +14,8 @@ from typing import Any
 from twisted.trial.unittest import TestCase
 
 from nextplane.model.address import ChatSessionId
-from nextplane.storage._sql import Op, Query
 from nextplane.storage.records import MetadataQuery, TenantRecord
+from nextplane.storage.sql.runtime import Op, Query
 from nextplane.storage.sqlite import SQLiteStore
 
 from .contract import ALICE, BOB, T0, MigrationContract, SQLStoreContract, StoreContract
