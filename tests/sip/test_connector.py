@@ -606,6 +606,64 @@ class SessionInboundTests(ConnectorTestCase):
         self.assertEqual(message.request.to.tag, dialog.local_tag)
         self.assertEqual(message.request.body, b"ok")
 
+    def held_invite(self) -> Any:
+        """
+        An INVITE whose first message the hub user's platform holds.
+        """
+        self.hub.befriend()
+        self.hub.alpha.hold = True
+        return self.peer.send(
+            self.peer.request(
+                "INVITE",
+                SDP,
+                "application/sdp",
+                headers=[("ms-text-format", ms_text_format("Hallo"))],
+            )
+        )
+
+    def test_reply_to_first_message(self) -> None:
+        """
+        SfB-style session (issue 16): a reply to the message carried in the
+        INVITE (an echo) goes in that session after the 200/ACK, never as a
+        MESSAGE outside the dialog ahead of the 200.
+        """
+        tx = self.held_invite()
+        reply = self.hub.route(TextMessage(sender=JOHN, recipient=ALICE, body=RichText.plain("re")))
+        self.hub.network.flush()
+        self.assertNoResult(reply)
+        self.assertNoResult(tx.final)
+        self.assertEqual(self.peer.of("MESSAGE"), [])
+        self.hub.alpha.release()
+        self.hub.network.flush()
+        response = self.peer.final(tx)
+        self.assertEqual(response.status, 200)
+        self.assertEqual(self.peer.of("MESSAGE"), [])
+        dialog = self.peer.ack(tx, response)
+        self.assertTrue(self.successResultOf(reply).delivered)
+        [message] = self.peer.of("MESSAGE")
+        self.assertEqual(message.request.call_id, dialog.call_id)
+        self.assertEqual(message.request.to.tag, dialog.local_tag)
+        self.assertEqual(message.request.body, b"re")
+
+    def test_reply_to_first_message_refused(self) -> None:
+        """
+        When the session never comes up (the first message is refused), a
+        waiting reply goes another way (a pager MESSAGE).
+        """
+        tx = self.held_invite()
+        reply = self.hub.route(TextMessage(sender=JOHN, recipient=ALICE, body=RichText.plain("re")))
+        self.hub.network.flush()
+        self.hub.alpha.failure = DeliveryFailed("recipient-unavailable", "gone")
+        pending, self.hub.alpha.pending = self.hub.alpha.pending, []
+        for _, d in pending:
+            d.errback(self.hub.alpha.failure)
+        self.hub.network.flush()
+        self.assertEqual(self.peer.final(tx).status, 480)
+        self.assertTrue(self.successResultOf(reply).delivered)
+        [message] = self.peer.of("MESSAGE")
+        self.assertIsNone(message.request.to.tag)
+        self.assertEqual(self.hub.connector.health()["sessions"], 0)
+
     def test_no_ack(self) -> None:
         """
         Without an ACK for its 200 the session is ended with a BYE.
