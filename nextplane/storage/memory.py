@@ -30,6 +30,7 @@ from .records import (
     MetadataQuery,
     MetadataRecord,
     PlatformInstallation,
+    SipSubscriptionRecord,
     TenantPolicy,
     TenantRecord,
     UsageRow,
@@ -139,6 +140,7 @@ class MemoryStore:
         self._usage_users: set[tuple[date, str, str, str, str]] = set()
         self._usage_messages: dict[tuple[date, str, str, str], int] = defaultdict(int)
         self._installations: dict[tuple[str, str], PlatformInstallation] = {}
+        self._sip_subscriptions: dict[tuple[str, str], SipSubscriptionRecord] = {}
         self._ids = itertools.count(1)
         self.opened = False
 
@@ -343,6 +345,16 @@ class MemoryStore:
         ]
         return succeed(group_usage(users, messages, fields))
 
+    def put_sip_subscription(self, record: SipSubscriptionRecord) -> Deferred[None]:
+        self._sip_subscriptions[(record.call_id, record.local_tag)] = record
+        return succeed(None)
+
+    def remove_sip_subscription(self, call_id: str, local_tag: str) -> Deferred[bool]:
+        return succeed(self._sip_subscriptions.pop((call_id, local_tag), None) is not None)
+
+    def list_sip_subscriptions(self) -> Deferred[list[SipSubscriptionRecord]]:
+        return succeed([r for _, r in sorted(self._sip_subscriptions.items())])
+
     def dump_tables(self) -> Deferred[dict[str, list[tuple[Any, ...]]]]:
         def rows(values: Iterable[Any]) -> list[tuple[Any, ...]]:
             return [tuple(str(v) for v in _astuple(value)) for value in values]
@@ -364,6 +376,9 @@ class MemoryStore:
                 "platform_installations": [
                     _installation_row(i) for _, i in sorted(self._installations.items())
                 ],
+                "sip_subscriptions": [
+                    _sip_row(r) for _, r in sorted(self._sip_subscriptions.items())
+                ],
             }
         )
 
@@ -378,6 +393,31 @@ def _installation_row(installation: PlatformInstallation) -> tuple[str | None, .
         ",".join(i.scopes),
         i.installed_at.astimezone(UTC).isoformat(timespec="microseconds"),
         i.attributes_json,
+    )
+
+
+def _sip_row(record: SipSubscriptionRecord) -> tuple[str | None, ...]:
+    # The SQL backends' columns and text.
+    r = record
+    seqs = (r.local_seq, r.remote_seq)
+    local_seq, remote_seq = (None if n is None else str(n) for n in seqs)
+    return (
+        r.call_id,
+        r.local_tag,
+        r.role,
+        str(r.hub_user),
+        str(r.remote),
+        r.remote_tag,
+        r.local_uri,
+        r.remote_uri,
+        r.remote_target,
+        r.route_set_json,
+        local_seq,
+        remote_seq,
+        r.local_contact,
+        "1" if r.secure else "0",
+        r.state,
+        r.expires_at.astimezone(UTC).isoformat(timespec="microseconds"),
     )
 
 
