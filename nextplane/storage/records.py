@@ -400,6 +400,10 @@ def usage_contribution(record: MetadataRecord) -> UsageContribution | None:
     )
 
 
+def _strings(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(values)
+
+
 @frozen
 class SipSubscriptionRecord:
     """
@@ -436,7 +440,7 @@ class SipSubscriptionRecord:
     local_uri: str
     remote_uri: str
     remote_target: str
-    route_set: tuple[str, ...] = field(converter=tuple)
+    route_set: tuple[str, ...] = field(converter=_strings)
     local_seq: int | None
     remote_seq: int | None
     local_contact: str

@@ -271,9 +271,20 @@ class HubFixture:
         for domain, ip in (("acme.test", HUB_IP), ("beta.test", HUB_IP), ("sipco.test", PEER_IP)):
             self.dns.srv[f"_sipfederationtls._tcp.{domain}"] = [(0, 0, 5061, f"sip.{domain}")]
             self.dns.a[f"sip.{domain}"] = [ip]
+        self._pki = pki
+        self._settings = settings
+        self.start_connector()
+        self.peer = PeerUA(self)
+
+    def start_connector(self) -> None:
+        """
+        Build, attach and start a SIP connector on this hub's store,
+        network and router (again after L{crash}: a restarted hub).
+        """
+        pki, test = self._pki, self.test
         credentials = load_credentials({"acme.test": pki.acme, "beta.test": pki.beta})
         options: dict[str, Any] = {"via_host": "sip.acme.test", "contact_host": "sip.acme.test"}
-        options.update(settings)
+        options.update(self._settings)
         self.connector = SipConnector(
             sink=self.router,
             store=self.store,
@@ -298,7 +309,19 @@ class HubFixture:
         self.network.listen(HUB_IP, 5061, self.transport.server_factory())
         test.successResultOf(self.connector.startService())
         self.router.add_connector(self.connector)
-        self.peer = PeerUA(self)
+
+    def crash(self) -> None:
+        """
+        The hub process dies: its connector's timers stop and its
+        connections drop, with no goodbye to anyone (no BYE, no NOTIFY).
+        """
+        self.connector.running = False
+        self.connector._core.cancel_calls()
+        for call in list(self.clock.getDelayedCalls()):
+            call.cancel()
+        assert self.transport is not None
+        self.transport.close_all()
+        self.network.flush()
 
     def befriend(self, owner: str = "john@acme.test", external: str = "alice@sipco.test") -> None:
         self.test.successResultOf(self.core.befriend(owner, external))

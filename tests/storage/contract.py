@@ -1198,7 +1198,9 @@ class SQLStoreContract(_Base):
         self.assertEqual(await self.store.schema_version(), 1)
         tables = await self.store._read(_select(self.store.dialect.list_tables))
         self.assertNotIn("slack_installations", {r[0] for r in tables})
-        self.assertEqual(await migrate(self.store._run, self.store.dialect, lambda: T0), len(MIGRATIONS))
+        self.assertEqual(
+            await migrate(self.store._run, self.store.dialect, lambda: T0), len(MIGRATIONS)
+        )
         self.assertEqual(await self.store.schema_version(), len(MIGRATIONS))
         self.assertEqual([(v, n) for v, n, _ in await _migrations(self.store)], MIGRATIONS)
         self.assertEqual(
@@ -1215,7 +1217,9 @@ class SQLStoreContract(_Base):
         the old table.
         """
         await at_version_2(self.store)
-        self.assertEqual(await migrate(self.store._run, self.store.dialect, lambda: T0), len(MIGRATIONS))
+        self.assertEqual(
+            await migrate(self.store._run, self.store.dialect, lambda: T0), len(MIGRATIONS)
+        )
         tables = {r[0] for r in await self.store._read(_select(self.store.dialect.list_tables))}
         self.assertNotIn("slack_installations", tables)
         self.assertEqual(await self.store.list_installations(), VERSION_2_INSTALLATIONS)

@@ -28,7 +28,7 @@ from ...model.events import (
 )
 from ...ordering import KeyedSerializer
 from ...presence import PresenceBook
-from ...storage.records import ContactDirection, ContactState
+from ...storage.records import ContactDirection, ContactState, SipSubscriptionRecord
 from .addresses import address_uri
 from .core import Pair, SipCore, cancel, conn
 from .dialog import Dialog, DialogId
@@ -40,6 +40,7 @@ from .headers import (
 from .im import (
     Content,
 )
+from .keeper import restore_dialog
 from .presence import PIDF, accepts_pidf, build_pidf
 from .transaction import (
     ServerTransaction,
@@ -262,6 +263,7 @@ class PresenceNotifier:
         self._core.dialogs.add(dialog)
         self._watchers[dialog.id] = watcher
         self._expire_later(watcher)
+        self._keep(watcher)
 
         async def first() -> None:
             told = await self.notify(watcher)
@@ -295,7 +297,36 @@ class PresenceNotifier:
             return
         watcher.expires_at = self._core.clock.seconds() + expires
         self._expire_later(watcher)
+        self._keep(watcher)
         self._core.background(self.notify(watcher), "sending NOTIFY")
+
+    def _keep(self, watcher: Watcher) -> None:
+        w = watcher
+        saving = self._core.keeper.save(
+            "notifier", w.hub_user, w.remote, w.dialog, w.state, w.expires_at
+        )
+        self._core.track(saving, "storing a SIP subscription")
+
+    def _drop(self, watcher: Watcher) -> None:
+        self._core.track(self._core.keeper.forget(watcher.dialog), "forgetting a SIP subscription")
+
+    def restore(self, record: SipSubscriptionRecord) -> None:
+        """
+        Serve again a SIP user's subscription stored before a restart: its
+        refreshes are answered, presence goes out as NOTIFY.
+        """
+        dialog = restore_dialog(record)
+        watcher = Watcher(
+            hub_user=record.hub_user,
+            remote=record.remote,
+            dialog=dialog,
+            flow=None,
+            state=record.state,
+            expires_at=record.expires_at.timestamp(),
+        )
+        self._core.dialogs.add(dialog)
+        self._watchers[dialog.id] = watcher
+        self._expire_later(watcher)
 
     def end(self, watcher: Watcher, reason: str) -> None:
         """
@@ -303,6 +334,7 @@ class PresenceNotifier:
         """
         if self._watchers.pop(watcher.dialog.id, None) is None:
             return
+        self._drop(watcher)
         cancel(watcher.timer)
         watcher.timer = None
         self._core.dialogs.remove(watcher.dialog)
@@ -360,6 +392,7 @@ class PresenceNotifier:
             self._watchers.pop(watcher.dialog.id, None)
             cancel(watcher.timer)
             self._core.dialogs.remove(watcher.dialog)
+            self._drop(watcher)
         return 200 <= response.status < 300
 
     def activate(self, hub_user: Address, remote: Address) -> None:
@@ -370,6 +403,7 @@ class PresenceNotifier:
         for watcher in self._watchers_of(hub_user, remote):
             if watcher.state == "pending":
                 watcher.state = "active"
+                self._keep(watcher)
                 self._core.background(self.notify(watcher), "sending NOTIFY")
 
     async def accept(self, hub_user: Address, remote: Address) -> bool:
@@ -393,6 +427,7 @@ class PresenceNotifier:
         for watcher in watchers:
             if watcher.state == "pending":
                 watcher.state = "active"
+                self._keep(watcher)
                 told = await self.notify(watcher) or told
             elif watcher.state == "active":
                 told = True

@@ -256,9 +256,12 @@ class StreamParser:
     def _check_start_line(self, buffer: bytearray) -> None:
         # Fail garbage (random bytes, TLS records, HTTP) at once instead of
         # buffering it until a size limit or a deadline.
-        line_end = buffer.find(b"\r\n", 0, _MAX_START_LINE + 2)
-        prefix = bytes(buffer[: line_end if line_end >= 0 else _MAX_START_LINE + 2])
-        if line_end < 0 and len(prefix) > _MAX_START_LINE:
+        # Only within the header size limit, so that any chunking of the
+        # same bytes gives the same error.
+        limit = min(_MAX_START_LINE, self._max_header)
+        line_end = buffer.find(b"\r\n", 0, limit + 2)
+        prefix = bytes(buffer[: line_end if line_end >= 0 else limit])
+        if line_end < 0 and len(buffer) > limit and limit < self._max_header:
             raise _Framing("Malformed start line")
         if not _start_line_ok(prefix):
             raise _Framing("Malformed start line")

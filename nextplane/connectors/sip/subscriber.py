@@ -27,7 +27,7 @@ from ...model.events import (
     ContactRemove,
     Presence,
 )
-from ...storage.records import ContactDirection, ContactState
+from ...storage.records import ContactDirection, ContactState, SipSubscriptionRecord
 from .addresses import address_uri
 from .core import Pair, SipCore, cancel, conn
 from .dialog import Dialog, DialogId
@@ -37,8 +37,10 @@ from .headers import (
     int_or,
     state_params,
 )
+from .keeper import restore_dialog
 from .message import Headers, Request
 from .presence import PIDF, PresenceDocument, parse_pidf
+from .resubscribe import Resubscriptions, still_wanted
 from .status import failed
 from .transaction import (
     ClientTransaction,
@@ -53,7 +55,6 @@ __all__ = ["PresenceSubscriber", "Subscription"]
 
 log = Logger(namespace="nextplane.sip.connector")
 
-_MAX_RESUBSCRIBE_DELAY = 3600.0
 _ANNOUNCE_DELAY = 0.05
 _ANNOUNCE_ATTEMPTS = 8
 
@@ -76,6 +77,7 @@ class Subscription(Pair):
     requested: bool = False
     document: PresenceDocument | None = None
     ended: bool = False
+    expires_at: float = 0.0
 
 
 class PresenceSubscriber:
@@ -89,7 +91,7 @@ class PresenceSubscriber:
         self._by_tag: dict[tuple[str, str], Subscription] = {}
         self._by_dialog: dict[DialogId, Subscription] = {}
         self._ending: dict[DialogId, Dialog] = {}
-        self._retries: dict[tuple[str, str], tuple[IDelayedCall, float]] = {}
+        self.retries = Resubscriptions(core, self.subscribe_quietly)
 
     def __len__(self) -> int:
         return len(self._subscriptions)
@@ -114,17 +116,16 @@ class PresenceSubscriber:
         subscription = self._subscriptions.get((hub_user.key, remote.key))
         if subscription is not None:
             self.unsubscribe(subscription)
-        self.cancel_retry((hub_user.key, remote.key))
+        self.retries.cancel((hub_user.key, remote.key))
 
     def stop(self) -> None:
         """
         Forget every subscription and retry (the connector stops).
         """
         for subscription in list(self._subscriptions.values()):
-            self.forget(subscription)
-        for call, _ in self._retries.values():
-            cancel(call)
-        self._retries.clear()
+            # Kept in the store: the next start renews them.
+            self.forget(subscription, keep_record=True)
+        self.retries.stop()
         self._ending.clear()
 
     async def subscribe_quietly(self, hub_user: Address, remote: Address) -> None:
@@ -142,7 +143,7 @@ class PresenceSubscriber:
             )
             if e.condition != "feature-not-implemented":
                 # A peer without presence (489, 405, 501) is not asked again.
-                self._retry_later(hub_user, remote)
+                self.retries.later(hub_user, remote)
 
     async def subscribe(self, hub_user: Address, remote: Address, requested: bool = False) -> None:
         """
@@ -155,7 +156,7 @@ class PresenceSubscriber:
         if existing is not None and not existing.ended:
             existing.requested = existing.requested or requested
             return
-        self.cancel_retry(key)
+        self.retries.cancel(key)
         subscription = Subscription(
             hub_user=hub_user,
             remote=remote,
@@ -254,6 +255,8 @@ class PresenceSubscriber:
         cancel(subscription.timer)
         if expires <= 0:
             return
+        subscription.expires_at = self._core.clock.seconds() + expires
+        self._keep(subscription)
         delay = max(1.0, min(expires * 0.8, expires - 5.0))
         subscription.timer = self._core.clock.callLater(
             delay,
@@ -305,53 +308,20 @@ class PresenceSubscriber:
         self.forget(subscription)
         hub_user, remote = subscription.hub_user, subscription.remote
         await route_unknown(self._core, subscription)
-        if retry and await self._still_wanted(hub_user, remote):
+        if retry and await still_wanted(self._core, hub_user, remote):
             # Not awaited: the new subscription's NOTIFY may need this lane.
             self._core.background(self.subscribe_quietly(hub_user, remote), "subscribing again")
 
-    async def _still_wanted(self, hub_user: Address, remote: Address) -> bool:
-        record = await self._core.store.get_contact(hub_user, remote)
-        if record is None:
-            return False
-        return record.state == ContactState.ACCEPTED or (
-            record.state == ContactState.PENDING and record.direction == ContactDirection.OUTBOUND
-        )
-
-    def _retry_later(self, hub_user: Address, remote: Address) -> None:
-        key = (hub_user.key, remote.key)
-        if not self._core.running:
-            return
-        previous = self._retries.get(key)
-        delay = min(previous[1] * 2 if previous else 60.0, _MAX_RESUBSCRIBE_DELAY)
-        if previous:
-            cancel(previous[0])
-
-        def again() -> None:
-            self._retries.pop(key, None)
-
-            async def attempt() -> None:
-                if await self._still_wanted(hub_user, remote):
-                    await self.subscribe_quietly(hub_user, remote)
-                    if key in self._retries:
-                        call, _ = self._retries[key]
-                        self._retries[key] = (call, delay)
-
-            self._core.background(attempt(), "subscribing again")
-
-        self._retries[key] = (self._core.clock.callLater(delay, again), delay)
-
-    def cancel_retry(self, key: tuple[str, str]) -> None:
+    def forget(
+        self, subscription: Subscription, keep_dialog: bool = False, keep_record: bool = False
+    ) -> None:
         """
-        Cancel a pending re-subscription of the key.
+        Forget a subscription and its timers (and its dialog unless
+        C{keep_dialog}, its stored record unless C{keep_record}).
         """
-        previous = self._retries.pop(key, None)
-        if previous is not None:
-            cancel(previous[0])
-
-    def forget(self, subscription: Subscription, keep_dialog: bool = False) -> None:
-        """
-        Forget a subscription and its timers (and its dialog unless C{keep_dialog}).
-        """
+        if subscription.dialog is not None and not keep_record and not subscription.ended:
+            forgetting = self._core.keeper.forget(subscription.dialog)
+            self._core.track(forgetting, "forgetting a SIP subscription")
         subscription.ended = True
         cancel(subscription.timer)
         subscription.timer = None
@@ -387,6 +357,27 @@ class PresenceSubscriber:
                 log.info("Unsubscribing failed: {error}", error=e)
 
         self._core.background(send(), "unsubscribing")
+
+    def _keep(self, subscription: Subscription) -> None:
+        s = subscription
+        if s.dialog is None or s.ended or s.state not in ("pending", "active"):
+            return
+        saving = self._core.keeper.save(
+            "subscriber", s.hub_user, s.remote, s.dialog, s.state, s.expires_at
+        )
+        self._core.track(saving, "storing a SIP subscription")
+
+    def restore(self, record: SipSubscriptionRecord) -> None:
+        """
+        Take back a hub user's subscription stored before a restart and
+        refresh it at once (if the notifier forgot it, subscribe again).
+        """
+        subscription = restored(record)
+        assert subscription.dialog is not None
+        self._subscriptions[subscription.key] = subscription
+        self._by_tag[(subscription.call_id, subscription.local_tag)] = subscription
+        self._by_dialog[self._core.dialogs.add(subscription.dialog).id] = subscription
+        self._core.background(self._refresh_out(subscription), "renewing a subscription")
 
     def _ended(self, dialog: Dialog) -> None:
         if self._ending.pop(dialog.id, None) is not None:
@@ -436,15 +427,18 @@ class PresenceSubscriber:
                 await route_rejection(self._core, subscription, reason)
             elif reason in ("probation", "giveup"):
                 self.forget(subscription)
-                self._retry_later(hub_user, remote)
+                self.retries.later(hub_user, remote)
             else:
                 await self._lost(subscription)
             return
         if state == "active":
             expires = int_or(params.get("expires"), 0)
+            changed = subscription.state != "active"
+            subscription.state = "active"
             if expires:
                 self._refresh_later(subscription, expires)
-            subscription.state = "active"
+            elif changed:
+                self._keep(subscription)
             if document is not None:
                 subscription.document = document
             if not subscription.announced:
@@ -485,6 +479,23 @@ class PresenceSubscriber:
                 ContactAccept(sender=remote, recipient=hub_user, timestamp=self._core.now())
             )
         await route_document(self._core, subscription)
+
+
+def restored(record: SipSubscriptionRecord) -> Subscription:
+    """
+    The subscription of a record stored before a restart.
+    """
+    return Subscription(
+        hub_user=record.hub_user,
+        remote=record.remote,
+        call_id=record.call_id,
+        local_tag=record.local_tag,
+        contact=record.local_contact,
+        dialog=restore_dialog(record),
+        state=record.state,
+        announced=record.state == "active",
+        expires_at=record.expires_at.timestamp(),
+    )
 
 
 async def route_document(core: SipCore, subscription: Subscription) -> None:
