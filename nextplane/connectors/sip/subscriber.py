@@ -281,24 +281,36 @@ class PresenceSubscriber:
             headers=[("Event", EVENT), ("Accept", PIDF), ("Expires", str(expires))],
         )
 
-    async def _refresh_out(self, subscription: Subscription) -> None:
+    async def _refresh_out(self, subscription: Subscription) -> bool:
+        """
+        Refresh C{subscription} in its dialog (or subscribe again).
+
+        @return: Whether the refresh was taken.
+        """
         subscription.timer = None
-        if subscription.ended or subscription.dialog is None:
-            return
+        dialog = subscription.dialog
+        if subscription.ended or dialog is None:
+            return False
         expires = self._core.settings.subscription_expires
+        s = subscription
         try:
-            tx, flow = await self._in_dialog_subscribe(subscription, expires)
-            subscription.flow = flow
-            response = await self._core.final(tx, subscription.remote.domain)
+            s.flow = await self._core.dialog_flow(
+                dialog, s.flow, s.hub_user.domain, s.remote.domain
+            )
+            if s.ended:
+                return False  # unsubscribed while connecting: no refresh after Expires 0
+            tx, s.flow = await self._in_dialog_subscribe(s, expires)
+            response = await self._core.final(tx, s.remote.domain)
         except DeliveryFailed as e:
             log.info("Refreshing a subscription failed: {error}", error=e)
             response = None
-        if subscription.ended:
-            return
+        if s.ended:
+            return False
         if response is not None and 200 <= response.status < 300:
-            self._refresh_later(subscription, int_or(response.headers.get("Expires"), expires))
-            return
-        await self._lost(subscription)
+            self._refresh_later(s, int_or(response.headers.get("Expires"), expires))
+            return True
+        await self._lost(s)
+        return False
 
     async def _lost(self, subscription: Subscription, retry: bool = True) -> None:
         """
@@ -377,7 +389,15 @@ class PresenceSubscriber:
         self._subscriptions[subscription.key] = subscription
         self._by_tag[(subscription.call_id, subscription.local_tag)] = subscription
         self._by_dialog[self._core.dialogs.add(subscription.dialog).id] = subscription
-        self._core.background(self._refresh_out(subscription), "renewing a subscription")
+        self._core.background(self._renew(subscription), "renewing a subscription")
+
+    async def _renew(self, subscription: Subscription) -> None:
+        if await self._refresh_out(subscription):
+            log.info(
+                "Renewed the presence subscription of {user} to {remote} after a restart",
+                user=str(subscription.hub_user),
+                remote=str(subscription.remote),
+            )
 
     def _ended(self, dialog: Dialog) -> None:
         if self._ending.pop(dialog.id, None) is not None:
@@ -442,43 +462,42 @@ class PresenceSubscriber:
             if document is not None:
                 subscription.document = document
             if not subscription.announced:
-                await self._announce(subscription, 0)
+                await announce(self._core, subscription)
             elif document is not None:
                 await route_document(self._core, subscription)
 
-    async def _announce(self, subscription: Subscription, attempt: int) -> None:
-        """
-        The first NOTIFY active: the SIP user accepted the hub user's
-        request (if one is pending). The router records the hub user's
-        request only once its delivery (our SUBSCRIBE's 2xx) is done; a
-        NOTIFY may come first, so look again a little later.
-        """
-        if subscription.ended or subscription.announced:
-            return
-        hub_user, remote = subscription.hub_user, subscription.remote
-        record = await self._core.store.get_contact(hub_user, remote)
-        state = record.state if record is not None else None
-        if state is None and subscription.requested and attempt < _ANNOUNCE_ATTEMPTS:
-            self._core.later(
-                _ANNOUNCE_DELAY * 2**attempt,
-                lambda: self._core.background(
-                    self._announce(subscription, attempt + 1), "announcing acceptance"
-                ),
-            )
-            return
-        subscription.announced = True
-        # Only the hub user's own request is accepted by this NOTIFY; one of
-        # theirs that is pending is being answered by the hub user (our
-        # SUBSCRIBE back may be faster than that answer is stored).
-        if (
-            state == ContactState.PENDING
-            and record is not None
-            and record.direction == ContactDirection.OUTBOUND
-        ):
-            await self._core.route(
-                ContactAccept(sender=remote, recipient=hub_user, timestamp=self._core.now())
-            )
-        await route_document(self._core, subscription)
+
+async def announce(core: SipCore, subscription: Subscription, attempt: int = 0) -> None:
+    """
+    The first NOTIFY active: the SIP user accepted the hub user's
+    request (if one is pending). The router records the hub user's
+    request only once its delivery (our SUBSCRIBE's 2xx) is done; a
+    NOTIFY may come first, so look again a little later.
+    """
+    if subscription.ended or subscription.announced:
+        return
+    hub_user, remote = subscription.hub_user, subscription.remote
+    record = await core.store.get_contact(hub_user, remote)
+    state = record.state if record is not None else None
+    if state is None and subscription.requested and attempt < _ANNOUNCE_ATTEMPTS:
+        core.later(
+            _ANNOUNCE_DELAY * 2**attempt,
+            lambda: core.background(
+                announce(core, subscription, attempt + 1), "announcing acceptance"
+            ),
+        )
+        return
+    subscription.announced = True
+    # Only the hub user's own request is accepted by this NOTIFY; one of
+    # theirs that is pending is being answered by the hub user (our
+    # SUBSCRIBE back may be faster than that answer is stored).
+    if (
+        state == ContactState.PENDING
+        and record is not None
+        and record.direction == ContactDirection.OUTBOUND
+    ):
+        await core.route(ContactAccept(sender=remote, recipient=hub_user, timestamp=core.now()))
+    await route_document(core, subscription)
 
 
 def restored(record: SipSubscriptionRecord) -> Subscription:
