@@ -79,6 +79,20 @@ class MessageDeadlineTests(GuardTestCase):
         self.assertIsNotNone(client.lost)
         self.assertEqual(client.received, b"")
 
+    def test_busy_extends(self) -> None:
+        """
+        While the hub has work of the connection in hand (it may have
+        stopped reading it), a started message is not cut off.
+        """
+        client = self.client()
+        client.send(message_request()[:40])
+        self.busy = True
+        self.advance(20)
+        self.assertIsNone(client.lost)
+        self.busy = False
+        self.advance(5.1)
+        self.assertIsNotNone(client.lost)
+
     def test_complete_messages(self) -> None:
         """
         Complete messages, however slow between them, never trip it.

@@ -70,7 +70,8 @@ class ConnectionClock:
         @param idle: Whether the idle deadline applies (inbound
             connections).
         @param busy: Whether a transaction still uses the connection; an
-            idle connection that is busy is checked again later.
+            idle connection, or a late message, on a busy one is checked
+            again later.
         @param on_message_late: Called when a started message missed its
             deadline.
         @param on_idle: Called when the connection is idle.
@@ -121,6 +122,11 @@ class ConnectionClock:
         self._message = None
 
     def _message_late(self) -> None:
+        if self._busy():
+            # The hub has work of this connection in hand (and may have
+            # stopped reading it: backpressure); the rest waits on us.
+            self._message = self._clock.callLater(self._limits.message_timeout, self._message_late)
+            return
         self._message = None
         self._on_message_late()
 
