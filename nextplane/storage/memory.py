@@ -38,6 +38,7 @@ from .records import (
     UserRecord,
     usage_contribution,
 )
+from .sql.runtime import dump_value
 
 __all__ = ["MemoryStore", "group_usage"]
 
@@ -398,27 +399,7 @@ def _installation_row(installation: PlatformInstallation) -> tuple[str | None, .
 
 def _sip_row(record: SipSubscriptionRecord) -> tuple[str | None, ...]:
     # The SQL backends' columns and text.
-    r = record
-    seqs = (r.local_seq, r.remote_seq)
-    local_seq, remote_seq = (None if n is None else str(n) for n in seqs)
-    return (
-        r.call_id,
-        r.local_tag,
-        r.role,
-        str(r.hub_user),
-        str(r.remote),
-        r.remote_tag,
-        r.local_uri,
-        r.remote_uri,
-        r.remote_target,
-        r.route_set_json,
-        local_seq,
-        remote_seq,
-        r.local_contact,
-        "1" if r.secure else "0",
-        r.state,
-        r.expires_at.astimezone(UTC).isoformat(timespec="microseconds"),
-    )
+    return tuple(dump_value(v) for v in record.row())
 
 
 def _astuple(value: Any) -> tuple[Any, ...]:

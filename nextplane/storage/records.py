@@ -454,3 +454,27 @@ class SipSubscriptionRecord:
         L{route_set} as stored: a JSON list.
         """
         return json.dumps(list(self.route_set), separators=(",", ":"))
+
+    def row(self) -> tuple[str | int | datetime | None, ...]:
+        """
+        The stored columns, in table order (addresses as text, the route
+        set as JSON, C{secure} as 0 or 1).
+        """
+        return (
+            self.call_id,
+            self.local_tag,
+            self.role,
+            str(self.hub_user),
+            str(self.remote),
+            self.remote_tag,
+            self.local_uri,
+            self.remote_uri,
+            self.remote_target,
+            self.route_set_json,
+            self.local_seq,
+            self.remote_seq,
+            self.local_contact,
+            1 if self.secure else 0,
+            self.state,
+            self.expires_at,
+        )

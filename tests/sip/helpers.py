@@ -238,6 +238,24 @@ class PeerUA:
         )
         return self.send(request)
 
+    def notify(
+        self, subscribe: ServerTransaction, state: str, body: bytes = b"", cseq: int = 1
+    ) -> Response:
+        """
+        As notifier for the hub's C{subscribe}: send a presence NOTIFY
+        (CSeq C{cseq}) with C{state} and a PIDF C{body}; its final response.
+        """
+        dialog = self.uas_dialog(subscribe)
+        dialog.local_seq = cseq
+        tx = self.in_dialog(
+            dialog,
+            "NOTIFY",
+            body,
+            "application/pidf+xml" if body else None,
+            headers=[("Event", "presence"), ("Subscription-State", state)],
+        )
+        return self.final(tx)
+
     def of(self, method: str) -> list[ServerTransaction]:
         """
         The hub's requests of one method, in order.

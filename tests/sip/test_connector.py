@@ -1097,16 +1097,7 @@ class SubscriberTests(ConnectorTestCase):
         return self.hub.route(ContactRequest(sender=JOHN, recipient=ALICE))
 
     def notify(self, subscribe: Any, state: str, body: bytes = b"", cseq: int = 1) -> Response:
-        dialog = self.peer.uas_dialog(subscribe)
-        dialog.local_seq = cseq
-        tx = self.peer.in_dialog(
-            dialog,
-            "NOTIFY",
-            body,
-            "application/pidf+xml" if body else None,
-            headers=[("Event", "presence"), ("Subscription-State", state)],
-        )
-        return self.peer.final(tx)
+        return self.peer.notify(subscribe, state, body, cseq)
 
     def test_subscribe_back_before_accept_stored(self) -> None:
         """

@@ -57,17 +57,8 @@ class RestartTests(SynchronousTestCase):
         [subscribe] = self.peer.of("SUBSCRIBE")
         return subscribe
 
-    def notify(self, subscribe: Any, state: str, body: bytes, cseq: int) -> Response:
-        dialog = self.peer.uas_dialog(subscribe)
-        dialog.local_seq = cseq
-        tx = self.peer.in_dialog(
-            dialog,
-            "NOTIFY",
-            body,
-            "application/pidf+xml" if body else None,
-            headers=[("Event", "presence"), ("Subscription-State", state)],
-        )
-        return self.peer.final(tx)
+    def notify(self, subscribe: Any, state: str, body: bytes = b"", cseq: int = 1) -> Response:
+        return self.peer.notify(subscribe, state, body, cseq)
 
     def stored(self) -> list[Any]:
         return self.successResultOf(self.hub.store.list_sip_subscriptions())

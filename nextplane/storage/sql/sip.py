@@ -70,26 +70,7 @@ class SipSubscriptionsSQL(SQLBase):
         """
 
         def op() -> Op[None]:
-            r = record
-            params = (
-                r.call_id,
-                r.local_tag,
-                r.role,
-                str(r.hub_user),
-                str(r.remote),
-                r.remote_tag,
-                r.local_uri,
-                r.remote_uri,
-                r.remote_target,
-                r.route_set_json,
-                r.local_seq,
-                r.remote_seq,
-                r.local_contact,
-                1 if r.secure else 0,
-                r.state,
-                r.expires_at,
-            )
-            yield Query(_PUT, params)
+            yield Query(_PUT, record.row())
 
         return self._write(op())
 
