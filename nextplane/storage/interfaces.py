@@ -11,6 +11,7 @@ Persistence by role. Each part of the hub depends on the role it uses:
   - L{IMetadata}: the metadata log and usage aggregates;
   - L{IInstallations}: platform app installations;
   - L{IWork}: work records, one per accepted message (ids and state).
+  - L{ISipSubscriptions}: SIP presence subscriptions' dialogs.
 
 L{IStore} is their union plus the store's life cycle; every backend
 (in-memory, SQLite, PostgreSQL, and the cache in front of them) provides
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
         MetadataQuery,
         MetadataRecord,
         PlatformInstallation,
+        SipSubscriptionRecord,
         TenantPolicy,
         TenantRecord,
         UsageRow,
@@ -52,6 +54,7 @@ __all__ = [
     "IMetadata",
     "IPolicy",
     "ISessions",
+    "ISipSubscriptions",
     "IStore",
     "IWork",
 ]
@@ -276,7 +279,35 @@ class IWork(Interface):
         """
 
 
-class IStore(IDirectory, IContacts, ISessions, IPolicy, IInstallations, IMetadata, IWork):
+class ISipSubscriptions(Interface):
+    """
+    SIP presence subscriptions' dialogs (ids, routing, state and expiry; no
+    content), so a restart keeps them.
+    """
+
+    def put_sip_subscription(record: SipSubscriptionRecord) -> Deferred[None]:
+        """
+        Insert or replace a subscription by (call_id, local_tag).
+        @return: Deferred[None].
+        """
+
+    def remove_sip_subscription(call_id: str, local_tag: str) -> Deferred[bool]:
+        """@return: Deferred[bool], whether one was removed."""
+
+    def list_sip_subscriptions() -> Deferred[list[SipSubscriptionRecord]]:
+        """@return: Deferred[list[SipSubscriptionRecord]] ordered by (call_id, local_tag)."""
+
+
+class IStore(
+    IDirectory,
+    IContacts,
+    ISessions,
+    IPolicy,
+    IInstallations,
+    IMetadata,
+    ISipSubscriptions,
+    IWork,
+):
     """
     Every role, plus the store's life cycle. Implementations: in-memory
     (tests), SQLite (embedded default, thread pool), PostgreSQL

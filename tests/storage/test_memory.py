@@ -44,7 +44,8 @@ class SchemaTests(SynchronousTestCase):
         sqlite = [(m.version, m.name) for m in discover("sqlite")]
         postgresql = [(m.version, m.name) for m in discover("postgresql")]
         self.assertEqual(sqlite, postgresql)
-        self.assertIn((4, "work_records"), sqlite)
+        self.assertIn((4, "sip_subscriptions"), sqlite)
+        self.assertIn((5, "work_records"), sqlite)
 
 
 class PlatformInstallationTests(SynchronousTestCase):

@@ -19,6 +19,7 @@ from .policy import PolicySQL
 from .runtime import Op, Query, dump_value
 from .schema import TABLES
 from .sessions import SessionsSQL
+from .sip import SipSubscriptionsSQL
 from .work import WorkSQL
 
 __all__ = ["SQLStore"]
@@ -26,7 +27,14 @@ __all__ = ["SQLStore"]
 
 @implementer(IStore)
 class SQLStore(
-    DirectorySQL, ContactsSQL, SessionsSQL, PolicySQL, InstallationsSQL, MetadataSQL, WorkSQL
+    DirectorySQL,
+    ContactsSQL,
+    SessionsSQL,
+    PolicySQL,
+    InstallationsSQL,
+    MetadataSQL,
+    SipSubscriptionsSQL,
+    WorkSQL,
 ):
     """
     The L{IStore} both SQL backends share: every role's programs, run by
