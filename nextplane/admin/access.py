@@ -17,6 +17,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from twisted.logger import Logger
 from twisted.web.iweb import IRequest
@@ -47,6 +48,21 @@ def client_address(request: IRequest) -> str:
 def _unauthorized(detail: str, error: str | None = None) -> ApiError:
     challenge = _CHALLENGE + (f', error="{error}"' if error else "")
     return ApiError(401, "unauthorized", detail, {"WWW-Authenticate": challenge})
+
+
+def _set_cookie(request: IRequest, value: bytes, max_age: int | None = None) -> None:
+    # HttpOnly: no script reads it; SameSite=Strict: no other site's page
+    # sends it; Secure whenever the admin listener speaks TLS.
+    add: Any = request.addCookie  # IRequest's stub lacks the keyword arguments
+    add(
+        SESSION_COOKIE,
+        value,
+        path=b"/",
+        httpOnly=True,
+        secure=request.isSecure(),
+        sameSite="strict",
+        **({"max_age": max_age} if max_age is not None else {}),
+    )
 
 
 class AdminAccess:
@@ -92,9 +108,7 @@ class AdminAccess:
                 values = (request.args or {}).get(b"csrf_token") or [b""]
                 sent = values[0].decode("utf-8", "replace")
             if not self.sessions.csrf_ok(session, sent):
-                raise ApiError(
-                    403, "forbidden", "a state change needs the session's CSRF token"
-                )
+                raise ApiError(403, "forbidden", "a state change needs the session's CSRF token")
         return session.principal
 
     async def _bearer(self, header: str | bytes) -> Principal:
@@ -142,14 +156,7 @@ class AdminAccess:
         self.logout(request)
         principal = Principal(account.name, account.role, account.tenant, "session")
         session = self.sessions.start(principal, source)
-        request.addCookie(
-            SESSION_COOKIE,
-            session.session_id.encode("ascii"),
-            path=b"/",
-            httpOnly=True,
-            secure=request.isSecure(),
-            sameSite="strict",
-        )
+        _set_cookie(request, session.session_id.encode("ascii"))
         return session
 
     def logout(self, request: IRequest) -> None:
@@ -159,15 +166,7 @@ class AdminAccess:
         cookie = request.getCookie(SESSION_COOKIE)
         if cookie:
             self.sessions.end(cookie.decode("ascii", "replace"))
-            request.addCookie(
-                SESSION_COOKIE,
-                b"",
-                path=b"/",
-                httpOnly=True,
-                secure=request.isSecure(),
-                sameSite="strict",
-                max_age=0,
-            )
+            _set_cookie(request, b"", max_age=0)
 
 
 class AuditLog:

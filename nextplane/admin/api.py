@@ -113,9 +113,7 @@ class AdminAPI(TenantRoutes, ContactRoutes, TraceRoutes):
         self._store = store
         self._admin_store = admin_store if admin_store is not None else admin_store_for(store)
         self._clock = clock
-        self._access = access or AdminAccess(
-            token, None, SessionBook(clock), LoginThrottle(clock)
-        )
+        self._access = access or AdminAccess(token, None, SessionBook(clock), LoginThrottle(clock))
         self._audit = AuditLog(self._admin_store, self._now)
         self._revocations = revocations or RevocationService(
             store, clock, on_revoke, on_policy_change, listener_timeout

@@ -119,7 +119,9 @@ class TenantRoutes(ApiContext):
         )
         if changed != tenant:
             await self._store.put_tenant(changed)
-            await self._audit.record(principal, request, "tenant.edit", tenant.domain, tenant.domain)
+            await self._audit.record(
+                principal, request, "tenant.edit", tenant.domain, tenant.domain
+            )
         retired = False
         if "retired" in body:
             self._need_global(principal)

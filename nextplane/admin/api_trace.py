@@ -166,7 +166,9 @@ class TraceRoutes(ApiContext):
         rows = monthly_usage(facts, ordered)
         if _wants_csv(request, fmt):
             header = ["month", *ordered, "unique_users", "messages"]
-            lines = [[r.month, *(g or "" for g in r.group), r.unique_users, r.messages] for r in rows]
+            lines = [
+                [r.month, *(g or "" for g in r.group), r.unique_users, r.messages] for r in rows
+            ]
             return _csv(rows_csv(header, lines), "usage-monthly")
         return json_response(
             {
@@ -187,6 +189,8 @@ class TraceRoutes(ApiContext):
         query = QueryParams(request)
         tenant = self._scope(principal, query.domain("tenant"))
         actor = query.text("actor")
+        if actor is not None and len(actor) > 64:
+            raise bad("actor: an account name is at most 64 characters")
         limit = query.integer("limit", 100, 1, 10_000)
         offset = query.integer("offset", 0, 0, 10**9)
         query.finish()

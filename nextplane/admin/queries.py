@@ -122,7 +122,9 @@ async def tenant_users(
     last: dict[str, date] = {}
     platforms: dict[str, str] = {}
     if admin_store is not None:
-        facts = await admin_store.usage_facts(today - timedelta(days=366), today + timedelta(days=1), tenant)
+        facts = await admin_store.usage_facts(
+            today - timedelta(days=366), today + timedelta(days=1), tenant
+        )
         for day, _, _, platform, user in facts.users:
             if user not in last or day > last[user]:
                 last[user] = day

@@ -14,6 +14,7 @@ from typing import Any
 
 from attrs import evolve, field, frozen
 
+from ..storage.admin_records import AuditRecord
 from ..storage.records import (
     ContactRecord,
     DomainPolicy,
@@ -23,7 +24,6 @@ from ..storage.records import (
     UsageRow,
     UserRecord,
 )
-from ..storage.admin_records import AuditRecord
 from .params import ApiError
 from .queries import MonthRow, UserRow
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.storage.test_memory,tests.storage.test_sqlite,tests.storage.test_postgres -*-
+# -*- test-case-name: tests.storage.test_admin -*-
 """
 What the admin portal stores: admin accounts, the audit trail and tenant
 retirement, and the L{IAdminStore} interface every backend implements.
