@@ -23,7 +23,7 @@ from twisted.internet.defer import Deferred, succeed
 
 from ..storage.admin_records import AdminAccount, AdminRole, IAdminStore
 
-__all__ = ["AccountError", "Accounts", "hash_token", "in_caller"]
+__all__ = ["AccountError", "Accounts", "hash_token", "in_caller", "thread_runner", "utc_now"]
 
 T = TypeVar("T")
 
@@ -163,6 +163,18 @@ class Accounts:
         if account is None or account.disabled:
             return None
         return account
+
+
+def thread_runner(reactor: Any) -> ThreadRunner:
+    """
+    A L{ThreadRunner} on C{reactor}'s thread pool.
+    """
+    from twisted.internet.threads import deferToThreadPool
+
+    def run(f: Callable[..., Any], *args: Any) -> Deferred[Any]:
+        return deferToThreadPool(reactor, reactor.getThreadPool(), f, *args)
+
+    return run
 
 
 def utc_now(clock: Any) -> Callable[[], datetime]:

@@ -8,7 +8,7 @@ audit trail of admin actions.
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import timedelta
 
 from twisted.web.iweb import IRequest
 from werkzeug.datastructures import MIMEAccept
@@ -21,7 +21,7 @@ from ..storage.records import MetadataQuery
 from .api_contacts import MAX_LIMIT
 from .csvexport import metadata_csv, rows_csv
 from .params import QueryParams, bad
-from .queries import GROUP_FIELDS, month_start, monthly_usage, months_back
+from .queries import GROUP_FIELDS, monthly_usage, months_back, next_month_start
 from .routing import ApiContext, app, endpoint
 from .sessions import Principal
 from .views import Response, audit_json, json_response, metadata_json, month_json, usage_json
@@ -161,7 +161,7 @@ class TraceRoutes(ApiContext):
             raise bad("this hub keeps no usage facts")
         today = self._now().date()
         months = months_back(today, count)
-        until = month_start(date(today.year + (today.month == 12), today.month % 12 + 1, 1))
+        until = next_month_start(today)
         facts = await self._admin_store.usage_facts(months[0], until, tenant)
         rows = monthly_usage(facts, ordered)
         if _wants_csv(request, fmt):

@@ -25,6 +25,7 @@ __all__ = [
     "month_start",
     "monthly_usage",
     "months_back",
+    "next_month_start",
     "tenant_users",
 ]
 
@@ -64,6 +65,13 @@ def month_start(day: date) -> date:
     The first day of C{day}'s month.
     """
     return day.replace(day=1)
+
+
+def next_month_start(day: date) -> date:
+    """
+    The first day of the month after C{day}'s.
+    """
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
 def months_back(today: date, count: int) -> list[date]:

@@ -15,6 +15,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime, IResolver
 
 from ..config import Config, Section
+from ..federation_health import HealthRecorder, NullRecorder
 from ..interfaces import IConnector, IEventSink, IStore
 from ..model.address import Address
 from ..model.profile import Profile
@@ -44,6 +45,8 @@ class ConnectorContext:
     @ivar presence: Hub users' latest reported presence (in memory).
     @ivar profiles: C{(requester, address)} to the address's profile
         (L{nextplane.router.Router.profile_of}).
+    @ivar federation_health: Where federation connectors report links
+        that came up or failed (the portal's federation page).
     """
 
     reactor: IReactorTime
@@ -58,6 +61,7 @@ class ConnectorContext:
     profiles: Callable[[Address, Address], Deferred[Profile | None]] = lambda requester, address: (
         succeed(None)
     )
+    federation_health: HealthRecorder = Factory(NullRecorder)
 
 
 @frozen
