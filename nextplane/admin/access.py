@@ -61,7 +61,7 @@ def _set_cookie(request: IRequest, value: bytes, max_age: int | None = None) -> 
         httpOnly=True,
         secure=request.isSecure(),
         sameSite="strict",
-        **({"max_age": max_age} if max_age is not None else {}),
+        **({"max_age": str(max_age).encode("ascii")} if max_age is not None else {}),
     )
 
 
@@ -103,10 +103,10 @@ class AdminAccess:
                 raise _unauthorized("the admin API is disabled: no admin token is configured")
             raise _unauthorized("send Authorization: Bearer <admin token>, or log in")
         if request.method not in _SAFE_METHODS:
-            sent = request.getHeader(b"x-csrf-token")
-            if sent is None:
-                values = (request.args or {}).get(b"csrf_token") or [b""]
-                sent = values[0].decode("utf-8", "replace")
+            header = request.getHeader(b"x-csrf-token")
+            if header is None:
+                header = ((request.args or {}).get(b"csrf_token") or [b""])[0]
+            sent = header.decode("utf-8", "replace") if isinstance(header, bytes) else header
             if not self.sessions.csrf_ok(session, sent):
                 raise ApiError(403, "forbidden", "a state change needs the session's CSRF token")
         return session.principal
@@ -153,19 +153,24 @@ class AdminAccess:
             self.throttle.failed(name, source)
             return "wrong name or password"
         self.throttle.succeeded(name)
-        self.logout(request)
+        # Never adopt the session id the browser came with (fixation).
+        self._end_session(request)
         principal = Principal(account.name, account.role, account.tenant, "session")
         session = self.sessions.start(principal, source)
         _set_cookie(request, session.session_id.encode("ascii"))
         return session
 
+    def _end_session(self, request: IRequest) -> bool:
+        cookie = request.getCookie(SESSION_COOKIE)
+        if cookie:
+            self.sessions.end(cookie.decode("ascii", "replace"))
+        return bool(cookie)
+
     def logout(self, request: IRequest) -> None:
         """
         End the request's session, if any, and clear its cookie.
         """
-        cookie = request.getCookie(SESSION_COOKIE)
-        if cookie:
-            self.sessions.end(cookie.decode("ascii", "replace"))
+        if self._end_session(request):
             _set_cookie(request, b"", max_age=0)
 
 

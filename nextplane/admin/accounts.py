@@ -80,6 +80,12 @@ class Accounts:
         # long for a wrong name as for a wrong password.
         self._decoy = self._hasher.hash(secrets.token_urlsafe(16))
 
+    def now(self) -> datetime:
+        """
+        The current time, as accounts record it.
+        """
+        return self._now()
+
     async def set_password(
         self, name: str, password: str, role: AdminRole, tenant: str | None
     ) -> AdminAccount:

@@ -1,0 +1,164 @@
+# -*- test-case-name: tests.admin.test_cli -*-
+"""
+C{nextplane-admin}: create and reset admin accounts from the hub's machine,
+the first one included, against the store the configuration names.
+
+    nextplane-admin --config etc/nextplane.toml create-account alice --global
+    nextplane-admin --config etc/nextplane.toml create-account bob --tenant acme.example
+    nextplane-admin --config etc/nextplane.toml reset-password alice
+    nextplane-admin --config etc/nextplane.toml issue-token alice
+    nextplane-admin --config etc/nextplane.toml disable bob
+    nextplane-admin --config etc/nextplane.toml list-accounts
+
+Passwords are asked twice on the terminal, or read from the first line of
+standard input with C{--password-stdin}; they never appear on the command
+line. Every change is audited (actor C{console}).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from collections.abc import Callable, Sequence
+from typing import IO, Any
+
+from twisted.internet.defer import ensureDeferred
+from twisted.internet.task import react
+
+from ..config import ConfigError, load_config
+from ..interfaces import IStore
+from ..storage.admin import admin_store_for
+from ..storage.admin_records import AdminRole, AuditRecord, IAdminStore
+from .accounts import AccountError, Accounts, utc_now
+
+__all__ = ["main", "run"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nextplane-admin", description="Manage nextplane admin accounts."
+    )
+    parser.add_argument("--config", "-c", default="etc/nextplane.toml", help="the hub's TOML file")
+    commands = parser.add_subparsers(dest="command", required=True)
+    create = commands.add_parser("create-account", help="create an account or reset it")
+    create.add_argument("name")
+    role = create.add_mutually_exclusive_group(required=True)
+    role.add_argument("--global", dest="is_global", action="store_true", help="sees every tenant")
+    role.add_argument("--tenant", help="administers only this tenant (its domain)")
+    for command in ("reset-password",):
+        sub = commands.add_parser(command, help="set a new password (and enable)")
+        sub.add_argument("name")
+    for sub in (create, commands.choices["reset-password"]):
+        sub.add_argument("--password-stdin", action="store_true", help="read it from stdin")
+    for command, text in (
+        ("issue-token", "a new API token for scripts (shown once)"),
+        ("disable", "disable an account"),
+        ("enable", "enable an account again"),
+    ):
+        commands.add_parser(command, help=text).add_argument("name")
+    commands.add_parser("list-accounts", help="every account and its role")
+    return parser
+
+
+def _password(args: argparse.Namespace, stdin: IO[str], ask: Callable[[str], str]) -> str:
+    if args.password_stdin:
+        return stdin.readline().rstrip("\r\n")
+    first = ask("Password: ")
+    if ask("Again: ") != first:
+        raise AccountError("the passwords differ")
+    return first
+
+
+async def run(
+    args: argparse.Namespace,
+    admin_store: IAdminStore,
+    accounts: Accounts,
+    out: IO[str],
+    stdin: IO[str],
+    ask: Callable[[str], str] = getpass.getpass,
+) -> int:
+    """
+    Carry out one parsed command.
+
+    @return: The exit status.
+    """
+    now = accounts.now
+
+    async def audit(action: str, target: str, tenant: str | None) -> None:
+        await admin_store.append_audit(
+            AuditRecord(now(), "console", action, target, tenant, "console")
+        )
+
+    try:
+        if args.command == "create-account":
+            role = AdminRole.GLOBAL if args.is_global else AdminRole.TENANT
+            existed = await admin_store.get_account(args.name) is not None
+            account = await accounts.set_password(
+                args.name, _password(args, stdin, ask), role, args.tenant
+            )
+            await audit("account.reset" if existed else "account.create", args.name, account.tenant)
+            out.write(f"{'reset' if existed else 'created'} {account.name} ({role.value} admin)\n")
+        elif args.command == "reset-password":
+            current = await admin_store.get_account(args.name)
+            if current is None:
+                raise AccountError(f"no account {args.name!r}; use create-account")
+            await accounts.set_password(
+                args.name, _password(args, stdin, ask), current.role, current.tenant
+            )
+            await audit("account.reset", args.name, current.tenant)
+            out.write(f"reset {args.name}\n")
+        elif args.command == "issue-token":
+            token = await accounts.issue_token(args.name)
+            await audit("account.token", args.name, None)
+            out.write(f"{token}\n")
+        elif args.command in ("disable", "enable"):
+            account = await accounts.set_disabled(args.name, args.command == "disable")
+            await audit(f"account.{args.command}", args.name, account.tenant)
+            out.write(f"{args.command}d {args.name}\n")
+        else:
+            for account in await admin_store.list_accounts():
+                where = account.tenant or "all tenants"
+                state = " (disabled)" if account.disabled else ""
+                out.write(f"{account.name}\t{account.role.value}\t{where}{state}\n")
+    except AccountError as e:
+        out.write(f"nextplane-admin: {e}\n")
+        return 1
+    return 0
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    stdout: IO[str] | None = None,
+    stdin: IO[str] | None = None,
+    store: IStore | None = None,
+) -> None:
+    """
+    The console script: parse, open the configured store, run, exit.
+    """
+    out = stdout if stdout is not None else sys.stdout
+    args = _parser().parse_args(argv)
+
+    async def go(reactor: Any) -> None:
+        opened = store
+        if opened is None:
+            from ..tap import make_store
+
+            try:
+                config = load_config(args.config)
+            except ConfigError as e:
+                out.write(f"nextplane-admin: configuration error: {e}\n")
+                raise SystemExit(2) from None
+            opened = make_store(config, reactor)
+        await opened.open()
+        try:
+            admin_store = admin_store_for(opened)
+            accounts = Accounts(admin_store, utc_now(reactor))
+            status = await run(args, admin_store, accounts, out, stdin or sys.stdin)
+        finally:
+            await opened.close()
+        if status:
+            raise SystemExit(status)
+
+    react(lambda reactor: ensureDeferred(go(reactor)))
