@@ -12,11 +12,15 @@ For each event a connector hands it, the router:
   4. resolves the destination connector: the recipient tenant's platform,
      or the federation protocol of the remote domain
      (L{nextplane.locate.FederationLocator});
-  5. delivers, with a timeout, and applies contact-state changes;
+  5. records contact-state changes (L{nextplane.contacts.ContactBook})
+     before it hands a contact event over, so a fast answer finds the
+     request, then delivers, with a timeout; a contact event that is not
+     delivered ends its handshake;
   6. writes exactly one metadata record (never content) and so updates the
      usage aggregates;
   7. on refusal or failure of a message or contact event from a hub user,
-     sends that user a L{DeliveryError} with the reason. Events from remote
+     sends that user a L{DeliveryError} (L{nextplane.notices}) with the
+     reason, unless the caller answers them itself. Events from remote
      senders get no such event: their connector answers natively (stanza
      error, SIP status) from the returned L{Outcome}.
 
@@ -36,12 +40,14 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from .config import TenantConfig
-from .contacts import next_contact
+from .contacts import ContactBook
 from .interfaces import DeliveryFailed, IConnector, IEventSink, IProfileSource, IStore
 from .locate import FederationLocator
 from .model.address import Address, ChatSessionId
-from .model.events import Category, DeliveryError, Event, Presence
+from .model.events import Event, Presence
 from .model.profile import Profile
+from .notices import delivery_error
+from .ordering import KeyedSerializer
 from .policy import LocalSide, Refusal, decide, pattern_matches
 from .presence import PresenceBook
 from .storage.records import Decision, MetadataRecord
@@ -50,7 +56,6 @@ __all__ = ["Outcome", "RevocationLike", "Router", "revocation_reason"]
 
 log = Logger()
 
-_NOTIFY_CATEGORIES = (Category.IM, Category.CONTACT)
 _SESSION_CACHE_LIMIT = 50_000
 _PROFILE_TTL = 3600.0
 _PROFILE_MISS_TTL = 300.0
@@ -128,6 +133,8 @@ class Router:
     @param clock: For timestamps of records and delivery timeouts.
     @param presence: Where hub users' reported presence is kept (shared with
         connectors that answer presence queries).
+    @param contacts: The one writer of contact state (made on C{store}
+        when not given).
     """
 
     def __init__(
@@ -140,6 +147,7 @@ class Router:
         require_accepted_contact: bool = True,
         delivery_timeout: float = 60.0,
         presence: PresenceBook | None = None,
+        contacts: ContactBook | None = None,
     ) -> None:
         self._store = store
         self._tenants = {t.domain: t for t in tenants}
@@ -150,13 +158,18 @@ class Router:
         self.presence = presence if presence is not None else PresenceBook()
         self._connectors: dict[str, IConnector] = {}
         self._sessions: dict[tuple[str, str], ChatSessionId] = {}
-        # Per (sender, recipient): fires when the latest event routed
-        # between them has been handed to its connector (or settled).
-        self._handed_over: dict[tuple[str, str], Deferred[None]] = {}
+        # Per (sender, recipient): held from routing until the event is
+        # handed to its connector (or settled), so events keep their order.
+        self._pairs = KeyedSerializer()
         # Deliveries under way, so a revocation can drop them at once.
         self._in_flight: dict[Deferred[None], Event] = {}
         self._revoked: dict[Deferred[None], str] = {}
         self._profiles: dict[str, tuple[float, Profile | None]] = {}
+        self.contacts = (
+            contacts
+            if contacts is not None
+            else ContactBook(store, clock, lambda a: self.tenant_for(a) is not None)
+        )
 
     def add_connector(self, connector: IConnector) -> None:
         """
@@ -180,17 +193,20 @@ class Router:
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock.seconds(), UTC)
 
-    def route(self, event: Event) -> Deferred[Outcome]:
+    def route(self, event: Event, *, tell_sender: bool = True) -> Deferred[Outcome]:
         """
         Route C{event}; see the module docstring.
 
+        @param tell_sender: Whether a hub user whose event is not delivered
+            is sent a L{DeliveryError}; C{False} when the caller answers
+            them itself (a command's reply, an updated card).
         @return: A Deferred that always fires with an L{Outcome}.
         """
-        return Deferred.fromCoroutine(self._route(event))
+        return Deferred.fromCoroutine(self._route(event, tell_sender))
 
-    async def _route(self, event: Event) -> Outcome:
+    async def _route(self, event: Event, tell_sender: bool) -> Outcome:
         try:
-            return await self._route_checked(event)
+            return await self._route_checked(event, tell_sender)
         except Exception:
             # A bug or a store failure: keep the caller's Deferred alive and
             # say so; never include the event body (it has no repr anyway).
@@ -202,7 +218,7 @@ class Router:
             )
             return outcome
 
-    async def _route_checked(self, event: Event) -> Outcome:
+    async def _route_checked(self, event: Event, tell_sender: bool) -> Outcome:
         sender_tenant = self.tenant_for(event.sender)
         recipient_tenant = self.tenant_for(event.recipient)
         if sender_tenant is None and recipient_tenant is None:
@@ -223,20 +239,8 @@ class Router:
         # Events between two parties reach the connector in the order they
         # were routed: a later event whose lookups all hit the cache must
         # not overtake an earlier one still waiting for the store.
-        pair = (event.sender.key, event.recipient.key)
-        previous = self._handed_over.get(pair)
-        turn: Deferred[None] = Deferred()
-        self._handed_over[pair] = turn
-
-        def hand_over() -> None:
-            if not turn.called:
-                turn.callback(None)
-            if self._handed_over.get(pair) is turn:
-                del self._handed_over[pair]
-
+        hand_over = await self._pairs.acquire((event.sender.key, event.recipient.key))
         try:
-            if previous is not None:
-                await previous
             session = event.session or await self._session_for(event.sender, event.recipient)
             bound = event if event.session == session else event.with_session(session)
             refusal = await self._check_policy(bound)
@@ -249,7 +253,7 @@ class Router:
         finally:
             hand_over()
         await self._record(outcome)
-        if not outcome.delivered:
+        if not outcome.delivered and tell_sender:
             await self._notify_sender(outcome)
         return outcome
 
@@ -273,7 +277,7 @@ class Router:
             tenant_policy=await store.get_tenant_policy(user.domain),
             user_policy=await store.get_user_policy(user),
             domain_rules=await store.list_domain_policies(user.domain),
-            contact=await store.get_contact(user, other),
+            contact=await self.contacts.get(user, other),
         )
 
     async def _sides(self, event: Event) -> list[LocalSide]:
@@ -355,6 +359,17 @@ class Router:
     async def _deliver(
         self, event: Event, session: ChatSessionId, handed_over: Callable[[], None]
     ) -> Outcome:
+        # Durable before the destination can answer (a fast acceptance
+        # must find the request), and ended if the event does not arrive.
+        handshake = await self.contacts.begin(event)
+        outcome = await self._hand_over(event, session, handed_over)
+        if not outcome.delivered:
+            await self.contacts.end(handshake)
+        return outcome
+
+    async def _hand_over(
+        self, event: Event, session: ChatSessionId, handed_over: Callable[[], None]
+    ) -> Outcome:
         delivery: Deferred[None] | None = None
         try:
             connector = await self._destination(event.recipient)
@@ -387,21 +402,7 @@ class Router:
             if delivery is not None:
                 self._in_flight.pop(delivery, None)
                 self._revoked.pop(delivery, None)
-        await self._apply_contact_changes(event)
         return Outcome(event, Decision.DELIVERED, session=session)
-
-    async def _apply_contact_changes(self, event: Event) -> None:
-        if event.category != Category.CONTACT:
-            return
-        now = self._now()
-        for side in ((event.sender, event.recipient, True), (event.recipient, event.sender, False)):
-            user, other, is_sender = side
-            if self.tenant_for(user) is None:
-                continue
-            current = await self._store.get_contact(user, other)
-            updated = next_contact(event, user, other, is_sender, current, now)
-            if updated is not None:
-                await self._store.put_contact(updated)
 
     async def _record(self, outcome: Outcome) -> None:
         event = outcome.event
@@ -435,24 +436,13 @@ class Router:
 
     async def _notify_sender(self, outcome: Outcome) -> None:
         event = outcome.event
-        if (
-            isinstance(event, DeliveryError)
-            or event.category not in _NOTIFY_CATEGORIES
-            or self.tenant_for(event.sender) is None
-        ):
+        if self.tenant_for(event.sender) is None:
             return
-        error = DeliveryError(
-            sender=event.recipient,
-            recipient=event.sender,
-            session=outcome.session,
-            # An error never predates its cause, whatever the clocks say.
-            timestamp=max(self._now(), event.timestamp),
-            condition=outcome.condition or "undefined-condition",
-            reason=outcome.reason or "the message could not be delivered",
-            original_event_id=event.event_id,
-            original_kind=event.kind,
-            message_id=getattr(event, "message_id", None),
+        error = delivery_error(
+            event, outcome.condition, outcome.reason, self._now(), outcome.session
         )
+        if error is None:
+            return
         try:
             connector = await self._destination(error.recipient)
             await connector.deliver(error)

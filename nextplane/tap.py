@@ -35,7 +35,7 @@ from .admin.portal.app import Portal
 from .admin.sessions import LoginThrottle, SessionBook
 from .config import Config, ConfigError, load_config
 from .connectors.registry import CONNECTORS, ConnectorContext, ConnectorEntry
-from .contacts import ContactExpiryService
+from .contacts import ContactBook, ContactExpiryService
 from .federation_health import FederationHealthBook
 from .interfaces import IStore
 from .locate import FederationLocator
@@ -143,9 +143,11 @@ def build_hub(
         [TenantRecord(t.domain, t.platform, t.workspace, t.display_name) for t in config.tenants],
     ).setServiceParent(hub)
 
+    local_domains = frozenset(t.domain for t in config.tenants)
+    contacts = ContactBook(store, reactor, lambda address: address.domain in local_domains)
     if config.router.contact_request_ttl > 0:
         ContactExpiryService(
-            store, reactor, timedelta(seconds=config.router.contact_request_ttl)
+            contacts, reactor, timedelta(seconds=config.router.contact_request_ttl)
         ).setServiceParent(hub)
 
     federation = [n for n in config.connectors if connectors_available[n].role == "federation"]
@@ -161,6 +163,7 @@ def build_hub(
         require_accepted_contact=config.router.require_accepted_contact,
         delivery_timeout=config.router.delivery_timeout,
         presence=presence,
+        contacts=contacts,
     )
     web_app = HubWebApp({"storage": storage.health}, __version__, public=True)
     admin_web = HubWebApp({"storage": storage.health}, __version__, home="/portal/")
@@ -178,6 +181,7 @@ def build_hub(
         on_revoke=[router.revoke],
         admin_store=admin_store,
         access=access,
+        contacts=contacts,
     )
     health_book = FederationHealthBook(reactor)
     portal = Portal(store, admin_store, reactor, access, admin_api.revocations, health_book)
@@ -195,6 +199,7 @@ def build_hub(
         presence=presence,
         profiles=router.profile_of,
         federation_health=health_book,
+        contacts=contacts,
     )
     connectors = {}
     for name, connector_config in config.connectors.items():
@@ -233,6 +238,7 @@ def build_hub(
     hub.federation_health = health_book  # type: ignore[attr-defined]
     hub.web = web  # type: ignore[attr-defined]
     hub.store = store  # type: ignore[attr-defined]
+    hub.contacts = contacts  # type: ignore[attr-defined]
     hub.connectors = connectors  # type: ignore[attr-defined]
     return hub
 

@@ -1,13 +1,18 @@
 """
-Tests for L{nextplane.contacts.next_contact}: the contact lifecycle.
+Tests for L{nextplane.contacts}: the contact lifecycle and its one writer.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from nextplane.contacts import next_contact
+from nextplane.contacts import ContactBook, ContactExpiryService, next_contact
 from nextplane.model.events import ContactAccept, ContactDecline, ContactRemove, ContactRequest
+from nextplane.storage.memory import MemoryStore
 from nextplane.storage.records import ContactDirection, ContactRecord, ContactState
 
 from .helpers import T0, addr
@@ -109,16 +114,8 @@ class ContactLifecycleTests(SynchronousTestCase):
 class ExpiryTests(SynchronousTestCase):
     def test_old_pending_requests_expire(self) -> None:
         """Requests older than the TTL expire; newer ones and answered ones stay."""
-        from datetime import timedelta
-
-        from twisted.internet.defer import Deferred
-        from twisted.internet.task import Clock
-
-        from nextplane.contacts import ContactExpiryService
-        from nextplane.storage.memory import MemoryStore
-
         store = MemoryStore()
-        old = T0 - timedelta(days=15)
+        old = T0 - timedelta(days=14)
         for external, state, when in [
             ("a@w.test", ContactState.PENDING, old),
             ("b@w.test", ContactState.PENDING, T0),
@@ -129,7 +126,8 @@ class ExpiryTests(SynchronousTestCase):
             )
         clock = Clock()
         clock.advance(T0.timestamp())
-        service = ContactExpiryService(store, clock, timedelta(days=14))
+        book = ContactBook(store, clock, lambda a: a.domain == "acme.test")
+        service = ContactExpiryService(book, clock, timedelta(days=14))
         self.assertEqual(self.successResultOf(service.run_once()), 1)
         states = {c.external.local: c.state for c in self.successResultOf(store.list_contacts())}
         self.assertEqual(
@@ -137,3 +135,77 @@ class ExpiryTests(SynchronousTestCase):
             {"a": ContactState.EXPIRED, "b": ContactState.PENDING, "c": ContactState.ACCEPTED},
         )
         self.assertIsInstance(service.run_once(), Deferred)
+
+
+class ContactBookTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.store = MemoryStore()
+        self.clock = Clock()
+        self.clock.advance(T0.timestamp())
+        self.book = ContactBook(self.store, self.clock, lambda a: a.domain == "acme.test")
+
+    def states(self) -> dict[tuple[str, str], ContactState]:
+        return {
+            (c.owner.local, c.external.local): c.state
+            for c in self.successResultOf(self.book.list_contacts())
+        }
+
+    def test_block_unblock(self) -> None:
+        """
+        Blocking makes a blocked record (once); unblocking leaves a removed
+        one that a new request may follow.
+        """
+        blocked = self.successResultOf(self.book.block(JOHN, PETER))
+        assert blocked is not None
+        self.assertEqual(blocked.state, ContactState.BLOCKED)
+        self.assertIsNone(self.successResultOf(self.book.block(JOHN, PETER)))
+        self.assertEqual(
+            self.successResultOf(self.book.unblock(JOHN, PETER)).state,  # type: ignore[union-attr]
+            ContactState.REMOVED,
+        )
+        self.assertIsNone(self.successResultOf(self.book.unblock(JOHN, PETER)))
+
+    def test_forget(self) -> None:
+        """
+        Forgetting ends a pending or accepted contact only.
+        """
+        self.store.put_contact(record(ContactState.ACCEPTED))
+        self.assertEqual(
+            self.successResultOf(self.book.forget(JOHN, PETER)).state,  # type: ignore[union-attr]
+            ContactState.REMOVED,
+        )
+        self.assertIsNone(self.successResultOf(self.book.forget(JOHN, PETER)))
+
+    def test_revocations(self) -> None:
+        """
+        Revocation by contact, by user and by (wildcard) domain, limited to
+        tenants, each returning what it changed.
+        """
+        for owner, external in [
+            ("john@acme.test", "peter@widget.test"),
+            ("john@acme.test", "ann@sub.widget.test"),
+            ("mary@acme.test", "bo@sub.widget.test"),
+            ("eve@beta.test", "cy@x.widget.test"),
+            ("mary@acme.test", "dan@other.test"),
+        ]:
+            self.store.put_contact(
+                ContactRecord(
+                    addr(owner),
+                    addr(external),
+                    ContactState.ACCEPTED,
+                    ContactDirection.OUTBOUND,
+                    T0,
+                    T0,
+                )
+            )
+        wild = self.successResultOf(self.book.revoke_domain("*.widget.test", ["acme.test"]))
+        self.assertEqual(
+            [(c.owner.local, c.external.local) for c in wild], [("john", "ann"), ("mary", "bo")]
+        )
+        self.assertEqual(len(self.successResultOf(self.book.revoke(JOHN, PETER))), 1)
+        self.assertEqual(self.successResultOf(self.book.revoke(JOHN, PETER)), [])
+        mary = self.successResultOf(self.book.revoke_user(addr("mary@acme.test")))
+        self.assertEqual([c.external.local for c in mary], ["dan"])
+        self.assertEqual(self.states()[("eve", "cy")], ContactState.ACCEPTED)
+        everywhere = self.successResultOf(self.book.revoke_domain("*.widget.test"))
+        self.assertEqual([c.owner.local for c in everywhere], ["eve"])

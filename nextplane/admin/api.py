@@ -39,6 +39,7 @@ from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from ..contacts import ContactBook
 from ..interfaces import IStore
 from ..storage.admin import admin_store_for
 from ..storage.admin_records import IAdminStore
@@ -92,6 +93,8 @@ class AdminAPI(TenantRoutes, ContactRoutes, TraceRoutes):
     @param access: Authentication (token, accounts, sessions); by default
         the token alone.
     @param revocations: The revocation service shared with the portal.
+    @param contacts: The hub's contact book, through which revocations
+        change contacts.
     """
 
     app = app
@@ -109,6 +112,7 @@ class AdminAPI(TenantRoutes, ContactRoutes, TraceRoutes):
         admin_store: IAdminStore | None = None,
         access: AdminAccess | None = None,
         revocations: RevocationService | None = None,
+        contacts: ContactBook | None = None,
     ) -> None:
         self._store = store
         self._admin_store = admin_store if admin_store is not None else admin_store_for(store)
@@ -116,7 +120,7 @@ class AdminAPI(TenantRoutes, ContactRoutes, TraceRoutes):
         self._access = access or AdminAccess(token, None, SessionBook(clock), LoginThrottle(clock))
         self._audit = AuditLog(self._admin_store, self._now)
         self._revocations = revocations or RevocationService(
-            store, clock, on_revoke, on_policy_change, listener_timeout
+            store, clock, on_revoke, on_policy_change, listener_timeout, contacts
         )
         self._openapi = (
             json.dumps(build_openapi(base_path), indent=2, sort_keys=True).encode("utf-8") + b"\n"

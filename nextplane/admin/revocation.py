@@ -3,7 +3,9 @@
 Revocation: turning contacts, a user's federation or a remote domain off,
 for the admin API, the portal and the platform commands alike.
 
-L{RevocationService} changes the store, then tells the L{RevocationListener}s
+L{RevocationService} changes contacts through the one writer of contact
+state (L{nextplane.contacts.ContactBook}) and policies in the store, then
+tells the L{RevocationListener}s
 (connectors close live sessions and drop queued deliveries); domain rule
 changes tell the L{PolicyListener}s. Listeners are waited for with a
 timeout; a failing one is logged and counted, never raised.
@@ -12,7 +14,6 @@ timeout; a failing one is logged and counted, never raised.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
 from attrs import evolve, frozen
@@ -20,12 +21,11 @@ from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
+from ..contacts import ContactBook
 from ..interfaces import IStore
 from ..model.address import Address
-from ..policy import pattern_matches
 from ..storage.records import (
     ContactRecord,
-    ContactState,
     DomainAction,
     DomainPolicy,
     UserPolicy,
@@ -126,9 +126,11 @@ class RevocationService:
     """
     Revokes contacts, users and domains in the store and tells listeners.
 
-    @param store: Where contacts and policies live.
-    @param clock: For the time a contact was revoked.
+    @param store: Where policies live.
+    @param clock: For listener timeouts (and a default contact book).
     @param listener_timeout: Seconds to wait for a listener's Deferred.
+    @param contacts: The hub's contact book (every contact change goes
+        through it); by default one over C{store}.
     """
 
     def __init__(
@@ -138,9 +140,13 @@ class RevocationService:
         on_revoke: Sequence[RevocationListener] = (),
         on_policy_change: Sequence[PolicyListener] = (),
         listener_timeout: float = 30.0,
+        contacts: ContactBook | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
+        self._contacts = (
+            contacts if contacts is not None else ContactBook(store, clock, lambda _: True)
+        )
         self._listeners = list(on_revoke)
         self._policy_listeners = list(on_policy_change)
         self._listener_timeout = listener_timeout
@@ -157,25 +163,11 @@ class RevocationService:
         """
         self._policy_listeners.append(listener)
 
-    def _now(self) -> datetime:
-        return datetime.fromtimestamp(self._clock.seconds(), UTC)
-
-    async def _revoke_contacts(self, contacts: Sequence[ContactRecord]) -> list[ContactRecord]:
-        now = self._now()
-        changed = []
-        for contact in contacts:
-            if contact.state == ContactState.REVOKED:
-                continue
-            revoked = evolve(contact, state=ContactState.REVOKED, updated_at=now)
-            await self._store.put_contact(revoked)
-            changed.append(revoked)
-        return changed
-
     async def revoke_contact(self, contact: ContactRecord) -> RevocationResult:
         """
         Revoke one contact (already looked up).
         """
-        changed = await self._revoke_contacts([contact])
+        changed = await self._contacts.revoke(contact.owner, contact.external)
         revocation = Revocation(
             "contact",
             tuple(changed),
@@ -189,8 +181,7 @@ class RevocationService:
         """
         Revoke every contact of C{user} and turn the user's federation off.
         """
-        contacts = await self._store.list_contacts(owner=user)
-        changed = await self._revoke_contacts(contacts)
+        changed = await self._contacts.revoke_user(user)
         previous = await self._store.get_user_policy(user)
         policies = 0
         if previous is None or previous.enabled:
@@ -204,12 +195,7 @@ class RevocationService:
         Revoke every contact of C{tenants} with a domain matching
         C{pattern} and block it for each of them.
         """
-        if pattern.startswith("*."):
-            everyone = await self._store.list_contacts()
-            matching = [c for c in everyone if pattern_matches(pattern, c.external.domain)]
-        else:
-            matching = await self._store.list_contacts(external_domain=pattern)
-        changed = await self._revoke_contacts([c for c in matching if c.owner.domain in tenants])
+        changed = await self._contacts.revoke_domain(pattern, tenants)
         rules = 0
         for tenant_domain in tenants:
             existing = await self._store.list_domain_policies(tenant_domain)

@@ -15,6 +15,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime, IResolver
 
 from ..config import Config, Section
+from ..contacts import ContactBook
 from ..federation_health import HealthRecorder, NullRecorder
 from ..interfaces import IConnector, IEventSink, IStore
 from ..model.address import Address
@@ -47,6 +48,9 @@ class ConnectorContext:
         (L{nextplane.router.Router.profile_of}).
     @ivar federation_health: Where federation connectors report links
         that came up or failed (the portal's federation page).
+    @ivar contacts: The one writer of contact state
+        (L{nextplane.contacts.ContactBook}); C{None} only in tests that
+        need none.
     """
 
     reactor: IReactorTime
@@ -62,6 +66,7 @@ class ConnectorContext:
         succeed(None)
     )
     federation_health: HealthRecorder = Factory(NullRecorder)
+    contacts: ContactBook | None = None
 
 
 @frozen

@@ -7,12 +7,15 @@ SQL backends, memory beside a memory store.
 from __future__ import annotations
 
 from typing import Any
+from weakref import WeakKeyDictionary
 
-from ._sql import SQLStore
 from .admin_memory import MemoryAdminStore
 from .admin_records import IAdminStore
 from .cache import CachingStore
 from .memory import MemoryStore
+
+# One memory admin store per memory store, so every part sees the same.
+_BESIDE: WeakKeyDictionary[MemoryStore, MemoryAdminStore] = WeakKeyDictionary()
 
 __all__ = ["admin_store_for"]
 
@@ -24,8 +27,10 @@ def admin_store_for(store: Any) -> IAdminStore:
     """
     while isinstance(store, CachingStore):
         store = store.store
-    if isinstance(store, SQLStore):
-        from .admin_sql import SQLAdminStore
-
-        return SQLAdminStore(store)
-    return MemoryAdminStore(store if isinstance(store, MemoryStore) else None)
+    if IAdminStore.providedBy(store):
+        return store  # type: ignore[no-any-return]
+    if isinstance(store, MemoryStore):
+        if store not in _BESIDE:
+            _BESIDE[store] = MemoryAdminStore(store)
+        return _BESIDE[store]
+    return MemoryAdminStore(None)

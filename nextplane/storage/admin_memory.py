@@ -12,6 +12,7 @@ from attrs import evolve
 from twisted.internet.defer import Deferred, succeed
 from zope.interface import implementer
 
+from ..logs import REDACTED
 from .admin_records import AdminAccount, AuditQuery, AuditRecord, IAdminStore, UsageFacts
 from .memory import MemoryStore
 
@@ -68,6 +69,54 @@ class MemoryAdminStore:
 
     def retired_tenants(self) -> Deferred[dict[str, datetime]]:
         return succeed(dict(self._retired))
+
+    def dump_tables(self) -> Deferred[dict[str, list[tuple[str | None, ...]]]]:
+        """
+        The admin tables as text, like L{MemoryStore.dump_tables}; the
+        password and token hashes read C{"[redacted]"}.
+        """
+
+        def text(value: object) -> str | None:
+            if value is None:
+                return None
+            if isinstance(value, datetime):
+                return value.isoformat(timespec="microseconds")
+            return str(value)
+
+        return succeed(
+            {
+                "admin_accounts": [
+                    (
+                        a.name,
+                        REDACTED,
+                        a.role.value,
+                        a.tenant,
+                        REDACTED if a.token_hash else None,
+                        str(int(a.disabled)),
+                        text(a.created_at),
+                        text(a.updated_at),
+                    )
+                    for a in self._accounts.values()
+                ],
+                "admin_audit": [
+                    tuple(
+                        text(v)
+                        for v in (
+                            r.record_id,
+                            r.timestamp,
+                            r.actor,
+                            r.action,
+                            r.target,
+                            r.tenant,
+                            r.source,
+                            r.detail,
+                        )
+                    )
+                    for r in self._audit
+                ],
+                "tenant_retirements": [(d, text(t)) for d, t in sorted(self._retired.items())],
+            }
+        )
 
     def usage_facts(self, since: date, until: date, tenant: str | None) -> Deferred[UsageFacts]:
         if self._store is None:

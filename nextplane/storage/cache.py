@@ -34,6 +34,7 @@ from ..interfaces import IStore
 from ..model.address import Address, ChatSessionId
 from .records import (
     ChatSessionRecord,
+    ContactChange,
     ContactRecord,
     DomainPolicy,
     MetadataQuery,
@@ -228,6 +229,10 @@ class CachingStore:
         return self._cached(
             "contact", (owner.key, external.key), lambda: self.store.get_contact(owner, external)
         )
+
+    def change_contacts(self, change: ContactChange) -> Deferred[list[ContactRecord]]:
+        # Any number of contacts may change: drop them all.
+        return self._write(self.store.change_contacts(change), "contact")
 
     def list_contacts(
         self,

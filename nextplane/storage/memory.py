@@ -24,6 +24,7 @@ from ..logs import REDACTED
 from ..model.address import Address, ChatSessionId
 from .records import (
     ChatSessionRecord,
+    ContactChange,
     ContactRecord,
     DomainPolicy,
     MetadataQuery,
@@ -104,7 +105,7 @@ def matches(record: MetadataRecord, query: MetadataQuery) -> bool:
 
 
 def _schema_version() -> int:
-    # Imported here: migrate needs _sql, which needs this module.
+    # Imported here: migrate needs sql, which needs this module.
     from .migrate import latest_version
 
     return latest_version("sqlite")
@@ -192,6 +193,15 @@ class MemoryStore:
 
     def get_contact(self, owner: Address, external: Address) -> Deferred[ContactRecord | None]:
         return succeed(self._contacts.get((owner.key, external.key)))
+
+    def change_contacts(self, change: ContactChange) -> Deferred[list[ContactRecord]]:
+        changed = []
+        for key, contact in sorted(self._contacts.items()):
+            if change.matches(contact):
+                updated = evolve(contact, state=change.state, updated_at=change.at)
+                self._contacts[key] = updated
+                changed.append(updated)
+        return succeed(changed)
 
     def list_contacts(
         self,

@@ -22,7 +22,7 @@ from typing import Protocol, TypeVar
 from attrs import frozen
 from twisted.internet.defer import Deferred
 
-from ._sql import Dialect, Op, Query, Script, current_version
+from .sql.runtime import Dialect, Op, Query, Script, current_version
 
 __all__ = [
     "Migration",

@@ -3,7 +3,7 @@
 The PostgreSQL L{IStore}, on txpostgres: psycopg2 in asynchronous mode,
 driven by the reactor, so no thread ever waits on the network.
 
-Every operation of L{nextplane.storage._sql.SQLStore} runs as one
+Every operation of L{nextplane.storage.sql.store.SQLStore} runs as one
 transaction (C{runInteraction}) on a connection from a small pool.
 """
 
@@ -16,18 +16,18 @@ from typing import Any, TypeVar
 from twisted.internet.defer import Deferred, FirstError, fail, succeed
 from txpostgres import txpostgres
 
-from ._sql import (
+from .migrate import migrate
+from .sql.runtime import (
     POSTGRESQL,
     Op,
     Query,
     Rows,
-    SQLStore,
     Step,
     StoreNotOpenError,
     drive_async,
     to_pyformat,
 )
-from .migrate import migrate
+from .sql.store import SQLStore
 
 __all__ = ["PostgresStore", "StoreNotOpenError"]
 

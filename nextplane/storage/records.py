@@ -17,6 +17,7 @@ from ..model.events import _utc
 __all__ = [
     "MESSAGE_KINDS",
     "ChatSessionRecord",
+    "ContactChange",
     "ContactDirection",
     "ContactRecord",
     "ContactState",
@@ -134,6 +135,68 @@ class ContactRecord:
     direction: ContactDirection = field(converter=ContactDirection)
     created_at: datetime = field(converter=_utc)
     updated_at: datetime = field(converter=_utc)
+
+
+def _states(value: Iterable[str] | None) -> tuple[ContactState, ...] | None:
+    return None if value is None else tuple(ContactState(s) for s in value)
+
+
+def _lower(value: Iterable[str] | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(v.lower() for v in value)
+
+
+def _pattern(value: str | None) -> str | None:
+    return None if value is None else value.lower()
+
+
+def _optional_utc(value: datetime | None) -> datetime | None:
+    return None if value is None else _utc(value)
+
+
+@frozen(kw_only=True)
+class ContactChange:
+    """
+    One set-based change of contact state: every contact the filters match
+    (all given filters at once) and not already in C{state} moves to
+    C{state} at C{at}, in one store transaction. C{None} means no filter.
+
+    @ivar owner: Contacts of this hub user.
+    @ivar external: Contacts with this external address.
+    @ivar owner_domains: Contacts of users of these tenant domains.
+    @ivar external_pattern: Contacts whose external domain is this domain,
+        or, for C{*.example.com}, a subdomain of it (as domain rules read).
+    @ivar from_states: Only contacts in one of these states.
+    @ivar updated_before: Only contacts last changed before this time.
+    """
+
+    state: ContactState = field(converter=ContactState)
+    at: datetime = field(converter=_utc)
+    owner: Address | None = None
+    external: Address | None = None
+    owner_domains: tuple[str, ...] | None = field(default=None, converter=_lower)
+    external_pattern: str | None = field(default=None, converter=_pattern)
+    from_states: tuple[ContactState, ...] | None = field(default=None, converter=_states)
+    updated_before: datetime | None = field(default=None, converter=_optional_utc)
+
+    def matches(self, contact: ContactRecord) -> bool:
+        """
+        Whether C{contact} is changed by this (the one rule; the SQL
+        backends say the same in C{WHERE}).
+        """
+        domain = contact.external.domain.lower()
+        pattern = self.external_pattern
+        return (
+            contact.state != self.state
+            and (self.owner is None or contact.owner.key == self.owner.key)
+            and (self.external is None or contact.external.key == self.external.key)
+            and (self.owner_domains is None or contact.owner.domain.lower() in self.owner_domains)
+            and (
+                pattern is None
+                or (domain.endswith(pattern[1:]) if pattern.startswith("*.") else domain == pattern)
+            )
+            and (self.from_states is None or contact.state in self.from_states)
+            and (self.updated_before is None or contact.updated_at < self.updated_before)
+        )
 
 
 @frozen

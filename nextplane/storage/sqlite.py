@@ -3,7 +3,7 @@
 The embedded L{IStore}: the standard library's C{sqlite3}, on one database
 thread so the reactor never waits on disk.
 
-Every operation of L{nextplane.storage._sql.SQLStore} runs on that thread,
+Every operation of L{nextplane.storage.sql.store.SQLStore} runs on that thread,
 on the one connection it opened; C{":memory:"} therefore keeps one database
 for the store's lifetime. File databases use WAL mode, so readers in other
 processes do not block the hub's writes.
@@ -29,8 +29,9 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
-from ._sql import SQLITE, Op, Query, Rows, SQLStore, Step, StoreNotOpenError, drive_sync
 from .migrate import migrate
+from .sql.runtime import SQLITE, Op, Query, Rows, Step, StoreNotOpenError, drive_sync
+from .sql.store import SQLStore
 
 __all__ = ["SQLiteStore", "StoreNotOpenError"]
 

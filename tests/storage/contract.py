@@ -18,10 +18,10 @@ from zope.interface.verify import verifyObject
 
 from nextplane.interfaces import IStore
 from nextplane.model.address import Address, ChatSessionId
-from nextplane.storage._sql import TABLES, Op, Query, SecretWriteError, StoreNotOpenError
 from nextplane.storage.migrate import SchemaTooNewError, latest_version, migrate
 from nextplane.storage.records import (
     ChatSessionRecord,
+    ContactChange,
     ContactDirection,
     ContactRecord,
     ContactState,
@@ -38,6 +38,11 @@ from nextplane.storage.records import (
     UserPolicy,
     UserRecord,
 )
+from nextplane.storage.sql.admin import ADMIN_TABLES
+from nextplane.storage.sql.runtime import Op, Query, SecretWriteError, StoreNotOpenError
+from nextplane.storage.sql.schema import TABLES
+
+from .admin_contract import dump_with_admin, fill_admin_tables
 
 if TYPE_CHECKING:
     from twisted.trial.unittest import TestCase
@@ -72,6 +77,9 @@ TABLE_NAMES = {
     "usage_users",
     "usage_messages",
     "slack_installations",
+    "admin_accounts",
+    "admin_audit",
+    "tenant_retirements",
 }
 
 #: A bot token as Slack issues them; it must never show in a dump.
@@ -356,6 +364,81 @@ class StoreContract(_Base):
         self.assertEqual(
             await self.store.list_contacts(owner=ALICE, state=ContactState.BLOCKED), []
         )
+
+    async def _put_contacts(self) -> list[ContactRecord]:
+        records = [
+            contact(ALICE, BOB, ContactState.ACCEPTED),
+            contact(ALICE, Address("gus", "sub.remote.example"), ContactState.PENDING),
+            contact(ALICE, Address("hal", "xremote.example"), ContactState.ACCEPTED),
+            contact(CAROL, BOB, ContactState.REVOKED),
+            contact(ERIN, Address("fay", "a.remote.example"), ContactState.ACCEPTED),
+            contact(ERIN, DAVE, ContactState.PENDING, when=T0 + timedelta(days=3)),
+        ]
+        for record in records:
+            await self.store.put_contact(record)
+        return records
+
+    async def test_change_contacts_wildcard(self) -> None:
+        """
+        A change by C{*.domain} covers its subdomains only, skips contacts
+        already in the new state, and returns those it changed, as they are
+        now, ordered by (owner, external).
+        """
+        await self._put_contacts()
+        later = T0 + timedelta(hours=1)
+        changed = await self.store.change_contacts(
+            ContactChange(state=ContactState.REVOKED, at=later, external_pattern="*.Remote.example")
+        )
+        self.assertEqual(
+            [(c.owner, c.external.local, c.state, c.updated_at) for c in changed],
+            [
+                (ALICE, "gus", ContactState.REVOKED, later),
+                (ERIN, "fay", ContactState.REVOKED, later),
+            ],
+        )
+        stored = await self.store.get_contact(ALICE, Address("gus", "sub.remote.example"))
+        self.assertEqual(stored, changed[0])
+        self.assertEqual(
+            (await self.store.get_contact(ALICE, BOB)).state,
+            ContactState.ACCEPTED,  # type: ignore[union-attr]
+        )
+
+    async def test_change_contacts_filters(self) -> None:
+        """
+        Owner, external, exact domain, owner domains, states and age filter
+        together; an empty set of states or tenants changes nothing.
+        """
+        await self._put_contacts()
+        at = T0 + timedelta(days=5)
+        removed = ContactState.REMOVED
+        by_domain = await self.store.change_contacts(
+            ContactChange(
+                state=removed, at=at, external_pattern="remote.example", owner_domains=["ACME.test"]
+            )
+        )
+        self.assertEqual([(c.owner, c.external) for c in by_domain], [(ALICE, BOB), (CAROL, BOB)])
+        by_user = await self.store.change_contacts(
+            ContactChange(state=removed, at=at, owner=ALICE, from_states=[ContactState.ACCEPTED])
+        )
+        self.assertEqual([c.external.local for c in by_user], ["hal"])
+        aged = await self.store.change_contacts(
+            ContactChange(
+                state=ContactState.EXPIRED,
+                at=at,
+                from_states=[ContactState.PENDING],
+                updated_before=T0 + timedelta(days=1),
+            )
+        )
+        self.assertEqual([c.external.local for c in aged], ["gus"])
+        one = await self.store.change_contacts(
+            ContactChange(state=removed, at=at, owner=ERIN, external=DAVE)
+        )
+        self.assertEqual([c.external for c in one], [DAVE])
+        for empty in (
+            ContactChange(state=removed, at=at, from_states=[]),
+            ContactChange(state=removed, at=at, owner_domains=[]),
+        ):
+            self.assertEqual(await self.store.change_contacts(empty), [])
 
     # chat sessions
 
@@ -953,7 +1036,8 @@ class StoreContract(_Base):
         await self.store.put_domain_policy(DomainPolicy("acme.test", "remote.example", "allow"))
         await self._append(meta(T0, str(ALICE), str(BOB), session_id=session.session_id.value))
         await self.store.put_installation(installation())
-        dump = await self.store.dump_tables()
+        await fill_admin_tables(self.store)
+        dump = await dump_with_admin(self.store)
         self.assertEqual(set(dump), TABLE_NAMES)
         for name, rows in dump.items():
             self.assertEqual(len(rows), 1, name)
@@ -1047,10 +1131,13 @@ class SQLStoreContract(_Base):
         Opening a new database applies every migration and records each.
         """
         latest = latest_version(self.store.dialect.name)
-        self.assertEqual(latest, 2)
+        self.assertEqual(latest, 3)
         self.assertEqual(await self.store.schema_version(), latest)
         rows = await _migrations(self.store)
-        self.assertEqual([(v, n) for v, n, _ in rows], [(1, "initial"), (2, "slack_installations")])
+        self.assertEqual(
+            [(v, n) for v, n, _ in rows],
+            [(1, "initial"), (2, "slack_installations"), (3, "admin_portal")],
+        )
 
     async def test_version_1_upgraded(self) -> None:
         """
@@ -1062,11 +1149,11 @@ class SQLStoreContract(_Base):
         self.assertEqual(await self.store.schema_version(), 1)
         tables = await self.store._read(_select(self.store.dialect.list_tables))
         self.assertNotIn("slack_installations", {r[0] for r in tables})
-        self.assertEqual(await migrate(self.store._run, self.store.dialect, lambda: T0), 2)
-        self.assertEqual(await self.store.schema_version(), 2)
+        self.assertEqual(await migrate(self.store._run, self.store.dialect, lambda: T0), 3)
+        self.assertEqual(await self.store.schema_version(), 3)
         self.assertEqual(
             [(v, n) for v, n, _ in await _migrations(self.store)],
-            [(1, "initial"), (2, "slack_installations")],
+            [(1, "initial"), (2, "slack_installations"), (3, "admin_portal")],
         )
         self.assertEqual(
             await self.store.list_tenants(),
@@ -1090,7 +1177,7 @@ class SQLStoreContract(_Base):
         """
         rows = await self.store._read(_select(self.store.dialect.list_tables))
         self.assertEqual({r[0] for r in rows}, TABLE_NAMES | {"schema_migrations"})
-        self.assertEqual({t.name for t in TABLES}, TABLE_NAMES)
+        self.assertEqual({t.name for t in (*TABLES, *ADMIN_TABLES)}, TABLE_NAMES)
 
     async def test_failed_operation_rolls_back(self) -> None:
         """
@@ -1201,17 +1288,19 @@ class MigrationContract(_Base):
         await self.store.close()
         upgraded = self.same_database()
         self.addCleanup(upgraded.close)
-        self.assertEqual(await upgraded.open(), 2)
-        self.assertEqual(await upgraded.schema_version(), 2)
+        self.assertEqual(await upgraded.open(), 3)
+        self.assertEqual(await upgraded.schema_version(), 3)
         rows = await _migrations(upgraded)
         self.assertEqual(rows[:1], before)
-        self.assertEqual([(v, n) for v, n, _ in rows[1:]], [(2, "slack_installations")])
+        self.assertEqual(
+            [(v, n) for v, n, _ in rows[1:]], [(2, "slack_installations"), (3, "admin_portal")]
+        )
         self.assertEqual([t.domain for t in await upgraded.list_tenants()], ["acme.test"])
         await upgraded.put_installation(installation())
         await upgraded.close()
         again = self.same_database()
         self.addCleanup(again.close)
-        self.assertEqual(await again.open(), 2)
+        self.assertEqual(await again.open(), 3)
         self.assertEqual(await again.get_installation("T0ACME001"), installation())
 
     async def test_too_new_schema_refused(self) -> None:

@@ -1,20 +1,19 @@
 # -*- test-case-name: tests.storage.test_sqlite,tests.storage.test_postgres -*-
 """
-L{IAdminStore} over an SQL store's connection: each operation is a sans-IO
-program (see L{nextplane.storage._sql}) run in the store's transactions, on
-the tables of the C{admin_portal} migration.
+The admin portal's role (L{nextplane.storage.admin_records.IAdminStore}:
+accounts, audit, tenant retirement, usage facts) as SQL programs, on the
+tables of the C{admin_portal} migration.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
-from ._sql import Op, Query, SQLStore, Table, to_date, to_datetime
-from .admin_records import (
+from ..admin_records import (
     AdminAccount,
     AdminRole,
     AuditQuery,
@@ -22,10 +21,10 @@ from .admin_records import (
     IAdminStore,
     UsageFacts,
 )
+from .runtime import Op, Query, SQLBase, to_date, to_datetime
+from .schema import Table
 
-__all__ = ["SQLAdminStore"]
-
-T = TypeVar("T")
+__all__ = ["ADMIN_TABLES", "AdminSQL"]
 
 _ACCOUNTS = Table(
     "admin_accounts",
@@ -80,21 +79,10 @@ def _audit(row: tuple[Any, ...]) -> AuditRecord:
 
 
 @implementer(IAdminStore)
-class SQLAdminStore:
+class AdminSQL(SQLBase):
     """
-    The admin tables of C{store}'s database.
-
-    @param store: An opened (or to be opened) SQLite or PostgreSQL store.
+    L{IAdminStore} for the SQL stores.
     """
-
-    def __init__(self, store: SQLStore) -> None:
-        self._store = store
-
-    def _read(self, op: Op[T]) -> Deferred[T]:
-        return self._store._run(op, write=False)
-
-    def _write(self, op: Op[T]) -> Deferred[T]:
-        return self._store._run(op, write=True)
 
     def put_account(self, account: AdminAccount) -> Deferred[None]:
         a = account
