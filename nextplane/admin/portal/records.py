@@ -14,7 +14,7 @@ from twisted.web.iweb import IRequest
 
 from ...model.address import ChatSessionId
 from ...storage.admin_records import AuditQuery
-from ...storage.records import MetadataQuery, TenantRecord
+from ...storage.records import Decision, MetadataQuery, MetadataRecord, TenantRecord
 from ..csvexport import metadata_csv
 from ..params import ApiError, parse_address, parse_domain, parse_timestamp
 from ..queries import active_tenants
@@ -24,6 +24,8 @@ __all__ = ["AuditPages", "TenantPages", "TracePages"]
 
 #: Most trace rows shown or exported at once.
 TRACE_LIMIT = 5000
+#: What the hub may have decided.
+DECISIONS = tuple(d.value for d in Decision)
 
 
 class TracePages(PortalBase):
@@ -34,10 +36,10 @@ class TracePages(PortalBase):
     def _trace_query(
         self, request: IRequest, principal: Any
     ) -> tuple[MetadataQuery, dict[str, str]]:
-        fields = {
-            n: self._form(request, n)
-            for n in ("session_id", "user", "domain", "since", "until", "tenant")
-        }
+        names = ("session_id", "user", "domain", "since", "until", "tenant", "decision")
+        fields = {n: self._form(request, n) for n in names}
+        if fields["decision"] not in ("", *DECISIONS):
+            raise PortalError(400, f"decision: one of {', '.join(DECISIONS)}")
         try:
             session_id = ChatSessionId(fields["session_id"]).value if fields["session_id"] else None
             user = parse_address(fields["user"], "user").key if fields["user"] else None
@@ -68,17 +70,24 @@ class TracePages(PortalBase):
         )
         return query, fields
 
+    async def _records(self, query: MetadataQuery, fields: dict[str, str]) -> list[MetadataRecord]:
+        records = await self._store.query_metadata(query)
+        if fields["decision"]:
+            records = [r for r in records if r.decision.value == fields["decision"]]
+        return records
+
     @portal_app.route("/trace", methods=["GET"])
     @page()
     async def trace(self, request: IRequest, session: Any) -> bytes:
         """
-        Metadata by chat session, user, domain and time range: sender,
-        receiver, type, time, session and decision (with the refusing
-        rule). Newest last, as the log holds them.
+        Metadata by chat session, user, domain, time range and decision:
+        sender, receiver, type, time, session and decision (with the rule
+        that refused). Newest first.
         """
         query, fields = self._trace_query(request, session.principal)
         searched = any(fields.values())
-        records = await self._store.query_metadata(query) if searched else []
+        records = await self._records(query, fields) if searched else []
+        records.reverse()
         shown = self._page_of(request, len(records))
         return self._render(
             request,
@@ -87,6 +96,7 @@ class TracePages(PortalBase):
             records=shown.slice(records),
             page=shown,
             fields=fields,
+            decisions=DECISIONS,
             searched=searched,
             limit=TRACE_LIMIT,
         )
@@ -97,8 +107,8 @@ class TracePages(PortalBase):
         """
         The same search as CSV (metadata only).
         """
-        query, _ = self._trace_query(request, session.principal)
-        records = await self._store.query_metadata(query)
+        query, fields = self._trace_query(request, session.principal)
+        records = await self._records(query, fields)
         request.setHeader(b"content-type", b"text/csv; charset=utf-8")
         request.setHeader(b"content-disposition", b'attachment; filename="nextplane-trace.csv"')
         return metadata_csv(records)

@@ -13,9 +13,12 @@
     if (!canvas) {
       return;
     }
-    var stacked = spec.series.length > 1;
+    // Messages add up across groups, so they stack; unique users do not
+    // (one person may write to two domains), so their bars stand side by side.
+    var several = spec.series.length > 1;
+    var stacked = several && spec.metric === "messages";
     new Chart(canvas, {
-      type: stacked || spec.metric === "messages" ? "bar" : "line",
+      type: several || spec.metric === "messages" ? "bar" : "line",
       data: {
         labels: spec.labels,
         datasets: spec.series.map(function (series, i) {
@@ -33,7 +36,7 @@
         animation: false,
         responsive: true,
         maintainAspectRatio: false,
-        plugins: { legend: { display: stacked, position: "bottom" } },
+        plugins: { legend: { display: several, position: "bottom" } },
         scales: {
           x: { stacked: stacked },
           y: { stacked: stacked, beginAtZero: true, ticks: { precision: 0 } }
