@@ -26,6 +26,21 @@ __all__ = ["FederationHealthBook", "HealthRecorder", "LinkError", "NullRecorder"
 RECENT_ERRORS = 5
 
 
+def peer_cert_expiry(transport: object) -> datetime | None:
+    """
+    When the certificate the peer presented on a TLS C{transport} expires,
+    if it presented one.
+    """
+    get = getattr(transport, "getPeerCertificate", None)
+    try:
+        certificate = get() if get is not None else None
+        if certificate is None:
+            return None
+        return certificate.to_cryptography().not_valid_after_utc  # type: ignore[no-any-return]
+    except Exception:
+        return None
+
+
 class HealthRecorder(Protocol):
     """
     What a federation connector reports.

@@ -2200,6 +2200,7 @@ def build(context: ConnectorContext, config: SipConfig) -> SipConnector:
         handshake_timeout=config.connect_timeout,
         connect_timeout=config.connect_timeout,
     )
+    transport.recorder = context.federation_health
     connector.attach(layer, transport, resolver)
     if credentials:
         EndpointService(
