@@ -30,9 +30,9 @@ from ..config import ConfigError, load_config
 from ..interfaces import IStore
 from ..storage.admin import admin_store_for
 from ..storage.admin_records import AdminRole, AuditRecord, IAdminStore
-from .accounts import AccountError, Accounts, utc_now
+from .accounts import AccountError, Accounts, thread_runner, utc_now
 
-__all__ = ["main", "run"]
+__all__ = ["execute", "main", "run"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -127,37 +127,46 @@ async def run(
     return 0
 
 
-def main(
-    argv: Sequence[str] | None = None,
-    *,
-    stdout: IO[str] | None = None,
-    stdin: IO[str] | None = None,
+async def execute(
+    argv: Sequence[str] | None,
+    reactor: Any,
+    out: IO[str],
+    stdin: IO[str],
     store: IStore | None = None,
-) -> None:
+) -> int:
     """
-    The console script: parse, open the configured store, run, exit.
+    Parse C{argv}, open the configured store (or C{store}), run the
+    command, close the store.
+
+    @return: The exit status.
     """
-    out = stdout if stdout is not None else sys.stdout
     args = _parser().parse_args(argv)
+    opened = store
+    if opened is None:
+        from ..tap import make_store
+
+        try:
+            config = load_config(args.config)
+        except ConfigError as e:
+            out.write(f"nextplane-admin: configuration error: {e}\n")
+            return 2
+        opened = make_store(config, reactor)
+    await opened.open()
+    try:
+        admin_store = admin_store_for(opened)
+        accounts = Accounts(admin_store, utc_now(reactor), thread_runner(reactor))
+        return await run(args, admin_store, accounts, out, stdin)
+    finally:
+        await opened.close()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """
+    The console script.
+    """
 
     async def go(reactor: Any) -> None:
-        opened = store
-        if opened is None:
-            from ..tap import make_store
-
-            try:
-                config = load_config(args.config)
-            except ConfigError as e:
-                out.write(f"nextplane-admin: configuration error: {e}\n")
-                raise SystemExit(2) from None
-            opened = make_store(config, reactor)
-        await opened.open()
-        try:
-            admin_store = admin_store_for(opened)
-            accounts = Accounts(admin_store, utc_now(reactor))
-            status = await run(args, admin_store, accounts, out, stdin or sys.stdin)
-        finally:
-            await opened.close()
+        status = await execute(argv, reactor, sys.stdout, sys.stdin)
         if status:
             raise SystemExit(status)
 
