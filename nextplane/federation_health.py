@@ -58,30 +58,19 @@ class HealthRecorder(Protocol):
         A link with C{remote} authenticated (C{auth}: e.g. C{EXTERNAL},
         C{dialback}, C{mutual TLS}).
         """
+        return None
 
     def link_failed(self, protocol: str, local: str, remote: str, reason: str) -> None:
         """
         A link with C{remote} failed, for C{reason} (words, no content).
         """
+        return None
 
 
-class NullRecorder:
+class NullRecorder(HealthRecorder):
     """
     A recorder that keeps nothing (tests, connectors built without one).
     """
-
-    def link_up(
-        self,
-        protocol: str,
-        local: str,
-        remote: str,
-        auth: str,
-        peer_cert_expiry: datetime | None = None,
-    ) -> None:
-        pass
-
-    def link_failed(self, protocol: str, local: str, remote: str, reason: str) -> None:
-        pass
 
 
 @frozen

@@ -148,19 +148,12 @@ def user_row_json(row: UserRow) -> dict[str, Any]:
     A tenant user: the stored profile's fields (C{None} for a user only
     seen active) and the last day active.
     """
-    shown = (
-        user_json(row.record)
-        if row.record is not None
-        else {
-            "address": row.address,
-            "tenant": row.tenant,
-            "platform": row.platform,
-            "platform_id": None,
-            "display_name": None,
-            "avatar_url": None,
-            "title": None,
-        }
-    )
+    if row.record is not None:
+        shown = user_json(row.record)
+    else:
+        # Only seen active: what the usage facts tell, no profile.
+        shown = dict.fromkeys(("platform_id", "display_name", "avatar_url", "title"))
+        shown.update(address=row.address, tenant=row.tenant, platform=row.platform)
     shown["last_active"] = row.last_active.isoformat() if row.last_active else None
     return shown
 

@@ -191,6 +191,22 @@ class PortalBase:
             **values,
         ).encode("utf-8")
 
+    def _render_list(
+        self,
+        request: IRequest,
+        session: Session | None,
+        template_name: str,
+        rows: list[Any],
+        **values: Any,
+    ) -> bytes:
+        """
+        Render a paginated list: this page's C{rows} and C{page}.
+        """
+        shown = self._page_of(request, len(rows))
+        return self._render(
+            request, session, template_name, rows=shown.slice(rows), page=shown, **values
+        )
+
     def _redirect(self, request: IRequest, where: str, **query: Any) -> bytes:
         shown = {k: v for k, v in query.items() if v not in (None, "")}
         url = f"{self._base}/{where}" + (f"?{urlencode(shown)}" if shown else "")

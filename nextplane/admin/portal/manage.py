@@ -113,18 +113,16 @@ class UserPages(PortalBase):
             if not principal.can_see(address.domain):
                 raise PortalError(404, f"No user {chosen}.")
             contacts = await self._store.list_contacts(owner=address)
-        shown = self._page_of(request, len(rows))
-        return self._render(
+        return self._render_list(
             request,
             session,
             "users.html",
+            rows,
             tenant=tenant,
             tenants=await self._tenants(principal),
-            rows=shown.slice(rows),
-            page=shown,
             switches=switches,
             chosen=chosen,
-            contacts=contacts,
+            user_contacts=contacts,
         )
 
     @portal_app.route("/users/switch", methods=["POST"])
@@ -184,13 +182,11 @@ class UserPages(PortalBase):
             owner=owner, external_domain=domain, state=state or None
         )
         visible = [c for c in found if principal.can_see(c.owner.domain)]
-        shown = self._page_of(request, len(visible))
-        return self._render(
+        return self._render_list(
             request,
             session,
             "contacts.html",
-            contacts=shown.slice(visible),
-            page=shown,
+            visible,
             owner=owner_text,
             domain=domain_text,
             state=state,

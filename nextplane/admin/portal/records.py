@@ -88,13 +88,11 @@ class TracePages(PortalBase):
         searched = any(fields.values())
         records = await self._records(query, fields) if searched else []
         records.reverse()
-        shown = self._page_of(request, len(records))
-        return self._render(
+        return self._render_list(
             request,
             session,
             "trace.html",
-            records=shown.slice(records),
-            page=shown,
+            records,
             fields=fields,
             decisions=DECISIONS,
             searched=searched,
@@ -129,13 +127,11 @@ class TenantPages(PortalBase):
         everything = await active_tenants(self._store, self._admin_store, include_retired=True)
         visible = [(t, gone) for t, gone in everything if principal.can_see(t.domain)]
         visible.sort(key=lambda tg: (tg[1], tg[0].domain))
-        shown = self._page_of(request, len(visible))
-        return self._render(
+        return self._render_list(
             request,
             session,
             "tenants.html",
-            tenants=shown.slice(visible),
-            page=shown,
+            visible,
             active=sum(1 for _, gone in visible if not gone),
         )
 
