@@ -8,7 +8,7 @@ CERTS  := var/certs
 export NEXTPLANE_TEST_PG_DSN ?= dbname=test host=127.0.0.1 user=root
 
 .PHONY: help venv certs run check unit lint typecheck test system interop interop-xmpp \
-        interop-sip interop-deps browser-deps browser bench clean
+        interop-sip interop-deps browser-deps browser test-deps bench clean
 
 help:
 	@echo "make run       create the venv, install, make dev certificates, start the hub (SQLite)"
@@ -39,7 +39,15 @@ run: venv certs
 	@echo "nextplane: starting with $(CONFIG); health at http://127.0.0.1:8080/healthz (Ctrl-C stops)"
 	$(VENV)/bin/twistd --nodaemon --pidfile= nextplane --config $(CONFIG)
 
-unit: venv
+# Test-only data from npm (the Teams app manifest schema), pinned by tests/npm/package-lock.json.
+NPM_DEPS := tests/npm/node_modules/.installed
+$(NPM_DEPS): tests/npm/package.json tests/npm/package-lock.json
+	npm ci --prefix tests/npm --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+test-deps: $(NPM_DEPS)
+
+unit: venv test-deps
 	$(PY) scripts/run_suites.py unit
 
 lint: venv
@@ -75,7 +83,7 @@ interop-sip: venv interop-deps
 	$(PY) scripts/run_suites.py interop-sip
 
 # Everything CI runs; installs what it needs (Debian packages for the peers).
-test: venv interop-deps browser-deps certs lint typecheck
+test: venv test-deps interop-deps browser-deps certs lint typecheck
 	$(PY) scripts/run_suites.py unit system browser interop
 
 # BENCH="B1 B6" picks benchmarks; BENCH_FLAGS=--quick for a smoke run.

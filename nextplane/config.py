@@ -224,9 +224,13 @@ class Section:
         try:
             # Parsing builds the endpoint without listening; it catches
             # unknown types, bad ports and (for ssl:) missing key files.
-            endpoints.serverFromString(MemoryReactor(), value)
+            endpoint = endpoints.serverFromString(MemoryReactor(), value)
         except Exception as e:
             raise ConfigError(self.key(name), f"bad listen endpoint {value!r}: {e}") from None
+        # Parsing accepts any integer; binding then fails with a traceback.
+        port = getattr(endpoint, "_port", None)
+        if isinstance(port, int) and not 0 <= port <= 65535:
+            raise ConfigError(self.key(name), f"port out of range in {value!r} (0-65535)")
         return value
 
     def section(self, name: str, *, required: bool = False) -> Section:

@@ -10,22 +10,31 @@ text have no content in their C{repr}); secrets from the configuration
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import IO, Any
 
 from twisted.logger import (
     FilteringLogObserver,
+    ILogFilterPredicate,
     ILogObserver,
     LogEvent,
     LogLevel,
     LogLevelFilterPredicate,
+    PredicateResult,
     formatEvent,
     textFileLogObserver,
 )
 from zope.interface import implementer
 
-__all__ = ["REDACTED", "JsonLinesObserver", "RedactingObserver", "make_observer"]
+__all__ = [
+    "REDACTED",
+    "JsonLinesObserver",
+    "RedactingObserver",
+    "TwistedChatterFilter",
+    "make_observer",
+]
 
 REDACTED = "[redacted]"
 
@@ -66,6 +75,41 @@ class RedactingObserver:
         cleaned = {k: _redact(v, self._secrets) for k, v in event.items()}
         cleaned["log_format"] = _redact(text, self._secrets).replace("{", "{{").replace("}", "}}")
         self._observer(cleaned)
+
+
+# Twisted's lines per port and per connection: a DNS query opens a UDP port
+# ("DNSDatagramProtocol starting on 41234", "(UDP Port 41234 Closed)"), a
+# connection starts and stops its factory. The hub logs its own listeners.
+_CHATTER_FORMATS = frozenset(
+    {
+        "Starting factory {factory!r}",
+        "Stopping factory {factory!r}",
+        "Starting protocol {protocol!r}",
+        "Stopping protocol {protocol!r}",
+    }
+)
+_LEGACY_CHATTER = re.compile(
+    r"\S+ starting on \d+|\((?:UDP|TCP) Port \d+ Closed\)|"
+    r"(?:Starting|Stopping) (?:factory|protocol) .*"
+)
+
+
+@implementer(ILogFilterPredicate)
+class TwistedChatterFilter:
+    """
+    Drops Twisted's informational lines about ports, factories and
+    protocols starting and stopping, which come once per DNS lookup or
+    connection and say nothing an operator needs.
+    """
+
+    def __call__(self, event: LogEvent) -> PredicateResult:
+        if event.get("log_format") in _CHATTER_FORMATS:
+            return PredicateResult.no
+        if event.get("log_namespace") == "log_legacy":
+            text = event.get("log_text")
+            if isinstance(text, str) and _LEGACY_CHATTER.fullmatch(text):
+                return PredicateResult.no
+        return PredicateResult.maybe
 
 
 _JSON_SCALARS = (str, int, float, bool, type(None))
@@ -121,4 +165,6 @@ def make_observer(
     # Filter first: redacting costs a scan of the event, wasted on events
     # below the level (the router emits a debug event per message).
     redacted = RedactingObserver(base, secrets)
-    return FilteringLogObserver(redacted, [LogLevelFilterPredicate(defaultLogLevel=level)])
+    return FilteringLogObserver(
+        redacted, [LogLevelFilterPredicate(defaultLogLevel=level), TwistedChatterFilter()]
+    )

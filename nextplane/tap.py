@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import IO, Any, ClassVar
 
 from twisted.internet import endpoints
@@ -33,6 +33,7 @@ from .admin.accounts import Accounts, thread_runner, utc_now
 from .admin.api import AdminAPI
 from .admin.portal.app import Portal
 from .admin.sessions import LoginThrottle, SessionBook
+from .check.certificates import startup_problem
 from .config import Config, ConfigError, load_config
 from .connectors.registry import CONNECTORS, ConnectorContext, ConnectorEntry
 from .contacts import ContactBook, ContactExpiryService
@@ -62,6 +63,14 @@ class Options(usage.Options):
         "Run the nextplane messaging interoperability hub. All settings are in "
         "the TOML configuration file; see etc/nextplane.example.toml."
     )
+    optFlags: ClassVar[list[list[Any]]] = [
+        [
+            "check",
+            None,
+            "Check the configuration (certificates, DNS, partners, credentials) and exit.",
+        ],
+        ["json", None, "With --check: print the findings as JSON."],
+    ]
     optParameters: ClassVar[list[list[Any]]] = [
         ["config", "c", "etc/nextplane.toml", "Path to the TOML configuration file."],
         [
@@ -249,20 +258,39 @@ def _fail(message: str, stderr: IO[str]) -> SystemExit:
     return SystemExit(2)
 
 
-def makeService(options: Options, reactor: Any = None, stderr: IO[str] | None = None) -> HubService:
+def makeService(
+    options: Options,
+    reactor: Any = None,
+    stderr: IO[str] | None = None,
+    now: datetime | None = None,
+) -> HubService:
     """
     Build the hub as twistd asks: read and validate the configuration
-    (a bad one prints one line and exits with status 2), then wire the hub.
+    (a bad one prints one line and exits with status 2), including the
+    tenants' certificates as of C{now} (default: the wall clock), then wire
+    the hub.
     """
     if reactor is None:
         from twisted.internet import reactor as default_reactor
 
         reactor = default_reactor
     stderr = stderr if stderr is not None else sys.stderr
+    if options["check"]:
+        # The diagnostic runs the reactor itself and exits with its status.
+        from .cli import main as cli_main
+
+        raise SystemExit(
+            cli_main(
+                ["check", "--config", options["config"], *(["--json"] if options["json"] else [])]
+            )
+        )
     try:
         config = load_config(options["config"])
     except ConfigError as e:
         raise _fail(f"configuration error: {e}", stderr) from None
+    problem = startup_problem(config, now if now is not None else datetime.now(UTC))
+    if problem is not None:
+        raise _fail(f"configuration error: {problem}", stderr)
 
     log_format = options["log-format"] or config.hub.log_format
     out: IO[str]

@@ -16,6 +16,8 @@ clear errors and lets XMPP fall back to dialback.
 from __future__ import annotations
 
 import datetime
+import re
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from OpenSSL import SSL, crypto
 from twisted.internet.ssl import CertificateOptions, TLSVersion
+from twisted.logger import Logger
 
 __all__ = [
     "NO_CERTIFICATE",
@@ -36,9 +39,58 @@ __all__ = [
     "accept_any_certificate",
     "alpn_selector",
     "load_credentials",
+    "load_trusted_certificates",
     "peer_certificates",
     "secure_context",
 ]
+
+
+_log = Logger(namespace="nextplane.tls")
+
+_PEM_CERTIFICATE = re.compile(
+    rb"-----BEGIN CERTIFICATE-----\r?\n.+?\r?\n-----END CERTIFICATE-----", re.DOTALL
+)
+
+
+def load_trusted_certificates(data: bytes, source: str = "") -> list[crypto.X509]:
+    """
+    The CA certificates of a PEM bundle, one by one, quietly.
+
+    System bundles carry a few roots with a serial number of zero (Go Daddy
+    and Starfield G2, for one): cryptography warns about each today and will
+    refuse them in a future release. OpenSSL, which does the verifying,
+    accepts them, so they are read by OpenSSL alone, with one debug line
+    each, and trust is kept; a block neither can read is skipped with one
+    debug line.
+
+    @param data: The PEM bundle.
+    @param source: Where it came from, for the debug lines.
+    """
+    certificates: list[crypto.X509] = []
+    for match in _PEM_CERTIFICATE.finditer(data):
+        block = match.group(0)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                certificate: x509.Certificate | None = x509.load_pem_x509_certificate(block)
+            except ValueError:
+                certificate = None
+        if certificate is not None and not caught and certificate.serial_number > 0:
+            certificates.append(crypto.X509.from_cryptography(certificate))
+            continue
+        try:
+            native = crypto.load_certificate(crypto.FILETYPE_PEM, block)
+        except crypto.Error:
+            _log.debug("Skipping an unreadable CA certificate in {source}", source=source)
+            continue
+        _log.debug(
+            "CA certificate {subject} in {source} read by OpenSSL only"
+            " (its serial number is not positive)",
+            subject=certificate.subject.rfc4514_string() if certificate else "?",
+            source=source,
+        )
+        certificates.append(native)
+    return certificates
 
 
 @frozen
@@ -172,19 +224,21 @@ class TrustStore:
         @param paths: PEM bundle files (all certificates in them are trusted)
             or OpenSSL hashed directories such as C{/etc/ssl/certs}.
         """
-        self._certificates = list(certificates)
+        self._certificates = [crypto.X509.from_cryptography(c) for c in certificates]
         self._directories: list[str] = []
         for path in paths:
             if Path(path).is_dir():
                 self._directories.append(path)
             else:
-                self._certificates.extend(x509.load_pem_x509_certificates(Path(path).read_bytes()))
+                self._certificates.extend(
+                    load_trusted_certificates(Path(path).read_bytes(), source=path)
+                )
         self._store = self._build()
 
     def _build(self, when: datetime.datetime | None = None) -> crypto.X509Store:
         store = crypto.X509Store()
         for certificate in self._certificates:
-            store.add_cert(crypto.X509.from_cryptography(certificate))
+            store.add_cert(certificate)
         for directory in self._directories:
             store.load_locations(None, directory)
         if when is not None:

@@ -42,3 +42,18 @@ class LogTests(SynchronousTestCase):
         """Debug events are not written at the default level."""
         out = self.emit("text", LogLevel.debug)
         self.assertNotIn("token is", out)
+
+    def test_twisted_chatter_left_out(self) -> None:
+        """Factory start/stop and per-port lines are not written; other lines are."""
+        out = io.StringIO()
+        observer = make_observer("text", out)
+        # What Factory.doStart and doStop emit (through a logger of their own).
+        twisted = Logger(namespace="twisted.internet.protocol.Factory", observer=observer)
+        twisted.info("Starting factory {factory!r}", factory=object())
+        twisted.info("Stopping factory {factory!r}", factory=object())
+        legacy = Logger(namespace="log_legacy", observer=observer)
+        for text in ("DNSDatagramProtocol starting on 41234", "(UDP Port 41234 Closed)"):
+            legacy.info("{log_text}", log_text=text)
+        legacy.info("{log_text}", log_text="something else starting on Monday")
+        self.assertEqual(out.getvalue().count("\n"), 1, out.getvalue())
+        self.assertIn("something else starting on Monday", out.getvalue())

@@ -19,7 +19,9 @@ from twisted.trial.unittest import SynchronousTestCase
 from nextplane import tap
 from nextplane.config import parse_config
 from nextplane.connectors.echo import EchoConnector
+from nextplane.devcerts import ensure_ca, ensure_domain_cert
 from nextplane.storage.memory import MemoryStore
+from tests.certfaults import issue
 
 
 class PluginTests(SynchronousTestCase):
@@ -64,8 +66,12 @@ class MakeServiceTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.directory = Path(self.mktemp())
         self.directory.mkdir()
-        for name in ("t.crt", "t.key", "ca.crt"):
-            (self.directory / name).write_text("x")
+        ca = ensure_ca(self.directory)
+        good = ensure_domain_cert(self.directory, "acme.test", ca, stem="t")
+        self.other = ensure_domain_cert(self.directory, "other.test", ca)
+        self.expired = issue(self.directory, "old", "acme.test", ca, days=(-400, -2))
+        # The tests refer to t.crt and t.key.
+        assert good.cert.name == "t.crt" and good.key.name == "t.key"
 
     def write_config(self, text: str) -> str:
         path = self.directory / "nextplane.toml"
@@ -107,6 +113,47 @@ private_key = "{d}/t.key"
             err.startswith(
                 "nextplane: configuration error: tenants[0].certificate: file not found:"
             )
+        )
+
+    def test_key_mismatch_one_line(self) -> None:
+        """A key that does not match the certificate is a configuration error, not a traceback."""
+        path = self.write_config(self.good_config().replace("t.key", "other.test.key"))
+        service, err = self.make(path)
+        self.assertIsNone(service)
+        self.assertEqual(err.count("\n"), 1, err)
+        self.assertIn("configuration error: tenants[0].private_key: ", err)
+        self.assertIn("does not match the certificate", err)
+
+    def test_certificate_not_covering_domain_one_line(self) -> None:
+        """A certificate for another domain stops start-up with one line naming it."""
+        config = (
+            self.good_config().replace("t.crt", "other.test.crt").replace("t.key", "other.test.key")
+        )
+        service, err = self.make(self.write_config(config))
+        self.assertIsNone(service)
+        self.assertEqual(
+            err,
+            "nextplane: configuration error: tenants[0].certificate: "
+            "does not cover acme.test (DNS names: other.test)\n",
+        )
+
+    def test_expired_certificate_one_line(self) -> None:
+        """An expired certificate stops start-up with one line."""
+        config = self.good_config().replace("t.crt", "old.crt").replace("t.key", "old.key")
+        service, err = self.make(self.write_config(config))
+        self.assertIsNone(service)
+        self.assertEqual(err.count("\n"), 1, err)
+        self.assertIn("tenants[0].certificate: expired on ", err)
+
+    def test_port_out_of_range_one_line(self) -> None:
+        """A listen port above 65535 is a configuration error naming the key."""
+        config = self.good_config().replace("tcp:0:", "tcp:70000:")
+        service, err = self.make(self.write_config(config))
+        self.assertIsNone(service)
+        self.assertEqual(
+            err,
+            "nextplane: configuration error: web.listen: port out of range in "
+            "'tcp:70000:interface=127.0.0.1' (0-65535)\n",
         )
 
     def test_unknown_key_one_line(self) -> None:

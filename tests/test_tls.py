@@ -5,8 +5,10 @@ connectors.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
+from cryptography import x509
 from OpenSSL import SSL
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -18,7 +20,10 @@ from nextplane.tls import (
     TrustStore,
     alpn_selector,
     load_credentials,
+    load_trusted_certificates,
 )
+
+DATA = Path(__file__).parent / "data"
 
 
 class SharedTLSTests(SynchronousTestCase):
@@ -54,3 +59,37 @@ class SharedTLSTests(SynchronousTestCase):
         self.assertEqual(select(None, [b"h2", b"xmpp-server"]), b"xmpp-server")  # type: ignore[arg-type]
         self.assertIs(select(None, [b"h2"]), SSL.NO_OVERLAPPING_PROTOCOLS)  # type: ignore[arg-type]
         self.assertIs(alpn_selector(None)(None, [b"h2"]), SSL.NO_OVERLAPPING_PROTOCOLS)  # type: ignore[arg-type]
+
+
+class ZeroSerialTests(SynchronousTestCase):
+    """
+    System bundles hold roots with serial number 0, which cryptography warns
+    about (and will refuse); loading them is quiet and keeps them trusted.
+    """
+
+    def bundle(self) -> bytes:
+        ca = ensure_ca(Path(self.mktemp()))
+        return ca.cert.read_bytes() + (DATA / "zero-serial-ca.crt").read_bytes()
+
+    def test_loaded_without_warnings(self) -> None:
+        """No warning; both roots are kept."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            certificates = load_trusted_certificates(self.bundle(), "test bundle")
+        self.assertEqual(len(certificates), 2)
+        self.assertEqual(self.flushWarnings(), [])
+
+    def test_zero_serial_root_still_trusted(self) -> None:
+        """A chain to the zero-serial root still validates."""
+        path = Path(self.mktemp())
+        path.write_bytes(self.bundle())
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            store = TrustStore(paths=[str(path)])
+            leaf = x509.load_pem_x509_certificate((DATA / "zero-serial-leaf.crt").read_bytes())
+        self.assertTrue(store.check(leaf).chain_valid)
+
+    def test_unreadable_block_skipped(self) -> None:
+        """A block neither library reads is skipped; the rest load."""
+        broken = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+        self.assertEqual(len(load_trusted_certificates(broken + self.bundle())), 2)

@@ -17,8 +17,9 @@ from typing import Any
 import treq
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.error import ProcessDone, ProcessTerminated
-from twisted.internet.protocol import ProcessProtocol
+from twisted.internet.protocol import ProcessProtocol, Protocol, connectionDone
 from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 
@@ -65,6 +66,24 @@ class HubProcess(ProcessProtocol):
                 RuntimeError(f"hub exited ({code}) before listening: {self.err!r}")
             )
         self.ended.callback(code)
+
+
+class HostileClient(Protocol):
+    """Opens an s2s stream and sends malformed XML; C{closed} fires when the hub hangs up."""
+
+    def __init__(self) -> None:
+        self.closed: Deferred[None] = Deferred()
+
+    def connectionMade(self) -> None:
+        assert self.transport is not None
+        self.transport.write(
+            b"<?xml version='1.0'?><stream:stream xmlns='jabber:server'"
+            b" xmlns:stream='http://etherx.jabber.org/streams' to='acme.test'"
+            b" version='1.0'><<<>>>"
+        )
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.closed.callback(None)
 
 
 class TwistdTests(TestCase):
@@ -171,6 +190,31 @@ private_key = "{certs}/acme.test.key"
             if line.strip():
                 json.loads(line)
 
+    async def test_quiet_start(self) -> None:
+        """
+        With XMPP federation on (system CA bundle included), start-up logs no
+        warning and no Twisted port or factory chatter; a hostile
+        connection gives one info line.
+        """
+        extra = (
+            '[connectors.xmpp]\nlisten = "tcp:0:interface=127.0.0.1"\n'
+            'dialback_secret = "quiet-start-secret-0123"\n'
+        )
+        process = self.spawn("--config", self.config(extra))
+        await process.listening
+        events = [json.loads(line) for line in process.out.splitlines() if line.strip()]
+        [s2s_port] = [e["port"] for e in events if e.get("name") == "xmpp-s2s" and "port" in e]
+        hostile = HostileClient()
+        await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", s2s_port), hostile)
+        await hostile.closed
+        self.transport.signalProcess(signal.SIGINT)
+        await process.ended
+        output = process.out.decode() + process.err.decode()
+        for chatter in ("Warning", "starting on", "Starting factory", "Stopping factory"):
+            self.assertNotIn(chatter, output)
+        messages = [json.loads(line)["message"] for line in process.out.splitlines() if line]
+        self.assertEqual(len([m for m in messages if "Closing s2s stream" in m]), 1, messages)
+
     async def test_bad_config_one_line(self) -> None:
         """A missing certificate stops start-up with one clear line on stderr and a non-zero status."""
         path = self.config()
@@ -203,3 +247,42 @@ private_key = "{certs}/acme.test.key"
         process.listening.addErrback(lambda _: None)
         self.assertEqual(code, 1, process.err)
         self.assertIn("could not start", (process.out + process.err).decode())
+
+    async def _one_line_exit_2(self, path: str) -> str:
+        process = self.spawn("--config", path)
+        code = await process.ended
+        process.listening.addErrback(lambda _: None)
+        self.assertEqual(code, 2, process.err)
+        lines = [line for line in process.err.decode().splitlines() if line.strip()]
+        self.assertEqual(len(lines), 1, process.err)
+        return lines[0]
+
+    async def test_wrong_certificate_one_line_exit_2(self) -> None:
+        """A certificate that does not name the tenant is one line and exit status 2, not a traceback."""
+        ensure_domain_cert(
+            self.directory / "certs", "other.test", ensure_ca(self.directory / "certs")
+        )
+        path = self.config()
+        text = Path(path).read_text().replace("acme.test.crt", "other.test.crt")
+        Path(path).write_text(text.replace("acme.test.key", "other.test.key"))
+        line = await self._one_line_exit_2(path)
+        self.assertIn("configuration error: tenants[0].certificate: does not cover acme.test", line)
+
+    async def test_bad_port_one_line_exit_2(self) -> None:
+        """A listen port out of range is one line and exit status 2."""
+        path = self.config()
+        Path(path).write_text(Path(path).read_text().replace("tcp:0:", "tcp:99999:"))
+        line = await self._one_line_exit_2(path)
+        self.assertIn("configuration error: web.listen: port out of range", line)
+
+    async def test_check_option(self) -> None:
+        """twistd nextplane --check prints the findings and exits without starting the hub."""
+        process = self.spawn("--config", self.config(), "--check", "--json")
+        code = await process.ended
+        process.listening.addErrback(lambda _: None)
+        self.assertEqual(code, 0, process.out + process.err)
+        document = json.loads(process.out)
+        self.assertTrue(document["ok"], document)
+        self.assertEqual(
+            {f["area"] for f in document["findings"]}, {"config", "certificate"}, document
+        )

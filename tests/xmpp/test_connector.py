@@ -14,12 +14,14 @@ from twisted.trial.unittest import SynchronousTestCase
 from twisted.words.xish import domish
 from twisted.words.xish.domish import Element
 
-from nextplane.config import PartnerConfig
+from nextplane.config import ConfigError, PartnerConfig, Section
 from nextplane.connectors.xmpp.connector import (
+    MAX_QUEUED_STANZAS,
     PROFILE_TIMEOUT,
     XmppConfig,
     XmppConnector,
     native_key,
+    parse_config,
     s2s_settings,
 )
 from nextplane.interfaces import DeliveryFailed
@@ -330,6 +332,28 @@ class ConnectorTests(SynchronousTestCase):
         self.successResultOf(stopped)
         self.assertEqual([e.kind for e in self.core.alpha.delivered], ["message"])
 
+    def test_flood_of_one_pair_refused(self) -> None:
+        """
+        Beyond L{MAX_QUEUED_STANZAS} waiting stanzas of one pair, the next is
+        answered with C{resource-constraint} instead of queued.
+        """
+        busy: Deferred[None] = Deferred()
+        self.connector._lanes.submit(("peter@widget.test", "john@acme.test"), lambda: busy)
+        for index in range(MAX_QUEUED_STANZAS - 1):
+            self.receive(
+                f"<message from='peter@widget.test' to='john@acme.test' type='chat' id='f{index}'>"
+                "<body>hi</body></message>"
+            )
+        self.assertEqual(self.sent("message"), [])
+        self.receive(
+            "<message from='peter@widget.test' to='john@acme.test' type='chat' id='over'>"
+            "<body>hi</body></message>"
+        )
+        [error] = self.sent("message")
+        self.assertEqual((error["type"], error["id"]), ("error", "over"))
+        self.assertEqual(error.firstChildElement().firstChildElement().name, "resource-constraint")
+        busy.callback(None)
+
 
 class PresenceTests(SynchronousTestCase):
     setUp = ConnectorTests.setUp
@@ -414,7 +438,7 @@ class ProfileFetchTests(SynchronousTestCase):
         """
         d = self.fetch()
         busy: Deferred[None] = Deferred()
-        self.connector._chains[("peter@widget.test", "john@acme.test")] = busy
+        self.connector._lanes.submit(("peter@widget.test", "john@acme.test"), lambda: busy)
         self.receive(
             f"<iq from='peter@widget.test' to='john@acme.test' type='result' id='{self.iq_id}'>"
             "<vCard xmlns='vcard-temp'><FN>Peter Smith</FN></vCard></iq>"
@@ -460,3 +484,52 @@ class SettingsTests(SynchronousTestCase):
         from nextplane.model.address import ChatSessionId
 
         self.assertEqual(native_key(ChatSessionId("abc"), "m1"), "abc:m1")
+
+
+class ConfigTests(SynchronousTestCase):
+    """
+    C{[connectors.xmpp]} limits.
+    """
+
+    def parse(self, **data: object) -> XmppConfig:
+        return parse_config(Section(data, "connectors.xmpp", {}))
+
+    def test_limit_defaults(self) -> None:
+        """Without settings: 60 s negotiation, 3600 s inbound idle, 20 streams per address."""
+        config = self.parse()
+        self.assertEqual(
+            (config.negotiation_timeout, config.inbound_idle_timeout),
+            (60.0, 3600.0),
+        )
+        settings = s2s_settings(config, [])
+        self.assertEqual(settings.limits.negotiation_timeout, 60.0)
+        self.assertEqual(settings.limits.idle_timeout, 3600.0)
+        self.assertEqual(settings.max_streams_per_address, 20)
+
+    def test_limits_reach_the_streams(self) -> None:
+        """The settings become the s2s service's stream limits."""
+        config = self.parse(
+            negotiation_timeout=30, inbound_idle_timeout=900, max_streams_per_address=4
+        )
+        settings = s2s_settings(config, [])
+        self.assertEqual(
+            (
+                settings.limits.negotiation_timeout,
+                settings.limits.idle_timeout,
+                settings.max_streams_per_address,
+            ),
+            (30.0, 900.0, 4),
+        )
+
+    def test_bad_limits_are_one_line_errors(self) -> None:
+        """Out-of-range values name the key."""
+        for key, value in (
+            ("negotiation_timeout", 0),
+            ("inbound_idle_timeout", 1),
+            ("max_streams_per_address", 0),
+            ("max_streams_per_address", "many"),
+        ):
+            with self.assertRaises(ConfigError) as caught:
+                self.parse(**{key: value})
+            self.assertIn(f"connectors.xmpp.{key}", str(caught.exception))
+            self.assertNotIn("\n", str(caught.exception))

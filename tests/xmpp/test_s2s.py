@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from attrs import evolve
+from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionDone
 from twisted.internet.protocol import Factory, Protocol
@@ -1254,6 +1255,58 @@ class ServiceTests(SynchronousTestCase):
         factory = f.hub.listen_factory()
         self.assertIsNotNone(factory.buildProtocol(None))
         self.assertIsNone(factory.buildProtocol(None))
+
+    def test_max_streams_per_address(self) -> None:
+        """
+        A connection beyond max_streams_per_address from one IP address is
+        answered with a policy-violation stream error and closed; other
+        addresses are not affected, and a slot frees when a stream ends.
+        """
+        f = Federation(hub_settings=S2SSettings(max_streams_per_address=2))
+        factory = f.hub.listen_factory()
+        first, second = (
+            factory.buildProtocol(IPv4Address("TCP", "192.0.2.7", 4000 + n)) for n in range(2)
+        )
+        for stream in (first, second):
+            assert stream is not None
+            stream.makeConnection(FakeTLSTransport())
+        extra = factory.buildProtocol(IPv4Address("TCP", "192.0.2.7", 4002))
+        assert extra is not None
+        transport = FakeTLSTransport()
+        extra.makeConnection(transport)
+        sent = transport.value()
+        self.assertIn(b"<policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'", sent)
+        self.assertIn(b"too many connections from your address", sent)
+        self.assertTrue(sent.endswith(b"</stream:stream>"))
+        self.assertTrue(transport.disconnecting)
+        other = factory.buildProtocol(IPv4Address("TCP", "198.51.100.1", 4000))
+        assert other is not None
+        other_transport = FakeTLSTransport()
+        other.makeConnection(other_transport)
+        self.assertFalse(other_transport.disconnecting)
+        assert first is not None
+        first.connectionLost(Failure(ConnectionDone()))
+        again = factory.buildProtocol(IPv4Address("TCP", "192.0.2.7", 4003))
+        assert again is not None
+        again_transport = FakeTLSTransport()
+        again.makeConnection(again_transport)
+        self.assertFalse(again_transport.disconnecting)
+
+    def test_negotiation_timeout_setting(self) -> None:
+        """
+        An inbound connection not authenticated within the configured
+        negotiation timeout ends with connection-timeout.
+        """
+        f = Federation(hub_settings=S2SSettings(limits=StreamLimits(negotiation_timeout=5)))
+        stream = f.hub.listen_factory().buildProtocol(None)
+        assert stream is not None
+        transport = FakeTLSTransport()
+        stream.makeConnection(transport)
+        f.clock.advance(4.9)
+        self.assertFalse(transport.disconnecting)
+        f.clock.advance(0.1)
+        self.assertIn(b"<connection-timeout", transport.value())
+        self.assertTrue(transport.disconnecting)
 
     def test_policy_hook_failure(self) -> None:
         """

@@ -69,6 +69,7 @@ from typing_extensions import override
 from zope.interface import implementer
 
 from ...federation_health import HealthRecorder, NullRecorder, peer_cert_expiry
+from ...refusals import RefusalLog
 from .message import (
     KeepAlive,
     Message,
@@ -508,6 +509,8 @@ class ConnectionTable:
 
 
 class _OutboundFactory(Factory):
+    noisy = False  # no "Starting factory" line per connection
+
     def __init__(self, build: Callable[[], SipConnection]) -> None:
         self._build = build
 
@@ -517,6 +520,8 @@ class _OutboundFactory(Factory):
 
 
 class _InboundFactory(Factory):
+    noisy = False
+
     def __init__(self, manager: SipTransport, tls: bool) -> None:
         self._manager = manager
         self._tls = tls
@@ -531,7 +536,9 @@ class _InboundFactory(Factory):
             )
         host, port = _host_port(addr)
         if host not in manager.trusted_relays:
-            _log.warn("Refusing plain TCP SIP connection from {host}:{port}", host=host, port=port)
+            manager.refusals.refused(
+                "Refusing plain TCP SIP connection from {host}:{port}", host=host, port=port
+            )
             return None
         return SipConnection(manager, outbound=False, tls=False)
 
@@ -597,6 +604,7 @@ class SipTransport:
         self.handshake_timeout = handshake_timeout
         self.connect_timeout = connect_timeout
         self.table = ConnectionTable()
+        self.refusals = RefusalLog(_log, clock)
         #: Called with (connection, "in" or "out", bytes) for every message
         #: sent and every chunk received (diagnostics; never logs by itself).
         self.trace: Callable[[SipConnection, str, bytes], None] | None = None

@@ -58,6 +58,7 @@ from ...model.events import (
     TextMessage,
     new_event_id,
 )
+from ...ordering import KeyedSerializer, LaneFull
 from ...presence import PresenceBook
 from ...service import EndpointService
 from ...storage.records import ContactDirection, ContactState
@@ -87,6 +88,9 @@ SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 _REACTION_MEMORY = 10_000
 #: Seconds to wait for a remote vCard.
 PROFILE_TIMEOUT = 10.0
+#: Stanzas of one sender to one recipient waiting to be handled; beyond
+#: this many the next is refused with C{resource-constraint}.
+MAX_QUEUED_STANZAS = 1000
 
 
 @frozen
@@ -108,6 +112,12 @@ class XmppConfig:
         validate.
     @ivar max_stanza_bytes: Largest stanza accepted after authentication.
     @ivar idle_timeout: Seconds before an unused outbound stream closes.
+    @ivar inbound_idle_timeout: Seconds without data before an inbound
+        stream is closed (Prosody sends a keepalive every 840 s).
+    @ivar negotiation_timeout: Seconds a connection may take from TCP
+        connect to authentication.
+    @ivar max_streams_per_address: Inbound connections accepted at once
+        from one remote IP address.
     @ivar connect_timeout: Seconds per outbound connection attempt.
     @ivar system_ca: Also trust the system's CA bundle.
     """
@@ -120,6 +130,9 @@ class XmppConfig:
     insecure_domains: frozenset[str] = frozenset()
     max_stanza_bytes: int = 512 * 1024
     idle_timeout: float = 600.0
+    inbound_idle_timeout: float = 3600.0
+    negotiation_timeout: float = 60.0
+    max_streams_per_address: int = 20
     connect_timeout: float = 20.0
     system_ca: bool = True
 
@@ -165,6 +178,11 @@ def parse_config(section: Section) -> XmppConfig:
             "max_stanza_bytes", 512 * 1024, minimum=10_000, maximum=16 * 1024 * 1024
         ),
         idle_timeout=section.number("idle_timeout", 600.0, minimum=1.0),
+        inbound_idle_timeout=section.number("inbound_idle_timeout", 3600.0, minimum=10.0),
+        negotiation_timeout=section.number("negotiation_timeout", 60.0, minimum=1.0),
+        max_streams_per_address=section.integer(
+            "max_streams_per_address", 20, minimum=1, maximum=100_000
+        ),
         connect_timeout=section.number("connect_timeout", 20.0, minimum=1.0),
         system_ca=section.boolean("system_ca", True),
     )
@@ -210,7 +228,7 @@ class XmppConnector(MultiService):
         self._clock = clock
         self._tenants = {t.domain: t for t in tenants}
         self._s2s: S2SService | None = None
-        self._chains: dict[tuple[str, str], Deferred[None]] = {}
+        self._lanes = KeyedSerializer(MAX_QUEUED_STANZAS)
         self._reactions: OrderedDict[tuple[str, str], frozenset[str]] = OrderedDict()
         self._pending_iqs: dict[str, Deferred[Profile | None]] = {}
         self._rules = DomainRuleCache(store, self._tenants, clock, self._enforce_policy)
@@ -250,8 +268,8 @@ class XmppConnector(MultiService):
         return stopping.addCallback(lambda _: Deferred.fromCoroutine(self._drain()))
 
     async def _drain(self) -> None:
-        while self._chains or self._rules.in_flight is not None:
-            waits: list[Deferred[Any]] = list(self._chains.values())
+        while len(self._lanes) or self._rules.in_flight is not None:
+            waits: list[Deferred[Any]] = [self._lanes.idle()]
             if self._rules.in_flight is not None:
                 waits.append(self._rules.in_flight)
             await DeferredList(waits, consumeErrors=True)
@@ -365,21 +383,17 @@ class XmppConnector(MultiService):
         # (or none) they come from, e.g. Prosody's bare 'subscribed'
         # followed at once by the full JID's available presence.
         key = (_bare(element.getAttribute("from")), _bare(element.getAttribute("to")))
-        previous = self._chains.get(key, succeed(None))
-        current: Deferred[None] = Deferred()
-        self._chains[key] = current
-
-        def run(_: object) -> Deferred[None]:
-            return Deferred.fromCoroutine(self._handle(element))
-
-        def done(result: object) -> None:
-            if self._chains.get(key) is current:
-                del self._chains[key]
-            current.callback(None)
-
-        previous.addBoth(run).addErrback(
+        try:
+            handled = self._lanes.submit(key, lambda: self._handle(element))
+        except LaneFull:
+            # A peer flooding one pair: refuse rather than queue without end.
+            reply = error_reply(element, "resource-constraint", "too many stanzas queued")
+            if reply is not None:
+                self._send_quietly(reply)
+            return
+        handled.addErrback(
             lambda f: log.failure("handling a {name} stanza failed", f, name=element.name)
-        ).addBoth(done)
+        )
 
     def fetch_profile(self, requester: Address, address: Address) -> Deferred[Profile | None]:
         """
@@ -587,9 +601,14 @@ def s2s_settings(config: XmppConfig, partners: Iterable[PartnerConfig]) -> S2SSe
         | {p.domain for p in xmpp_partners if p.require_certificates},
         insecure_domains=config.insecure_domains,
         static_routes={p.domain: p.route for p in xmpp_partners if p.route},
-        limits=StreamLimits(max_stanza_size=config.max_stanza_bytes),
+        limits=StreamLimits(
+            max_stanza_size=config.max_stanza_bytes,
+            negotiation_timeout=config.negotiation_timeout,
+            idle_timeout=config.inbound_idle_timeout,
+        ),
         connect_timeout=config.connect_timeout,
         idle_timeout=config.idle_timeout,
+        max_streams_per_address=config.max_streams_per_address,
     )
 
 

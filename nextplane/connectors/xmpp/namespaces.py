@@ -18,6 +18,8 @@ __all__ = [
     "NS_CLIENT",
     "NS_CORRECT",
     "NS_DELAY",
+    "NS_DIALBACK",
+    "NS_DIALBACK_FEATURES",
     "NS_DISCO_INFO",
     "NS_DISCO_ITEMS",
     "NS_FALLBACK",
@@ -32,10 +34,14 @@ __all__ = [
     "NS_REPLY",
     "NS_RETRACT",
     "NS_RETRACT_0",
+    "NS_SASL",
     "NS_SERVER",
     "NS_SID",
     "NS_STANZAS",
+    "NS_STREAMS",
+    "NS_STREAM_ERRORS",
     "NS_STYLING",
+    "NS_TLS",
     "NS_VCARD",
     "NS_XHTML",
     "NS_XHTML_IM",
@@ -56,6 +62,18 @@ STANZA_NAMESPACES: Final = frozenset({NS_CLIENT, NS_SERVER, None, ""})
 
 #: Stanza error conditions (RFC 6120 §8.3.3).
 NS_STANZAS: Final = "urn:ietf:params:xml:ns:xmpp-stanzas"
+
+#: The stream root and its errors (RFC 6120 §4.8.1, §4.9).
+NS_STREAMS: Final = "http://etherx.jabber.org/streams"
+NS_STREAM_ERRORS: Final = "urn:ietf:params:xml:ns:xmpp-streams"
+
+#: Stream features: STARTTLS, SASL (RFC 6120 §5, §6).
+NS_TLS: Final = "urn:ietf:params:xml:ns:xmpp-tls"
+NS_SASL: Final = "urn:ietf:params:xml:ns:xmpp-sasl"
+
+#: XEP-0220 Server Dialback: the C{db:} prefix and its stream feature.
+NS_DIALBACK: Final = "jabber:server:dialback"
+NS_DIALBACK_FEATURES: Final = "urn:xmpp:features:dialback"
 
 #: XEP-0030 Service Discovery.
 NS_DISCO_INFO: Final = "http://jabber.org/protocol/disco#info"

@@ -114,6 +114,7 @@ from nextplane.connectors.xmpp.tls import (
     load_credentials,
 )
 from nextplane.interfaces import DeliveryFailed
+from nextplane.refusals import RefusalLog
 
 __all__ = ["PolicyHook", "S2SService", "S2SSettings", "StanzaHandler", "TenantTLS"]
 
@@ -149,6 +150,9 @@ class S2SSettings:
     @ivar idle_timeout: Seconds before an unused outbound stream is closed.
     @ivar max_queue: Stanzas queued per domain pair while connecting.
     @ivar max_inbound_streams: Concurrent inbound connections accepted.
+    @ivar max_streams_per_address: Concurrent inbound connections accepted
+        from one remote IP address; more are refused with a
+        C{policy-violation} stream error.
     @ivar prefer_ipv6: Try AAAA before A addresses.
     """
 
@@ -162,6 +166,7 @@ class S2SSettings:
     idle_timeout: float = 600.0
     max_queue: int = 1000
     max_inbound_streams: int = 10_000
+    max_streams_per_address: int = 20
     prefer_ipv6: bool = False
 
 
@@ -173,7 +178,7 @@ class _InboundFactory(ServerFactory):
         self._direct_tls = direct_tls
 
     def buildProtocol(self, addr: object) -> InboundStream | None:  # type: ignore[override]
-        return self._service._new_inbound(self._direct_tls)
+        return self._service._new_inbound(self._direct_tls, _host_of(addr))
 
 
 class S2SService(Service):
@@ -231,6 +236,9 @@ class S2SService(Service):
         self._insecure = _domains(self.settings.insecure_domains)
         self._dialback_errors: dict[str, bool] = {}
         self._inbound: set[InboundStream] = set()
+        self._per_address: dict[str, int] = {}
+        self._stream_address: dict[InboundStream, str] = {}
+        self._refusals = RefusalLog(_log, reactor)
         if endpoint_factory is None:
             connect_timeout = self.settings.connect_timeout
 
@@ -352,13 +360,32 @@ class S2SService(Service):
 
     # construction
 
-    def _new_inbound(self, direct_tls: bool = False) -> InboundStream | None:
+    def _new_inbound(
+        self, direct_tls: bool = False, address: str | None = None
+    ) -> InboundStream | None:
         if len(self._inbound) >= self.settings.max_inbound_streams:
-            _log.warn("Refusing inbound s2s connection: too many streams")
+            self._refusals.refused(
+                "Refusing inbound s2s connection from {address}: too many streams",
+                address=address or "?",
+            )
             return None
-        stream = InboundStream(self, direct_tls)
+        refusal = None
+        if address is not None:
+            if self._per_address.get(address, 0) >= self.settings.max_streams_per_address:
+                self._refusals.refused(
+                    "Refusing inbound s2s connection from {address}: more than {limit}"
+                    " streams from one address",
+                    address=address,
+                    limit=self.settings.max_streams_per_address,
+                )
+                refusal = StreamError("policy-violation", "too many connections from your address")
+        stream = InboundStream(self, direct_tls, refusal=refusal)
         stream.trace = self.trace
+        stream.refusals = self._refusals
         self._inbound.add(stream)
+        if address is not None and refusal is None:
+            self._per_address[address] = self._per_address.get(address, 0) + 1
+            self._stream_address[stream] = address
         return stream
 
     def _new_outbound(
@@ -464,6 +491,13 @@ class S2SService(Service):
         Forget a closed inbound stream.
         """
         self._inbound.discard(stream)
+        address = self._stream_address.pop(stream, None)
+        if address is not None:
+            left = self._per_address.get(address, 1) - 1
+            if left > 0:
+                self._per_address[address] = left
+            else:
+                self._per_address.pop(address, None)
 
     # outbound host
 
@@ -503,3 +537,9 @@ def _to_server_namespace(element: domish.Element) -> None:
         if current.defaultUri == NS_CLIENT:
             current.defaultUri = NS_SERVER
         stack.extend(current.elements())
+
+
+def _host_of(addr: object) -> str | None:
+    """The IP address of a connecting peer (C{IPv4Address}, C{IPv6Address})."""
+    host = getattr(addr, "host", None)
+    return host if isinstance(host, str) and host else None

@@ -251,11 +251,15 @@ class InboundStream(BaseStream):
     @ivar sasl_domain: The domain authenticated by SASL EXTERNAL.
     """
 
-    def __init__(self, host: InboundHost, direct_tls: bool = False) -> None:
+    def __init__(
+        self, host: InboundHost, direct_tls: bool = False, refusal: StreamError | None = None
+    ) -> None:
         """
         @param host: The owning service.
         @param direct_tls: TLS starts with the connection (XEP-0368); the
             certificate is chosen by SNI.
+        @param refusal: End the stream with this error as soon as it is
+            connected (a connection over a limit).
         """
         super().__init__(host.clock, host.limits)
         self.host = host
@@ -271,6 +275,7 @@ class InboundStream(BaseStream):
         self._auth_attempts = 0
         self._pending: set[tuple[str, str]] = set()
         self._requested_local: str | None = None
+        self._refusal = refusal
 
     def __repr__(self) -> str:
         return (
@@ -283,6 +288,9 @@ class InboundStream(BaseStream):
     def stream_connected(self) -> None:
         if self.direct_tls:
             self.start_tls(self.host.server_tls(None))
+        if self._refusal is not None:
+            self.stream_error(self._refusal)
+            return
         self._schedule_idle_check()
 
     def _schedule_idle_check(self) -> None:

@@ -36,15 +36,8 @@ from twisted.python.failure import Failure
 from nextplane.devcerts import CertPaths
 
 from .netns import DNS_ADDRESS
-from .process import (
-    CommandFailed,
-    ManagedProcess,
-    base_env,
-    gather,
-    tail,
-    wait_for_tcp,
-    wait_for_text,
-)
+from .process import CommandFailed, ManagedProcess, base_env, gather
+from .xmppserver import XmppServer, launch
 
 __all__ = ["ERL", "EjabberdOptions", "EjabberdServer", "render_config", "start_ejabberd"]
 
@@ -286,45 +279,17 @@ def _api_call(reactor: Any, address: str, port: int, command: str, args: Mapping
     return json.loads(payload) if payload else None
 
 
-class EjabberdServer:
+class EjabberdServer(XmppServer):
     """
-    A running private ejabberd.
-
-    @ivar options: how it was configured.
-    @ivar directory: instance directory (config, Mnesia spool, logs).
-    @ivar process: the C{beam.smp} process.
+    A running private ejabberd; see L{XmppServer}. Its process is
+    C{beam.smp}, its data the Mnesia spool in C{directory}.
     """
 
-    def __init__(
-        self, reactor: Any, options: EjabberdOptions, directory: Path, process: ManagedProcess
-    ) -> None:
-        self.options = options
-        self.directory = directory
-        self.process = process
-        self._reactor = reactor
-
-    @property
-    def domain(self) -> str:
-        """The served domain."""
-        return self.options.domain
-
-    @property
-    def config_path(self) -> Path:
-        """The generated configuration file."""
-        return self.directory / "ejabberd.yml"
-
-    @property
-    def log_path(self) -> Path:
-        """ejabberd's log file."""
-        return self.directory / "ejabberd.log"
-
-    def c2s_endpoint(self) -> tuple[str, int]:
-        """
-        Where clients connect.
-
-        @return: (address, port).
-        """
-        return self.options.address, self.options.c2s_port
+    product = "ejabberd"
+    config_name = "ejabberd.yml"
+    log_name = "ejabberd.log"
+    # SIGTERM: the VM shuts down cleanly.
+    stop_grace = 15.0
 
     def api(self, command: str, **args: Any) -> defer.Deferred[Any]:
         """
@@ -345,48 +310,7 @@ class EjabberdServer:
         @param password: password.
         @return: fires when created.
         """
-        return self.api("register", user=user, host=self.domain, password=password)
-
-    def log_text(self) -> str:
-        """
-        The whole log so far.
-
-        @return: the text.
-        """
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def wait_for_log(self, pattern: str, timeout: float = 15.0) -> defer.Deferred[re.Match[str]]:
-        """
-        Wait until the log contains a match for C{pattern}.
-
-        @param pattern: regular expression.
-        @param timeout: seconds.
-        @return: fires with the first match.
-        """
-        return wait_for_text(self._reactor, self.log_path, pattern, timeout)
-
-    def diagnostics(self, lines: int = 80) -> str:
-        """
-        Recent log and output lines, for failure messages.
-
-        @param lines: how many lines of each.
-        @return: the text.
-        """
-        return (
-            f"--- ejabberd {self.domain} ({self.directory}) log:\n{tail(self.log_path, lines)}\n"
-            f"--- ejabberd {self.domain} output:\n{tail(self.process.output, 20)}"
-        )
-
-    def stop(self) -> defer.Deferred[int | None]:
-        """
-        SIGTERM (the VM shuts down cleanly), SIGKILL after a grace period.
-
-        @return: fires with the exit status.
-        """
-        return self.process.stop(grace=15)
+        return _register(self._reactor, self.options, user, password)
 
 
 @defer.inlineCallbacks
@@ -413,14 +337,14 @@ def start_ejabberd(
     # Absolute: configs and tools resolve relative paths against their own dirs.
     directory = directory.absolute()
     directory.mkdir(parents=True, exist_ok=True)
-    config = directory / "ejabberd.yml"
+    config = directory / EjabberdServer.config_name
     config.write_text(render_config(options))
     inetrc = directory / "inetrc"
     inetrc.write_text(render_inetrc(dns_address))
     env = base_env(
         directory,
         EJABBERD_CONFIG_PATH=str(config),
-        EJABBERD_LOG_PATH=str(directory / "ejabberd.log"),
+        EJABBERD_LOG_PATH=str(directory / EjabberdServer.log_name),
         ERL_INETRC=str(inetrc),
         ERL_LIBS=ERL_LIBS,
         ERL_CRASH_DUMP=str(directory / "erl_crash.dump"),
@@ -439,15 +363,31 @@ def start_ejabberd(
         "-s",
         "ejabberd",
     ]
-    process = ManagedProcess(
-        reactor, f"ejabberd {options.domain}", argv, env, directory, directory / "output.log"
+
+    def register_users(_: ManagedProcess) -> defer.Deferred[Any]:
+        return gather([_register(reactor, options, u, p) for u, p in options.users.items()])
+
+    process = yield launch(
+        reactor,
+        EjabberdServer.product,
+        options,
+        argv,
+        env,
+        directory,
+        (options.c2s_port, options.s2s_port, options.http_port),
+        timeout,
+        ready=register_users,
     )
-    server = EjabberdServer(reactor, options, directory, process)
-    try:
-        for port in (options.c2s_port, options.s2s_port, options.http_port):
-            yield wait_for_tcp(reactor, options.address, port, timeout=timeout, process=process)
-        yield gather([server.register(u, p) for u, p in options.users.items()])
-    except BaseException:
-        yield process.stop(grace=5)
-        raise
-    return server
+    return EjabberdServer(reactor, options, directory, process)
+
+
+def _register(
+    reactor: Any, options: EjabberdOptions, user: str, password: str
+) -> defer.Deferred[Any]:
+    return _api_call(  # type: ignore[no-any-return]
+        reactor,
+        options.address,
+        options.http_port,
+        "register",
+        {"user": user, "host": options.domain, "password": password},
+    )

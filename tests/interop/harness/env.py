@@ -22,6 +22,7 @@ CA" tests.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -178,7 +179,6 @@ class InteropEnvironment:
         """
         self.zone.add_xmpp_server(domain, address, port)
 
-    @defer.inlineCallbacks
     def start_prosody(
         self,
         domain: str,
@@ -188,7 +188,7 @@ class InteropEnvironment:
         cert: devcerts.CertPaths | None = None,
         publish: bool = True,
         **options: Any,
-    ) -> Any:
+    ) -> defer.Deferred[ProsodyServer]:
         """
         Start a Prosody for C{domain} on the next loopback address.
 
@@ -202,25 +202,10 @@ class InteropEnvironment:
         @return: a Deferred firing with the L{ProsodyServer}; stopped in
             cleanup.
         """
-        address = next(self.addresses)
-        prosody_options = ProsodyOptions(
-            domain=domain,
-            address=address,
-            cert=cert or self.cert_for(domain),
-            trusted_ca=self.ca.cert if trusted else None,
-            users=users or {},
-            **options,
+        return self._start_server(
+            "prosody", ProsodyOptions, start_prosody, domain, users, trusted, cert, publish, options
         )
-        server = yield start_prosody(
-            self.reactor, prosody_options, self.directory / f"prosody-{domain}"
-        )
-        self.testcase.addCleanup(server.stop)
-        self.servers.append(server)
-        if publish:
-            self.publish(domain, address, prosody_options.s2s_port)
-        return server
 
-    @defer.inlineCallbacks
     def start_ejabberd(
         self,
         domain: str,
@@ -230,7 +215,7 @@ class InteropEnvironment:
         cert: devcerts.CertPaths | None = None,
         publish: bool = True,
         **options: Any,
-    ) -> Any:
+    ) -> defer.Deferred[EjabberdServer]:
         """
         Start an ejabberd for C{domain} on the next loopback address.
 
@@ -243,8 +228,33 @@ class InteropEnvironment:
         @return: a Deferred firing with the L{EjabberdServer}; stopped in
             cleanup.
         """
+
+        def start(reactor: Any, server_options: Any, directory: Path) -> Any:
+            return start_ejabberd(reactor, server_options, directory, dns_address=self.dns_address)
+
+        return self._start_server(
+            "ejabberd", EjabberdOptions, start, domain, users, trusted, cert, publish, options
+        )
+
+    @defer.inlineCallbacks
+    def _start_server(
+        self,
+        product: str,
+        options_type: Callable[..., Any],
+        start: Callable[[Any, Any, Path], defer.Deferred[Any]],
+        domain: str,
+        users: dict[str, str] | None,
+        trusted: bool,
+        cert: devcerts.CertPaths | None,
+        publish: bool,
+        options: dict[str, Any],
+    ) -> Any:
+        """
+        Start an XMPP server for C{domain} on the next loopback address,
+        stopped in cleanup and, with C{publish}, in the zone.
+        """
         address = next(self.addresses)
-        ejabberd_options = EjabberdOptions(
+        server_options = options_type(
             domain=domain,
             address=address,
             cert=cert or self.cert_for(domain),
@@ -252,16 +262,11 @@ class InteropEnvironment:
             users=users or {},
             **options,
         )
-        server = yield start_ejabberd(
-            self.reactor,
-            ejabberd_options,
-            self.directory / f"ejabberd-{domain}",
-            dns_address=self.dns_address,
-        )
+        server = yield start(self.reactor, server_options, self.directory / f"{product}-{domain}")
         self.testcase.addCleanup(server.stop)
         self.servers.append(server)
         if publish:
-            self.publish(domain, address, ejabberd_options.s2s_port)
+            self.publish(domain, address, server_options.s2s_port)
         return server
 
     @defer.inlineCallbacks

@@ -1,12 +1,16 @@
 """
-The real nextplane hub, in-process on the real reactor, as an interop peer.
+The real nextplane hub, in-process on the real reactor, as an interop peer
+of XMPP servers (Prosody, ejabberd) or SIP ones (Kamailio, sipp, baresip).
 
 L{HubUnderTest} builds the whole hub with L{nextplane.tap.build_hub} from a
 configuration dict (validated by L{nextplane.config.parse_config}, like the
 TOML file): one tenant (C{hub.test} by default) with a certificate from the
 test CA, SQLite storage in the test's directory (so a restart keeps state),
-C{[dns] servers} pointing at the harness DNS server, and
-C{[connectors.xmpp] listen} on the hub's own loopback address, port 5269.
+C{[dns] servers} pointing at the harness DNS server, and one federation
+connector (L{HubOptions.federation}) listening on the hub's own loopback
+address: C{[connectors.xmpp]} on port 5269, or C{[connectors.sip]} for
+mutual TLS on port 5061 (C{via_host} is that address, so peers need no DNS
+to reach a Contact).
 
 The tenant's platform is the C{recording} test connector
 (L{nextplane.testing.connectors.TEST_CONNECTORS}), a L{RecordingConnector}
@@ -14,9 +18,10 @@ wired like any platform, which records what reaches the hub user and
 injects what the hub user sends.
 
 Diagnostics: the hub's log events (namespaces C{nextplane...}) go to
-C{hub.log} in the hub's directory, and every s2s stream's traffic
-(plaintext, both directions) to C{traffic.log}, through the
-L{nextplane.connectors.xmpp.stream.BaseStream.trace} hook.
+C{hub.log} in the hub's directory, and the federation traffic (plaintext,
+both directions) to C{traffic.log}, through the
+L{nextplane.connectors.xmpp.stream.BaseStream.trace} or
+L{nextplane.connectors.sip.transport.SipTransport.trace} hook.
 """
 
 from __future__ import annotations
@@ -32,21 +37,38 @@ from twisted.internet import defer, task
 from twisted.logger import formatEvent, globalLogPublisher
 
 from nextplane.config import Config, parse_config
+from nextplane.connectors.sip import connector as sip_connector
 from nextplane.devcerts import CertPaths
 from nextplane.model.address import Address
 from nextplane.model.events import Event
-from nextplane.storage.records import ContactDirection, ContactRecord, ContactState
+from nextplane.storage.records import (
+    ContactDirection,
+    ContactRecord,
+    ContactState,
+    DomainAction,
+    DomainPolicy,
+)
 from nextplane.tap import build_hub
 from nextplane.testing.connectors import TEST_CONNECTORS, RecordingConnector
 
-from .process import tail
+from .process import tail, text_so_far
 
-__all__ = ["HubOptions", "HubUnderTest", "poll"]
+__all__ = ["HubOptions", "HubUnderTest", "poll", "sip_registry", "wait_for_contact_state"]
 
 T = TypeVar("T")
 
 #: A fixed secret, so dialback keys stay valid across a hub restart.
 DIALBACK_SECRET = "interop-dialback-secret-0123456789"
+
+
+def sip_registry() -> Mapping[str, Any]:
+    """
+    The test connector registry, with the SIP connector's entry (added
+    while C{sip} is not in L{nextplane.testing.connectors.TEST_CONNECTORS}).
+    """
+    if "sip" in TEST_CONNECTORS:
+        return TEST_CONNECTORS
+    return {**TEST_CONNECTORS, "sip": sip_connector.ENTRY}
 
 
 @defer.inlineCallbacks
@@ -117,14 +139,18 @@ class HubOptions:
     What the hub under test looks like.
 
     @ivar domain: the tenant domain.
-    @ivar address: loopback address its s2s listener binds (port 5269).
+    @ivar address: loopback address its federation listener binds.
     @ivar cert: the tenant certificate.
     @ivar trusted_cas: CA certificates in C{[tls] ca_certificates}.
+    @ivar federation: the federation connector, C{"xmpp"} or C{"sip"}.
     @ivar require_certificates: C{[connectors.xmpp] require_certificates}.
     @ivar secure_domains: C{[connectors.xmpp] secure_domains}.
     @ivar insecure_domains: C{[connectors.xmpp] insecure_domains}.
     @ivar xmpp: more C{[connectors.xmpp]} keys.
-    @ivar s2s_port: the s2s port.
+    @ivar s2s_port: the XMPP s2s port.
+    @ivar sip: more C{[connectors.sip]} keys.
+    @ivar sip_port: the SIP TLS port.
+    @ivar partners: C{[[federation.partners]]} entries.
     @ivar more_tenants: further tenant domains with their certificates,
         on the same platform and listener.
     """
@@ -139,6 +165,35 @@ class HubOptions:
     xmpp: Mapping[str, Any] = field(default_factory=dict)
     s2s_port: int = 5269
     more_tenants: Mapping[str, CertPaths] = field(default_factory=dict)
+    federation: str = "xmpp"
+    sip: Mapping[str, Any] = field(default_factory=dict)
+    sip_port: int = 5061
+    partners: Sequence[Mapping[str, Any]] = ()
+
+    def connector_section(self) -> dict[str, Any]:
+        """
+        The federation connector's section.
+
+        @return: C{[connectors.xmpp]} or C{[connectors.sip]}.
+        """
+        if self.federation == "sip":
+            return {
+                "listen": f"tcp:{self.sip_port}:interface={self.address}",
+                "via_host": self.address,
+                "via_port": self.sip_port,
+                "system_ca": False,
+                "connect_timeout": 10,
+                **self.sip,
+            }
+        return {
+            "listen": f"tcp:{self.s2s_port}:interface={self.address}",
+            "dialback_secret": DIALBACK_SECRET,
+            "system_ca": False,
+            "require_certificates": self.require_certificates,
+            "secure_domains": list(self.secure_domains),
+            "insecure_domains": list(self.insecure_domains),
+            **self.xmpp,
+        }
 
 
 class HubUnderTest:
@@ -165,7 +220,7 @@ class HubUnderTest:
         self.directory = directory.absolute()
         self.directory.mkdir(parents=True, exist_ok=True)
         self.dns = dns
-        self.config: Config = parse_config(self.config_data(), environ={}, registry=TEST_CONNECTORS)
+        self.config: Config = parse_config(self.config_data(), environ={}, registry=sip_registry())
         self.service: Any = None
         self.recording: RecordingConnector | None = None
         self.starts = 0
@@ -183,16 +238,7 @@ class HubUnderTest:
         """
         o = self.options
         host, port = self.dns
-        xmpp: dict[str, Any] = {
-            "listen": f"tcp:{o.s2s_port}:interface={o.address}",
-            "dialback_secret": DIALBACK_SECRET,
-            "system_ca": False,
-            "require_certificates": o.require_certificates,
-            "secure_domains": list(o.secure_domains),
-            "insecure_domains": list(o.insecure_domains),
-        }
-        xmpp.update(o.xmpp)
-        return {
+        data: dict[str, Any] = {
             "hub": {"data_dir": str(self.directory)},
             "storage": {
                 "backend": "sqlite",
@@ -216,8 +262,11 @@ class HubUnderTest:
                 }
                 for domain, cert in {o.domain: o.cert, **o.more_tenants}.items()
             ],
-            "connectors": {"recording": {}, "xmpp": xmpp},
+            "connectors": {"recording": {}, o.federation: o.connector_section()},
         }
+        if o.partners:
+            data["federation"] = {"partners": [dict(p) for p in o.partners]}
+        return data
 
     # -- parts of the running hub -----------------------------------------
 
@@ -247,13 +296,18 @@ class HubUnderTest:
         return self.xmpp._s2s
 
     @property
+    def sip(self) -> Any:
+        """The running hub's SIP connector."""
+        return self.service.connectors["sip"]
+
+    @property
     def log_path(self) -> Path:
         """The hub's log."""
         return self.directory / "hub.log"
 
     @property
     def traffic_path(self) -> Path:
-        """The s2s traffic log."""
+        """The federation traffic log."""
         return self.directory / "traffic.log"
 
     def address(self, local: str, domain: str | None = None) -> Address:
@@ -297,7 +351,9 @@ class HubUnderTest:
         when = datetime.now(UTC).strftime("%H:%M:%S.%f")
         arrow = "<<" if direction == "in" else ">>"
         text = data.decode("utf-8", "replace")
-        self._traffic.write(f"{when} {stream!r} {arrow} {text}\n")
+        # SIP messages span lines: start each on its own.
+        gap = "\n" if self.options.federation == "sip" else " "
+        self._traffic.write(f"{when} {stream!r} {arrow}{gap}{text}\n")
         self._traffic.flush()
 
     def close_logs(self) -> None:
@@ -323,10 +379,13 @@ class HubUnderTest:
         if self.service is not None:
             raise RuntimeError("the hub is already running")
         self._open_logs()
-        hub = build_hub(self.config, self.reactor, registry=TEST_CONNECTORS)
+        hub = build_hub(self.config, self.reactor, registry=sip_registry())
         # The tenant platform: what the hub user sees and does.
         recording: RecordingConnector = hub.connectors["recording"]  # type: ignore[attr-defined]
-        hub.connectors["xmpp"]._s2s.trace = self._trace  # type: ignore[attr-defined]
+        if self.options.federation == "sip":
+            hub.connectors["sip"].transport.trace = self._trace  # type: ignore[attr-defined]
+        else:
+            hub.connectors["xmpp"]._s2s.trace = self._trace  # type: ignore[attr-defined]
         self.service = hub
         self.recording = recording
         hub.startService()
@@ -450,6 +509,17 @@ class HubUnderTest:
         d = self.store.get_contact(self.address(local), Address.parse(remote))
         return d.addCallback(lambda record: record.state if record is not None else None)  # type: ignore[no-any-return]
 
+    @defer.inlineCallbacks
+    def block(self, domain: str) -> Any:
+        """
+        Put C{domain} on the tenant's block list (and reload the rules).
+
+        @param domain: the remote domain.
+        @return: a Deferred firing once the rules are reloaded.
+        """
+        yield self.store.put_domain_policy(DomainPolicy(self.domain, domain, DomainAction.BLOCK))
+        yield self.service.connectors[self.options.federation].refresh_policy()
+
     # -- s2s state ----------------------------------------------------------
 
     def inbound_streams(self, remote: str) -> list[Any]:
@@ -484,10 +554,15 @@ class HubUnderTest:
 
         @return: the text.
         """
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+        return text_so_far(self.log_path)
+
+    def traffic_text(self) -> str:
+        """
+        The federation traffic so far.
+
+        @return: the text.
+        """
+        return text_so_far(self.traffic_path)
 
     def wait_for_log(self, pattern: str, timeout: float = 15.0) -> defer.Deferred[re.Match[str]]:
         """
@@ -513,7 +588,9 @@ class HubUnderTest:
         @param lines: how many lines of each.
         @return: the text.
         """
+        sip = self.options.federation == "sip"
+        traffic = tail(self.traffic_path, lines * 2 if sip else lines)
         return (
             f"--- hub {self.domain} ({self.directory}) log:\n{tail(self.log_path, lines)}\n"
-            f"--- hub {self.domain} s2s traffic:\n{tail(self.traffic_path, lines)}"
+            f"--- hub {self.domain} {'SIP' if sip else 's2s'} traffic:\n{traffic}"
         )

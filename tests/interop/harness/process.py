@@ -28,6 +28,7 @@ __all__ = [
     "gather",
     "run_command",
     "tail",
+    "text_so_far",
     "wait_for_tcp",
     "wait_for_text",
 ]
@@ -58,6 +59,19 @@ def tail(path: Path, lines: int = 60) -> str:
     except OSError as e:
         return f"<{path}: {e.strerror}>"
     return "\n".join(text.splitlines()[-lines:])
+
+
+def text_so_far(path: Path) -> str:
+    """
+    A log file's whole text, or nothing if it does not exist yet.
+
+    @param path: the file.
+    @return: the text.
+    """
+    try:
+        return path.read_text(errors="replace")
+    except FileNotFoundError:
+        return ""
 
 
 class _OutputToFile(protocol.ProcessProtocol):

@@ -18,7 +18,6 @@ Quirks handled here (see C{shared/notes/xmpp-s2s.md} section 3.3):
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,15 +27,8 @@ from twisted.internet import defer
 
 from nextplane.devcerts import CertPaths
 
-from .process import (
-    ManagedProcess,
-    base_env,
-    gather,
-    run_command,
-    tail,
-    wait_for_tcp,
-    wait_for_text,
-)
+from .process import ManagedProcess, base_env, gather, run_command
+from .xmppserver import XmppServer, launch
 
 __all__ = ["PROSODY", "PROSODYCTL", "ProsodyOptions", "ProsodyServer", "start_prosody"]
 
@@ -196,86 +188,15 @@ def render_config(options: ProsodyOptions, directory: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-class ProsodyServer:
+class ProsodyServer(XmppServer):
     """
-    A running private Prosody.
-
-    @ivar options: how it was configured.
-    @ivar directory: instance directory (config, data, logs).
-    @ivar process: the server process.
+    A running private Prosody; see L{XmppServer}.
     """
 
-    def __init__(
-        self, reactor: Any, options: ProsodyOptions, directory: Path, process: ManagedProcess
-    ) -> None:
-        self.options = options
-        self.directory = directory
-        self.process = process
-        self._reactor = reactor
-
-    @property
-    def domain(self) -> str:
-        """The served domain."""
-        return self.options.domain
-
-    @property
-    def config_path(self) -> Path:
-        """The generated configuration file."""
-        return self.directory / "prosody.cfg.lua"
-
-    @property
-    def log_path(self) -> Path:
-        """Prosody's debug log."""
-        return self.directory / "prosody.log"
-
-    def c2s_endpoint(self) -> tuple[str, int]:
-        """
-        Where clients connect.
-
-        @return: (address, port).
-        """
-        return self.options.address, self.options.c2s_port
-
-    def log_text(self) -> str:
-        """
-        The whole log so far.
-
-        @return: the text.
-        """
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def wait_for_log(self, pattern: str, timeout: float = 15.0) -> defer.Deferred[re.Match[str]]:
-        """
-        Wait until the log contains a match for C{pattern}.
-
-        @param pattern: regular expression.
-        @param timeout: seconds.
-        @return: fires with the first match.
-        """
-        return wait_for_text(self._reactor, self.log_path, pattern, timeout)
-
-    def diagnostics(self, lines: int = 80) -> str:
-        """
-        Recent log and output lines, for failure messages.
-
-        @param lines: how many lines of each.
-        @return: the text.
-        """
-        return (
-            f"--- prosody {self.domain} ({self.directory}) log:\n{tail(self.log_path, lines)}\n"
-            f"--- prosody {self.domain} output:\n{tail(self.process.output, 20)}"
-        )
-
-    def stop(self) -> defer.Deferred[int | None]:
-        """
-        SIGTERM (graceful), SIGKILL after a grace period.
-
-        @return: fires with the exit status.
-        """
-        return self.process.stop(grace=10)
+    product = "prosody"
+    config_name = "prosody.cfg.lua"
+    log_name = "prosody.log"
+    stop_grace = 10.0
 
     @defer.inlineCallbacks
     def restart(self, timeout: float = 60.0) -> Any:
@@ -312,7 +233,7 @@ def start_prosody(
     (directory / "data").mkdir(exist_ok=True)
     # Prosody indexes its "certificates" directory at start; must exist.
     (directory / "certs").mkdir(exist_ok=True)
-    config = directory / "prosody.cfg.lua"
+    config = directory / ProsodyServer.config_name
     config.write_text(render_config(options, directory))
     env = base_env(directory)
 
@@ -332,26 +253,20 @@ def start_prosody(
     return ProsodyServer(reactor, options, directory, process)
 
 
-@defer.inlineCallbacks
-def _launch(reactor: Any, options: ProsodyOptions, directory: Path, timeout: float) -> Any:
+def _launch(
+    reactor: Any, options: ProsodyOptions, directory: Path, timeout: float
+) -> defer.Deferred[ManagedProcess]:
     """
     Start the Prosody process of an instance directory and wait for its
-    ports; stop it again if they do not open.
-
-    @return: a Deferred firing with the L{ManagedProcess}.
+    ports.
     """
-    process = ManagedProcess(
+    return launch(  # type: ignore[no-any-return]
         reactor,
-        f"prosody {options.domain}",
-        [PROSODY, "--config", str(directory / "prosody.cfg.lua"), "-F"],
+        ProsodyServer.product,
+        options,
+        [PROSODY, "--config", str(directory / ProsodyServer.config_name), "-F"],
         base_env(directory),
         directory,
-        directory / "output.log",
+        (options.c2s_port, options.s2s_port),
+        timeout,
     )
-    try:
-        for port in (options.c2s_port, options.s2s_port):
-            yield wait_for_tcp(reactor, options.address, port, timeout=timeout, process=process)
-    except BaseException:
-        yield process.stop(grace=5)
-        raise
-    return process
