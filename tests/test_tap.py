@@ -212,6 +212,7 @@ class BuildHubTests(SynchronousTestCase):
         response = self.successResultOf(public.get("http://hub.test/healthz"))
         body = json.loads(self.successResultOf(response.content()))
         self.assertEqual((response.code, body), (200, {"status": "ok"}))
+        self.assertFalse(response.headers.hasHeader("server"), "no software version is shown")
         response = self.successResultOf(public.get("http://hub.test/admin/openapi.json"))
         self.assertEqual(response.code, 404, "the public listener carries no admin API")
         client = StubTreq(hub.admin_web.resource())  # type: ignore[attr-defined]

@@ -1,7 +1,8 @@
 # -*- test-case-name: tests.admin.test_cli -*-
 """
-C{nextplane-admin}: create and reset admin accounts from the hub's machine,
-the first one included, against the store the configuration names.
+C{nextplane admin} (also installed as C{nextplane-admin}): create and reset
+admin accounts from the hub's machine, the first one included, against the
+store the configuration names.
 
     nextplane-admin --config etc/nextplane.toml create-account alice --global
     nextplane-admin --config etc/nextplane.toml create-account bob --tenant acme.example
@@ -32,15 +33,25 @@ from ..storage.admin import admin_store_for
 from ..storage.admin_records import AdminRole, AuditRecord, IAdminStore
 from .accounts import AccountError, Accounts, thread_runner, utc_now
 
-__all__ = ["execute", "main", "run"]
+__all__ = ["HELP", "NAME", "add_arguments", "execute", "main", "run", "run_command"]
+
+#: As a subcommand of C{nextplane}.
+NAME = "admin"
+HELP = "Create, reset, disable and list admin accounts; issue API tokens."
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="nextplane-admin", description="Manage nextplane admin accounts."
-    )
+    parser = argparse.ArgumentParser(prog="nextplane-admin", description=HELP)
+    add_arguments(parser)
+    return parser
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """
+    C{--config} and the account commands.
+    """
     parser.add_argument("--config", "-c", default="etc/nextplane.toml", help="the hub's TOML file")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = commands.add_parser("create-account", help="create an account or reset it")
     create.add_argument("name")
     role = create.add_mutually_exclusive_group(required=True)
@@ -58,7 +69,6 @@ def _parser() -> argparse.ArgumentParser:
     ):
         commands.add_parser(command, help=text).add_argument("name")
     commands.add_parser("list-accounts", help="every account and its role")
-    return parser
 
 
 def _password(args: argparse.Namespace, stdin: IO[str], ask: Callable[[str], str]) -> str:
@@ -91,7 +101,7 @@ async def run(
         )
 
     try:
-        if args.command == "create-account":
+        if args.action == "create-account":
             role = AdminRole.GLOBAL if args.is_global else AdminRole.TENANT
             existed = await admin_store.get_account(args.name) is not None
             account = await accounts.set_password(
@@ -99,7 +109,7 @@ async def run(
             )
             await audit("account.reset" if existed else "account.create", args.name, account.tenant)
             out.write(f"{'reset' if existed else 'created'} {account.name} ({role.value} admin)\n")
-        elif args.command == "reset-password":
+        elif args.action == "reset-password":
             current = await admin_store.get_account(args.name)
             if current is None:
                 raise AccountError(f"no account {args.name!r}; use create-account")
@@ -108,14 +118,14 @@ async def run(
             )
             await audit("account.reset", args.name, current.tenant)
             out.write(f"reset {args.name}\n")
-        elif args.command == "issue-token":
+        elif args.action == "issue-token":
             token = await accounts.issue_token(args.name)
             await audit("account.token", args.name, None)
             out.write(f"{token}\n")
-        elif args.command in ("disable", "enable"):
-            account = await accounts.set_disabled(args.name, args.command == "disable")
-            await audit(f"account.{args.command}", args.name, account.tenant)
-            out.write(f"{args.command}d {args.name}\n")
+        elif args.action in ("disable", "enable"):
+            account = await accounts.set_disabled(args.name, args.action == "disable")
+            await audit(f"account.{args.action}", args.name, account.tenant)
+            out.write(f"{args.action}d {args.name}\n")
         else:
             for account in await admin_store.list_accounts():
                 where = account.tenant or "all tenants"
@@ -128,19 +138,20 @@ async def run(
 
 
 async def execute(
-    argv: Sequence[str] | None,
+    args: argparse.Namespace | Sequence[str],
     reactor: Any,
     out: IO[str],
     stdin: IO[str],
     store: IStore | None = None,
 ) -> int:
     """
-    Parse C{argv}, open the configured store (or C{store}), run the
-    command, close the store.
+    Open the configured store (or C{store}), run the command (parsed, or
+    parsed here from a list of arguments), close the store.
 
     @return: The exit status.
     """
-    args = _parser().parse_args(argv)
+    if not isinstance(args, argparse.Namespace):
+        args = _parser().parse_args(list(args))
     opened = store
     if opened is None:
         from ..tap import make_store
@@ -160,14 +171,24 @@ async def execute(
         await opened.close()
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def run_command(args: argparse.Namespace) -> int:
     """
-    The console script.
+    The subcommand's body for C{nextplane admin}: run it on the reactor.
     """
+    status = [0]
 
     async def go(reactor: Any) -> None:
-        status = await execute(argv, reactor, sys.stdout, sys.stdin)
-        if status:
-            raise SystemExit(status)
+        status[0] = await execute(args, reactor, sys.stdout, sys.stdin)
 
-    react(lambda reactor: ensureDeferred(go(reactor)))
+    try:
+        react(lambda reactor: ensureDeferred(go(reactor)))
+    except SystemExit as e:
+        return status[0] or int(e.code or 0)
+    return status[0]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """
+    The C{nextplane-admin} console script.
+    """
+    return run_command(_parser().parse_args(argv))

@@ -170,6 +170,8 @@ class _ValidPathsOnly(Resource):
         self._inner = inner
 
     def render(self, request: IRequest) -> Any:
+        # No "Server: TwistedWeb/<version>": the listeners reveal no versions.
+        request.responseHeaders.removeHeader(b"server")
         try:
             unquote_to_bytes(request.path).decode("utf-8")
         except UnicodeDecodeError:

@@ -154,6 +154,18 @@ class ConsoleScriptTests(TestCase):
         account = await again.get_account("root")
         self.assertEqual(account.role, AdminRole.GLOBAL)
 
+    def test_nextplane_admin_subcommand(self) -> None:
+        """C{nextplane admin ...} parses to the same actions."""
+        from nextplane.cli import parser
+
+        args = parser().parse_args(
+            ["admin", "-c", "x.toml", "create-account", "bob", "--tenant", "acme.test"]
+        )
+        self.assertEqual(
+            (args.command, args.action, args.name, args.tenant),
+            ("admin", "create-account", "bob", "acme.test"),
+        )
+
     async def test_bad_config(self) -> None:
         """A missing configuration is one line and status 2."""
         from twisted.internet import reactor
