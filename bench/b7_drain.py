@@ -341,6 +341,7 @@ async def drain(
     directory: Path,
 ) -> dict[str, Any]:
     from nextplane.config import parse_config
+    from nextplane.connectors.registry import CONNECTORS
     from nextplane.model.events import TextMessage
     from nextplane.model.text import RichText
     from nextplane.tap import build_hub
@@ -349,7 +350,9 @@ async def drain(
     sim = SimulatorProcess(directory, conversations + 1, post_interval)
     hub: Any = None
     try:
-        config = parse_config(hub_config(directory, sim.base_url, per_conversation), environ={})
+        config = parse_config(
+            hub_config(directory, sim.base_url, per_conversation), environ={}, registry=CONNECTORS
+        )
         hub = build_hub(config, reactor)
         hub.startService()
         await hub.started

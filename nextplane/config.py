@@ -11,7 +11,9 @@ C{${NAME:-default}}, so secrets need not be written into the file. Relative
 paths are taken relative to the working directory of the process.
 
 Connector sections (C{[connectors.NAME]}) are validated by the connector
-itself through L{nextplane.connectors.registry}.
+itself: the caller gives L{parse_config} the registry
+(L{nextplane.connectors.registry.CONNECTORS} in the hub), and this module
+imports no connector, so connectors may import it without a cycle.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from attrs import field, frozen
 from twisted.internet import endpoints
@@ -32,6 +34,7 @@ from .model.address import InvalidAddress, validate_domain
 __all__ = [
     "Config",
     "ConfigError",
+    "ConnectorSpec",
     "DnsConfig",
     "HubConfig",
     "PartnerConfig",
@@ -364,6 +367,26 @@ class RouterConfig:
     contact_request_ttl: float = 14 * 86400.0
 
 
+class ConnectorSpec(Protocol):
+    """
+    What configuration needs of a connector's registry entry
+    (L{nextplane.connectors.base.ConnectorEntry}).
+    """
+
+    @property
+    def role(self) -> str:
+        """
+        C{platform} (serves tenants) or C{federation} (reaches domains).
+        """
+
+    def parse_config(self, section: Section) -> Any:
+        """
+        Validate the connector's C{[connectors.NAME]} section.
+
+        @raise ConfigError: On the first problem found.
+        """
+
+
 @frozen
 class Config:
     """
@@ -558,22 +581,18 @@ def _parse_partners(
 def parse_config(
     data: Mapping[str, Any],
     *,
+    registry: Mapping[str, ConnectorSpec],
     environ: Mapping[str, str] | None = None,
-    registry: Mapping[str, Any] | None = None,
     path: str | None = None,
 ) -> Config:
     """
     Validate parsed TOML into a L{Config}.
 
-    @param registry: Connector name to registry entry (defaults to
-        L{nextplane.connectors.registry.CONNECTORS}); each entry has
-        C{role} and C{parse_config(section) -> object}.
+    @param registry: Connector name to registry entry (the hub's is
+        L{nextplane.connectors.registry.CONNECTORS}); the names it holds
+        are the connectors a configuration may use.
     @raise ConfigError: On the first problem found.
     """
-    if registry is None:
-        from .connectors.registry import CONNECTORS
-
-        registry = CONNECTORS
     env = os.environ if environ is None else environ
     root = Section(data, "", env)
     hub = _parse_hub(root)
@@ -607,12 +626,13 @@ def parse_config(
 def load_config(
     path: str,
     *,
+    registry: Mapping[str, ConnectorSpec],
     environ: Mapping[str, str] | None = None,
-    registry: Mapping[str, Any] | None = None,
 ) -> Config:
     """
     Read and validate the TOML file at C{path}.
 
+    @param registry: As for L{parse_config}.
     @raise ConfigError: If the file is missing, not TOML, or invalid.
     """
     try:

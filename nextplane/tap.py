@@ -285,7 +285,7 @@ def makeService(
             )
         )
     try:
-        config = load_config(options["config"])
+        config = load_config(options["config"], registry=CONNECTORS)
     except ConfigError as e:
         raise _fail(f"configuration error: {e}", stderr) from None
     problem = startup_problem(config, now if now is not None else datetime.now(UTC))

@@ -12,6 +12,7 @@ from typing import Any
 from twisted.trial.unittest import SynchronousTestCase
 
 from nextplane.config import ConfigError, load_config, parse_config
+from nextplane.connectors.registry import CONNECTORS
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "etc" / "nextplane.example.toml"
@@ -45,7 +46,7 @@ class ConfigTests(SynchronousTestCase):
 
     def error(self, data: dict[str, Any], environ: dict[str, str] | None = None) -> str:
         with self.assertRaises(ConfigError) as caught:
-            parse_config(data, environ=environ or {})
+            parse_config(data, environ=environ or {}, registry=CONNECTORS)
         text = str(caught.exception)
         self.assertNotIn("\n", text)
         return text
@@ -56,7 +57,7 @@ class ConfigTests(SynchronousTestCase):
         for tenant in data["tenants"]:
             tenant["certificate"], tenant["private_key"] = str(self.cert), str(self.key)
         data["tls"]["ca_certificates"] = [str(self.ca)]
-        config = parse_config(data, environ={})
+        config = parse_config(data, environ={}, registry=CONNECTORS)
         self.assertEqual(config.storage.backend, "sqlite")
         self.assertEqual(config.web.listen, "tcp:8080:interface=127.0.0.1")
         self.assertEqual([t.domain for t in config.tenants], ["acme.test"])
@@ -71,7 +72,7 @@ class ConfigTests(SynchronousTestCase):
 
     def test_minimal(self) -> None:
         """A tenant and its connector suffice; domains are normalised."""
-        config = parse_config(self.base(), environ={})
+        config = parse_config(self.base(), environ={}, registry=CONNECTORS)
         self.assertEqual(config.tenants[0].domain, "acme.test")
         self.assertEqual(config.tenant("acme.test"), config.tenants[0])
         self.assertEqual(config.hub.log_format, "text")
@@ -148,7 +149,9 @@ class ConfigTests(SynchronousTestCase):
         """${NAME} references are expanded from the environment; defaults apply."""
         data = self.base()
         data["web"] = {"admin_token": "${TOKEN}", "public_url": "${URL:-https://hub.test}"}
-        config = parse_config(data, environ={"TOKEN": "s3cret-token-0123456789"})
+        config = parse_config(
+            data, environ={"TOKEN": "s3cret-token-0123456789"}, registry=CONNECTORS
+        )
         self.assertEqual(config.web.admin_token, "s3cret-token-0123456789")
         self.assertEqual(config.web.public_url, "https://hub.test")
         self.assertIn("s3cret-token-0123456789", config.secrets())
@@ -190,7 +193,7 @@ class ConfigTests(SynchronousTestCase):
         """DNS servers are host or host:port."""
         data = self.base()
         data["dns"] = {"servers": ["127.0.0.53", "[::1]:5353"]}
-        config = parse_config(data, environ={})
+        config = parse_config(data, environ={}, registry=CONNECTORS)
         self.assertEqual(config.dns.servers, (("127.0.0.53", 53), ("::1", 5353)))
         data["dns"] = {"servers": ["h:99999"]}
         self.assertEqual(self.error(data), "dns.servers[0]: port out of range in 'h:99999'")
@@ -204,7 +207,7 @@ class ConfigTests(SynchronousTestCase):
     def test_load_missing_file(self) -> None:
         """A missing config file is one line."""
         with self.assertRaises(ConfigError) as caught:
-            load_config("/nonexistent/nextplane.toml")
+            load_config("/nonexistent/nextplane.toml", registry=CONNECTORS)
         self.assertEqual(
             str(caught.exception), "config file not found: /nonexistent/nextplane.toml"
         )
@@ -214,5 +217,25 @@ class ConfigTests(SynchronousTestCase):
         path = Path(self.mktemp())
         path.write_text("[hub\n")
         with self.assertRaises(ConfigError) as caught:
-            load_config(str(path))
+            load_config(str(path), registry=CONNECTORS)
         self.assertIn("is not valid TOML", str(caught.exception))
+
+
+class ImportTests(SynchronousTestCase):
+    def test_config_imports_no_connector(self) -> None:
+        """
+        Configuration imports no connector (connectors import it: no
+        cycle); the registry is given to it at parse time.
+        """
+        import subprocess
+        import sys
+
+        probe = (
+            "import sys, nextplane.config; "
+            "print(sorted(m for m in sys.modules if m.startswith('nextplane.')))"
+        )
+        loaded = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+        ).stdout
+        self.assertNotIn("nextplane.connectors", loaded)
+        self.assertIn("nextplane.config", loaded)

@@ -46,7 +46,9 @@ async def fill(store: IStore) -> str:
     await store.put_user_policy(r.UserPolicy(ALICE, False))
     await store.put_domain_policy(r.DomainPolicy("acme.test", "*.bad.test", "block"))
     await store.put_installation(
-        r.SlackInstallation("T1", "xoxb-secret", "U0", "B0", ("chat:write",), T0)
+        r.PlatformInstallation(
+            "slack", "T1", "xoxb-secret", ("chat:write",), T0, {"bot_user_id": "U0", "bot_id": "B0"}
+        )
     )
     await store.append_metadata(
         r.MetadataRecord(
@@ -95,9 +97,9 @@ class CopyStoreTests(TestCase):
         self.assertEqual(await target.find_native_id("m1", "slack"), "C1:1.0")
         [logged] = await target.query_metadata(r.MetadataQuery())
         self.assertEqual(logged.session_id, session.session_id.value)
-        installation = await target.get_installation("T1")
+        installation = await target.get_installation("slack", "T1")
         assert installation is not None
-        self.assertEqual(installation.bot_token, "xoxb-secret")
+        self.assertEqual(installation.credentials, "xoxb-secret")
         self.assertFalse((await target.get_tenant_policy("acme.test")).files)
         policy = await target.get_user_policy(ALICE)
         assert policy is not None

@@ -45,6 +45,7 @@ class InterfaceTests(SynchronousTestCase):
                 "connectors": {name: MINIMAL_SECTIONS.get(name, {}) for name in CONNECTORS},
             },
             environ={},
+            registry=CONNECTORS,
         )
         core = CoreFixture()
         context = ConnectorContext(

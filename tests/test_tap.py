@@ -19,6 +19,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from nextplane import tap
 from nextplane.config import parse_config
 from nextplane.connectors.echo import EchoConnector
+from nextplane.connectors.registry import CONNECTORS
 from nextplane.devcerts import ensure_ca, ensure_domain_cert
 from nextplane.storage.memory import MemoryStore
 from tests.certfaults import issue
@@ -198,6 +199,7 @@ class BuildHubTests(SynchronousTestCase):
                 "connectors": {"echo": {}},
             },
             environ={},
+            registry=CONNECTORS,
         )
         reactor = MemoryReactorClock()
         store = MemoryStore()
@@ -250,6 +252,7 @@ class BuildHubTests(SynchronousTestCase):
                 "connectors": {"echo": {}, "xmpp": {"listen": "tcp:0", "system_ca": False}},
             },
             environ={},
+            registry=CONNECTORS,
         )
         reactor = MemoryReactorClock()
         hub = tap.build_hub(config, reactor, store=MemoryStore(), resolver=FakeResolver())

@@ -28,6 +28,7 @@ from twisted.internet.defer import ensureDeferred
 from twisted.internet.task import react
 
 from ..config import ConfigError, load_config
+from ..connectors.registry import CONNECTORS
 from ..interfaces import IStore
 from ..storage.admin import admin_store_for
 from ..storage.admin_records import AdminRole, AuditRecord, IAdminStore
@@ -157,7 +158,7 @@ async def execute(
         from ..tap import make_store
 
         try:
-            config = load_config(args.config)
+            config = load_config(args.config, registry=CONNECTORS)
         except ConfigError as e:
             out.write(f"nextplane-admin: configuration error: {e}\n")
             return 2

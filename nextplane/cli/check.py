@@ -19,6 +19,7 @@ from twisted.internet.task import react
 from ..check.findings import ERROR, Finding, exit_status, render_json, render_text
 from ..check.runner import run_checks
 from ..config import Config, ConfigError, load_config
+from ..connectors.registry import CONNECTORS
 
 __all__ = ["HELP", "NAME", "add_arguments", "check", "run"]
 
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace, out: IO[str] | None = None) -> int:
     """
     out = out if out is not None else sys.stdout
     try:
-        config = load_config(args.config)
+        config = load_config(args.config, registry=CONNECTORS)
     except ConfigError as e:
         _print(
             [Finding(ERROR, "config", args.config, str(e), "fix the configuration")], args.json, out

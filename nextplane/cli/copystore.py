@@ -20,6 +20,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import react
 
 from ..config import ConfigError, load_config
+from ..connectors.registry import CONNECTORS
 from ..copystore import copy_store
 from ..interfaces import IStore
 
@@ -49,7 +50,7 @@ def open_store(name: str, reactor: Any) -> IStore:
     if name.endswith(".toml"):
         from ..tap import make_store
 
-        return make_store(load_config(name), reactor)
+        return make_store(load_config(name, registry=CONNECTORS), reactor)
     if name.startswith("sqlite:"):
         return SQLiteStore(name.removeprefix("sqlite:"), reactor=reactor)
     if name.endswith((".sqlite3", ".sqlite", ".db")):

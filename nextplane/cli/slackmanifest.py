@@ -15,6 +15,7 @@ from typing import IO
 import yaml
 
 from ..config import ConfigError, load_config
+from ..connectors.registry import CONNECTORS
 from ..connectors.slack.manifest import manifest
 
 __all__ = ["HELP", "NAME", "add_arguments", "run"]
@@ -45,7 +46,7 @@ def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | Non
         return 2
 
     try:
-        config = load_config(args.config)
+        config = load_config(args.config, registry=CONNECTORS)
     except ConfigError as e:
         return fail(f"configuration error: {e}")
     slack = config.connectors.get("slack")

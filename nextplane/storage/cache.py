@@ -39,7 +39,7 @@ from .records import (
     DomainPolicy,
     MetadataQuery,
     MetadataRecord,
-    SlackInstallation,
+    PlatformInstallation,
     TenantPolicy,
     TenantRecord,
     UsageRow,
@@ -316,19 +316,23 @@ class CachingStore:
             "domain_rules", tenant, lambda: self.store.list_domain_policies(tenant)
         ).addCallback(list)
 
-    # -- Slack installations --------------------------------------------------
+    # -- platform installations -----------------------------------------------
 
-    def put_installation(self, installation: SlackInstallation) -> Deferred[None]:
+    def put_installation(self, installation: PlatformInstallation) -> Deferred[None]:
         return self.store.put_installation(installation)  # type: ignore[no-any-return]
 
-    def get_installation(self, team_id: str) -> Deferred[SlackInstallation | None]:
-        return self.store.get_installation(team_id)  # type: ignore[no-any-return]
+    def get_installation(
+        self, platform: str, workspace: str
+    ) -> Deferred[PlatformInstallation | None]:
+        return self.store.get_installation(platform, workspace)  # type: ignore[no-any-return]
 
-    def list_installations(self) -> Deferred[list[SlackInstallation]]:
-        return self.store.list_installations()  # type: ignore[no-any-return]
+    def list_installations(
+        self, platform: str | None = None
+    ) -> Deferred[list[PlatformInstallation]]:
+        return self.store.list_installations(platform)  # type: ignore[no-any-return]
 
-    def remove_installation(self, team_id: str) -> Deferred[bool]:
-        return self.store.remove_installation(team_id)  # type: ignore[no-any-return]
+    def remove_installation(self, platform: str, workspace: str) -> Deferred[bool]:
+        return self.store.remove_installation(platform, workspace)  # type: ignore[no-any-return]
 
     # -- metadata -------------------------------------------------------------
 

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
         DomainPolicy,
         MetadataQuery,
         MetadataRecord,
-        SlackInstallation,
+        PlatformInstallation,
         TenantPolicy,
         TenantRecord,
         UsageRow,
@@ -187,19 +187,24 @@ class IInstallations(Interface):
     Platform app installations (the secrets a platform gave the hub).
     """
 
-    def put_installation(installation: SlackInstallation) -> Deferred[None]:
+    def put_installation(installation: PlatformInstallation) -> Deferred[None]:
         """
-        Insert or replace a L{SlackInstallation} by team id.
+        Insert or replace a L{PlatformInstallation} by (platform,
+        workspace). A failure never quotes the credentials.
         @return: Deferred[None].
         """
 
-    def get_installation(team_id: str) -> Deferred[SlackInstallation | None]:
-        """@return: Deferred[SlackInstallation | None]."""
+    def get_installation(platform: str, workspace: str) -> Deferred[PlatformInstallation | None]:
+        """@return: Deferred[PlatformInstallation | None]."""
 
-    def list_installations() -> Deferred[list[SlackInstallation]]:
-        """@return: Deferred[list[SlackInstallation]] ordered by team id."""
+    def list_installations(platform: str | None = None) -> Deferred[list[PlatformInstallation]]:
+        """
+        The installations of one platform, or of every platform for
+        C{None}. @return: Deferred[list[PlatformInstallation]] ordered by
+        (platform, workspace).
+        """
 
-    def remove_installation(team_id: str) -> Deferred[bool]:
+    def remove_installation(platform: str, workspace: str) -> Deferred[bool]:
         """@return: Deferred[bool], whether an installation was removed."""
 
 
@@ -259,8 +264,8 @@ class IStore(IDirectory, IContacts, ISessions, IPolicy, IInstallations, IMetadat
     def dump_tables() -> Deferred[dict[str, list[tuple[Any, ...]]]]:
         """
         Every row of every table as text, for privacy audits and backups.
-        Secrets are not data to audit: the bot token column of
-        C{slack_installations} reads C{"[redacted]"}, so a dump (or a
+        Secrets are not data to audit: the credentials column of
+        C{platform_installations} reads C{"[redacted]"}, so a dump (or a
         backup made from one) never holds a token.
         @return: Deferred[dict[str, list[tuple]]].
         """

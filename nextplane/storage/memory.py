@@ -29,7 +29,7 @@ from .records import (
     DomainPolicy,
     MetadataQuery,
     MetadataRecord,
-    SlackInstallation,
+    PlatformInstallation,
     TenantPolicy,
     TenantRecord,
     UsageRow,
@@ -138,7 +138,7 @@ class MemoryStore:
         self._metadata: list[MetadataRecord] = []
         self._usage_users: set[tuple[date, str, str, str, str]] = set()
         self._usage_messages: dict[tuple[date, str, str, str], int] = defaultdict(int)
-        self._installations: dict[str, SlackInstallation] = {}
+        self._installations: dict[tuple[str, str], PlatformInstallation] = {}
         self._ids = itertools.count(1)
         self.opened = False
 
@@ -295,18 +295,24 @@ class MemoryStore:
         found = [p for (t, _), p in sorted(self._domain_policies.items()) if t == tenant]
         return succeed(found)
 
-    def put_installation(self, installation: SlackInstallation) -> Deferred[None]:
-        self._installations[installation.team_id] = installation
+    def put_installation(self, installation: PlatformInstallation) -> Deferred[None]:
+        self._installations[(installation.platform, installation.workspace)] = installation
         return succeed(None)
 
-    def get_installation(self, team_id: str) -> Deferred[SlackInstallation | None]:
-        return succeed(self._installations.get(team_id))
+    def get_installation(
+        self, platform: str, workspace: str
+    ) -> Deferred[PlatformInstallation | None]:
+        return succeed(self._installations.get((platform, workspace)))
 
-    def list_installations(self) -> Deferred[list[SlackInstallation]]:
-        return succeed([self._installations[t] for t in sorted(self._installations)])
+    def list_installations(
+        self, platform: str | None = None
+    ) -> Deferred[list[PlatformInstallation]]:
+        return succeed(
+            [i for k, i in sorted(self._installations.items()) if platform in (None, k[0])]
+        )
 
-    def remove_installation(self, team_id: str) -> Deferred[bool]:
-        return succeed(self._installations.pop(team_id, None) is not None)
+    def remove_installation(self, platform: str, workspace: str) -> Deferred[bool]:
+        return succeed(self._installations.pop((platform, workspace), None) is not None)
 
     def append_metadata(self, record: MetadataRecord) -> Deferred[int]:
         record_id = next(self._ids)
@@ -355,24 +361,23 @@ class MemoryStore:
                 "metadata_log": rows(self._metadata),
                 "usage_users": [tuple(str(v) for v in r) for r in self._usage_users],
                 "usage_messages": [(*map(str, k), str(n)) for k, n in self._usage_messages.items()],
-                "slack_installations": [
-                    _installation_row(self._installations[t]) for t in sorted(self._installations)
+                "platform_installations": [
+                    _installation_row(i) for _, i in sorted(self._installations.items())
                 ],
             }
         )
 
 
-def _installation_row(installation: SlackInstallation) -> tuple[str | None, ...]:
-    # The SQL backends' columns and text; the token is never dumped.
+def _installation_row(installation: PlatformInstallation) -> tuple[str | None, ...]:
+    # The SQL backends' columns and text; the credentials are never dumped.
     i = installation
     return (
-        i.team_id,
+        i.platform,
+        i.workspace,
         REDACTED,
-        i.bot_user_id,
-        i.bot_id,
         ",".join(i.scopes),
         i.installed_at.astimezone(UTC).isoformat(timespec="microseconds"),
-        i.enterprise_id,
+        i.attributes_json,
     )
 
 

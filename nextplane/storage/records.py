@@ -6,7 +6,8 @@ Immutable records the store keeps. No message content is ever among them.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 
 from attrs import field, frozen
@@ -27,7 +28,7 @@ __all__ = [
     "FederationMode",
     "MetadataQuery",
     "MetadataRecord",
-    "SlackInstallation",
+    "PlatformInstallation",
     "TenantPolicy",
     "TenantRecord",
     "UsageContribution",
@@ -73,31 +74,50 @@ def _scopes(value: Iterable[str]) -> tuple[str, ...]:
     return scopes
 
 
+def _attributes(value: Mapping[str, str | None]) -> dict[str, str]:
+    # None means "not known": kept out, so a stored record compares equal.
+    attributes = {k: v for k, v in dict(value).items() if v is not None}
+    for key, item in attributes.items():
+        if not isinstance(key, str) or not key or not isinstance(item, str):
+            raise ValueError(f"installation attributes are text: {key!r}")
+    return attributes
+
+
 @frozen
-class SlackInstallation:
+class PlatformInstallation:
     """
-    The nextplane Slack app installed in one workspace with OAuth v2
-    (C{oauth.v2.access}), so the hub serves it after a restart without a
-    configured token.
+    A platform's app installed in one workspace or tenant (Slack OAuth v2,
+    a Teams tenant, a Webex organisation), so the hub serves it after a
+    restart without configured credentials. One per (platform, workspace).
 
-    @ivar team_id: The workspace (C{T0123ABCD}); one installation per team.
-    @ivar bot_token: The bot token (C{xoxb-...}). A secret: left out of
-        C{repr}, shown as C{[redacted]} by C{dump_tables}, never logged.
-    @ivar bot_user_id: The bot's user id (C{U...}), if Slack said.
-    @ivar bot_id: The bot's id (C{B...}, from C{auth.test}), if known.
-    @ivar scopes: The scopes granted, in Slack's order; none contains a
-        comma (they are stored comma-separated).
-    @ivar installed_at: When the hub received the token.
-    @ivar enterprise_id: The Enterprise Grid organisation, if any.
+    @ivar platform: The connector name (C{slack}, C{teams}, C{webex}).
+    @ivar workspace: The platform's id of the workspace or tenant (Slack
+        team C{T0123ABCD}, Teams tenant id, Webex organisation id).
+    @ivar credentials: What the hub authenticates with there (a bot token;
+        a platform needing several secrets stores a JSON object). A secret:
+        left out of C{repr}, shown as C{[redacted]} by C{dump_tables},
+        never logged.
+    @ivar scopes: The scopes or permissions granted, in the platform's
+        order; none contains a comma (they are stored comma-separated).
+    @ivar installed_at: When the hub received the credentials.
+    @ivar attributes: Non-secret facts the platform gave, by name (Slack:
+        C{bot_user_id}, C{bot_id}, C{enterprise_id}; Teams: a service URL).
+        Entries given as C{None} are left out.
     """
 
-    team_id: str
-    bot_token: str = field(repr=False)
-    bot_user_id: str | None
-    bot_id: str | None
+    platform: str
+    workspace: str
+    credentials: str = field(repr=False)
     scopes: tuple[str, ...] = field(converter=_scopes)
     installed_at: datetime = field(converter=_utc)
-    enterprise_id: str | None = None
+    attributes: dict[str, str] = field(factory=dict, converter=_attributes, hash=False)
+
+    @property
+    def attributes_json(self) -> str:
+        """
+        L{attributes} as stored: a JSON object, keys sorted.
+        """
+        return json.dumps(self.attributes, sort_keys=True, separators=(",", ":"))
 
 
 class ContactState(enum.StrEnum):

@@ -34,6 +34,7 @@ from nextplane.check.hooks import PlatformCheckContext
 from nextplane.check.partners import PeerCertificate, XmppStartTLS, judge_certificate
 from nextplane.check.runner import run_checks
 from nextplane.config import TenantConfig, parse_config
+from nextplane.connectors.registry import CONNECTORS
 from nextplane.connectors.slack.connector import SlackConfig
 from nextplane.connectors.slack.credentials import check_slack
 from nextplane.connectors.xmpp.tls import identity_matches
@@ -298,7 +299,8 @@ listen = "tcp:5269"
 [connectors.sip]
 listen = "tcp:5061"
 """
-            )
+            ),
+            registry=CONNECTORS,
         )
         resolver = FakeResolver()
         resolver.srv["_xmpp-server._tcp.acme.test"] = [(0, 5, 5269, "hub.acme.test")]

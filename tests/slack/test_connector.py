@@ -24,6 +24,7 @@ from nextplane.connectors.slack.connector import (
     channel_name,
     parse_config,
 )
+from nextplane.connectors.slack.installation import SlackInstallation
 from nextplane.connectors.slack.signature import sign
 from nextplane.connectors.slack.webhook import ACCEPT_ACTION, DECLINE_ACTION
 from nextplane.interfaces import DeliveryFailed, IConnector
@@ -49,7 +50,7 @@ from nextplane.storage.records import (
     DomainAction,
     DomainPolicy,
     MetadataQuery,
-    SlackInstallation,
+    PlatformInstallation,
 )
 from nextplane.testing.slack_sim import CAPACITY
 
@@ -1017,7 +1018,9 @@ class OAuthTests(_Logged):
         self.assertEqual(status, 200)
         self.assertIn(b"serves beta.test", body)
         self.assertEqual(hub.slack.health()["workspaces"][TEAM_B]["state"], "ok")
-        stored = self.successResultOf(hub.store.get_installation(TEAM_B))
+        stored = SlackInstallation.from_stored(
+            self.successResultOf(hub.store.get_installation("slack", TEAM_B))
+        )
         self.assertEqual(
             stored,
             SlackInstallation(
@@ -1056,7 +1059,7 @@ class OAuthTests(_Logged):
         _, _, second = self.install(hub)
         self.assertNotEqual(first, second)
         [stored] = self.successResultOf(hub.store.list_installations())
-        self.assertEqual((stored.team_id, stored.bot_token), (TEAM_B, second))
+        self.assertEqual((stored.workspace, stored.credentials), (TEAM_B, second))
         self.assertEqual(hub.slack.health()["workspaces"][TEAM_B]["state"], "ok")
 
     def test_install_over_configured_token(self) -> None:
@@ -1068,7 +1071,9 @@ class OAuthTests(_Logged):
         hub = self.hub
         status, _, token = self.install(hub, hub.sim_a)
         self.assertEqual(status, 200)
-        self.assertEqual(self.successResultOf(hub.store.get_installation(TEAM_A)).bot_token, token)
+        self.assertEqual(
+            self.successResultOf(hub.store.get_installation("slack", TEAM_A)).credentials, token
+        )
         self.assertIn(
             "Slack workspace TACME0001 also has a configured bot_token", self.logged.getvalue()
         )
@@ -1082,10 +1087,10 @@ class OAuthTests(_Logged):
         """
 
         class Refusing(MemoryStore):
-            def put_installation(self, installation: SlackInstallation) -> Any:
+            def put_installation(self, installation: PlatformInstallation) -> Any:
                 from twisted.internet.defer import fail
 
-                return fail(RuntimeError(f"cannot store {installation.bot_token}"))
+                return fail(RuntimeError(f"cannot store {installation.credentials}"))
 
         hub = SlackHub(tokens={TEAM_A: TOKEN_A}, extra=OAUTH, store=Refusing())
         status, body, token = self.install(hub)
@@ -1188,7 +1193,7 @@ class StoredInstallationTests(_Logged):
             "OAuth installation; the configured token is used",
             self.logged.getvalue(),
         )
-        self.assertIsNotNone(self.successResultOf(hub.store.get_installation(TEAM_B)))
+        self.assertIsNotNone(self.successResultOf(hub.store.get_installation("slack", TEAM_B)))
         self.assert_unlogged(token, TOKEN_B)
 
     def test_configured_token_wins_over_stale_install(self) -> None:
@@ -1198,7 +1203,7 @@ class StoredInstallationTests(_Logged):
         """
         store = MemoryStore()
         stale = SlackInstallation(TEAM_B, "xoxb-stale-0000", "U1", "B1", ("chat:write",), _t0())
-        self.successResultOf(store.put_installation(stale))
+        self.successResultOf(store.put_installation(stale.stored()))
         hub = SlackHub(store=store)
         self.assertEqual(hub.slack.health()["workspaces"][TEAM_B]["state"], "ok")
 
@@ -1212,7 +1217,7 @@ class StoredInstallationTests(_Logged):
         hub.sim_b.uninstall_app()
         hub.advance(2)
         self.assertEqual(hub.slack.health()["workspaces"][TEAM_B]["state"], "uninstalled")
-        self.assertIsNone(self.successResultOf(hub.store.get_installation(TEAM_B)))
+        self.assertIsNone(self.successResultOf(hub.store.get_installation("slack", TEAM_B)))
         failure = self.failureResultOf(
             hub.slack.deliver(text_message("hi", recipient=MARY)), DeliveryFailed
         )
@@ -1268,14 +1273,14 @@ class StoredInstallationTests(_Logged):
         """An installation for a workspace no tenant uses is not served, and kept."""
         store = MemoryStore()
         other = SlackInstallation("TOTHER001", "xoxb-other-0000", "U1", "B1", (), _t0())
-        self.successResultOf(store.put_installation(other))
+        self.successResultOf(store.put_installation(other.stored()))
         hub = SlackHub(store=store)
         self.assertIsNone(hub.slack.workspace("TOTHER001"))
         self.assertIn(
             "the Slack app is installed in workspace TOTHER001, which no tenant uses",
             self.logged.getvalue(),
         )
-        self.assertEqual(self.successResultOf(store.list_installations()), [other])
+        self.assertEqual(self.successResultOf(store.list_installations()), [other.stored()])
         self.assert_unlogged("xoxb-other-0000")
 
     def test_start_fails_without_store(self) -> None:
@@ -1285,7 +1290,7 @@ class StoredInstallationTests(_Logged):
         """
 
         class Broken(MemoryStore):
-            def list_installations(self) -> Any:
+            def list_installations(self, platform: str | None = None) -> Any:
                 from twisted.internet.defer import fail
 
                 return fail(RuntimeError("database gone"))

@@ -31,7 +31,7 @@ from nextplane.storage.records import (
     FederationMode,
     MetadataQuery,
     MetadataRecord,
-    SlackInstallation,
+    PlatformInstallation,
     TenantPolicy,
     TenantRecord,
     UsageRow,
@@ -76,7 +76,7 @@ TABLE_NAMES = {
     "metadata_log",
     "usage_users",
     "usage_messages",
-    "slack_installations",
+    "platform_installations",
     "admin_accounts",
     "admin_audit",
     "tenant_retirements",
@@ -90,19 +90,16 @@ def installation(
     team_id: str = "T0ACME001",
     token: str = BOT_TOKEN,
     when: datetime = T0,
-    **changes: Any,
-) -> SlackInstallation:
+    scopes: tuple[str, ...] = ("chat:write", "chat:write.customize", "users:read.email"),
+    platform: str = "slack",
+    **attributes: str | None,
+) -> PlatformInstallation:
     """
-    The Slack app installed in C{team_id} with OAuth at C{when}.
+    The Slack app (or another C{platform}'s) installed in C{team_id} at
+    C{when}; C{attributes} change the Slack bot ids.
     """
-    values: dict[str, Any] = {
-        "bot_user_id": "U0BOT0001",
-        "bot_id": "B0BOT0001",
-        "scopes": ("chat:write", "chat:write.customize", "users:read.email"),
-        "enterprise_id": None,
-        **changes,
-    }
-    return SlackInstallation(team_id, token, installed_at=when, **values)
+    facts = {"bot_user_id": "U0BOT0001", "bot_id": "B0BOT0001", **attributes}
+    return PlatformInstallation(platform, team_id, token, scopes, when, facts)
 
 
 def user(address: Address, tenant: str = "acme.test", platform_id: str = "") -> UserRecord:
@@ -647,35 +644,38 @@ class StoreContract(_Base):
         )
         self.assertEqual(await self.store.list_domain_policies("gamma.test"), [])
 
-    # Slack app installations
+    # platform installations
 
     async def test_installation_round_trip(self) -> None:
         """
-        A stored installation comes back whole by team id, its time in UTC;
-        an unknown team gives C{None}.
+        A stored installation comes back whole by (platform, workspace),
+        its time in UTC; an unknown one gives C{None}.
         """
         stored = installation(when=datetime(2024, 3, 1, 12, 0, 0, 123456, tzinfo=PLUS_TWO))
         await self.store.put_installation(stored)
-        found = await self.store.get_installation("T0ACME001")
+        found = await self.store.get_installation("slack", "T0ACME001")
         self.assertEqual(found, stored)
-        self.assertEqual(found.bot_token, BOT_TOKEN)
+        self.assertEqual(found.credentials, BOT_TOKEN)
         self.assertEqual(found.scopes, stored.scopes)
+        self.assertEqual(found.attributes, {"bot_user_id": "U0BOT0001", "bot_id": "B0BOT0001"})
         self.assertTrue(_utc_aware(found.installed_at))
-        self.assertIsNone(await self.store.get_installation("T0UNKNOWN"))
+        self.assertIsNone(await self.store.get_installation("slack", "T0UNKNOWN"))
+        self.assertIsNone(await self.store.get_installation("teams", "T0ACME001"))
 
     async def test_installation_optional_fields(self) -> None:
         """
-        Installations without bot ids, scopes or enterprise round-trip, and
-        so does an Enterprise Grid one.
+        Installations without attributes or scopes round-trip, and so do
+        ones with more attributes (an Enterprise Grid one).
         """
         bare = installation("T0BARE001", bot_user_id=None, bot_id=None, scopes=())
         grid = installation("T0GRID001", enterprise_id="E0GRID001")
+        self.assertEqual(bare.attributes, {})
         for record in (bare, grid):
             await self.store.put_installation(record)
-        self.assertEqual(await self.store.get_installation("T0BARE001"), bare)
-        self.assertEqual(await self.store.get_installation("T0GRID001"), grid)
+        self.assertEqual(await self.store.get_installation("slack", "T0BARE001"), bare)
+        self.assertEqual(await self.store.get_installation("slack", "T0GRID001"), grid)
 
-    async def test_installation_replaced_by_team(self) -> None:
+    async def test_installation_replaced_by_workspace(self) -> None:
         """
         Installing again in a workspace replaces its installation.
         """
@@ -688,60 +688,71 @@ class StoreContract(_Base):
         )
         await self.store.put_installation(again)
         self.assertEqual(await self.store.list_installations(), [again])
-        self.assertEqual(await self.store.get_installation("T0ACME001"), again)
+        self.assertEqual(await self.store.get_installation("slack", "T0ACME001"), again)
 
-    async def test_list_installations_ordered_by_team(self) -> None:
+    async def test_list_installations_by_platform(self) -> None:
         """
-        Installations list in team id order, whatever the order of storing.
+        Installations list in (platform, workspace) order, whatever the
+        order of storing, all or those of one platform; one workspace id
+        may be installed on two platforms.
         """
         teams = ["T0ZULU001", "T0ALFA001", "T0MIKE001"]
         for team in teams:
             await self.store.put_installation(installation(team, token=f"xoxb-{team}"))
-        found = await self.store.list_installations()
-        self.assertEqual([i.team_id for i in found], sorted(teams))
-        self.assertEqual([i.bot_token for i in found], [f"xoxb-{t}" for t in sorted(teams)])
+        tenant = installation("T0MIKE001", token="teams-secret", platform="teams")
+        await self.store.put_installation(tenant)
+        found = await self.store.list_installations("slack")
+        self.assertEqual([i.workspace for i in found], sorted(teams))
+        self.assertEqual([i.credentials for i in found], [f"xoxb-{t}" for t in sorted(teams)])
+        self.assertEqual(await self.store.list_installations("teams"), [tenant])
+        everything = await self.store.list_installations()
+        self.assertEqual([i.platform for i in everything], ["slack"] * 3 + ["teams"])
+        self.assertEqual(await self.store.list_installations("webex"), [])
 
     async def test_remove_installation(self) -> None:
         """
         Removing an installation says whether there was one, and only that
-        workspace's goes.
+        platform's workspace goes.
         """
         await self.store.put_installation(installation("T0ACME001"))
         await self.store.put_installation(installation("T0BETA001"))
-        self.assertTrue(await self.store.remove_installation("T0ACME001"))
-        self.assertFalse(await self.store.remove_installation("T0ACME001"))
-        self.assertFalse(await self.store.remove_installation("T0UNKNOWN"))
-        self.assertIsNone(await self.store.get_installation("T0ACME001"))
-        self.assertEqual([i.team_id for i in await self.store.list_installations()], ["T0BETA001"])
+        await self.store.put_installation(installation("T0ACME001", platform="webex"))
+        self.assertTrue(await self.store.remove_installation("slack", "T0ACME001"))
+        self.assertFalse(await self.store.remove_installation("slack", "T0ACME001"))
+        self.assertFalse(await self.store.remove_installation("slack", "T0UNKNOWN"))
+        self.assertIsNone(await self.store.get_installation("slack", "T0ACME001"))
+        self.assertEqual(
+            [(i.platform, i.workspace) for i in await self.store.list_installations()],
+            [("slack", "T0BETA001"), ("webex", "T0ACME001")],
+        )
 
-    async def test_installation_token_redacted_in_dump(self) -> None:
+    async def test_installation_credentials_redacted_in_dump(self) -> None:
         """
-        A dump shows every installation fact but the bot token, which reads
-        C{[redacted]}: dumps go to audits and backups.
+        A dump shows every installation fact but the credentials, which
+        read C{[redacted]}: dumps go to audits and backups.
         """
         await self.store.put_installation(installation("T0ACME001"))
         await self.store.put_installation(installation("T0BETA001", token="xoxb-OTHERSECRET"))
         dump = await self.store.dump_tables()
         self.assertEqual(
-            dump["slack_installations"],
+            dump["platform_installations"],
             [
                 (
+                    "slack",
                     team,
                     "[redacted]",
-                    "U0BOT0001",
-                    "B0BOT0001",
                     "chat:write,chat:write.customize,users:read.email",
                     "2024-03-01T10:00:00.000000+00:00",
-                    None,
+                    '{"bot_id":"B0BOT0001","bot_user_id":"U0BOT0001"}',
                 )
                 for team in ("T0ACME001", "T0BETA001")
             ],
         )
         for secret in (BOT_TOKEN, "xoxb-OTHERSECRET", "CONTRACTSECRET"):
             self.assertNotIn(secret, repr(dump))
-        # The store still has the tokens it needs.
-        found = await self.store.get_installation("T0BETA001")
-        self.assertEqual(found.bot_token, "xoxb-OTHERSECRET")
+        # The store still has the credentials it needs.
+        found = await self.store.get_installation("slack", "T0BETA001")
+        self.assertEqual(found.credentials, "xoxb-OTHERSECRET")
 
     # metadata log
 
@@ -1046,7 +1057,7 @@ class StoreContract(_Base):
         self.assertIn("acme.test", dump["tenants"][0])
         self.assertIn("m1", dump["message_map"][0])
         self.assertIn(str(ALICE), dump["metadata_log"][0])
-        self.assertIn("T0ACME001", dump["slack_installations"][0])
+        self.assertIn("T0ACME001", dump["platform_installations"][0])
         self.assertNotIn(BOT_TOKEN, repr(dump))
 
 
@@ -1080,6 +1091,50 @@ async def at_version_1(store: Any) -> None:
     version = await migrate(store._run, store.dialect, lambda: T0, target=1)
     assert version == 1, version
     await store.put_tenant(TenantRecord("acme.test", "slack", "T0ACME001", "Acme"))
+
+
+#: Every migration, by number and name.
+MIGRATIONS = [
+    (1, "initial"),
+    (2, "slack_installations"),
+    (3, "platform_installations"),
+    (4, "admin_portal"),
+]
+
+#: The Slack installations L{at_version_2} stores, as migration 3 keeps them.
+VERSION_2_INSTALLATIONS = [
+    installation("T0ACME001", enterprise_id="E0GRID001"),
+    installation("T0BARE001", token="xoxb-bare", scopes=(), bot_user_id=None, bot_id=None),
+]
+
+
+async def at_version_2(store: Any) -> None:
+    """
+    Turn the database of the open C{store} into one at version 2 holding
+    L{VERSION_2_INSTALLATIONS} in C{slack_installations}.
+    """
+    await store._write(_as_new_database(store.dialect))
+    version = await migrate(store._run, store.dialect, lambda: T0, target=2)
+    assert version == 2, version
+
+    def insert() -> Op[None]:
+        for i in VERSION_2_INSTALLATIONS:
+            a = i.attributes
+            yield Query(
+                "INSERT INTO slack_installations (team_id, bot_token, bot_user_id, bot_id,"
+                " scopes, installed_at, enterprise_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    i.workspace,
+                    i.credentials,
+                    a.get("bot_user_id"),
+                    a.get("bot_id"),
+                    ",".join(i.scopes),
+                    i.installed_at,
+                    a.get("enterprise_id"),
+                ),
+            )
+
+    await store._write(insert())
 
 
 async def _migrations(store: Any) -> list[tuple[Any, ...]]:
@@ -1131,36 +1186,42 @@ class SQLStoreContract(_Base):
         Opening a new database applies every migration and records each.
         """
         latest = latest_version(self.store.dialect.name)
-        self.assertEqual(latest, 3)
+        self.assertEqual(latest, 4)
         self.assertEqual(await self.store.schema_version(), latest)
         rows = await _migrations(self.store)
-        self.assertEqual(
-            [(v, n) for v, n, _ in rows],
-            [(1, "initial"), (2, "slack_installations"), (3, "admin_portal")],
-        )
+        self.assertEqual([(v, n) for v, n, _ in rows], MIGRATIONS)
 
     async def test_version_1_upgraded(self) -> None:
         """
         A database at version 1 (no installations table) is brought to
-        version 2 by the migration runner, its data kept, and installations
-        can be stored in it afterwards.
+        the latest version by the migration runner, its data kept, and
+        installations can be stored in it afterwards.
         """
         await at_version_1(self.store)
         self.assertEqual(await self.store.schema_version(), 1)
         tables = await self.store._read(_select(self.store.dialect.list_tables))
         self.assertNotIn("slack_installations", {r[0] for r in tables})
-        self.assertEqual(await migrate(self.store._run, self.store.dialect, lambda: T0), 3)
-        self.assertEqual(await self.store.schema_version(), 3)
-        self.assertEqual(
-            [(v, n) for v, n, _ in await _migrations(self.store)],
-            [(1, "initial"), (2, "slack_installations"), (3, "admin_portal")],
-        )
+        self.assertEqual(await migrate(self.store._run, self.store.dialect, lambda: T0), 4)
+        self.assertEqual(await self.store.schema_version(), 4)
+        self.assertEqual([(v, n) for v, n, _ in await _migrations(self.store)], MIGRATIONS)
         self.assertEqual(
             await self.store.list_tenants(),
             [TenantRecord("acme.test", "slack", "T0ACME001", "Acme")],
         )
         await self.store.put_installation(installation())
         self.assertEqual(await self.store.list_installations(), [installation()])
+
+    async def test_version_2_installations_carried_over(self) -> None:
+        """
+        Migration 3 turns every Slack installation of a version 2 database
+        into a platform installation (unknown bot ids left out) and drops
+        the old table.
+        """
+        await at_version_2(self.store)
+        self.assertEqual(await migrate(self.store._run, self.store.dialect, lambda: T0), 4)
+        tables = {r[0] for r in await self.store._read(_select(self.store.dialect.list_tables))}
+        self.assertNotIn("slack_installations", tables)
+        self.assertEqual(await self.store.list_installations(), VERSION_2_INSTALLATIONS)
 
     async def test_migrate_target_checked(self) -> None:
         """
@@ -1204,7 +1265,9 @@ class SQLStoreContract(_Base):
         """
 
         def unique_tokens() -> Op[None]:
-            yield Query("CREATE UNIQUE INDEX test_unique_token ON slack_installations (bot_token)")
+            yield Query(
+                "CREATE UNIQUE INDEX test_unique_token ON platform_installations (credentials)"
+            )
 
         await self.store._write(unique_tokens())
         await self.store.put_installation(installation("T0ACME001"))
@@ -1212,11 +1275,13 @@ class SQLStoreContract(_Base):
             self.store.put_installation(installation("T0BETA001")), SecretWriteError
         )
         message = str(failure)
-        self.assertIn("storing the Slack installation of T0BETA001 failed (", message)
+        self.assertIn("storing the slack installation of T0BETA001 failed (", message)
         self.assertNotIn(BOT_TOKEN, message)
         self.assertNotIn(BOT_TOKEN, repr(failure.args))
         self.assertIsNone(failure.__cause__)
-        self.assertEqual([i.team_id for i in await self.store.list_installations()], ["T0ACME001"])
+        self.assertEqual(
+            [i.workspace for i in await self.store.list_installations()], ["T0ACME001"]
+        )
 
     async def test_concurrent_session_creation(self) -> None:
         """
@@ -1280,28 +1345,26 @@ class MigrationContract(_Base):
     async def test_version_1_database_upgraded_on_open(self) -> None:
         """
         Opening a database an older nextplane left at version 1 applies
-        migration 2 and keeps what was there; installations stored then
-        outlive the store.
+        the later migrations and keeps what was there; installations stored
+        then outlive the store.
         """
         await at_version_1(self.store)
         before = await _migrations(self.store)
         await self.store.close()
         upgraded = self.same_database()
         self.addCleanup(upgraded.close)
-        self.assertEqual(await upgraded.open(), 3)
-        self.assertEqual(await upgraded.schema_version(), 3)
+        self.assertEqual(await upgraded.open(), 4)
+        self.assertEqual(await upgraded.schema_version(), 4)
         rows = await _migrations(upgraded)
         self.assertEqual(rows[:1], before)
-        self.assertEqual(
-            [(v, n) for v, n, _ in rows[1:]], [(2, "slack_installations"), (3, "admin_portal")]
-        )
+        self.assertEqual([(v, n) for v, n, _ in rows[1:]], MIGRATIONS[1:])
         self.assertEqual([t.domain for t in await upgraded.list_tenants()], ["acme.test"])
         await upgraded.put_installation(installation())
         await upgraded.close()
         again = self.same_database()
         self.addCleanup(again.close)
-        self.assertEqual(await again.open(), 3)
-        self.assertEqual(await again.get_installation("T0ACME001"), installation())
+        self.assertEqual(await again.open(), 4)
+        self.assertEqual(await again.get_installation("slack", "T0ACME001"), installation())
 
     async def test_too_new_schema_refused(self) -> None:
         """

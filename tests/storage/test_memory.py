@@ -45,17 +45,17 @@ class SchemaTests(SynchronousTestCase):
         sqlite = [(m.version, m.name) for m in discover("sqlite")]
         postgresql = [(m.version, m.name) for m in discover("postgresql")]
         self.assertEqual(sqlite, postgresql)
-        self.assertEqual(sqlite[-1], (3, "admin_portal"))
+        self.assertEqual(sqlite[-1], (4, "admin_portal"))
 
 
-class SlackInstallationTests(SynchronousTestCase):
+class PlatformInstallationTests(SynchronousTestCase):
     """
-    L{nextplane.storage.records.SlackInstallation}.
+    L{nextplane.storage.records.PlatformInstallation}.
     """
 
-    def test_token_not_in_repr(self) -> None:
+    def test_credentials_not_in_repr(self) -> None:
         """
-        The bot token is no part of the record's C{repr}, or of errors
+        The credentials are no part of the record's C{repr}, or of errors
         showing it.
         """
         record = installation()
@@ -84,3 +84,12 @@ class SlackInstallationTests(SynchronousTestCase):
         """
         self.assertRaises(ValueError, installation, when=datetime(2024, 3, 1))
         self.assertEqual(installation(when=T0).installed_at, T0)
+
+    def test_attributes(self) -> None:
+        """
+        Attributes are text; unknown ones (C{None}) are left out.
+        """
+        record = installation(bot_id=None, enterprise_id="E1")
+        self.assertEqual(record.attributes, {"bot_user_id": "U0BOT0001", "enterprise_id": "E1"})
+        self.assertEqual(record.attributes_json, '{"bot_user_id":"U0BOT0001","enterprise_id":"E1"}')
+        self.assertRaises(ValueError, installation, bot_id=7)

@@ -155,7 +155,6 @@ from ...storage.records import (
     ContactDirection,
     ContactRecord,
     ContactState,
-    SlackInstallation,
     UserRecord,
 )
 from ..base import ConnectorContext, ConnectorEntry
@@ -169,6 +168,7 @@ from .api import (
 )
 from .blocks import blocks_to_rich_text, rich_text_block
 from .emoji import emoji_table
+from .installation import SlackInstallation
 from .links import FileLinks, OAuthStates, derive_key
 from .mrkdwn import mentioned_user_ids, parse_mrkdwn, to_mrkdwn
 from .signature import SignatureVerifier
@@ -581,8 +581,8 @@ class SlackConnector(Service):
         Serve the workspaces installed with OAuth whose token is not
         configured.
         """
-        installations: list[SlackInstallation] = await self._store.list_installations()
-        for installation in installations:
+        stored = await self._store.list_installations(PLATFORM)
+        for installation in map(SlackInstallation.from_stored, stored):
             ws = self._workspaces.get(installation.team_id)
             if ws is None:
                 log.warn(
@@ -1360,7 +1360,7 @@ class SlackConnector(Service):
         ws.client = None
         ws.installed_by = None
         ws.state = "uninstalled"
-        removed = await self._store.remove_installation(ws.team_id)
+        removed = await self._store.remove_installation(PLATFORM, ws.team_id)
         log.warn(
             "the Slack app was uninstalled from {team} ({why}); {domain} is not served until "
             "it is installed again{stored}{configured}",
@@ -1952,7 +1952,7 @@ class SlackConnector(Service):
             _text(enterprise.get("id")) if isinstance(enterprise, Mapping) else None,
         )
         try:
-            await self._store.put_installation(installation)
+            await self._store.put_installation(installation.stored())
         except Exception as e:
             # Not the error's text: it could echo the statement's values.
             log.error(

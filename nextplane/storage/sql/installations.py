@@ -1,33 +1,38 @@
 # -*- test-case-name: tests.storage.test_sqlite,tests.storage.test_postgres -*-
 """
 Platform app installations (L{nextplane.storage.interfaces.IInstallations})
-as SQL programs. Their secrets are written but never dumped.
+as SQL programs. Their credentials are written but never dumped, and a
+failed write never quotes them.
+
+Scopes are stored comma-separated; attributes as a JSON object.
 """
 
 from __future__ import annotations
 
+import json
+
 from twisted.internet.defer import Deferred
 
-from ..records import SlackInstallation
-from .runtime import Op, Query, Row, SQLBase, first_row, hide_values, to_datetime
+from ..records import PlatformInstallation
+from .runtime import Op, Query, Row, SQLBase, first_row, hide_values, to_datetime, where_clause
 from .schema import INSTALLATIONS
 
 __all__ = ["InstallationsSQL"]
 
 
 _PUT_INSTALLATION = INSTALLATIONS.upsert()
+_KEY = "platform = ? AND workspace = ?"
 
 
-def _installation(row: Row) -> SlackInstallation:
-    team_id, bot_token, bot_user_id, bot_id, scopes, installed_at, enterprise_id = row
-    return SlackInstallation(
-        team_id,
-        bot_token,
-        bot_user_id,
-        bot_id,
+def _installation(row: Row) -> PlatformInstallation:
+    platform, workspace, credentials, scopes, installed_at, attributes = row
+    return PlatformInstallation(
+        platform,
+        workspace,
+        credentials,
         tuple(s for s in scopes.split(",") if s),
         to_datetime(installed_at),
-        enterprise_id,
+        json.loads(attributes),
     )
 
 
@@ -36,64 +41,65 @@ class InstallationsSQL(SQLBase):
     L{IInstallations} for the SQL stores.
     """
 
-    # Slack app installations
-
-    def put_installation(self, installation: SlackInstallation) -> Deferred[None]:
+    def put_installation(self, installation: PlatformInstallation) -> Deferred[None]:
         """
-        Insert or replace C{installation} by team id.
+        Insert or replace C{installation} by (platform, workspace).
         """
 
         def op() -> Op[None]:
             i = installation
             params = (
-                i.team_id,
-                i.bot_token,
-                i.bot_user_id,
-                i.bot_id,
+                i.platform,
+                i.workspace,
+                i.credentials,
                 ",".join(i.scopes),
                 i.installed_at,
-                i.enterprise_id,
+                i.attributes_json,
             )
             yield Query(_PUT_INSTALLATION, params)
 
-        what = f"storing the Slack installation of {installation.team_id}"
+        what = f"storing the {installation.platform} installation of {installation.workspace}"
         return self._write(op()).addErrback(hide_values(what))
 
-    def get_installation(self, team_id: str) -> Deferred[SlackInstallation | None]:
+    def get_installation(
+        self, platform: str, workspace: str
+    ) -> Deferred[PlatformInstallation | None]:
         """
-        @return: A L{Deferred} firing with the installation in C{team_id}
-            or C{None}.
+        @return: A L{Deferred} firing with the installation or C{None}.
         """
 
-        def op() -> Op[SlackInstallation | None]:
-            sql = f"{INSTALLATIONS.select} WHERE team_id = ?"
-            row = first_row((yield Query(sql, (team_id,))))
+        def op() -> Op[PlatformInstallation | None]:
+            sql = f"{INSTALLATIONS.select} WHERE {_KEY}"
+            row = first_row((yield Query(sql, (platform, workspace))))
             return None if row is None else _installation(row)
 
         return self._read(op())
 
-    def list_installations(self) -> Deferred[list[SlackInstallation]]:
+    def list_installations(
+        self, platform: str | None = None
+    ) -> Deferred[list[PlatformInstallation]]:
         """
-        @return: A L{Deferred} firing with every installation, ordered by
-            team id.
+        @return: A L{Deferred} firing with the installations of C{platform}
+            (of all for C{None}), ordered by (platform, workspace).
         """
+        where, params = where_clause([("platform = ?", platform)])
 
-        def op() -> Op[list[SlackInstallation]]:
-            rows = yield Query(f"{INSTALLATIONS.select} ORDER BY team_id")
+        def op() -> Op[list[PlatformInstallation]]:
+            rows = yield Query(
+                f"{INSTALLATIONS.select}{where} ORDER BY platform, workspace", params
+            )
             return [_installation(row) for row in rows]
 
         return self._read(op())
 
-    def remove_installation(self, team_id: str) -> Deferred[bool]:
+    def remove_installation(self, platform: str, workspace: str) -> Deferred[bool]:
         """
         @return: A L{Deferred} firing with whether an installation was
             removed.
         """
 
         def op() -> Op[bool]:
-            rows = yield Query(
-                "DELETE FROM slack_installations WHERE team_id = ? RETURNING team_id", (team_id,)
-            )
-            return bool(rows)
+            sql = f"DELETE FROM platform_installations WHERE {_KEY} RETURNING platform"
+            return bool((yield Query(sql, (platform, workspace))))
 
         return self._write(op())

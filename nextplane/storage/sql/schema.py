@@ -159,18 +159,10 @@ USAGE_MESSAGES = Table(
     ("day", "tenant", "remote_domain", "platform"),
 )
 INSTALLATIONS = Table(
-    "slack_installations",
-    (
-        "team_id",
-        "bot_token",
-        "bot_user_id",
-        "bot_id",
-        "scopes",
-        "installed_at",
-        "enterprise_id",
-    ),
-    ("team_id",),
-    secret=("bot_token",),
+    "platform_installations",
+    ("platform", "workspace", "credentials", "scopes", "installed_at", "attributes"),
+    ("platform", "workspace"),
+    secret=("credentials",),
 )
 
 #: Every data table, in dump order. C{schema_migrations} is not data.

@@ -1,0 +1,29 @@
+-- nextplane schema version 3 for SQLite: platform installations.
+-- Slack installations become platform installations, so Teams and Webex
+-- store theirs without a migration of their own: one row per (platform,
+-- workspace or tenant id). credentials is a secret (dump_tables() shows it
+-- as [redacted]; it is never logged). Scopes are comma-separated;
+-- attributes is a JSON object of non-secret facts (for Slack: bot_user_id,
+-- bot_id, enterprise_id), unknown ones left out. Every Slack installation
+-- is carried over.
+
+CREATE TABLE platform_installations (
+    platform     TEXT NOT NULL,
+    workspace    TEXT NOT NULL,
+    credentials  TEXT NOT NULL,
+    scopes       TEXT NOT NULL,
+    installed_at TEXT NOT NULL,
+    attributes   TEXT NOT NULL,
+    PRIMARY KEY (platform, workspace)
+);
+
+INSERT INTO platform_installations
+    (platform, workspace, credentials, scopes, installed_at, attributes)
+SELECT 'slack', team_id, bot_token, scopes, installed_at,
+       (SELECT json_group_object(key, value)
+          FROM json_each(json_object('bot_user_id', bot_user_id, 'bot_id', bot_id,
+                                     'enterprise_id', enterprise_id))
+         WHERE type <> 'null')
+  FROM slack_installations;
+
+DROP TABLE slack_installations;
