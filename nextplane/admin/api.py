@@ -26,7 +26,6 @@ only ever shows records, policies and aggregates.
 
 from __future__ import annotations
 
-import hmac  # noqa: F401  (tests patch hmac.compare_digest through this module)
 import json
 from collections.abc import Sequence
 from typing import Any

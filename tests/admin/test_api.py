@@ -21,7 +21,7 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.http_headers import Headers
 
-from nextplane.admin import api as api_module
+from nextplane.admin import access as access_module
 from nextplane.admin.api import AdminAPI, PolicyChange, Revocation, parse_domain_pattern
 from nextplane.admin.csvexport import CSV_FIELDS, csv_safe
 from nextplane.model.events import (
@@ -232,7 +232,7 @@ class AuthTests(AdminCase):
             compared.append((a, b))
             return a == b
 
-        self.patch(api_module.hmac, "compare_digest", compare)
+        self.patch(access_module.hmac, "compare_digest", compare)
         self.assertEqual(self.get("/admin/api/tenants").code, 200)
         self.assertEqual(compared, [(TOKEN.encode(), TOKEN.encode())])
 
