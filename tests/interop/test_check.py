@@ -16,6 +16,7 @@ from twisted.trial.unittest import TestCase
 from nextplane.check.findings import ERROR, OK, Finding
 from nextplane.cli.check import check
 from nextplane.config import load_config
+from nextplane.connectors.registry import CONNECTORS
 from tests.certfaults import issue
 
 from .harness import InteropEnvironment
@@ -91,7 +92,7 @@ route = "{sip_address}:5061"
 """
             + "\n".join(tenants)
         )
-        config = load_config(str(path))
+        config = load_config(str(path), registry=CONNECTORS)
         findings: list[Finding] = yield defer.Deferred.fromCoroutine(
             check(config, reactor, timeout=10)
         )
