@@ -9,7 +9,7 @@ Slack path.
 
 It listens for mutual TLS (a client certificate chaining to C{--ca} is
 required, as on the hub's listener), parses with
-L{nextplane.connectors.sip.message.StreamParser}, answers each MESSAGE
+L{nextplane.connectors.sip.parser.StreamParser}, answers each MESSAGE
 C{200 OK} (L{make_response}) at once and POSTs C{chat.postMessage} (JSON,
 bearer token; text, a C{rich_text} block and C{username}, as the hub
 sends) through treq over a persistent pool of 8 connections per
@@ -32,13 +32,8 @@ from twisted.internet import ssl
 from twisted.internet.protocol import Factory, Protocol
 from twisted.web.client import Agent, HTTPConnectionPool
 
-from nextplane.connectors.sip.message import (
-    ParseError,
-    Request,
-    StreamParser,
-    make_response,
-    serialize,
-)
+from nextplane.connectors.sip.message import ParseError, Request, make_response, serialize
+from nextplane.connectors.sip.parser import StreamParser
 
 __all__ = ["main"]
 

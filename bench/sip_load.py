@@ -11,7 +11,7 @@ pre-serialised template - only the per-message fields (branch, tag,
 Call-ID, body) are formatted at send time, and C{Content-Length} counts
 the body's I{bytes} (the body carries a non-ASCII character on purpose) -
 and reads the responses with nextplane's own stream parser
-(L{nextplane.connectors.sip.message.StreamParser}), counting final
+(L{nextplane.connectors.sip.parser.StreamParser}), counting final
 status codes and timing each final response from the message's
 I{scheduled} send time (open loop; see L{bench.common.OpenLoop}).
 
@@ -31,7 +31,8 @@ from twisted.internet.protocol import ClientFactory, Protocol
 from twisted.python.failure import Failure
 
 from bench.common import now_ns
-from nextplane.connectors.sip.message import Response, StreamParser
+from nextplane.connectors.sip.message import Response
+from nextplane.connectors.sip.parser import StreamParser
 from nextplane.devcerts import CertPaths
 
 __all__ = ["SipLoad", "message_bytes"]

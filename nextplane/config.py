@@ -32,6 +32,7 @@ from twisted.internet.testing import MemoryReactor
 from .model.address import InvalidAddress, validate_domain
 
 __all__ = [
+    "LOG_LEVELS",
     "Config",
     "ConfigError",
     "ConnectorSpec",
@@ -47,6 +48,9 @@ __all__ = [
     "load_config",
     "parse_config",
 ]
+
+#: Accepted C{[hub] log_level} values, most verbose first.
+LOG_LEVELS = ("debug", "info", "warn", "error", "critical")
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _REQUIRED: Any = object()
@@ -278,6 +282,7 @@ class HubConfig:
     data_dir: str = "var"
     log_format: str = "text"
     log_file: str | None = None
+    log_level: str = "info"
 
 
 @frozen
@@ -447,6 +452,7 @@ def _parse_hub(root: Section) -> HubConfig:
         data_dir=hub.string("data_dir", "var"),
         log_format=hub.choice("log_format", ("text", "json"), "text"),
         log_file=hub.optional_string("log_file"),
+        log_level=hub.choice("log_level", LOG_LEVELS, "info"),
     )
     hub.finish()
     return config

@@ -2,7 +2,9 @@
 """
 Which federation protocol reaches a remote domain.
 
-Configured partners come first; otherwise DNS SRV records, asked through an
+Configured partners come first, then the static routes federation
+connectors configure themselves (C{[connectors.sip.routes]}); otherwise DNS
+SRV records, asked through an
 injected L{IResolver} (tests give a fake; production builds one from
 C{[dns]}): C{_xmpp-server._tcp} / C{_xmpps-server._tcp} mean XMPP,
 C{_sipfederationtls._tcp} / C{_sips._tcp} mean SIP. Answers are cached for
@@ -11,7 +13,7 @@ a configurable time on the injected clock, failures for a shorter time.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from twisted.internet.defer import Deferred, DeferredList, fail, succeed
 from twisted.internet.interfaces import IReactorTime, IResolver
@@ -23,7 +25,7 @@ from twisted.python.failure import Failure
 from .config import PartnerConfig
 from .interfaces import DeliveryFailed
 
-__all__ = ["SRV_NAMES", "FederationLocator"]
+__all__ = ["SRV_NAMES", "FederationLocator", "route_protocols"]
 
 #: SRV owner-name prefixes that show a domain federates over each protocol.
 SRV_NAMES: Mapping[str, tuple[str, ...]] = {
@@ -44,6 +46,9 @@ class FederationLocator:
     @param protocols: Federation connectors available, in order of
         preference when a domain offers several.
     @param resolver: Where SRV questions go, or C{None} to use partners only.
+    @param routes: Remote domain to the federation protocol whose connector
+        has a static route to it (see L{route_protocols}); asked after the
+        partners, before DNS.
     """
 
     def __init__(
@@ -53,13 +58,40 @@ class FederationLocator:
         resolver: IResolver | None,
         clock: IReactorTime,
         cache_seconds: float = 300.0,
+        routes: Mapping[str, str] | None = None,
     ) -> None:
         self._partners = {p.domain: p for p in partners}
+        self._routes = {domain.lower(): protocol for domain, protocol in (routes or {}).items()}
         self._protocols = tuple(protocols)
         self._resolver = resolver
         self._clock = clock
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, str | None]] = {}
+
+    def set_partners(self, partners: Sequence[PartnerConfig]) -> None:
+        """
+        Use C{partners} from now on (a configuration reload); what DNS
+        answered for a domain that was or becomes a partner is forgotten.
+        """
+        new = {p.domain: p for p in partners}
+        for domain in self._partners.keys() | new.keys():
+            self._cache.pop(domain, None)
+        self._partners = new
+
+    def known_protocol(self, domain: str) -> str | None:
+        """
+        The protocol reaching C{domain} if known without asking DNS (a
+        partner, a connector's static route, or a fresh answer), for
+        metrics labels.
+        """
+        partner = self._partners.get(domain)
+        if partner is not None:
+            return partner.protocol
+        routed = self._routes.get(domain.lower())
+        if routed is not None:
+            return routed
+        cached = self._cache.get(domain)
+        return cached[1] if cached is not None else None
 
     def partner(self, domain: str) -> PartnerConfig | None:
         """
@@ -76,6 +108,9 @@ class FederationLocator:
         partner = self._partners.get(domain)
         if partner is not None:
             return succeed(partner.protocol)
+        routed = self._routes.get(domain.lower())
+        if routed is not None:
+            return succeed(routed)
         cached = self._cache.get(domain)
         now = self._clock.seconds()
         if cached is not None and cached[0] > now:
@@ -123,6 +158,22 @@ class FederationLocator:
         ttl = self._cache_seconds if protocol else _NEGATIVE_CACHE_SECONDS
         self._cache[domain] = (self._clock.seconds() + ttl, protocol)
         return protocol
+
+
+def route_protocols(
+    static_domains: Mapping[str, Iterable[str]], protocols: Sequence[str]
+) -> dict[str, str]:
+    """
+    The locator's C{routes}: each domain a federation connector reaches by
+    a static route, to that connector's protocol. C{static_domains} maps a
+    connector name to its domains; where two connectors route the same
+    domain, the first in C{protocols} wins.
+    """
+    routes: dict[str, str] = {}
+    for protocol in reversed(tuple(protocols)):
+        for domain in static_domains.get(protocol, ()):
+            routes[domain.lower()] = protocol
+    return routes
 
 
 def _has_srv(value: object) -> bool:

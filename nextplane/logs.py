@@ -9,6 +9,7 @@ text have no content in their C{repr}); secrets from the configuration
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Iterable
@@ -30,10 +31,13 @@ from zope.interface import implementer
 
 __all__ = [
     "REDACTED",
+    "HubLogging",
     "JsonLinesObserver",
     "RedactingObserver",
+    "ReopenableFile",
     "TwistedChatterFilter",
     "make_observer",
+    "parse_level",
 ]
 
 REDACTED = "[redacted]"
@@ -148,6 +152,102 @@ class JsonLinesObserver:
 _LEGACY_KEYS = frozenset({"message", "system", "time", "isError", "format", "why", "failure"})
 
 
+def parse_level(name: str) -> LogLevel:
+    """
+    The L{LogLevel} named C{name} (C{[hub] log_level}).
+
+    @raise ValueError: For an unknown name.
+    """
+    try:
+        return LogLevel.levelWithName(name)  # type: ignore[no-any-return]
+    except Exception:
+        raise ValueError(f"unknown log level {name!r}") from None
+
+
+class ReopenableFile(io.TextIOBase):
+    """
+    A log file appended to, that L{reopen} closes and opens again by name:
+    after logrotate moved it away, the hub writes to a new file.
+    """
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+        self._file: IO[str] = open(path, "a", encoding="utf-8")
+
+    def write(self, text: str) -> int:
+        return self._file.write(text)
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def reopen(self, path: str | None = None) -> None:
+        """
+        Open C{path} (default: the same name) and close the old file.
+
+        @raise OSError: If it cannot be opened; the old file stays in use.
+        """
+        new = open(path or self.path, "a", encoding="utf-8")
+        old, self._file = self._file, new
+        self.path = path or self.path
+        old.close()
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+class HubLogging:
+    """
+    The hub's log observer with what a reload may change: the level and
+    the file (reopened).
+
+    @ivar observer: Install it as the application's log observer.
+    """
+
+    def __init__(
+        self,
+        log_format: str,
+        out: IO[str],
+        secrets: Iterable[str] = (),
+        level: LogLevel = LogLevel.info,
+    ) -> None:
+        self._out = out
+        self._predicate = LogLevelFilterPredicate(defaultLogLevel=level)
+        base = JsonLinesObserver(out) if log_format == "json" else textFileLogObserver(out)
+        # Filter first: redacting costs a scan of the event, wasted on events
+        # below the level (the router emits a debug event per message).
+        redacted = RedactingObserver(base, secrets)
+        self.observer: ILogObserver = FilteringLogObserver(
+            redacted, [self._predicate, TwistedChatterFilter()]
+        )
+
+    @property
+    def level(self) -> LogLevel:
+        """
+        The least important level written.
+        """
+        return self._predicate.logLevelForNamespace("")  # type: ignore[no-any-return]
+
+    def set_level(self, level: LogLevel) -> None:
+        """
+        Write events of C{level} and above from now on.
+        """
+        self._predicate.setLogLevelForNamespace("", level)
+
+    def reopen(self, path: str | None = None) -> bool:
+        """
+        Reopen the log file (standard output is left alone).
+
+        @return: Whether a file was reopened.
+        @raise OSError: If the file cannot be opened (the old one stays).
+        """
+        if not isinstance(self._out, ReopenableFile):
+            return False
+        self._out.reopen(path)
+        return True
+
+
 def make_observer(
     log_format: str,
     out: IO[str],
@@ -161,10 +261,4 @@ def make_observer(
     @param out: Where lines are written.
     @param secrets: Values to redact.
     """
-    base = JsonLinesObserver(out) if log_format == "json" else textFileLogObserver(out)
-    # Filter first: redacting costs a scan of the event, wasted on events
-    # below the level (the router emits a debug event per message).
-    redacted = RedactingObserver(base, secrets)
-    return FilteringLogObserver(
-        redacted, [LogLevelFilterPredicate(defaultLogLevel=level), TwistedChatterFilter()]
-    )
+    return HubLogging(log_format, out, secrets, level).observer

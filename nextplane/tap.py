@@ -9,19 +9,27 @@ L{HubService} that starts them in this order and stops them in reverse:
 
     storage -> tenants -> contact expiry -> connectors... -> web -> admin
 
-The public HTTP listener serves a minimal /healthz and whatever the
-connectors mount (webhooks, file links); the admin listener
+The public HTTP listener serves a minimal /healthz, /readyz and whatever
+the connectors mount (webhooks, file links); the admin listener
 (C{[web] admin_listen}) serves the portal under /portal/, the admin API
-under /admin/ and the detailed /healthz.
+under /admin/, /metrics and the detailed /healthz.
+
+Each connector routes through a L{MeteredSink} around the router, which
+counts routed events for /metrics. L{makeService} adds what only a real
+process has: the log file, SIGHUP reload (L{nextplane.reload}) and systemd
+readiness notification (L{nextplane.sdnotify}).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import IO, Any, ClassVar
+from typing import IO, Any, ClassVar, cast
 
+import attrs
+from prometheus_client import CollectorRegistry
 from twisted.internet import endpoints
 from twisted.internet.interfaces import IResolver
 from twisted.names import client as dns_client
@@ -39,15 +47,21 @@ from .connectors.registry import CONNECTORS, ConnectorContext, ConnectorEntry
 from .contacts import ContactBook, ContactExpiryService
 from .federation_health import FederationHealthBook
 from .interfaces import IStore
-from .locate import FederationLocator
-from .logs import make_observer
+from .locate import FederationLocator, route_protocols
+from .logs import HubLogging, ReopenableFile, parse_level
+from .metrics.collector import HubCollector
+from .metrics.routing import MeteredSink, RoutingMetrics
+from .metrics.web import mount_metrics
 from .presence import PresenceBook
+from .reload import Reloader, ReloadService
 from .router import Router
+from .sdnotify import Notifier
 from .service import EndpointService, HubService, StoreService, TenantSyncService, exit_on_fatal
 from .storage.admin import admin_store_for
 from .storage.cache import CachingStore
 from .storage.records import TenantRecord
 from .web.app import HubWebApp, hub_site
+from .web.ready import ReadyResource, hub_readiness
 
 __all__ = ["Options", "build_hub", "makeService"]
 
@@ -80,6 +94,15 @@ class Options(usage.Options):
             "Log output format: 'text' or 'json' (JSON lines). Overrides [hub] log_format.",
         ],
     ]
+
+    def opt_version(self) -> None:
+        """
+        Print nextplane's version and exit.
+        """
+        from twisted import copyright
+
+        print(f"nextplane {__version__} (Twisted {copyright.version})")
+        sys.exit(0)
 
     def postOptions(self) -> None:
         if self["log-format"] not in (None, "text", "json"):
@@ -161,9 +184,21 @@ def build_hub(
 
     federation = [n for n in config.connectors if connectors_available[n].role == "federation"]
     locator = FederationLocator(
-        config.partners, federation, resolver, reactor, cache_seconds=config.dns.cache_seconds
+        config.partners,
+        federation,
+        resolver,
+        reactor,
+        cache_seconds=config.dns.cache_seconds,
+        routes=route_protocols(
+            {n: connectors_available[n].static_domains(config.connectors[n]) for n in federation},
+            federation,
+        ),
     )
     presence = PresenceBook()
+    metrics = CollectorRegistry()
+    routing = RoutingMetrics(
+        metrics, reactor, {t.domain: t.platform for t in config.tenants}, locator.known_protocol
+    )
     router = Router(
         store=store,
         tenants=config.tenants,
@@ -212,7 +247,8 @@ def build_hub(
     )
     connectors = {}
     for name, connector_config in config.connectors.items():
-        connector = connectors_available[name].build(context, connector_config)
+        metered = attrs.evolve(context, sink=MeteredSink(router, routing, name))
+        connector = connectors_available[name].build(metered, connector_config)
         connector.setName(name)
         connector.setServiceParent(hub)
         router.add_connector(connector)
@@ -233,10 +269,17 @@ def build_hub(
         "admin",
         endpoints.serverFromString(reactor, config.web.admin_listen),
         hub_site(admin_web.resource(), config.web.access_log),
-        "(HTTP: portal /portal/, admin API /admin/api/, /healthz)",
+        "(HTTP: portal /portal/, admin API /admin/api/, /metrics, /healthz)",
     )
     admin.setServiceParent(hub)
     admin_web.add_health_source("admin", admin.health)
+    health = {"storage": storage.health, **{n: c.health for n, c in connectors.items()}}
+    health["web"] = web.health
+    health["admin"] = admin.health
+    metrics.register(HubCollector(health, connectors, config.tenants, reactor))
+    # Metrics are internals: on the admin listener only.
+    mount_metrics(admin_web.mount, metrics, config.web.admin_token)
+    web_app.mount("readyz", ReadyResource(hub_readiness(hub.started, storage.health, connectors)))
 
     hub.router = router  # type: ignore[attr-defined]
     hub.web_app = web_app  # type: ignore[attr-defined]
@@ -249,6 +292,8 @@ def build_hub(
     hub.store = store  # type: ignore[attr-defined]
     hub.contacts = contacts  # type: ignore[attr-defined]
     hub.connectors = connectors  # type: ignore[attr-defined]
+    hub.locator = locator  # type: ignore[attr-defined]
+    hub.metrics = metrics  # type: ignore[attr-defined]
     return hub
 
 
@@ -256,6 +301,55 @@ def _fail(message: str, stderr: IO[str]) -> SystemExit:
     stderr.write(f"nextplane: {message}\n")
     stderr.flush()
     return SystemExit(2)
+
+
+def require_storage_driver(config: Config) -> None:
+    """
+    @raise ConfigError: If the configured backend's driver is not installed
+        (PostgreSQL is the C{nextplane[postgresql]} extra).
+    """
+    if config.storage.backend == "postgresql" and not all(
+        importlib.util.find_spec(name) for name in ("txpostgres", "psycopg2")
+    ):
+        raise ConfigError(
+            "storage.backend",
+            "postgresql needs its driver: pip install 'nextplane[postgresql]'",
+        )
+
+
+def _log_output(options: Options, config: Config, stderr: IO[str]) -> tuple[IO[str], bool]:
+    """
+    Where the hub logs, and whether the command line chose it: twistd's
+    --logfile (the hub's observer replaces twistd's own) wins over
+    C{[hub] log_file}; "-" or neither: standard output.
+    """
+    parent = getattr(options, "parent", None)
+    logfile = parent.get("logfile") if parent is not None else None
+    pinned = bool(logfile and logfile != "-")
+    path = logfile if pinned else config.hub.log_file
+    if not path:
+        return sys.stdout, pinned
+    try:
+        # A text file that reopens by name (for logrotate).
+        return cast(IO[str], ReopenableFile(path)), pinned
+    except OSError as e:
+        raise _fail(f"configuration error: hub.log_file: {e.strerror}: {path}", stderr) from None
+
+
+def load_valid_config(path: str, now: datetime) -> Config:
+    """
+    Read and validate the configuration at C{path} as start-up does, the
+    tenants' certificates as of C{now} included (a reload refuses what
+    start-up would).
+
+    @raise ConfigError: On the first problem.
+    """
+    config = load_config(path, registry=CONNECTORS)
+    require_storage_driver(config)
+    problem = startup_problem(config, now)
+    if problem is not None:
+        raise problem
+    return config
 
 
 def makeService(
@@ -268,7 +362,7 @@ def makeService(
     Build the hub as twistd asks: read and validate the configuration
     (a bad one prints one line and exits with status 2), including the
     tenants' certificates as of C{now} (default: the wall clock), then wire
-    the hub.
+    the hub, reloading on SIGHUP and telling systemd when it is ready.
     """
     if reactor is None:
         from twisted.internet import reactor as default_reactor
@@ -285,23 +379,29 @@ def makeService(
             )
         )
     try:
-        config = load_config(options["config"], registry=CONNECTORS)
+        config = load_valid_config(options["config"], now or datetime.now(UTC))
     except ConfigError as e:
         raise _fail(f"configuration error: {e}", stderr) from None
-    problem = startup_problem(config, now if now is not None else datetime.now(UTC))
-    if problem is not None:
-        raise _fail(f"configuration error: {problem}", stderr)
 
     log_format = options["log-format"] or config.hub.log_format
-    out: IO[str]
-    if config.hub.log_file:
-        try:
-            out = open(config.hub.log_file, "a", encoding="utf-8")
-        except OSError as e:
-            raise _fail(f"configuration error: hub.log_file: {e.strerror}", stderr) from None
-    else:
-        out = sys.stdout
-    observer = make_observer(log_format, out, config.secrets())
-    hub = build_hub(config, reactor, log_observer=observer, on_fatal=exit_on_fatal(reactor))
+    out, pinned = _log_output(options, config, stderr)
+    logging = HubLogging(log_format, out, config.secrets(), parse_level(config.hub.log_level))
+    hub = build_hub(config, reactor, log_observer=logging.observer, on_fatal=exit_on_fatal(reactor))
     hub.started.addErrback(lambda _: None)  # exit_on_fatal reports it
+
+    notifier = Notifier()
+    hub.started.addCallback(lambda _: notifier.notify("READY=1"))
+    reactor.addSystemEventTrigger("before", "shutdown", notifier.notify, "STOPPING=1")
+    reloader = Reloader(
+        config,
+        store=hub.store,  # type: ignore[attr-defined]
+        locator=hub.locator,  # type: ignore[attr-defined]
+        connectors=hub.connectors,  # type: ignore[attr-defined]
+        logging=logging,
+        log_path_pinned=pinned,
+        notifier=notifier,
+        load=lambda path: load_valid_config(path, datetime.now(UTC)),
+    )
+    ReloadService(reloader, reactor, hub.started).setServiceParent(hub)
+    hub.reloader = reloader  # type: ignore[attr-defined]
     return hub

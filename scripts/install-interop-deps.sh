@@ -17,12 +17,14 @@ export DEBIAN_FRONTEND=noninteractive
 # Debian package names.  sipp is "sip-tester"; "baresip-core" avoids the
 # GUI/codec recommends of "baresip".  lua-unbound is a Recommends of prosody
 # (Prosody then resolves through libunbound, as on a default install);
-# lua-event is another Recommends and is harmless.
+# lua-event is another Recommends and is harmless.  systemd (for
+# systemd-analyze) and logrotate check the packaging samples.
 PACKAGES="prosody lua-unbound lua-event lua-sec \
 ejabberd erlang-base \
 kamailio kamailio-tls-modules \
 sip-tester baresip-core \
-iproute2 util-linux openssl ca-certificates"
+iproute2 util-linux openssl ca-certificates \
+systemd logrotate"
 
 # System services the packages would start; tests run private instances.
 # Not epmd: other Erlang services on the machine (e.g. RabbitMQ) share it.

@@ -13,7 +13,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from nextplane.config import PartnerConfig
 from nextplane.interfaces import DeliveryFailed
-from nextplane.locate import FederationLocator
+from nextplane.locate import FederationLocator, route_protocols
 
 
 class FakeResolver:
@@ -49,6 +49,40 @@ class LocatorTests(SynchronousTestCase):
         found = self.locator(resolver, [PartnerConfig("widget.test", "sip")]).locate("widget.test")
         self.assertEqual(self.successResultOf(found), "sip")
         self.assertEqual(resolver.asked, [])
+
+    def test_connector_routes(self) -> None:
+        """
+        A domain a connector routes statically (C{[connectors.sip.routes]})
+        is answered without DNS, even when its SRV records say otherwise;
+        partners still come first.
+        """
+        resolver = FakeResolver({"_xmpp-server._tcp.lync.test": "xmpp.lync.test"})
+        locator = FederationLocator(
+            [PartnerConfig("both.test", "xmpp")],
+            ["xmpp", "sip"],
+            resolver,
+            self.clock,
+            routes={"Lync.Test": "sip", "both.test": "sip"},
+        )
+        self.assertEqual(self.successResultOf(locator.locate("lync.test")), "sip")
+        self.assertEqual(self.successResultOf(locator.locate("LYNC.test")), "sip")
+        self.assertEqual(self.successResultOf(locator.locate("both.test")), "xmpp")
+        self.assertEqual(locator.known_protocol("lync.test"), "sip")
+        self.assertEqual(resolver.asked, [])
+
+    def test_route_protocols(self) -> None:
+        """
+        L{route_protocols} maps each statically routed domain to its
+        connector; the preferred protocol wins a domain both route.
+        """
+        self.assertEqual(
+            route_protocols(
+                {"xmpp": ["both.test", "x.test"], "sip": ["both.test", "S.test"]},
+                ["xmpp", "sip"],
+            ),
+            {"both.test": "xmpp", "x.test": "xmpp", "s.test": "sip"},
+        )
+        self.assertEqual(route_protocols({}, ["xmpp"]), {})
 
     def test_xmpp_srv(self) -> None:
         """An _xmpp-server._tcp record means XMPP."""

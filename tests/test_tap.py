@@ -146,6 +146,21 @@ private_key = "{d}/t.key"
         self.assertEqual(err.count("\n"), 1, err)
         self.assertIn("tenants[0].certificate: expired on ", err)
 
+    def test_reload_refuses_what_start_up_refuses(self) -> None:
+        """
+        A reload checks the new file as start-up does: a certificate that
+        does not cover the tenant is refused, and the running one is kept.
+        """
+        path = self.write_config(self.good_config())
+        service, err = self.make(path)
+        self.assertEqual(err, "")
+        self.write_config(
+            self.good_config().replace("t.crt", "other.test.crt").replace("t.key", "other.test.key")
+        )
+        reloader = service.reloader  # type: ignore[attr-defined]
+        self.assertIsNone(self.successResultOf(reloader.reload()))
+        self.assertIn("/t.crt", reloader.config.tenants[0].certificate)
+
     def test_port_out_of_range_one_line(self) -> None:
         """A listen port above 65535 is a configuration error naming the key."""
         config = self.good_config().replace("tcp:0:", "tcp:70000:")
@@ -174,7 +189,7 @@ private_key = "{d}/t.key"
         self.assertEqual(err, "")
         self.assertEqual(
             [s.name for s in service],  # type: ignore[attr-defined]
-            ["storage", "tenants", "contact-expiry", "echo", "web", "admin"],
+            ["storage", "tenants", "contact-expiry", "echo", "web", "admin", "reload"],
         )
 
 

@@ -44,7 +44,6 @@ def open_store(name: str, reactor: Any) -> IStore:
 
     @raise ConfigError: A configuration file that is not valid.
     """
-    from ..storage.postgres import PostgresStore
     from ..storage.sqlite import SQLiteStore
 
     if name.endswith(".toml"):
@@ -55,6 +54,9 @@ def open_store(name: str, reactor: Any) -> IStore:
         return SQLiteStore(name.removeprefix("sqlite:"), reactor=reactor)
     if name.endswith((".sqlite3", ".sqlite", ".db")):
         return SQLiteStore(name, reactor=reactor)
+    # Only here: a SQLite-only install has no PostgreSQL driver (the extra).
+    from ..storage.postgres import PostgresStore
+
     return PostgresStore(name, reactor=reactor, pool_size=1)
 
 

@@ -7,7 +7,7 @@ the registry. Connector modules import this, never the registry.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from attrs import Factory, frozen
@@ -80,3 +80,6 @@ class ConnectorEntry:
     parse_config: Callable[[Section], Any]
     build: Callable[[ConnectorContext, Any], IConnector]
     summary: str = ""
+    #: A federation connector's parsed config to the remote domains it
+    #: reaches by a static route (no DNS); the locator sends them to it.
+    static_domains: Callable[[Any], Iterable[str]] = lambda config: ()

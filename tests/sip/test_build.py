@@ -17,7 +17,8 @@ from nextplane.connectors.base import ConnectorContext
 from nextplane.connectors.echo import ENTRY as ECHO
 from nextplane.connectors.sip.connector import ENTRY, SipConfig, SipConnector
 from nextplane.devcerts import ensure_ca, ensure_domain_cert
-from nextplane.interfaces import IConnector
+from nextplane.interfaces import DeliveryFailed, IConnector
+from nextplane.tap import build_hub
 
 from ..helpers import CoreFixture
 from ..xmpp.fakenet import FakeResolver
@@ -180,6 +181,25 @@ class BuildTests(ConfigTests):
             [(t.host, t.port) for t in self.successResultOf(resolver.targets("other.test"))],
             [("192.0.2.7", 5071)],
         )
+
+    def test_routes_reach_the_locator(self) -> None:
+        """
+        A domain of C{[connectors.sip.routes]} is located as SIP without
+        DNS (it publishes no records), so a hub user's messages and accepts
+        reach it (issue 14).
+        """
+        config = self.parse({"system_ca": False, "routes": {"other.test": "192.0.2.7:5071"}})
+        resolver = FakeResolver()
+        hub = build_hub(
+            config,
+            MemoryReactorClock(),
+            store=CoreFixture().store,
+            resolver=resolver,
+            registry=REGISTRY,
+        )
+        locator = hub.router._locator  # type: ignore[attr-defined]
+        self.assertEqual(self.successResultOf(locator.locate("other.test")), "sip")
+        self.failureResultOf(locator.locate("elsewhere.test"), DeliveryFailed)
 
     def test_needs_resolver(self) -> None:
         config = self.parse({})

@@ -794,6 +794,47 @@ class NotifierTests(ConnectorTestCase):
         record = self.successResultOf(self.hub.store.get_contact(JOHN, ALICE))
         self.assertEqual(record.state, ContactState.ACCEPTED)
 
+    def test_accept_not_taken(self) -> None:
+        """
+        When neither the NOTIFY active nor the SUBSCRIBE back is taken, the
+        ContactAccept fails, so the router can end the request (issue 14).
+        """
+        _, response = self.subscribe(sender="alice@sipco.test")
+        self.assertEqual(response.status, 200)
+        self.peer.answer = lambda tx: tx.reply(480)
+        outcome = self.successResultOf(self.hub.route(ContactAccept(sender=JOHN, recipient=ALICE)))
+        self.assertFalse(outcome.delivered)
+        self.assertEqual(outcome.condition, "recipient-unavailable")
+        self.assertIn("acceptance did not reach alice@sipco.test", outcome.reason)
+        self.assertEqual(len(self.peer.of("SUBSCRIBE")), 1)
+
+    def test_accept_taken_by_notify(self) -> None:
+        """
+        A NOTIFY active that is taken delivers the accept even when the
+        SUBSCRIBE back fails (a peer without presence of its own).
+        """
+        self.subscribe(sender="alice@sipco.test")
+
+        def answer(tx: Any) -> None:
+            tx.reply(489 if tx.request.method == "SUBSCRIBE" else 200)
+
+        self.peer.answer = answer
+        outcome = self.successResultOf(self.hub.route(ContactAccept(sender=JOHN, recipient=ALICE)))
+        self.assertTrue(outcome.delivered)
+
+    def test_accept_unreachable(self) -> None:
+        """
+        An accept to a SIP user whose domain cannot be reached (and who has
+        no subscription to tell) fails as remote-server-not-found.
+        """
+        self.successResultOf(self.hub.route(ContactRequest(sender=ALICE, recipient=JOHN)))
+        self.hub.dns.srv.pop("_sipfederationtls._tcp.sipco.test")
+        self.hub.dns.a.pop("sip.sipco.test")
+        outcome = self.successResultOf(self.hub.route(ContactAccept(sender=JOHN, recipient=ALICE)))
+        self.assertFalse(outcome.delivered)
+        self.assertEqual(outcome.condition, "remote-server-not-found")
+        self.assertEqual(self.peer.of("SUBSCRIBE"), [])
+
     def test_declined(self) -> None:
         """
         The hub user's decline ends the subscription (rejected).

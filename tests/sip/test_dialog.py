@@ -14,9 +14,9 @@ from nextplane.connectors.sip.message import (
     Request,
     Response,
     make_response,
-    parse_message,
     serialize,
 )
+from nextplane.connectors.sip.parser import parse_message
 from nextplane.connectors.sip.uri import NameAddr, SipSyntaxError, SipURI
 
 from . import vectors

@@ -214,7 +214,7 @@ class MsTextFormatTests(SynchronousTestCase):
     """
 
     def test_vector(self) -> None:
-        from nextplane.connectors.sip.message import parse_message
+        from nextplane.connectors.sip.parser import parse_message
 
         invite = parse_message(vectors.SFB_INVITE)
         header = invite.headers.get("ms-text-format")  # type: ignore[union-attr]

@@ -20,15 +20,14 @@ from nextplane.connectors.sip.message import (
     ParseResult,
     Request,
     Response,
-    StreamParser,
     Via,
     canonical_name,
     make_response,
     parse_cseq,
-    parse_message,
     parse_via,
     serialize,
 )
+from nextplane.connectors.sip.parser import StreamParser, parse_message
 from nextplane.connectors.sip.uri import NameAddr, Params, SipSyntaxError, SipURI, parse_name_addr
 
 from . import vectors

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from nextplane.connectors.sip.im import BodyError
-from nextplane.connectors.sip.message import parse_message
+from nextplane.connectors.sip.parser import parse_message
 from nextplane.connectors.sip.presence import (
     PresenceDocument,
     accepts_pidf,

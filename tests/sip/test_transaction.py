@@ -18,9 +18,9 @@ from nextplane.connectors.sip.message import (
     Response,
     Via,
     make_response,
-    parse_message,
     serialize,
 )
+from nextplane.connectors.sip.parser import parse_message
 from nextplane.connectors.sip.transaction import (
     ClientTransaction,
     ServerTransaction,

@@ -19,14 +19,8 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
-from nextplane.connectors.sip.message import (
-    Headers,
-    Message,
-    Request,
-    Response,
-    StreamParser,
-    make_response,
-)
+from nextplane.connectors.sip.message import Headers, Message, Request, Response, make_response
+from nextplane.connectors.sip.parser import StreamParser
 from nextplane.connectors.sip.resolve import SipResolver, Target
 from nextplane.connectors.sip.tls import SipClientTLS, SipServerTLS, TrustStore, load_credentials
 from nextplane.connectors.sip.transaction import (

@@ -68,6 +68,71 @@ class HubProcess(ProcessProtocol):
         self.ended.callback(code)
 
 
+def write_hub_config(directory: Path, database: Path, hub: str = "", echo: str = "") -> str:
+    """
+    Write C{directory/nextplane.toml}: JSON logs, SQLite at C{database},
+    an echo tenant C{acme.test} with the certificates under
+    C{directory/certs}; C{hub} and C{echo} are more lines of C{[hub]} and
+    C{[connectors.echo]}.
+
+    @return: Its path.
+    """
+    certs = directory / "certs"
+    path = directory / "nextplane.toml"
+    path.write_text(
+        f"""
+[hub]
+log_format = "json"
+{hub}
+[storage]
+sqlite_path = "{database}"
+[web]
+listen = "tcp:0:interface=127.0.0.1"
+admin_listen = "tcp:0:interface=127.0.0.1"
+admin_token = "${{NEXTPLANE_TEST_ADMIN_TOKEN}}"
+[tls]
+ca_certificates = ["{certs}/ca.crt"]
+[[tenants]]
+domain = "acme.test"
+platform = "echo"
+workspace = "demo"
+certificate = "{certs}/acme.test.crt"
+private_key = "{certs}/acme.test.key"
+[connectors.echo]
+{echo}
+"""
+    )
+    return str(path)
+
+
+def spawn_twistd(
+    testcase: TestCase, directory: Path, args: list[str], **env: str
+) -> tuple[HubProcess, Any]:
+    """
+    Start C{twistd --nodaemon --pidfile= ARGS} in C{directory} with C{env}
+    added to this process's environment; killed at the end of the test.
+
+    @return: The protocol and the process transport.
+    """
+    process = HubProcess()
+    transport = reactor.spawnProcess(  # type: ignore[attr-defined]
+        process,
+        TWISTD,
+        [TWISTD, "--nodaemon", "--pidfile=", *args],
+        env=dict(os.environ, PYTHONPATH=str(ROOT), NEXTPLANE_TEST_ADMIN_TOKEN=ADMIN_TOKEN, **env),
+        path=str(directory),
+    )
+
+    def cleanup() -> Deferred[Any] | None:
+        if process.ended.called:
+            return None
+        transport.signalProcess("KILL")
+        return process.ended
+
+    testcase.addCleanup(cleanup)
+    return process, transport
+
+
 class HostileClient(Protocol):
     """Opens an s2s stream and sends malformed XML; C{closed} fires when the hub hangs up."""
 
@@ -97,51 +162,10 @@ class TwistdTests(TestCase):
         self.database = self.directory / "data" / "hub.sqlite3"
 
     def config(self, extra: str = "") -> str:
-        certs = self.directory / "certs"
-        path = self.directory / "nextplane.toml"
-        path.write_text(
-            f"""
-[hub]
-log_format = "json"
-[storage]
-sqlite_path = "{self.database}"
-[web]
-listen = "tcp:0:interface=127.0.0.1"
-admin_listen = "tcp:0:interface=127.0.0.1"
-admin_token = "${{NEXTPLANE_TEST_ADMIN_TOKEN}}"
-[tls]
-ca_certificates = ["{certs}/ca.crt"]
-[[tenants]]
-domain = "acme.test"
-platform = "echo"
-workspace = "demo"
-certificate = "{certs}/acme.test.crt"
-private_key = "{certs}/acme.test.key"
-[connectors.echo]
-{extra}
-"""
-        )
-        return str(path)
+        return write_hub_config(self.directory, self.database, echo=extra)
 
     def spawn(self, *args: str) -> HubProcess:
-        process = HubProcess()
-        env = dict(os.environ, PYTHONPATH=str(ROOT), NEXTPLANE_TEST_ADMIN_TOKEN=ADMIN_TOKEN)
-        transport = reactor.spawnProcess(  # type: ignore[attr-defined]
-            process,
-            TWISTD,
-            [TWISTD, "--nodaemon", "--pidfile=", "nextplane", *args],
-            env=env,
-            path=str(self.directory),
-        )
-
-        def cleanup() -> Deferred[Any] | None:
-            if process.ended.called:
-                return None
-            transport.signalProcess("KILL")
-            return process.ended
-
-        self.addCleanup(cleanup)
-        self.transport = transport
+        process, self.transport = spawn_twistd(self, self.directory, ["nextplane", *args])
         return process
 
     async def test_starts_serves_and_stops(self) -> None:

@@ -6,7 +6,7 @@ Layers, bottom up (each module's docstring cites its RFCs):
 
   - L{uri}: SIP URIs, name-addr values and parameters (RFC 3261 19.1, 20,
     25; RFC 5118 IPv6). Pure.
-  - L{message}: L{Request}/L{Response} values, the sans-IO
+  - L{message} and L{parser}: L{Request}/L{Response} values, the sans-IO
     L{StreamParser} (byte-exact Content-Length framing, CRLF keep-alives,
     size limits, L{ParseError} results instead of exceptions) and
     L{serialize} (RFC 3261 7, 8.2.6, 18.3; RFC 5626 3.5.1). Pure.
@@ -28,9 +28,13 @@ Layers, bottom up (each module's docstring cites its RFCs):
     multipart/alternative, C{ms-text-format}), typing (RFC 3994
     isComposing, Microsoft KeyboardActivity) and PIDF/RPID documents, to
     and from the hub's events. Pure.
-  - L{connector}: the transaction user: pager and session-mode IM,
-    presence as notifier and subscriber, contact requests, policy; its
-    configuration (C{[connectors.sip]}) and registry entry (L{connector.ENTRY}).
+  - L{connector}: the transaction user, built from small parts around
+    one L{core.SipCore}: L{dispatch} (checks and hands out inbound
+    requests), L{sessions} and L{messages} (session-mode and pager IM),
+    L{notifier} and L{subscriber} (presence both ways, contact requests);
+    L{config} (C{[connectors.sip]}), L{addresses} (hub addresses as SIP
+    URIs), L{status} (SIP statuses and delivery conditions); the registry
+    entry is L{connector.ENTRY}.
 
 How the connector plugs in
 ==========================

@@ -54,15 +54,13 @@ import email.policy
 import re
 import secrets
 import xml.etree.ElementTree as ET
-from html.parser import HTMLParser
 
 from attrs import frozen
-from twisted.words.xish.domish import Element
 
 from ...model.events import TypingState
+from ...model.html import html_to_rich, rich_to_html
 from ...model.text import RichText
-from ..xmpp.namespaces import NS_XHTML, NS_XHTML_IM
-from ..xmpp.xhtml import format_xhtml_im, has_markup, parse_xhtml_im, plain_text
+from ...model.xhtml import has_markup, plain_text
 from .uri import split_params
 
 __all__ = [
@@ -99,29 +97,6 @@ FORMATS = ("auto", "plain", "html", "alternative")
 
 _NS_ISCOMPOSING = "urn:ietf:params:xml:ns:im-iscomposing"
 _DTD = re.compile(rb"<!(DOCTYPE|ENTITY|ELEMENT|ATTLIST)", re.IGNORECASE)
-_VOID = frozenset(
-    {
-        "area",
-        "base",
-        "br",
-        "col",
-        "embed",
-        "hr",
-        "img",
-        "input",
-        "link",
-        "meta",
-        "param",
-        "source",
-        "track",
-        "wbr",
-    }
-)
-_TRANSPARENT = frozenset({"html", "body"})
-_KEPT_ATTRIBUTES = frozenset({"href", "style", "alt"})
-#: Elements deeper than this are added as siblings (the reader flattens
-#: deep nesting anyway; this keeps the tree builder bounded).
-_MAX_OPEN = 64
 
 
 class BodyError(ValueError):
@@ -265,96 +240,6 @@ def encode_text(text: RichText, style: str = "auto") -> Content:
     ]
     body = b"\r\n".join(parts) + f"\r\n--{boundary}--\r\n".encode()
     return Content(f"multipart/alternative;boundary={boundary}", body)
-
-
-# -- HTML -------------------------------------------------------------------
-
-
-class _TreeBuilder(HTMLParser):
-    """
-    Builds an XHTML tree (domish) from HTML as browsers read it, leniently:
-    void elements close themselves, a stray end tag is ignored, an end tag
-    closes the elements opened after its start tag.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.root = Element((NS_XHTML_IM, "html"))
-        body = self.root.addElement((NS_XHTML, "body"))
-        self._stack: list[Element] = [body]
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _TRANSPARENT:
-            return
-        parent = self._stack[-1]
-        element = parent.addElement((NS_XHTML, tag))
-        for name, value in attrs:
-            if name in _KEPT_ATTRIBUTES and value is not None:
-                element[name] = value
-        if tag not in _VOID and len(self._stack) < _MAX_OPEN:
-            self._stack.append(element)
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _TRANSPARENT:
-            return
-        parent = self._stack[-1]
-        element = parent.addElement((NS_XHTML, tag))
-        for name, value in attrs:
-            if name in _KEPT_ATTRIBUTES and value is not None:
-                element[name] = value
-
-    def handle_endtag(self, tag: str) -> None:
-        for index in range(len(self._stack) - 1, 0, -1):
-            if self._stack[index].name == tag:
-                del self._stack[index:]
-                return
-
-    def handle_data(self, data: str) -> None:
-        if data:
-            self._stack[-1].addContent(_xml_safe(data))
-
-
-_XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-
-
-def _xml_safe(text: str) -> str:
-    return _XML_BAD.sub("", text)
-
-
-def html_to_rich(html: str) -> RichText:
-    """
-    Read an HTML message (a fragment or a whole document) into a tree.
-    Never raises.
-    """
-    builder = _TreeBuilder()
-    try:
-        builder.feed(html)
-        builder.close()
-    except Exception:  # pragma: no cover - html.parser is lenient
-        return RichText.plain(html)
-    return parse_xhtml_im(builder.root) or RichText()
-
-
-def rich_to_html(text: RichText) -> str:
-    """
-    Write a tree as an HTML fragment (C{strong}, C{em}, C{code}, C{pre},
-    C{a href}, C{br}, a C{span} styled C{line-through}).
-    """
-    wrapper = format_xhtml_im(text)
-    body = wrapper.firstChildElement()
-    if body is None:  # pragma: no cover - format_xhtml_im always adds it
-        return ""
-    out: list[str] = []
-    for child in body.children:
-        if isinstance(child, Element):
-            out.append(child.toXml(defaultUri=NS_XHTML))
-        else:
-            out.append(_escape(str(child)))
-    return "".join(out)
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 # -- ms-text-format ---------------------------------------------------------

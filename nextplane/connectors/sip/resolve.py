@@ -36,14 +36,14 @@ through an injected L{IResolver}, so tests never touch real DNS.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 from attrs import frozen
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IResolver
 from twisted.logger import Logger
 
-from ...dns import SRVRecord, is_ip, lookup_addresses, lookup_srv, no_service, order_srv
+from ...dns import SRVRecord, is_ip, no_service, order_srv
+from ..federation.resolve import RoutedResolver
 from .uri import SipSyntaxError, SipURI, parse_host_port, parse_params
 
 __all__ = [
@@ -159,31 +159,16 @@ def expected_identities(domain: str, target: Target, extra: Iterable[str] = ()) 
     return frozenset(names)
 
 
-class SipResolver:
+class SipResolver(RoutedResolver[Target]):
     """
     Resolves remote SIP domains and URIs to targets and addresses.
     """
 
-    def __init__(
-        self,
-        resolver: IResolver,
-        static_routes: Mapping[str, str] | None = None,
-        rng: random.Random | None = None,
-        prefer_ipv6: bool = False,
-    ) -> None:
+    def read_route(self, route: str) -> Target:
         """
-        @param resolver: Where DNS questions go.
-        @param static_routes: C{{domain: route}} (see L{parse_route}),
-            taking precedence over DNS.
-        @param rng: Random source for SRV weights.
-        @param prefer_ipv6: Try AAAA before A addresses.
+        Read a static route (see L{parse_route}).
         """
-        self._resolver = resolver
-        self._routes = {
-            k.rstrip(".").lower(): parse_route(v) for k, v in (static_routes or {}).items()
-        }
-        self._rng = rng if rng is not None else random.Random()
-        self._prefer_ipv6 = prefer_ipv6
+        return parse_route(route)
 
     def targets(self, domain: str) -> Deferred[list[Target]]:
         """
@@ -193,11 +178,8 @@ class SipResolver:
         """
         return Deferred.fromCoroutine(self._targets(domain.rstrip(".").lower()))
 
-    async def _srv(self, name: str) -> list[SRVRecord]:
-        return await lookup_srv(self._resolver, name)
-
     async def _targets(self, domain: str) -> list[Target]:
-        route = self._routes.get(domain)
+        route = self.route_for(domain)
         if route is not None:
             return [route]
         if is_ip(domain):
@@ -230,7 +212,7 @@ class SipResolver:
         names = {name.rstrip(".").lower() for name in identities}
         if domain in names:
             return True
-        route = self._routes.get(domain)
+        route = self.route_for(domain)
         if route is not None:
             return route.host.lower() in names
         for prefix in SRV_PREFIXES:
@@ -253,13 +235,3 @@ class SipResolver:
             port = uri.port if uri.port is not None else DEFAULT_TLS_PORT
             return succeed([Target(host, port, tls, "uri")])
         return self.targets(host)
-
-    def addresses(self, host: str) -> Deferred[list[str]]:
-        """
-        The IP addresses of C{host}: A then AAAA (or the reverse with
-        C{prefer_ipv6}); an IP literal as is; empty if none resolve.
-        """
-        return Deferred.fromCoroutine(self._addresses(host))
-
-    async def _addresses(self, host: str) -> list[str]:
-        return await lookup_addresses(self._resolver, host, self._prefer_ipv6)

@@ -38,17 +38,15 @@ from twisted.internet.interfaces import (
     IOpenSSLClientConnectionCreator,
     IOpenSSLServerConnectionCreator,
 )
-from zope.interface import implementer
 
 from ...tls import (
     Credentials,
     TenantTLS,
     TrustStore,
-    accept_any_certificate,
-    alpn_selector,
     load_credentials,
     peer_certificates,
 )
+from ..federation import tls as shared
 from .uri import SipSyntaxError, SipURI, parse_uri
 
 __all__ = [
@@ -63,10 +61,6 @@ __all__ = [
     "load_credentials",
     "sip_identities",
 ]
-
-
-def _normalise(domain: str) -> str:
-    return domain.rstrip(".").lower()
 
 
 def sip_identities(certificate: x509.Certificate) -> frozenset[str]:
@@ -88,15 +82,15 @@ def sip_identities(certificate: x509.Certificate) -> frozenset[str]:
             except SipSyntaxError:
                 continue
             if isinstance(uri, SipURI) and uri.scheme == "sip" and uri.user is None:
-                found.add(_normalise(uri.host))
+                found.add(shared.normalise(uri.host))
         for name in san.get_values_for_type(x509.DNSName):
             if "*" not in name:
-                found.add(_normalise(name))
+                found.add(shared.normalise(name))
         return frozenset(found)
     for attribute in certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME):
         common_name = attribute.value
         if isinstance(common_name, str) and "*" not in common_name:
-            found.add(_normalise(common_name))
+            found.add(shared.normalise(common_name))
     return frozenset(found)
 
 
@@ -105,7 +99,7 @@ def identity_matches(certificate: x509.Certificate, domain: str) -> bool:
     Whether C{certificate} names the SIP domain C{domain} (exactly,
     case-insensitively, never by wildcard).
     """
-    return _normalise(domain) in sip_identities(certificate)
+    return shared.normalise(domain) in sip_identities(certificate)
 
 
 @frozen
@@ -146,32 +140,11 @@ def check_peer(
     if not identities:
         return PeerCheck(frozenset(), "certificate names no SIP domain")
     if expected is not None:
-        wanted = {_normalise(name) for name in expected}
+        wanted = {shared.normalise(name) for name in expected}
         if not identities & wanted:
             names = ", ".join(sorted(wanted))
             return PeerCheck(frozenset(), f"certificate is not valid for {names}")
     return PeerCheck(identities)
-
-
-@implementer(IOpenSSLServerConnectionCreator)
-class _ServerCreator:
-    def __init__(self, context: SSL.Context) -> None:
-        self._context = context
-
-    def serverConnectionForTLS(self, tlsProtocol: object) -> SSL.Connection:  # noqa: N803
-        return SSL.Connection(self._context, None)
-
-
-@implementer(IOpenSSLClientConnectionCreator)
-class _ClientCreator:
-    def __init__(self, context: SSL.Context, server_name: str) -> None:
-        self._context = context
-        self._server_name = server_name.encode("idna")
-
-    def clientConnectionForTLS(self, tlsProtocol: object) -> SSL.Connection:  # noqa: N803
-        connection = SSL.Connection(self._context, None)
-        connection.set_tlsext_host_name(self._server_name)
-        return connection
 
 
 class SipServerTLS:
@@ -194,22 +167,15 @@ class SipServerTLS:
         mode = SSL.VERIFY_PEER | SSL.VERIFY_CLIENT_ONCE
         if require_client_certificate:
             mode |= SSL.VERIFY_FAIL_IF_NO_PEER_CERT
-        self._contexts: dict[str, SSL.Context] = {}
-        self._tenants: dict[str, str] = {}
-        for domain, creds in credentials.items():
-            domain = _normalise(domain)
-            context = creds.context(contextForServerName=self._context_for_server_name)
-            # The chain is judged after the handshake with the TrustStore, so
-            # the reason can be logged; OpenSSL only enforces that a
-            # certificate is sent (VERIFY_FAIL_IF_NO_PEER_CERT). SIP has no
-            # ALPN id.
-            context.set_verify(mode, accept_any_certificate)
-            context.set_alpn_select_callback(alpn_selector(None))
-            self._contexts[domain] = context
-            self._tenants[domain] = domain
+        # OpenSSL only enforces that a certificate is sent; the chain is
+        # judged after the handshake. SIP has no ALPN id.
+        self._contexts = shared.server_contexts(
+            credentials, mode, None, self._context_for_server_name
+        )
+        self._tenants: dict[str, str] = {domain: domain for domain in self._contexts}
         for domain, creds in credentials.items():
             for name in sip_identities(creds.certificate):
-                self._tenants.setdefault(name, _normalise(domain))
+                self._tenants.setdefault(name, shared.normalise(domain))
         self._default = next(iter(self._contexts))
 
     def tenant_for(self, server_name: str | bytes | None) -> str:
@@ -227,7 +193,7 @@ class SipServerTLS:
             name = server_name
         if not name:
             return self._default
-        return self._tenants.get(_normalise(name), self._default)
+        return self._tenants.get(shared.normalise(name), self._default)
 
     def _context_for_server_name(self, server_name: bytes | None) -> SSL.Context | None:
         if not server_name:
@@ -244,7 +210,7 @@ class SipServerTLS:
         """
         A connection creator for one inbound connection.
         """
-        return _ServerCreator(self._contexts[self._default])
+        return shared.ServerCreator(self._contexts[self._default])
 
 
 class SipClientTLS:
@@ -253,17 +219,13 @@ class SipClientTLS:
     """
 
     def __init__(self, credentials: Mapping[str, Credentials]) -> None:
-        self._contexts: dict[str, SSL.Context] = {}
-        for domain, creds in credentials.items():
-            context = creds.context()
-            context.set_verify(SSL.VERIFY_NONE, accept_any_certificate)
-            self._contexts[_normalise(domain)] = context
+        self._contexts = shared.client_contexts(credentials)
 
     def has_certificate(self, domain: str) -> bool:
         """
         Whether tenant C{domain} has a client certificate.
         """
-        return _normalise(domain) in self._contexts
+        return shared.normalise(domain) in self._contexts
 
     def creator(self, local_domain: str, server_name: str) -> IOpenSSLClientConnectionCreator:
         """
@@ -273,4 +235,4 @@ class SipClientTLS:
         @raise KeyError: No certificate for C{local_domain}: mutual TLS
             cannot be done.
         """
-        return _ClientCreator(self._contexts[_normalise(local_domain)], server_name)
+        return shared.ClientCreator(self._contexts[shared.normalise(local_domain)], server_name)

@@ -76,12 +76,12 @@ from .message import (
     ParseError,
     ParseResult,
     Request,
-    StreamParser,
     Via,
     make_response,
     parse_via,
     serialize,
 )
+from .parser import StreamParser
 from .resolve import DEFAULT_TLS_PORT, SipResolver, Target, expected_identities
 from .tls import SipClientTLS, SipServerTLS, TrustStore, check_peer
 from .transaction import TransportError

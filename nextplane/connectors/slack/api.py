@@ -76,6 +76,7 @@ from twisted.python.failure import Failure
 from twisted.web._newclient import RequestTransmissionFailed
 
 from ...interfaces import DeliveryFailed
+from ...metrics.tally import PLATFORM_CALLS
 from .ratelimit import POST_MESSAGE, RateLimiter
 
 __all__ = [
@@ -432,6 +433,7 @@ class _Caller:
 
     def _fail(self, method: str, error: str, detail: Sequence[str] = ()) -> SlackApiError:
         condition, _ = _ERRORS.get(error, ("service-unavailable", ""))
+        PLATFORM_CALLS.failed("slack", error)
         return SlackApiError(condition, _failure_reason(method, error, detail), method, error)
 
     async def _once(
@@ -461,6 +463,7 @@ class _Caller:
             verb = "POST"
         code, response_headers, body = await self.request(verb, url, cancelled, **kwargs)
         if code == 429:
+            PLATFORM_CALLS.limited("slack")
             value = response_headers.getRawHeaders(b"retry-after", [None])[0]
             text = value.decode("latin-1") if isinstance(value, bytes) else value
             raise _Retry("ratelimited", False, _retry_after(text))

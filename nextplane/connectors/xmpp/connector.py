@@ -25,15 +25,13 @@ and XEP-0054 vCard-temp (from the hub user's stored profile).
 
 from __future__ import annotations
 
-import os
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from attrs import field, frozen
 from twisted.application.service import MultiService, Service
-from twisted.internet import endpoints
 from twisted.internet.defer import Deferred, DeferredList, fail, maybeDeferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
@@ -60,12 +58,18 @@ from ...model.events import (
 )
 from ...ordering import KeyedSerializer, LaneFull
 from ...presence import PresenceBook
-from ...service import EndpointService
 from ...storage.records import ContactDirection, ContactState
 from ..base import ConnectorContext, ConnectorEntry
+from ..federation.wiring import (
+    Listener,
+    needs_resolver,
+    tenant_certificates,
+    trusted_ca_paths,
+    wire,
+)
 from ..rules import DomainRuleCache
 from .disco import answer_iq
-from .s2s import S2SService, S2SSettings, TenantTLS
+from .s2s import S2SService, S2SSettings
 from .stanzas import (
     NativeRef,
     address_to_jid,
@@ -83,8 +87,6 @@ log = Logger()
 
 #: The platform name under which XMPP stanza ids are kept in the store.
 PLATFORM = "xmpp"
-#: Where Debian keeps the system's trusted CAs.
-SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 _REACTION_MEMORY = 10_000
 #: Seconds to wait for a remote vCard.
 PROFILE_TIMEOUT = 10.0
@@ -624,18 +626,10 @@ def build(context: ConnectorContext, config: XmppConfig) -> XmppConnector:
         tenants=hub.tenants,
         presence=context.presence,
     )
-    ca_paths = list(hub.tls.ca_certificates)
-    if config.system_ca and os.path.exists(SYSTEM_CA_BUNDLE):
-        ca_paths.append(SYSTEM_CA_BUNDLE)
-    domains: Mapping[str, TenantTLS] = {
-        t.domain: TenantTLS(t.certificate, t.private_key) for t in hub.tenants
-    }
-    if context.resolver is None:
-        raise ValueError("the XMPP connector needs a DNS resolver")
     s2s = S2SService(
-        domains=domains,
-        ca_paths=ca_paths,
-        resolver=context.resolver,
+        domains=tenant_certificates(hub),
+        ca_paths=trusted_ca_paths(hub, config.system_ca),
+        resolver=needs_resolver(context, "XMPP"),
         reactor=context.reactor,
         on_stanza=connector.stanza_received,
         policy_hook=connector.refusal_reason,
@@ -643,21 +637,25 @@ def build(context: ConnectorContext, config: XmppConfig) -> XmppConnector:
     )
     s2s.pool.recorder = context.federation_health
     connector.attach(s2s)
-    EndpointService(
-        "xmpp-s2s",
-        endpoints.serverFromString(context.reactor, config.listen),
-        s2s.listen_factory(),
-        "(XMPP server-to-server, STARTTLS)",
-    ).setServiceParent(connector)
-    if config.direct_tls_listen:
-        EndpointService(
-            "xmpp-s2s-direct-tls",
-            endpoints.serverFromString(context.reactor, config.direct_tls_listen),
-            s2s.listen_factory(direct_tls=True),
-            "(XMPP server-to-server, direct TLS)",
-        ).setServiceParent(connector)
-    context.on_revoke(lambda revocation: connector.refresh_policy())
-    context.on_policy_change(lambda change: connector.refresh_policy())
+    wire(
+        context,
+        connector,
+        connector.refresh_policy,
+        [
+            Listener(
+                "xmpp-s2s",
+                config.listen,
+                s2s.listen_factory(),
+                "(XMPP server-to-server, STARTTLS)",
+            ),
+            Listener(
+                "xmpp-s2s-direct-tls",
+                config.direct_tls_listen,
+                s2s.listen_factory(direct_tls=True),
+                "(XMPP server-to-server, direct TLS)",
+            ),
+        ],
+    )
     return connector
 
 

@@ -10,8 +10,9 @@ these constants.
 
 from __future__ import annotations
 
-import re
 from typing import Final
+
+from ...model.xhtml import NS_XHTML, NS_XML, xml_text
 
 __all__ = [
     "NS_CHATSTATES",
@@ -50,8 +51,6 @@ __all__ = [
     "xml_text",
 ]
 
-#: The C{xml:} prefix (C{xml:lang}).
-NS_XML: Final = "http://www.w3.org/XML/1998/namespace"
 
 #: Stanza namespaces: client-to-server and server-to-server (RFC 6120 §4.8.3).
 NS_CLIENT: Final = "jabber:client"
@@ -87,7 +86,6 @@ NS_OOB: Final = "jabber:x:oob"
 
 #: XEP-0071 XHTML-IM: the wrapper and the XHTML 1.0 body inside it.
 NS_XHTML_IM: Final = "http://jabber.org/protocol/xhtml-im"
-NS_XHTML: Final = "http://www.w3.org/1999/xhtml"
 
 #: XEP-0085 Chat State Notifications.
 NS_CHATSTATES: Final = "http://jabber.org/protocol/chatstates"
@@ -134,19 +132,3 @@ NS_REACTIONS: Final = "urn:xmpp:reactions:0"
 
 #: XEP-0461 Message Replies.
 NS_REPLY: Final = "urn:xmpp:reply:0"
-
-
-# Characters XML 1.0 does not allow (§2.2), lone surrogates included.
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-def xml_text(text: str) -> str:
-    """
-    Remove the characters XML 1.0 cannot carry (most C0 controls, lone
-    surrogates, U+FFFE, U+FFFF), so an element never fails to serialise or
-    makes the peer close the stream.
-
-    @param text: Any text.
-    @return: C{text} without those characters.
-    """
-    return _NOT_XML.sub("", text)

@@ -26,14 +26,15 @@ never touch the host's DNS.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from attrs import frozen
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IResolver
 from twisted.logger import Logger
 
-from nextplane.dns import SRVRecord, is_ip, lookup_addresses, lookup_srv, no_service, order_srv
+from nextplane.dns import SRVRecord, is_ip, no_service, order_srv
+
+from ..federation.resolve import RoutedResolver
 
 __all__ = [
     "DEFAULT_PORT",
@@ -128,29 +129,16 @@ def parse_route(route: str) -> Target:
     return Target(host, port, False)
 
 
-class ServerResolver:
+class ServerResolver(RoutedResolver[Target]):
     """
     Resolves remote domains to connection targets and addresses.
     """
 
-    def __init__(
-        self,
-        resolver: IResolver,
-        static_routes: Mapping[str, str] | None = None,
-        rng: random.Random | None = None,
-        prefer_ipv6: bool = False,
-    ) -> None:
+    def read_route(self, route: str) -> Target:
         """
-        @param resolver: Where DNS questions go.
-        @param static_routes: C{{domain: "host:port"}}, taking precedence
-            over DNS.
-        @param rng: Random source for SRV weights.
-        @param prefer_ipv6: Try AAAA addresses before A addresses.
+        Read a static route (see L{parse_route}).
         """
-        self._resolver = resolver
-        self._routes = {k.lower(): parse_route(v) for k, v in (static_routes or {}).items()}
-        self._rng = rng if rng is not None else random.Random()
-        self._prefer_ipv6 = prefer_ipv6
+        return parse_route(route)
 
     def targets(self, domain: str) -> Deferred[list[Target]]:
         """
@@ -161,11 +149,8 @@ class ServerResolver:
         """
         return Deferred.fromCoroutine(self._targets(domain.lower()))
 
-    async def _srv(self, name: str) -> list[SRVRecord]:
-        return await lookup_srv(self._resolver, name)
-
     async def _targets(self, domain: str) -> list[Target]:
-        route = self._routes.get(domain)
+        route = self.route_for(domain)
         if route is not None:
             return [route]
         if is_ip(domain):
@@ -173,14 +158,3 @@ class ServerResolver:
         direct = await self._srv(f"_xmpps-server._tcp.{domain}")
         starttls = await self._srv(f"_xmpp-server._tcp.{domain}")
         return targets_from_srv(domain, direct, starttls, self._rng)
-
-    def addresses(self, host: str) -> Deferred[list[str]]:
-        """
-        The IP addresses of C{host} (A then AAAA, or the other way round with
-        C{prefer_ipv6}); an IP literal is returned as is. An empty list if
-        none resolve.
-        """
-        return Deferred.fromCoroutine(self._addresses(host))
-
-    async def _addresses(self, host: str) -> list[str]:
-        return await lookup_addresses(self._resolver, host, self._prefer_ipv6)

@@ -38,19 +38,25 @@ from twisted.internet.interfaces import (
     IOpenSSLServerConnectionCreator,
 )
 from twisted.logger import Logger
-from zope.interface import implementer
 
 from nextplane.tls import (
     ChainCheck,
     Credentials,
     TenantTLS,
     accept_any_certificate,
-    alpn_selector,
     load_credentials,
     peer_certificates,
     secure_context,
 )
 from nextplane.tls import TrustStore as SharedTrustStore
+
+from ..federation.tls import (
+    ClientCreator,
+    ServerCreator,
+    client_contexts,
+    normalise,
+    server_contexts,
+)
 
 __all__ = [
     "ID_ON_XMPPADDR",
@@ -200,28 +206,6 @@ class TrustStore(SharedTrustStore):
         return CertificateCheck.of(super().check(leaf, intermediates, when))
 
 
-@implementer(IOpenSSLServerConnectionCreator)
-class _ServerCreator:
-    def __init__(self, context: SSL.Context) -> None:
-        self._context = context
-
-    def serverConnectionForTLS(self, tlsProtocol: object) -> SSL.Connection:  # noqa: N803
-        return SSL.Connection(self._context, None)
-
-
-@implementer(IOpenSSLClientConnectionCreator)
-class _ClientCreator:
-    def __init__(self, context: SSL.Context, server_name: str) -> None:
-        self._context = context
-        self._server_name = server_name.encode("idna")
-
-    def clientConnectionForTLS(self, tlsProtocol: object) -> SSL.Connection:  # noqa: N803
-        connection = SSL.Connection(self._context, None)
-        connection.set_tlsext_host_name(self._server_name)
-        connection.set_alpn_protos([ALPN_XMPP_SERVER])
-        return connection
-
-
 class ServerTLS:
     """
     Server-side TLS contexts for every tenant domain, one listener.
@@ -233,19 +217,19 @@ class ServerTLS:
         """
         if not credentials:
             raise ValueError("ServerTLS needs at least one domain")
-        self._contexts: dict[str, SSL.Context] = {}
-        for domain, creds in credentials.items():
-            context = creds.context(contextForServerName=self._context_for_server_name)
-            context.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_CLIENT_ONCE, accept_any_certificate)
-            context.set_alpn_select_callback(alpn_selector(ALPN_XMPP_SERVER))
-            self._contexts[domain.lower()] = context
+        self._contexts = server_contexts(
+            credentials,
+            SSL.VERIFY_PEER | SSL.VERIFY_CLIENT_ONCE,
+            ALPN_XMPP_SERVER,
+            self._context_for_server_name,
+        )
         self._default = next(iter(self._contexts))
 
     def _context_for_server_name(self, server_name: bytes | None) -> SSL.Context | None:
         if not server_name:
             return None
         try:
-            name = server_name.decode("ascii").rstrip(".").lower()
+            name = normalise(server_name.decode("ascii"))
         except UnicodeDecodeError:
             return None
         return self._contexts.get(name)
@@ -261,8 +245,8 @@ class ServerTLS:
         The connection creator for a stream addressed to C{domain} (SNI, if
         sent, takes precedence).
         """
-        context = self._contexts.get((domain or "").lower(), self._contexts[self._default])
-        return _ServerCreator(context)
+        context = self._contexts.get(normalise(domain or ""), self._contexts[self._default])
+        return ServerCreator(context)
 
 
 class ClientTLS:
@@ -271,27 +255,23 @@ class ClientTLS:
     """
 
     def __init__(self, credentials: Mapping[str, Credentials]) -> None:
-        self._contexts: dict[str, SSL.Context] = {}
-        for domain, creds in credentials.items():
-            context = creds.context()
-            context.set_verify(SSL.VERIFY_NONE, accept_any_certificate)
-            self._contexts[domain.lower()] = context
+        self._contexts = client_contexts(credentials)
         self._anonymous: SSL.Context | None = None
 
     def has_certificate(self, domain: str) -> bool:
         """
         Whether a client certificate is configured for C{domain}.
         """
-        return domain.lower() in self._contexts
+        return normalise(domain) in self._contexts
 
     def creator(self, local: str, remote: str) -> IOpenSSLClientConnectionCreator:
         """
         The connection creator for a stream from C{local} to C{remote}.
         """
-        context = self._contexts.get(local.lower())
+        context = self._contexts.get(normalise(local))
         if context is None:
             if self._anonymous is None:
                 self._anonymous = secure_context()
                 self._anonymous.set_verify(SSL.VERIFY_NONE, accept_any_certificate)
             context = self._anonymous
-        return _ClientCreator(context, remote)
+        return ClientCreator(context, remote, ALPN_XMPP_SERVER)

@@ -20,7 +20,8 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from nextplane.connectors.sip.message import ParseError, Response, StreamParser
+from nextplane.connectors.sip.message import ParseError, Response
+from nextplane.connectors.sip.parser import StreamParser
 from nextplane.devcerts import CertPaths
 
 from .siphub import poll

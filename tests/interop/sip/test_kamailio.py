@@ -57,20 +57,40 @@ class KamailioMessageTests(TestCase):
         mutual TLS with the tenant's certificate, and on to sipp.
         """
         world = yield SipWorld.create(self)
+        yield self.send_to_sipp(world, "from-hub", "Hallo von nextplane ✓ marker-2", "marker-2")
+        self.assertTrue(world.env.dns.asked("_sipfederationtls._tcp.b.test", "SRV"))
+
+    @defer.inlineCallbacks
+    def send_to_sipp(self, world: SipWorld, name: str, text: str, marker: str) -> Any:
+        """
+        The hub user sends C{text} to the sipp UAS behind Kamailio, which
+        expects C{marker}; the delivery must succeed.
+        """
         hub = world.hub_()
-        run = yield world.sipp_uas("from-hub", sipp.message_uas(["marker-2"]))
+        run = yield world.sipp_uas(name, sipp.message_uas([marker]))
         outcome = yield world.check(
             hub.inject(
                 TextMessage(
                     sender=hub.address(HUB_USER),
                     recipient=Address.parse(REMOTE_USER),
-                    body=RichText.plain("Hallo von nextplane ✓ marker-2"),
+                    body=RichText.plain(text),
                 )
             )
         )
         self.assertTrue(outcome.delivered, outcome.reason)
         yield world.finished(run)
-        self.assertTrue(world.env.dns.asked("_sipfederationtls._tcp.b.test", "SRV"))
+
+    @defer.inlineCallbacks
+    def test_message_by_static_route(self) -> Any:
+        """
+        With C{b.test} in C{[connectors.sip.routes]} and no SRV record for
+        it, the hub user's message is located as SIP without DNS and goes
+        along the route to Kamailio (issue 14).
+        """
+        world = yield SipWorld.create(self, sip={"routes": {"b.test": "sip.b.test:5061"}})
+        world.env.zone.remove("_sipfederationtls._tcp.b.test")
+        yield self.send_to_sipp(world, "by-route", "along the route marker-r", "marker-r")
+        self.assertFalse(world.env.dns.asked("_sipfederationtls._tcp.b.test", "SRV"))
 
 
 class KamailioPolicyTests(TestCase):

@@ -1,0 +1,1 @@
+"""Tests for nextplane.connectors.federation."""
