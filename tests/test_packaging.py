@@ -27,6 +27,7 @@ from twisted.trial.unittest import SkipTest, SynchronousTestCase
 import nextplane
 from nextplane import tap
 from nextplane.config import ConfigError, parse_config
+from nextplane.connectors.registry import CONNECTORS
 
 ROOT = Path(__file__).resolve().parent.parent
 UNIT = ROOT / "etc" / "systemd" / "nextplane.service"
@@ -187,7 +188,9 @@ class VersionTests(SynchronousTestCase):
 class PostgresqlDriverTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.config = parse_config(
-            {"storage": {"backend": "postgresql", "postgresql_dsn": "dbname=x"}}, environ={}
+            {"storage": {"backend": "postgresql", "postgresql_dsn": "dbname=x"}},
+            environ={},
+            registry=CONNECTORS,
         )
 
     def test_missing_driver(self) -> None:
@@ -204,7 +207,7 @@ class PostgresqlDriverTests(SynchronousTestCase):
         """With the extra (as in the dev install) nothing is said; SQLite never asks."""
         tap.require_storage_driver(self.config)
         self.patch(tap.importlib.util, "find_spec", lambda name: None)
-        tap.require_storage_driver(parse_config({}, environ={}))
+        tap.require_storage_driver(parse_config({}, environ={}, registry=CONNECTORS))
 
     def test_make_service_one_line(self) -> None:
         """makeService prints that one line and exits 2."""
