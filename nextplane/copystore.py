@@ -3,7 +3,7 @@
 Copying every table of one store into another through the L{IStore} API,
 e.g. from SQLite to PostgreSQL (C{nextplane copy-store}).
 
-Records with a typed listing (tenants, users, contacts, policies, Slack
+Records with a typed listing (tenants, users, contacts, policies, platform
 installations, the metadata log) are read as records; the rest (chat
 sessions, their platform references, message-id maps, user policies) from
 L{IStore.dump_tables}. Chat sessions get new ids in the target (the API

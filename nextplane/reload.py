@@ -23,6 +23,7 @@ L{ReloadService} turns SIGHUP into one.
 
 from __future__ import annotations
 
+import functools
 import signal
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol, runtime_checkable
@@ -34,6 +35,7 @@ from twisted.internet.interfaces import IReactorThreads
 from twisted.logger import Logger
 
 from .config import Config, ConfigError, PartnerConfig, TenantConfig, load_config
+from .connectors.registry import CONNECTORS
 from .interfaces import IStore
 from .locate import FederationLocator
 from .logs import HubLogging, parse_level
@@ -44,6 +46,9 @@ from .storage.records import TenantRecord
 __all__ = ["PolicyCache", "ReloadResult", "ReloadService", "Reloader", "restart_needed"]
 
 log = Logger()
+
+#: Reads a configuration file for this build's connectors.
+_LOAD: Callable[[str], Config] = functools.partial(load_config, registry=CONNECTORS)
 
 
 @runtime_checkable
@@ -120,13 +125,6 @@ def restart_needed(running: Config, new: Config) -> list[str]:
     return notes
 
 
-def _load_with_connectors(path: str) -> Config:
-    # The registry imports every connector: only when a reload reads a file.
-    from .connectors.registry import CONNECTORS
-
-    return load_config(path, registry=CONNECTORS)
-
-
 class Reloader:
     """
     Applies reloads of the configuration file at C{running.path}.
@@ -151,7 +149,7 @@ class Reloader:
         logging: HubLogging | None = None,
         log_path_pinned: bool = False,
         notifier: Notifier | None = None,
-        load: Callable[[str], Config] | None = None,
+        load: Callable[[str], Config] = _LOAD,
     ) -> None:
         if running.path is None:
             raise ValueError("the running configuration was not read from a file")
@@ -164,7 +162,7 @@ class Reloader:
         self._logging = logging
         self._log_path_pinned = log_path_pinned
         self._notifier = notifier if notifier is not None else Notifier({})
-        self._load = load if load is not None else _load_with_connectors
+        self._load = load
         self._turns = KeyedSerializer()
         self.reloads = 0
 

@@ -44,7 +44,7 @@ from .contacts import ContactBook
 from .interfaces import DeliveryFailed, IConnector, IEventSink, IProfileSource, IStore
 from .locate import FederationLocator
 from .model.address import Address, ChatSessionId
-from .model.events import Event, Presence
+from .model.events import Category, Event, Presence
 from .model.profile import Profile
 from .notices import delivery_error
 from .ordering import KeyedSerializer
@@ -361,11 +361,17 @@ class Router:
     ) -> Outcome:
         # Durable before the destination can answer (a fast acceptance
         # must find the request), and ended if the event does not arrive.
+        if event.category != Category.CONTACT:
+            return await self._hand_over(event, session, handed_over)
         handshake = await self.contacts.begin(event)
-        outcome = await self._hand_over(event, session, handed_over)
-        if not outcome.delivered:
-            await self.contacts.end(handshake)
-        return outcome
+        delivered = False
+        try:
+            outcome = await self._hand_over(event, session, handed_over)
+            delivered = outcome.delivered
+            return outcome
+        finally:
+            if not delivered:  # for any reason, a bug in a connector included
+                await self.contacts.end(handshake)
 
     async def _hand_over(
         self, event: Event, session: ChatSessionId, handed_over: Callable[[], None]

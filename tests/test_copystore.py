@@ -46,9 +46,7 @@ async def fill(store: IStore) -> str:
     await store.put_user_policy(r.UserPolicy(ALICE, False))
     await store.put_domain_policy(r.DomainPolicy("acme.test", "*.bad.test", "block"))
     await store.put_installation(
-        r.PlatformInstallation(
-            "slack", "T1", "xoxb-secret", ("chat:write",), T0, {"bot_user_id": "U0", "bot_id": "B0"}
-        )
+        r.PlatformInstallation("slack", "T1", "xoxb-secret", ("chat:write",), T0, {"bot_id": "B0"})
     )
     await store.append_metadata(
         r.MetadataRecord(
@@ -100,6 +98,7 @@ class CopyStoreTests(TestCase):
         installation = await target.get_installation("slack", "T1")
         assert installation is not None
         self.assertEqual(installation.credentials, "xoxb-secret")
+        self.assertEqual(installation.attributes, {"bot_id": "B0"})
         self.assertFalse((await target.get_tenant_policy("acme.test")).files)
         policy = await target.get_user_policy(ALICE)
         assert policy is not None

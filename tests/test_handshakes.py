@@ -111,6 +111,20 @@ class HandshakeTests(SynchronousTestCase):
         self.assertEqual(self.successResultOf(routing).condition, "remote-server-timeout")
         self.assertEqual(self.state(), ContactState.REMOVED)
 
+    def test_broken_connector_ends_request(self) -> None:
+        """
+        A connector failing with an unexpected error ends the request too.
+        """
+
+        def broken(event: Event) -> Deferred[None]:
+            raise RuntimeError("bug")
+
+        self.core.xmpp.deliver = broken  # type: ignore[method-assign]
+        outcome = self.route(ContactRequest(sender=JOHN, recipient=PETER))
+        self.assertEqual(outcome.condition, "internal-server-error")
+        self.assertEqual(self.state(), ContactState.REMOVED)
+        self.flushLoggedErrors(RuntimeError)
+
     def test_failed_removal_stands(self) -> None:
         """
         A removal the other side could not be told of still removes.

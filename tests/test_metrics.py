@@ -248,3 +248,32 @@ class TallyTests(SynchronousTestCase):
         self.assertEqual(tally.rate_limited["slack"], 2)
         self.assertEqual(tally.errors[("slack", "channel_not_found")], 1)
         self.assertEqual(tally.errors[("slack", "x" * 64)], 1)
+
+
+class MeteredSinkTests(SynchronousTestCase):
+    """
+    The metered sink passes the router's options on.
+    """
+
+    def test_tell_sender_passed_on(self) -> None:
+        """A connector answering the sender itself routes with tell_sender=False."""
+        from prometheus_client import CollectorRegistry
+        from twisted.internet.defer import succeed
+        from twisted.internet.task import Clock
+
+        from nextplane.metrics.routing import MeteredSink, RoutingMetrics
+
+        calls: list[dict[str, Any]] = []
+
+        class Router:
+            def route(self, event: Any, **options: Any) -> Any:
+                calls.append(options)
+                return succeed(None)
+
+        metrics = RoutingMetrics(CollectorRegistry(), Clock(), {}, lambda domain: None)
+        sink = MeteredSink(Router(), metrics, "slack")  # type: ignore[arg-type]
+        a, b = Address("a", "acme.test"), Address("b", "w.test")
+        event = TextMessage(sender=a, recipient=b, body=RichText([]))
+        self.successResultOf(sink.route(event, tell_sender=False))
+        self.successResultOf(sink.route(event))
+        self.assertEqual(calls, [{"tell_sender": False}, {}])

@@ -108,9 +108,12 @@ class MeteredSink:
         self._metrics = metrics
         self._source = source
 
-    def route(self, event: Event) -> Deferred[Any]:
+    def route(self, event: Event, **options: Any) -> Deferred[Any]:
         """
         Route C{event} and count its outcome.
+
+        @param options: Passed on to the router (C{tell_sender=False} from
+            a connector that answers the sender itself).
         """
         started = self._metrics.now()
 
@@ -118,4 +121,5 @@ class MeteredSink:
             self._metrics.observe(self._source, event, outcome, started)
             return outcome
 
-        return self._sink.route(event).addCallback(counted)  # type: ignore[no-any-return]
+        route: Any = self._sink.route
+        return route(event, **options).addCallback(counted)  # type: ignore[no-any-return]

@@ -158,6 +158,7 @@ class SlackHub:
             resolver=None,
             mount=self.web.mount,
             on_revoke=self.revocation_listeners.append,
+            contacts=self.router.contacts,
         )
         self.slack: SlackConnector = build(
             context, self.config, http=self.slack_http, rng=ZeroRandom()

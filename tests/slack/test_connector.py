@@ -12,7 +12,7 @@ import secrets
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from twisted.internet.defer import succeed
+from twisted.internet.defer import Deferred, succeed
 from twisted.logger import LogLevel, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
@@ -217,12 +217,31 @@ class XmppSideTests(SynchronousTestCase):
         """A contact with no hub user record is shown with the profile fetched for them (e.g. their vCard)."""
         hub = self.hub
         fetched = Profile("Peter Smith", "Engineer", "https://img.test/p.png")
-        hub.slack._profiles = lambda requester, address: succeed(fetched)  # type: ignore[attr-defined]
+        hub.slack.directory.fetch_profile = lambda requester, address: succeed(fetched)
         conversation = self.connect()
         self.successResultOf(hub.inject(text_message(RichText([Text("hi")]))))
         [post] = hub.posts(conversation)
         self.assertEqual(post.username, "Peter Smith (peter@widget.test)")
         self.assertEqual(post.icon_url, "https://img.test/p.png")
+
+    def test_profile_never_delays_a_post(self) -> None:
+        """
+        A profile fetch that does not answer (a slow XMPP vCard round trip)
+        does not hold the post: it goes out with what is known, and the
+        profile is used once it came.
+        """
+        hub = self.hub
+        pending: Deferred[Profile | None] = Deferred()
+        hub.slack.directory.fetch_profile = lambda requester, address: pending
+        conversation = self.connect()
+        self.successResultOf(hub.inject(text_message(RichText([Text("one")]))))
+        [post] = hub.posts(conversation)
+        self.assertEqual((post.username, post.text), ("peter@widget.test", "one"))
+        pending.callback(Profile("Peter Smith", None, "https://img.test/p.png"))
+        second = hub.inject(text_message(RichText([Text("two")])))
+        hub.advance(1)  # Slack's pace: one post per second per channel
+        self.assertTrue(self.successResultOf(second).delivered)
+        self.assertEqual(hub.posts(conversation)[-1].username, "Peter Smith (peter@widget.test)")
 
     def test_chat_both_ways(self) -> None:
         """Peter appears as himself in a private conversation; john's plain replies reach him."""
@@ -626,6 +645,22 @@ class CommandTests(SynchronousTestCase):
             answer, f"You and peter@widget.test are now connected: chat in <#{channel}>."
         )
 
+    def test_request_answering_invite(self) -> None:
+        """
+        A contact's request answering the user's invitation connects them:
+        no request card, the conversation says they accepted.
+        """
+        hub = self.hub
+        self.command("invite peter@widget.test")
+        self.successResultOf(hub.inject(ContactRequest(sender=PETER, recipient=JOHN)))
+        hub.advance(1)
+        conversation = hub.conversation(hub.sim_a, hub.john)
+        self.assertIn("accepted your invitation", conversation.messages[-1].text)
+        contact = self.successResultOf(hub.store.get_contact(JOHN, PETER))
+        self.assertEqual(contact.state, ContactState.ACCEPTED)
+        cards = [m for m in hub.dm(hub.sim_a, hub.john).messages if "wants to chat" in m.text]
+        self.assertEqual(cards, [])
+
     def test_direct_message_commands(self) -> None:
         """Commands typed in the app's DM are answered there; other words get help."""
         hub = self.hub
@@ -821,7 +856,7 @@ class BurstTests(SynchronousTestCase):
         outcomes = [hub.xmpp.inject(text_message(f"message {n}")) for n in range(200)]
         hub.pump()
         self.assertNoResult(outcomes[1])  # waits for its turn...
-        hub.advance(hub.slack._ack_after)
+        hub.advance(hub.slack.delivery.ack_after)
         # Acknowledged by then: posted, or queued for long enough.
         self.assertTrue(all(self.successResultOf(o).delivered for o in outcomes))
         hub.advance(200)

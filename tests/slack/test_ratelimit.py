@@ -84,4 +84,4 @@ class RateLimiterTests(SynchronousTestCase):
         limiter = RateLimiter()
         for index in range(5000):
             limiter.delay("chat.postMessage", f"C{index}", float(index))
-        self.assertLess(len(limiter._last_post), 4097)
+        self.assertLess(limiter.tracked(), 4097)

@@ -183,7 +183,7 @@ class ReplayGuardTests(SynchronousTestCase):
         clock.advance(200)
         guard.seen("b")
         clock.advance(101)
-        self.assertEqual(len(guard), 2)
+        self.assertEqual(len(guard), 1)  # "a" is forgotten
         self.assertFalse(guard.seen("a"))
         self.assertEqual(len(guard), 2)  # "a" expired and was recorded again
         self.assertTrue(guard.seen("b"))

@@ -1,8 +1,9 @@
 """
-The Slack platform connector: request signatures, mrkdwn and Block Kit
-translation, the Web API client, the Events API webhook and the connector
-that serves tenants' Slack workspaces
-(L{nextplane.connectors.slack.connector}).
+The Slack platform connector, an adapter on the platform kit
+(L{nextplane.connectors.platform}): request signatures, mrkdwn and Block
+Kit translation, the Web API's shapes, the Events API webhook, OAuth
+installs, the Home tab, and the connector that serves tenants' Slack
+workspaces (L{nextplane.connectors.slack.connector}).
 
 Slack documentation: U{https://docs.slack.dev/}.
 """

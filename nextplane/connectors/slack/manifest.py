@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .connector import SCOPES
+from .config import SCOPES
 
 __all__ = ["BOT_EVENTS", "COMMAND", "manifest"]
 

@@ -9,20 +9,20 @@ special: "1 message per second per channel", with short bursts allowed and
 an unpublished workspace-wide cap. A limited call gets HTTP 429 with a
 C{Retry-After} header in seconds.
 
-L{RateLimiter} keeps the documented floor of each tier as a sliding
-60-second window per method, spaces C{chat.postMessage} calls to one
-channel by one second, and honours C{Retry-After} blocks. It is given the
-time and answers how long to wait; L{nextplane.connectors.slack.api} does
-the waiting on an injected clock. Method tiers are those of the Slack
-method reference pages as collected in java-slack-sdk
-C{MethodsRateLimits.java}.
+L{RateLimiter} is the kit's L{nextplane.connectors.platform.ratelimit}
+scheduler with Slack's table: the documented floor of each tier as a
+60-second window per method, and C{chat.postMessage} paced one second per
+channel. Method tiers are those of the Slack method reference pages as
+collected in java-slack-sdk C{MethodsRateLimits.java}.
 """
 
 from __future__ import annotations
 
 import enum
-from collections import deque
 from collections.abc import Mapping
+
+from ..platform import ratelimit
+from ..platform.ratelimit import Limit, Window
 
 __all__ = [
     "METHOD_TIERS",
@@ -82,14 +82,11 @@ METHOD_TIERS: Mapping[str, Tier] = {
     "views.publish": Tier.TIER_4,
 }
 
-_WINDOW = 60.0
 
-
-class RateLimiter:
+class RateLimiter(ratelimit.RateLimiter):
     """
-    Decides when each call may start; see the module docstring.
-
-    One limiter serves one token (one workspace installation).
+    The kit's limiter with Slack's tiers; see the module docstring. One
+    limiter serves one token (one workspace installation).
     """
 
     def __init__(
@@ -109,82 +106,26 @@ class RateLimiter:
             C{chat.postMessage}; Slack publishes no number, so none by default
             (a 429 then blocks the method).
         """
-        self._tiers = dict(tiers)
+        self._tier_of = dict(tiers)
         self._per_minute = dict(per_minute)
-        self._post_interval = post_interval
         self._post_per_minute = post_per_minute
         self._default_tier = default_tier
-        self._windows: dict[str, deque[float]] = {}
-        self._last_post: dict[str, float] = {}
-        self._blocked_method: dict[str, float] = {}
-        self._blocked_channel: dict[str, float] = {}
+
+        def limit(tier: Tier) -> Limit:
+            if tier is Tier.SPECIAL:
+                cap = (Window(post_per_minute, 60.0),) if post_per_minute else ()
+                return Limit(overall=cap, per_key=(Window(1, post_interval),))
+            return Limit(overall=(Window(per_minute[tier], 60.0),))
+
+        super().__init__(
+            {method: limit(tier) for method, tier in self._tier_of.items()}, limit(default_tier)
+        )
 
     def limit(self, method: str) -> int | None:
         """
         Calls per minute allowed for C{method}, or C{None} for no window.
         """
-        tier = self._tiers.get(method, self._default_tier)
+        tier = self._tier_of.get(method, self._default_tier)
         if tier is Tier.SPECIAL:
             return self._post_per_minute
         return self._per_minute[tier]
-
-    def delay(self, method: str, channel: str | None, now: float) -> float:
-        """
-        How long C{method} (to C{channel}) must wait before it may start.
-
-        @return: C{0.0} when the call may start now; it is then counted.
-            Otherwise the seconds to wait before asking again; nothing is
-            counted.
-        """
-        wait = max(0.0, self._blocked_method.get(method, 0.0) - now)
-        paced = method == POST_MESSAGE and channel is not None
-        if paced:
-            assert channel is not None
-            wait = max(wait, self._blocked_channel.get(channel, 0.0) - now)
-            last = self._last_post.get(channel)
-            if last is not None:
-                wait = max(wait, last + self._post_interval - now)
-        limit = self.limit(method)
-        window = self._windows.get(method)
-        if limit is not None and window is not None:
-            while window and window[0] <= now - _WINDOW:
-                window.popleft()
-            if len(window) >= limit:
-                wait = max(wait, window[0] + _WINDOW - now)
-        if wait > 0:
-            return wait
-        if limit is not None:
-            self._windows.setdefault(method, deque()).append(now)
-        if paced:
-            assert channel is not None
-            self._last_post[channel] = now
-            if len(self._last_post) > 4096:
-                self._prune(now)
-        return 0.0
-
-    def answered(self, method: str, channel: str | None, now: float) -> None:
-        """
-        Restart C{channel}'s pace when Slack has answered a post to it.
-
-        Slack counts a post when it arrives, which is some time after
-        L{delay} let it start (a new connection, a busy reactor); pacing
-        from the answer keeps the next arrival at least one interval after
-        this one, instead of earning a 429 for being a few ms early.
-        """
-        if method == POST_MESSAGE and channel is not None and channel in self._last_post:
-            self._last_post[channel] = max(self._last_post[channel], now)
-
-    def _prune(self, now: float) -> None:
-        horizon = now - self._post_interval
-        self._last_post = {c: t for c, t in self._last_post.items() if t > horizon}
-        self._blocked_channel = {c: t for c, t in self._blocked_channel.items() if t > now}
-
-    def block(self, method: str, channel: str | None, until: float) -> None:
-        """
-        Hold C{method} back until C{until} after a 429; for
-        C{chat.postMessage} with a channel only that channel is held.
-        """
-        if method == POST_MESSAGE and channel is not None:
-            self._blocked_channel[channel] = max(self._blocked_channel.get(channel, 0.0), until)
-        else:
-            self._blocked_method[method] = max(self._blocked_method.get(method, 0.0), until)

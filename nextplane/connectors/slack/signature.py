@@ -23,11 +23,12 @@ from __future__ import annotations
 import enum
 import hashlib
 import hmac
-from collections import OrderedDict
 from collections.abc import Mapping
 
 from attrs import frozen
 from twisted.internet.interfaces import IReactorTime
+
+from ..platform import replay
 
 __all__ = [
     "MAX_AGE",
@@ -177,15 +178,10 @@ class SignatureVerifier:
         )
 
 
-class ReplayGuard:
+class ReplayGuard(replay.ReplayGuard):
     """
-    Remembers keys (request signatures, C{event_id}s) for a time window.
-
-    L{seen} answers whether a key was already recorded within the window and
-    records it. Memory is bounded twice: entries older than the window are
-    dropped, and at most C{max_entries} are kept (the oldest go first), so a
-    flood cannot exhaust memory; a key evicted early can then be accepted
-    again, which only weakens deduplication under such a flood.
+    The kit's L{nextplane.connectors.platform.replay.ReplayGuard} with
+    Slack's signature window by default, and L{check}.
     """
 
     def __init__(
@@ -196,39 +192,7 @@ class ReplayGuard:
         @param window: How long a key is remembered, in seconds.
         @param max_entries: The most keys kept at once.
         """
-        if max_entries < 1:
-            raise ValueError("max_entries must be positive")
-        self._clock = clock
-        self._window = window
-        self._max = max_entries
-        self._seen: OrderedDict[str, float] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._seen)
-
-    def _expire(self, now: float) -> None:
-        horizon = now - self._window
-        while self._seen:
-            key, when = next(iter(self._seen.items()))
-            if when >= horizon:
-                break
-            del self._seen[key]
-
-    def seen(self, key: str) -> bool:
-        """
-        Record C{key}; tell whether it had been recorded within the window.
-
-        @return: C{True} for a replay (the key stays recorded with its first
-            time), C{False} for a new key.
-        """
-        now = self._clock.seconds()
-        self._expire(now)
-        if key in self._seen:
-            return True
-        self._seen[key] = now
-        while len(self._seen) > self._max:
-            self._seen.popitem(last=False)
-        return False
+        super().__init__(clock, window, max_entries)
 
     def check(self, key: str) -> None:
         """

@@ -1,11 +1,11 @@
 # -*- test-case-name: tests.slack.test_connector -*-
 """
-What the nextplane app shows in Slack: Block Kit cards, the Home tab and
-the wording of notices and command answers.
+How the nextplane app looks in Slack: the kit's contact-request card and
+contact lines (L{nextplane.connectors.platform.cards}) rendered as Block
+Kit, and the Home tab.
 
 Pure functions from hub facts to Slack payloads; every dynamic value is
-escaped for mrkdwn (C{&}, C{<}, C{>}), so an address or a display name can
-never inject a link or a mention.
+escaped for mrkdwn (L{nextplane.connectors.slack.style}).
 """
 
 from __future__ import annotations
@@ -13,51 +13,40 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from attrs import frozen
-
 from ...model.address import Address
-from ...model.events import Availability
-from ...storage.records import ContactDirection, ContactRecord, ContactState
-from .mrkdwn import escape_entities
-from .webhook import ACCEPT_ACTION, DECLINE_ACTION, help_text
+from ..platform.cards import ContactCard, ContactLine, state_text
+from ..platform.commands import list_text
+from .style import MRKDWN, help_text
+from .webhook import ACCEPT_ACTION, DECLINE_ACTION
 
 __all__ = [
     "ContactLine",
     "contact_lines_text",
     "decided_card",
+    "esc",
     "home_view",
     "notice",
     "request_card",
     "state_text",
+    "who",
 ]
 
 #: Contacts shown on the Home tab (Slack allows 100 blocks per view).
 HOME_LIMIT = 40
-
-_PRESENCE = {
-    Availability.AVAILABLE: ":large_green_circle: available",
-    Availability.AWAY: ":large_yellow_circle: away",
-    Availability.BUSY: ":red_circle: busy",
-    Availability.DND: ":red_circle: do not disturb",
-    Availability.OFFLINE: ":white_circle: offline",
-    Availability.UNKNOWN: ":grey_question: presence unknown",
-}
 
 
 def esc(text: object) -> str:
     """
     C{text} safe to put in mrkdwn.
     """
-    return escape_entities(str(text))
+    return MRKDWN.esc(text)
 
 
 def who(address: Address, name: str | None = None) -> str:
     """
     A contact for mrkdwn: C{*Name* (address)} or C{*address*}.
     """
-    if name and name.strip() and name != str(address):
-        return f"*{esc(name.strip())}* ({esc(address)})"
-    return f"*{esc(address)}*"
+    return MRKDWN.who(address, name)
 
 
 def notice(text: str) -> list[dict[str, Any]]:
@@ -67,12 +56,12 @@ def notice(text: str) -> list[dict[str, Any]]:
     return [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
 
 
-def request_card(requester: Address, name: str | None) -> tuple[str, list[dict[str, Any]]]:
+def request_card(card: ContactCard) -> tuple[str, list[dict[str, Any]]]:
     """
     The contact-request card with Accept and Decline buttons, whose value
     is the requester's address. @return: (fallback text, blocks).
     """
-    fallback = f"{requester} wants to chat with you"
+    requester, name = card.contact, card.name
     blocks: list[dict[str, Any]] = [
         {
             "type": "section",
@@ -92,19 +81,19 @@ def request_card(requester: Address, name: str | None) -> tuple[str, list[dict[s
                     "action_id": ACCEPT_ACTION,
                     "text": {"type": "plain_text", "text": "Accept"},
                     "style": "primary",
-                    "value": str(requester),
+                    "value": card.value,
                 },
                 {
                     "type": "button",
                     "action_id": DECLINE_ACTION,
                     "text": {"type": "plain_text", "text": "Decline"},
                     "style": "danger",
-                    "value": str(requester),
+                    "value": card.value,
                 },
             ],
         },
     ]
-    return fallback, blocks
+    return card.title, blocks
 
 
 def decided_card(text: str) -> list[dict[str, Any]]:
@@ -114,61 +103,11 @@ def decided_card(text: str) -> list[dict[str, Any]]:
     return notice(text)
 
 
-def state_text(contact: ContactRecord) -> str:
-    """
-    A contact's state in words.
-    """
-    state = contact.state
-    if state == ContactState.PENDING:
-        if contact.direction == ContactDirection.OUTBOUND:
-            return "invitation sent"
-        return "wants to chat with you"
-    return {
-        ContactState.ACCEPTED: "contact",
-        ContactState.DECLINED: "declined",
-        ContactState.REVOKED: "revoked by an administrator",
-        ContactState.BLOCKED: "blocked",
-        ContactState.REMOVED: "removed",
-        ContactState.EXPIRED: "request expired",
-    }.get(state, state.value)
-
-
-@frozen
-class ContactLine:
-    """
-    One contact as shown to its owner.
-
-    @ivar presence: Last presence heard from the contact; C{UNKNOWN} when
-        nothing was heard (never shown as offline).
-    @ivar channel: The private conversation with the contact, if any.
-    """
-
-    contact: ContactRecord
-    name: str | None = None
-    presence: Availability = Availability.UNKNOWN
-    channel: str | None = None
-
-
-def _line(line: ContactLine) -> str:
-    text = f"{who(line.contact.external, line.name)} - {state_text(line.contact)}"
-    if line.contact.state == ContactState.ACCEPTED:
-        text += f" - {_PRESENCE[line.presence]}"
-        if line.channel:
-            text += f" - <#{line.channel}>"
-    return text
-
-
 def contact_lines_text(lines: Sequence[ContactLine], command: str = "/nextplane") -> str:
     """
     The answer to C{/nextplane list}.
     """
-    if not lines:
-        return (
-            "You have no external contacts yet. "
-            f"Invite one with `{command} invite user@example.com`."
-        )
-    shown = [f"• {_line(line)}" for line in lines]
-    return "*Your external contacts*\n" + "\n".join(shown)
+    return list_text(MRKDWN, lines, command)
 
 
 def home_view(
@@ -202,10 +141,9 @@ def home_view(
             }
         )
     for line in all_lines[:HOME_LIMIT]:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _line(line)}})
-        contact = line.contact
-        if contact.state == ContactState.PENDING and contact.direction == ContactDirection.INBOUND:
-            _, card = request_card(contact.external, line.name)
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": MRKDWN.line(line)}})
+        if line.awaits_answer:
+            _, card = request_card(ContactCard(line.contact.external, line.name))
             blocks.append({**card[1], "block_id": f"nextplane_home_{len(blocks)}"})
     if len(all_lines) > HOME_LIMIT:
         more = len(all_lines) - HOME_LIMIT

@@ -48,7 +48,6 @@ signed by Slack, so each handler checks its own credentials):
 
 from __future__ import annotations
 
-import enum
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -63,8 +62,12 @@ from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
 
-from ...model.address import Address, InvalidAddress, validate_domain
+from ...model.address import Address
+from ..platform.commands import CommandAction, parse_command_text
+from ..platform.delivery import track
+from ..platform.files import pipe
 from .signature import ReplayGuard, SignatureError, SignatureVerifier
+from .style import help_text
 
 __all__ = [
     "ACCEPT_ACTION",
@@ -116,18 +119,6 @@ class SlackEvent:
         kind = str(self.event.get("type", ""))
         subtype = self.event.get("subtype")
         return f"{kind}.{subtype}" if subtype else kind
-
-
-class CommandAction(enum.Enum):
-    """
-    What a C{/nextplane} command asks for.
-    """
-
-    INVITE = "invite"
-    REMOVE = "remove"
-    BLOCK = "block"
-    LIST = "list"
-    HELP = "help"
 
 
 @frozen
@@ -210,62 +201,16 @@ class Interaction:
 class WebAnswer:
     """
     A plain HTTP answer from an optional route's handler.
+
+    @ivar stream: A response whose body is streamed as the answer's body
+        (a file through the hub), instead of C{body}.
     """
 
     status: int
     body: bytes
     content_type: str = "text/plain; charset=utf-8"
     headers: Mapping[str, str] = field(factory=dict)
-
-
-def help_text(command: str = "/nextplane") -> str:
-    """
-    The usage text of the slash command.
-    """
-    return (
-        f"*{command} invite* `user@example.com` - ask an external contact to chat\n"
-        f"*{command} remove* `user@example.com` - remove a contact\n"
-        f"*{command} block* `example.com` or `user@example.com` - block a domain or a person\n"
-        f"*{command} list* - show your external contacts\n"
-        f"*{command} help* - this help"
-    )
-
-
-def parse_command_text(text: str) -> tuple[CommandAction, Address | None, str | None, str | None]:
-    """
-    Read the text after C{/nextplane}.
-
-    @return: (action, address, domain, problem); C{problem} explains a
-        malformed command, whose action is then L{CommandAction.HELP}.
-    """
-    words = text.split()
-    if not words:
-        return CommandAction.HELP, None, None, None
-    verb = words[0].lower()
-    try:
-        action = CommandAction(verb)
-    except ValueError:
-        return CommandAction.HELP, None, None, f"unknown command {words[0]!r}"
-    arguments = words[1:]
-    if action in (CommandAction.LIST, CommandAction.HELP):
-        if arguments:
-            return CommandAction.HELP, None, None, f"{verb} takes no argument"
-        return action, None, None, None
-    if len(arguments) != 1:
-        return CommandAction.HELP, None, None, f"{verb} takes one address"
-    argument = arguments[0]
-    # Slack may autolink addresses: <mailto:a@b|a@b>.
-    if argument.startswith("<") and argument.endswith(">"):
-        argument = argument[1:-1].split("|")[-1]
-    if action is CommandAction.BLOCK and "@" not in argument:
-        try:
-            return action, None, validate_domain(argument), None
-        except InvalidAddress:
-            return CommandAction.HELP, None, None, f"not a domain: {argument}"
-    try:
-        return action, Address.parse(argument), None, None
-    except InvalidAddress:
-        return CommandAction.HELP, None, None, f"not an address: {argument}"
+    stream: Any = None
 
 
 def _form(body: bytes) -> dict[str, str]:
@@ -388,15 +333,7 @@ class SlackWebhook:
 
     def _later(self, name: str, callback: Callable[[Any], Any], argument: Any) -> None:
         def run() -> None:
-            d = maybeDeferred(callback, argument)
-            self.in_flight.add(d)
-
-            def done(result: Any) -> None:
-                self.in_flight.discard(d)
-                if isinstance(result, Failure):
-                    log.failure("Slack {name} handler failed", result, name=name)
-
-            d.addBoth(done)
+            track(self.in_flight, maybeDeferred(callback, argument), f"Slack {name} handler")
 
         self._clock.callLater(0, run)
 
@@ -637,4 +574,17 @@ class SlackWebhook:
             request.setResponseCode(404)
             return b"not found\n"
         d = maybeDeferred(self._on_file, team, file_id, expires, signature)
-        return d.addBoth(lambda result: self._answer(request, result))
+        return d.addBoth(lambda result: self._stream(request, result))
+
+    def _stream(self, request: IRequest, result: Any) -> bytes | Deferred[bytes]:
+        if not isinstance(result, WebAnswer) or result.stream is None:
+            return self._answer(request, result)
+        self._answer(request, result)
+
+        def cut(failure: Failure) -> bytes:
+            # The headers are out: only a cut connection says it failed.
+            log.info("a Slack file stopped streaming: {error}", error=failure.value)
+            request.loseConnection()  # type: ignore[attr-defined]
+            return b""
+
+        return pipe(result.stream, request).addCallbacks(lambda _: b"", cut)

@@ -15,8 +15,7 @@ connector stores is qualified by the team id:
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from typing import Generic, TypeVar
+from cachetools import LRUCache
 
 from ...interfaces import DeliveryFailed
 from ...model.address import Address
@@ -28,25 +27,6 @@ __all__ = ["PLATFORM", "SlackWorkspace", "platform_id", "split_platform_id"]
 
 #: The connector's name, and the platform of its users.
 PLATFORM = "slack"
-
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-class _Bounded(OrderedDict[K, V], Generic[K, V]):
-    """
-    A dict that forgets its oldest entries beyond C{limit}.
-    """
-
-    def __init__(self, limit: int) -> None:
-        super().__init__()
-        self.limit = limit
-
-    def __setitem__(self, key: K, value: V) -> None:
-        super().__setitem__(key, value)
-        self.move_to_end(key)
-        while len(self) > self.limit:
-            self.popitem(last=False)
 
 
 def platform_id(team_id: str, user_id: str) -> str:
@@ -84,10 +64,10 @@ class SlackWorkspace:
         self.bot_user_id: str | None = None
         self.bot_id: str | None = None
         self.state = "starting" if client is not None else "not installed"
-        self.users: _Bounded[str, UserRecord] = _Bounded(10_000)
-        self.ids: _Bounded[str, str] = _Bounded(10_000)
-        self.dms: _Bounded[str, str] = _Bounded(10_000)
-        self.home_viewers: _Bounded[str, bool] = _Bounded(10_000)
+        self.users: LRUCache[str, UserRecord] = LRUCache(10_000)
+        self.ids: LRUCache[str, str] = LRUCache(10_000)
+        self.dms: LRUCache[str, str] = LRUCache(10_000)
+        self.home_viewers: LRUCache[str, bool] = LRUCache(10_000)
 
     def __repr__(self) -> str:
         return f"<SlackWorkspace {self.team_id} {self.domain} {self.state}>"

@@ -231,9 +231,17 @@ class SlackProsodyTests(TestCase):
 
         store = hub.service.store
         john, remote = Address.parse(john_jid), Address.parse(f"alice@{PROSODY}")
-        # The conversation may be opened before the router stores the
-        # acceptance (it applies contact changes after delivery).
         yield wait_for_contact_state(reactor, store, john, remote, ContactState.ACCEPTED)
+        # The router records the acceptance before it hands it to Slack, so
+        # the notice may still be on its way (create, invite, then post).
+        yield poll(
+            reactor,
+            lambda: (
+                any("accepted your invitation" in m.text for m in conversation.messages) or None
+            ),
+            20,
+            "the acceptance notice",
+        )
         self.assertIn("accepted your invitation", conversation.messages[-1].text)
 
         # alice -> john: shown as herself in the private conversation.
