@@ -149,7 +149,10 @@ class Bench:
         config: dict[str, Any] = {
             "hub": {"data_dir": str(directory), "log_format": "json"},
             "storage": {"backend": "sqlite", "sqlite_path": str(directory / "hub.sqlite3")},
-            "web": {"listen": f"tcp:{free_port()}:interface=127.0.0.1"},
+            "web": {
+                "listen": f"tcp:{free_port()}:interface=127.0.0.1",
+                "admin_listen": "tcp:0:interface=127.0.0.1",
+            },
             "tls": {"ca_certificates": [str(self.ca.cert)]},
             **tenant.hub_config(self.hub_certs),
         }
@@ -169,6 +172,8 @@ class Bench:
             "dialback_secret": "bench-dialback-secret-0123456789",
             "require_certificates": True,
             "system_ca": False,
+            # Every idle stream comes from the one loopback address.
+            "max_streams_per_address": 100_000,
         }
         return config
 
