@@ -311,6 +311,8 @@ class WebConfig:
     access_log: bool = False
     admin_listen: str = "tcp:8081:interface=127.0.0.1"
     admin_session_idle: float = 1800.0
+    #: Largest request body accepted; a larger one is refused with 413 unread.
+    max_request_body: int = 1 << 20
 
 
 @frozen
@@ -480,6 +482,7 @@ def _parse_web(root: Section) -> WebConfig:
         access_log=web.boolean("access_log", False),
         admin_listen=web.server_endpoint("admin_listen", "tcp:8081:interface=127.0.0.1"),
         admin_session_idle=web.number("admin_session_idle", 1800.0),
+        max_request_body=web.integer("max_request_body", 1 << 20, minimum=1024, maximum=64 << 20),
     )
     if config.admin_token is not None and len(config.admin_token) < 16:
         raise ConfigError(web.key("admin_token"), "must be at least 16 characters")

@@ -259,7 +259,7 @@ def build_hub(
     web = EndpointService(
         "web",
         endpoints.serverFromString(reactor, config.web.listen),
-        hub_site(web_app.resource(), config.web.access_log),
+        hub_site(web_app.resource(), config.web.access_log, config.web.max_request_body),
         "(HTTP: webhooks, file links, /healthz)",
     )
     web.setServiceParent(hub)
@@ -268,7 +268,7 @@ def build_hub(
     admin = EndpointService(
         "admin",
         endpoints.serverFromString(reactor, config.web.admin_listen),
-        hub_site(admin_web.resource(), config.web.access_log),
+        hub_site(admin_web.resource(), config.web.access_log, config.web.max_request_body),
         "(HTTP: portal /portal/, admin API /admin/api/, /metrics, /healthz)",
     )
     admin.setServiceParent(hub)
