@@ -47,6 +47,7 @@ TOKEN = "xoxb-interop-0000-SECRETTOKEN"
 SECRET = "interop-signing-secret-0123456789"
 PASSWORD = "pw-interop"
 WEB_PORT = 8080
+ADMIN_PORT = 8081
 
 #: The test registry: the build's connectors, the recording platform and Slack.
 REGISTRY = {**TEST_CONNECTORS, "slack": slack.ENTRY}
@@ -98,6 +99,7 @@ class SlackHub:
             "web": {
                 "listen": f"tcp:{WEB_PORT}:interface={self.address}",
                 "public_url": f"http://{self.address}:{WEB_PORT}",
+                "admin_listen": f"tcp:{ADMIN_PORT}:interface={self.address}",
             },
             "dns": {"servers": [f"{env.dns_address}:{env.dns_port}"], "timeout": 2},
             "tls": {"ca_certificates": [str(env.ca.cert)]},

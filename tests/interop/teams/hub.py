@@ -85,6 +85,7 @@ class TeamsHub:
             "web": {
                 "listen": f"tcp:{WEB_PORT}:interface={self.address}",
                 "public_url": f"http://{self.address}:{WEB_PORT}",
+                "admin_listen": f"tcp:0:interface={self.address}",
             },
             "dns": {"servers": [f"{env.dns_address}:{env.dns_port}"], "timeout": 2},
             "tls": {"ca_certificates": [str(env.ca.cert)]},
