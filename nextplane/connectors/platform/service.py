@@ -24,13 +24,20 @@ from ...contacts import ContactBook
 from ...interfaces import DeliveryFailed, IEventSink, IStore
 from ...model.address import Address
 from ...model.events import Event
-from ..base import ConnectorContext
+from ..base import ConnectorContext, ConnectorEntry
 from .commands import ContactCommands, Style
 from .delivery import Delivery
 from .directory import Directory, ProfileFetch
 from .httpapi import HTTPClient, pooled_client
 
-__all__ = ["Hub", "PlatformService", "build_platform", "mount"]
+__all__ = [
+    "Hub",
+    "PlatformService",
+    "build_platform",
+    "mount",
+    "platform_builder",
+    "platform_entry",
+]
 
 P = TypeVar("P", bound="PlatformService")
 
@@ -90,6 +97,8 @@ class PlatformService(Service):
     """
 
     role = "platform"
+    #: The platform's endpoints, set by the connector.
+    webhook: Any
 
     def __init__(
         self, hub: Hub, platform: str, store_name: str, settings: Any, http_pool: Any = None
@@ -113,12 +122,14 @@ class PlatformService(Service):
         )
         self.directory = Directory(hub.store, store_name, hub.clock, hub.profiles)
         self._http_pool = http_pool
+        #: The served tenants (the platform's own type), by domain.
+        self._by_domain: dict[str, Any] = {}
 
     def serves(self, address: Address) -> bool:
         """
         Whether C{address} is a user of a tenant this connector serves.
         """
-        raise NotImplementedError
+        return address.domain in self._by_domain
 
     def contact_commands(self, hub: Hub, style: Style) -> ContactCommands:
         """
@@ -174,9 +185,9 @@ class PlatformService(Service):
 
     def resource(self) -> Any:
         """
-        The platform's web resource (mounted by L{mount}).
+        The platform's web resource (mounted by L{mount}): its C{webhook}'s.
         """
-        raise NotImplementedError
+        return self.webhook.resource()
 
 
 def mount(context: ConnectorContext, segment: str, connector: PlatformService) -> None:
@@ -213,3 +224,40 @@ def build_platform(
     connector = factory(Hub.of(context), config=config, http=http, rng=rng, http_pool=pool)
     mount(context, segment, connector)
     return connector
+
+
+def platform_builder(factory: Callable[..., P], segment: str) -> Callable[..., P]:
+    """
+    The C{build(context, config, *, http=None, rng=None)} of a platform
+    connector: L{build_platform} with C{config.max_connections}.
+    """
+
+    def build(
+        context: ConnectorContext,
+        config: Any,
+        *,
+        http: HTTPClient | None = None,
+        rng: random.Random | None = None,
+    ) -> P:
+        return build_platform(
+            factory,
+            context,
+            config,
+            segment=segment,
+            max_connections=config.max_connections,
+            http=http,
+            rng=rng,
+        )
+
+    return build
+
+
+def platform_entry(
+    name: str, parse_config: Callable[[Any], Any], build: Callable[..., Any], summary: str
+) -> ConnectorEntry:
+    """
+    The registry entry of a platform connector.
+    """
+    return ConnectorEntry(
+        name=name, role="platform", parse_config=parse_config, build=build, summary=summary
+    )
