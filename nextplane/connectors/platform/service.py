@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from attrs import frozen
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, fail
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
@@ -138,6 +138,32 @@ class PlatformService(Service):
         """
         book = hub.contacts or ContactBook(hub.store, hub.clock, self.serves)
         return ContactCommands(book, self.delivery, hub.clock, style)
+
+    def deliver(self, event: Event) -> Deferred[None]:
+        """
+        Deliver C{event} to its recipient's tenant (L{deliver_to}), or
+        fail it when the connector is stopped or does not serve them.
+        """
+        tenant = self._by_domain.get(event.recipient.domain)
+        refused = self.refusal(event, tenant is not None)
+        if refused is not None or tenant is None:
+            return refused or succeed(None)
+        return self.deliver_to(tenant, event)
+
+    def deliver_to(self, tenant: Any, event: Event) -> Deferred[None]:
+        """
+        Deliver C{event} to its recipient at C{tenant} (one of the
+        connector's own, from C{_by_domain}).
+        """
+        raise NotImplementedError
+
+    def queue(self, tenant_id: str, event: Event, send: Callable[[], Any]) -> Deferred[None]:
+        """
+        Queue C{send} in order with the other deliveries from C{event}'s
+        sender to its recipient at C{tenant_id}.
+        """
+        key = (tenant_id, event.recipient.key, event.sender.key)
+        return self.delivery.submit(key, event, send)
 
     def refusal(self, event: Event, served: bool) -> Deferred[None] | None:
         """

@@ -322,21 +322,16 @@ class SlackConnector(PlatformService):
 
     # -- outbound ----------------------------------------------------------
 
-    def deliver(self, event: Event) -> Deferred[None]:
+    def deliver_to(self, ws: SlackWorkspace, event: Event) -> Deferred[None]:
         """
-        Deliver C{event} to its Slack recipient; see the module docstring.
+        Deliver C{event} to its recipient in C{ws}; see the module docstring.
         """
-        ws = self._by_domain.get(event.recipient.domain)
-        refused = self.refusal(event, ws is not None)
-        if refused is not None or ws is None:
-            return refused or succeed(None)
         if isinstance(event, Typing):
             return succeed(None)  # Slack has no typing indicator for apps
         if isinstance(event, Presence):
             self._home.note_presence(ws, event)
             return succeed(None)
-        key = (ws.team_id, event.recipient.key, event.sender.key)
-        return self.delivery.submit(key, event, lambda: self._outbound.deliver(ws, event))
+        return self.queue(ws.team_id, event, lambda: self._outbound.deliver(ws, event))
 
 
 #: Build the Slack connector for every tenant whose platform is C{slack}

@@ -193,21 +193,16 @@ class TeamsConnector(PlatformService):
 
     # -- outbound ----------------------------------------------------------
 
-    def deliver(self, event: Event) -> Deferred[None]:
+    def deliver_to(self, tenant: TeamsTenant, event: Event) -> Deferred[None]:
         """
-        Deliver C{event} to its Teams recipient; see the module docstring.
+        Deliver C{event} to its recipient in C{tenant}; see the module docstring.
         """
-        tenant = self._by_domain.get(event.recipient.domain)
-        refused = self.refusal(event, tenant is not None)
-        if refused is not None or tenant is None:
-            return refused or succeed(None)
         if isinstance(event, Presence):
             return succeed(None)  # Teams shows bots' contacts no presence
         if isinstance(event, Typing):
             self._type(tenant, event)
             return succeed(None)
-        key = (tenant.tenant_id, event.recipient.key, event.sender.key)
-        return self.delivery.submit(key, event, lambda: self.outbound.deliver(tenant, event))
+        return self.queue(tenant.tenant_id, event, lambda: self.outbound.deliver(tenant, event))
 
     def _type(self, tenant: TeamsTenant, event: Typing) -> None:
         # At most one typing notice per chat every few seconds, outside the
