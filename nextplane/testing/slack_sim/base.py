@@ -152,7 +152,7 @@ class SimulatorBase:
         """
         return [c for c in self.calls if c.method == method and c.error is None]
 
-    # --- rate limits --------------------------------------------------------
+    # --- shared by the parts -----------------------------------------------
 
     def _next_fault(self, method: str) -> Fault | None:
         if self._outage is not None and method != "upload":
