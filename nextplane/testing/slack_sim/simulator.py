@@ -14,10 +14,10 @@ C{invalid_arguments} answer and is recorded in L{SlackSimulator.violations},
 so a test can assert there were none. Tokens come from the
 C{Authorization: Bearer} header and must hold a scope the method needs.
 
-Rate limits: in L{REAL_LIMITS} mode each method is held to its tier per
+Rate limits: in C{REAL_LIMITS} mode each method is held to its tier per
 token (per minute, sliding window) and C{chat.postMessage} to one message
 per second per channel, answering HTTP 429 with C{Retry-After}
-(U{https://docs.slack.dev/apis/web-api/rate-limits}); L{CAPACITY} mode has
+(U{https://docs.slack.dev/apis/web-api/rate-limits}); C{CAPACITY} mode has
 no limits, to measure the hub. Time comes from an injected clock.
 
 L{SlackSimulator.inject} queues faults per method (5xx, hangs before or
@@ -26,32 +26,21 @@ after acting, error codes, 429s) to exercise the client's retry rules.
 Users acting in Slack (L{SlackSimulator.user_posts} and friends) change
 the workspace and, with an L{EventSender} attached, reach the hub as signed
 Events API deliveries.
+
+Parts: L{nextplane.testing.slack_sim.webapi} (the endpoint: checks,
+limits, faults), L{nextplane.testing.slack_sim.methods} and
+L{nextplane.testing.slack_sim.files} (the methods and file hosts),
+L{nextplane.testing.slack_sim.actors} (users acting), over
+L{nextplane.testing.slack_sim.base}; the modes and records are in
+L{nextplane.testing.slack_sim.records}.
 """
 
 from .actors import UserActions
 from .files import FileMethods
 from .methods import ChatMethods
-from .records import (
-    CAPACITY,
-    REAL_LIMITS,
-    SIM_TIERS,
-    CallRecord,
-    Fault,
-    RateLimitRecord,
-    Violation,
-)
 from .webapi import WebApi
 
-__all__ = [
-    "CAPACITY",
-    "REAL_LIMITS",
-    "SIM_TIERS",
-    "CallRecord",
-    "Fault",
-    "RateLimitRecord",
-    "SlackSimulator",
-    "Violation",
-]
+__all__ = ["SlackSimulator"]
 
 
 class SlackSimulator(WebApi, ChatMethods, FileMethods, UserActions):
