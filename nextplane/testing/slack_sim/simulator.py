@@ -24,7 +24,7 @@ L{SlackSimulator.inject} queues faults per method (5xx, hangs before or
 after acting, error codes, 429s) to exercise the client's retry rules.
 
 Users acting in Slack (L{SlackSimulator.user_posts} and friends) change
-the workspace and, with an L{EventSender} attached, reach the hub as signed
+the workspace and, with an C{EventSender} attached, reach the hub as signed
 Events API deliveries.
 
 Parts: L{nextplane.testing.slack_sim.webapi} (the endpoint: checks,
