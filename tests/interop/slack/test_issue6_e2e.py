@@ -20,17 +20,15 @@ import secrets
 from typing import Any
 from urllib.parse import quote
 
-from treq.client import HTTPClient
 from twisted.internet import defer
 from twisted.trial.unittest import TestCase
-from twisted.web.client import Agent, HTTPConnectionPool
 
 from nextplane.model.address import Address
 from nextplane.storage.records import ContactState
 from tests.interop.harness.env import InteropEnvironment
 from tests.interop.harness.hub import poll, wait_for_contact_state
 
-from .test_slack_xmpp import ADMIN_PORT, HUB_DOMAIN, PASSWORD, PROSODY, SlackHub
+from .test_slack_xmpp import HUB_DOMAIN, PASSWORD, PROSODY, SlackHub
 
 ADMIN_TOKEN = "admin-interop-" + "0123456789abcdef0123456789abcdef"
 
@@ -54,9 +52,8 @@ class AdminSlackHub(SlackHub):
         @param path: below C{/admin/api/}, with its query string.
         @return: the status and the body.
         """
-        pool = HTTPConnectionPool(self.reactor, persistent=False)
-        client = HTTPClient(Agent(self.reactor, pool=pool))
-        url = f"http://{self.address}:{ADMIN_PORT}/admin/api/{path}"
+        client = self.web_client()
+        url = f"{self.admin_url}/admin/api/{path}"
         headers = {"Authorization": f"Bearer {ADMIN_TOKEN}", "Accept": accept}
 
         async def run() -> tuple[int, bytes]:
