@@ -16,6 +16,7 @@ from twisted.internet.interfaces import IReactorTime, IResolver
 
 from ..config import Config, Section
 from ..contacts import ContactBook
+from ..federation_health import HealthRecorder, NullRecorder
 from ..interfaces import IConnector, IEventSink, IStore
 from ..model.address import Address
 from ..model.profile import Profile
@@ -48,6 +49,8 @@ class ConnectorContext:
         (L{nextplane.router.Router.profile_of}).
     @ivar work: The one writer of work records (L{nextplane.work.WorkLog});
         C{None} where no message is claimed (tests).
+    @ivar federation_health: Where federation connectors report links
+        that came up or failed (the portal's federation page).
     @ivar contacts: The one writer of contact state
         (L{nextplane.contacts.ContactBook}); C{None} only in tests that
         need none.
@@ -65,6 +68,7 @@ class ConnectorContext:
     profiles: Callable[[Address, Address], Deferred[Profile | None]] = lambda requester, address: (
         succeed(None)
     )
+    federation_health: HealthRecorder = Factory(NullRecorder)
     contacts: ContactBook | None = None
     work: WorkLog | None = None
 

@@ -16,29 +16,15 @@ from typing import Any, TypeVar
 
 from treq.testing import StubTreq
 from twisted.internet.defer import Deferred
-from twisted.internet.task import Clock
 
 from nextplane.config import (
-    Config,
-    DnsConfig,
-    HubConfig,
-    PartnerConfig,
-    RouterConfig,
     Section,
-    StorageConfig,
     TenantConfig,
-    TlsConfig,
-    WebConfig,
 )
-from nextplane.connectors.base import ConnectorContext
 from nextplane.connectors.slack.connector import SCOPES, SlackConnector, build, parse_config
 from nextplane.interfaces import IStore
-from nextplane.locate import FederationLocator
 from nextplane.model.address import Address
 from nextplane.model.events import Event
-from nextplane.router import Router
-from nextplane.storage.memory import MemoryStore
-from nextplane.testing.connectors import RecordingConnector
 from nextplane.testing.slack_sim import (
     REAL_LIMITS,
     Conversation,
@@ -49,9 +35,9 @@ from nextplane.testing.slack_sim import (
     SlackSimulator,
     Workspace,
 )
-from nextplane.web.app import HubWebApp
 
-from .helpers import T0, ZeroRandom
+from ..platform.hub import MemoryHub
+from .helpers import ZeroRandom
 
 T = TypeVar("T")
 
@@ -69,7 +55,7 @@ def addr(text: str) -> Address:
     return Address.parse(text)
 
 
-class SlackHub:
+class SlackHub(MemoryHub):
     """
     See the module docstring.
 
@@ -95,27 +81,14 @@ class SlackHub:
         @param start: Whether to start the connector now; else see
             L{start}.
         """
-        self.clock = Clock()
-        self.clock.advance(T0)
-        self.store: IStore = store if store is not None else MemoryStore()
-        self.tenants = (
-            TenantConfig("acme.test", "slack", TEAM_A, "unused.crt", "unused.key"),
-            TenantConfig("beta.test", "slack", TEAM_B, "unused.crt", "unused.key"),
+        super().__init__(
+            (
+                TenantConfig("acme.test", "slack", TEAM_A, "unused.crt", "unused.key"),
+                TenantConfig("beta.test", "slack", TEAM_B, "unused.crt", "unused.key"),
+            ),
+            store,
+            delivery_timeout,
         )
-        partners = (PartnerConfig("widget.test", "xmpp"),)
-        self.router = Router(
-            store=self.store,
-            tenants=self.tenants,
-            locator=FederationLocator(partners, ["xmpp"], None, self.clock),
-            clock=self.clock,
-            delivery_timeout=delivery_timeout,
-        )
-        self.xmpp = RecordingConnector("xmpp", role="federation", sink=self.router)
-        self.xmpp.startService()
-        self.router.add_connector(self.xmpp)
-
-        self.web = HubWebApp({}, "test")
-        self.hub_http = StubTreq(self.web.resource())
         self.sim_a = self._simulator(TEAM_A, "acme", mode)
         self.sim_b = self._simulator(TEAM_B, "beta", mode)
         self.john = self.sim_a.workspace.add_user("john", "john@acme.test", "John Smith")
@@ -125,6 +98,7 @@ class SlackHub:
         self.sim_b.workspace.add_token(TOKEN_B, frozenset(SCOPES))
         self.cloud = SlackCloud(self.sim_a, self.sim_b)
         self.slack_http = StubTreq(self.cloud)
+        self.http_clients.append(self.slack_http)
 
         if tokens is None:
             tokens = {TEAM_A: TOKEN_A, TEAM_B: TOKEN_B}
@@ -138,28 +112,11 @@ class SlackHub:
         section = Section(data, "connectors.slack", {})
         self.config = parse_config(section)
         section.finish()
-        self.hub_config = Config(
-            hub=HubConfig(),
-            storage=StorageConfig(),
-            web=WebConfig(public_url=public_url),
-            dns=DnsConfig(),
-            tls=TlsConfig(),
-            router=RouterConfig(delivery_timeout=delivery_timeout),
-            tenants=self.tenants,
-            partners=partners,
-            connectors={"slack": self.config},
-        )
         self.revocation_listeners: list[Any] = []
-        context = ConnectorContext(
-            reactor=self.clock,
-            store=self.store,
-            sink=self.router,
-            config=self.hub_config,
-            resolver=None,
-            mount=self.web.mount,
-            on_revoke=self.revocation_listeners.append,
-            contacts=self.router.contacts,
+        context = self.connector_context(
+            public_url, {"slack": self.config}, self.revocation_listeners.append
         )
+        self.hub_config = context.config
         self.slack: SlackConnector = build(
             context, self.config, http=self.slack_http, rng=ZeroRandom()
         )
@@ -189,34 +146,9 @@ class SlackHub:
 
     # -- time and traffic ----------------------------------------------------
 
-    def pump(self, rounds: int = 200) -> None:
-        """Move HTTP traffic and run what is due now, until quiet."""
-        for _ in range(rounds):
-            self.hub_http.flush()
-            self.slack_http.flush()
-            due = [c for c in self.clock.getDelayedCalls() if c.getTime() <= self.clock.seconds()]
-            busy = self.hub_http._agent._pumps or self.slack_http._agent._pumps  # type: ignore[attr-defined]
-            if not due and not busy:
-                return
-            self.clock.advance(0)
-
-    def advance(self, seconds: float, step: float = 1.0) -> None:
-        """Let C{seconds} pass in steps, pumping after each."""
-        self.pump()
-        remaining = seconds
-        while remaining > 1e-9:
-            move = min(step, remaining)
-            self.clock.advance(move)
-            self.pump()
-            remaining -= move
-
     def settle(self, d: Deferred[T], limit: float = 30.0) -> Deferred[T]:
         """Advance time until C{d} fired (at most C{limit} seconds)."""
-        waited = 0.0
-        self.pump()
-        while not d.called and waited < limit:
-            self.advance(0.5)
-            waited += 0.5
+        self.wait(d, limit)
         return d
 
     # -- Slack users acting --------------------------------------------------
@@ -261,10 +193,6 @@ class SlackHub:
     def posts(self, conversation: Conversation) -> list[SimMessage]:
         """Messages posted by the app as someone else (impersonated)."""
         return [m for m in conversation.messages if m.username is not None]
-
-    def delivered(self, kind: str) -> list[Event]:
-        """What reached the XMPP side, of one kind."""
-        return self.xmpp.of_kind(kind)
 
     def inject(self, event: Event) -> Deferred[Any]:
         """An event from the XMPP side; traffic is pumped."""

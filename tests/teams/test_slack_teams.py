@@ -43,7 +43,7 @@ class SlackTeamsTests(SynchronousTestCase):
         self.john = workspace.add_user("john", "john@acme.test", "John Smith")
         workspace.add_token(TOKEN, frozenset(SCOPES))
         slack_http = StubTreq(SlackCloud(self.slack_sim))
-        hub.extra_http.append(slack_http)
+        hub.http_clients.append(slack_http)
         section = Section(
             {
                 "signing_secret": SECRET,
