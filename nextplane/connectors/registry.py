@@ -21,9 +21,10 @@ __all__ = ["CONNECTORS", "ConnectorContext", "ConnectorEntry"]
 from . import echo
 from .sip import connector as sip
 from .slack import connector as slack
+from .webex import connector as webex
 from .xmpp import connector as xmpp
 
 #: Every connector of this build, by configuration name.
 CONNECTORS: Mapping[str, ConnectorEntry] = {
-    entry.name: entry for entry in (echo.ENTRY, sip.ENTRY, slack.ENTRY, xmpp.ENTRY)
+    entry.name: entry for entry in (echo.ENTRY, sip.ENTRY, slack.ENTRY, webex.ENTRY, xmpp.ENTRY)
 }

@@ -56,6 +56,7 @@ __all__ = [
     "get_attachment_action",
     "get_file",
     "get_me",
+    "get_person",
     "get_message",
     "list_webhooks",
     "parse_attachment_action",
@@ -138,6 +139,13 @@ def get_me() -> ApiRequest:
     C{GET /people/me}: the bot's own person (loop prevention).
     """
     return ApiRequest("GET", "/people/me")
+
+
+def get_person(person_id: str) -> ApiRequest:
+    """
+    C{GET /people/{id}}: a person's e-mail and name (answer: L{parse_person}).
+    """
+    return ApiRequest("GET", f"/people/{_id(person_id)}")
 
 
 def create_room(title: str) -> ApiRequest:

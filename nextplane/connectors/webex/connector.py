@@ -1,0 +1,296 @@
+# -*- test-case-name: tests.webex.test_connector -*-
+"""
+The Cisco Webex platform connector: tenants' Webex users chat with
+external contacts through the nextplane Webex bot.
+
+Representation
+==============
+A Webex bot cannot post as another identity, and in a group space it
+hears only messages that @mention it, so each user talks to the bot in
+their direct (1:1) space with it (L{nextplane.connectors.webex.space}):
+
+  - each contact's messages arrive there after the contact's name in
+    bold, threaded per contact (the first message starts the thread);
+  - a reply in a contact's thread goes to that contact; a plain message
+    to the last contact heard from, or the one picked with
+    C{chat <address>}; with several contacts active each send is
+    confirmed (the kit's L{ChatTargets});
+  - contact requests are Adaptive Cards (Accept / Decline, answered
+    through C{attachmentActions}); C{invite}, C{remove}, C{block},
+    C{list}, C{help} are typed in the space (the kit's commands);
+  - files from Webex reach contacts as signed, expiring hub links (the
+    bot token stays in the hub); files to Webex arrive as links;
+  - what Webex cannot show is said, not dropped: reactions arrive as a
+    line; typing is not shown and presence reads "unknown" (Webex gives
+    bots neither); edits made in Webex reach no one (Webex has no webhook
+    for them).
+
+Parts: L{webhook} (C{POST /webex/events}, signature first; file links),
+L{inbound}, L{outbound}, L{space}, L{rest} (the kit's caller, Retry-After),
+L{webhooks} (the keeper, run at start and when the public URL changes).
+Message content is never stored or logged.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from typing import Any
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, DeferredSemaphore, fail, succeed
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from ...config import TenantConfig
+from ...contacts import ContactBook
+from ...interfaces import DeliveryFailed, IConnector, IEventSink, IStore
+from ...model.address import Address
+from ...model.events import Event, Presence, Typing
+from ..base import ConnectorContext, ConnectorEntry
+from ..platform.commands import ContactCommands
+from ..platform.delivery import Delivery
+from ..platform.directory import Directory, ProfileFetch
+from ..platform.files import FileLinks, derive_key
+from ..platform.httpapi import HTTPClient, RetryPolicy, pooled_client
+from ..platform.targets import ChatTargets
+from .api import get_me, parse_person
+from .config import WebexConfig, parse_config
+from .events import Envelope
+from .inbound import WebexInbound
+from .outbound import WebexOutbound
+from .rest import WebexRest
+from .signature import WebhookVerifier
+from .space import DirectSpaces
+from .style import WEBEX
+from .webhook import WebexWebhook
+from .webhooks import KeepReport, keep_webhooks
+
+__all__ = ["ENTRY", "PLATFORM", "WebexConnector", "build"]
+
+log = Logger()
+
+#: The connector's configuration name and users' platform in the store.
+PLATFORM = "webex"
+
+
+@implementer(IConnector)
+class WebexConnector(Service):
+    """
+    Serves the tenants whose platform is C{webex}; see the module docstring.
+
+    @ivar webhook: The endpoints to mount at C{/webex/}.
+    @ivar keeper: The last start's webhook changes (C{None} before).
+    """
+
+    connector_name = PLATFORM
+    role = "platform"
+
+    def __init__(
+        self,
+        *,
+        sink: IEventSink,
+        store: IStore,
+        clock: IReactorTime,
+        config: WebexConfig,
+        tenants: tuple[TenantConfig, ...] | list[TenantConfig],
+        http: HTTPClient,
+        rng: random.Random | None = None,
+        public_url: str | None = None,
+        delivery_timeout: float = 60.0,
+        http_pool: Any = None,
+        profiles: ProfileFetch | None = None,
+        contacts: ContactBook | None = None,
+    ) -> None:
+        self._config = config
+        self._public_url = public_url
+        self._http_pool = http_pool
+        self._tenants: Mapping[str, TenantConfig] = {
+            t.domain: t for t in tenants if t.platform == PLATFORM
+        }
+        self.delivery = Delivery(
+            platform="Webex",
+            sink=sink,
+            clock=clock,
+            ack_after=max(0.1, min(config.queue_ack_seconds, delivery_timeout / 2)),
+            max_queued=config.max_queued,
+        )
+        self.directory = Directory(store, PLATFORM, clock, profiles)
+        self.rest = WebexRest(
+            http,
+            config.bot_token,
+            config.api_base_url,
+            clock,
+            rng if rng is not None else random.Random(),
+            RetryPolicy(timeout=config.request_timeout),
+            DeferredSemaphore(config.max_connections),
+        )
+        self.spaces = DirectSpaces(self.rest, store, ChatTargets(clock))
+        book = contacts or ContactBook(store, clock, self.serves)
+        self.links = FileLinks(
+            derive_key(config.webhook_secret, "webex file links"),
+            public_url,
+            clock,
+            config.file_link_ttl,
+            "webex/files",
+        )
+        self.inbound = WebexInbound(
+            sink=sink,
+            directory=self.directory,
+            spaces=self.spaces,
+            commands=ContactCommands(book, self.delivery, clock, WEBEX),
+            links=self.links,
+            tenants=self._tenants,
+        )
+        self.outbound = WebexOutbound(store, self.directory, self.spaces)
+        self.webhook = WebexWebhook(
+            WebhookVerifier([config.webhook_secret]),
+            clock,
+            self._received,
+            self.links,
+            self._open_file,
+        )
+        self.keeper: KeepReport | None = None
+
+    def _received(self, envelope: Envelope) -> None:
+        # One user's events in order; different users' in parallel.
+        key = envelope.item.room_id if hasattr(envelope.item, "room_id") else None
+        self.delivery.receive(key or envelope.data_id, lambda: self.inbound.handle(envelope))
+
+    def _open_file(self, scope: str, file_id: str) -> Deferred[Any]:
+        url = self.inbound.files.get(file_id)
+        if url is None or scope not in self._tenants:
+            return succeed(None)
+        return Deferred.fromCoroutine(self.rest.open_file(url))
+
+    def startService(self) -> Deferred[None]:
+        """
+        Learn the bot's own id (C{people/me}) and keep the webhooks.
+        """
+        Service.startService(self)
+        return Deferred.fromCoroutine(self._start())
+
+    async def _start(self) -> None:
+        me = parse_person(await self.rest.call(get_me()))
+        self.inbound.me = me.id
+        await self.public_url_changed(self._public_url)
+
+    async def public_url_changed(self, public_url: str | None) -> None:
+        """
+        Point the webhooks at C{public_url} (at start, and when it changes).
+        """
+        self._public_url = public_url
+        if public_url is None:
+            log.warn("Webex: no [web] public_url, so no webhooks: nothing from Webex is heard")
+            return
+        self.keeper = await keep_webhooks(self.rest.call, public_url, self._config.webhook_secret)
+
+    def stopService(self) -> Deferred[None]:
+        """
+        Stop taking deliveries; queued ones fail (senders are told).
+        """
+        Service.stopService(self)
+        return Deferred.fromCoroutine(self._stopping())
+
+    async def _stopping(self) -> None:
+        if not await self.delivery.stop():
+            log.info("stopping Webex: some work was still under way")
+        if self._http_pool is not None:
+            await self._http_pool.closeCachedConnections()
+
+    def resource(self) -> Any:
+        """
+        The endpoints (mounted at C{/webex/} by L{build}).
+        """
+        return self.webhook.resource()
+
+    def revoke(self, revocation: Any) -> None:
+        """
+        Drop queued deliveries an admin revocation covers.
+        """
+        self.delivery.revoke(revocation)
+
+    def health(self) -> dict[str, Any]:
+        """
+        Counters and the deliveries waiting.
+        """
+        return {
+            "state": "ok" if self.running and self.inbound.me else "stopped",
+            "tenants": sorted(self._tenants),
+            "events_in": self.inbound.events_in,
+            "messages_out": self.outbound.messages_out,
+            "refused": dict(self.webhook.refused),
+            "replays": self.webhook.replays,
+            "queued": len(self.delivery),
+            "late_failures": self.delivery.late_failures,
+        }
+
+    def serves(self, address: Address) -> bool:
+        """
+        Whether C{address} is at a Webex tenant of this hub.
+        """
+        return address.domain in self._tenants
+
+    def fetch_profile(self, requester: Address, address: Address) -> Deferred[Any]:
+        """
+        Webex users' profiles are their stored user records.
+        """
+        return succeed(None)
+
+    def deliver(self, event: Event) -> Deferred[None]:
+        """
+        Show C{event} to its Webex recipient, in order per contact.
+        """
+        if not self.running:
+            return fail(DeliveryFailed("service-unavailable", "the Webex connector is stopped"))
+        if not self.serves(event.recipient):
+            reason = f"{event.recipient.domain} is not served by Webex here"
+            return fail(DeliveryFailed("item-not-found", reason))
+        if isinstance(event, Typing | Presence):
+            return succeed(None)  # Webex shows bots' contacts neither
+        key = (event.recipient.key, event.sender.key)
+        return self.delivery.submit(key, event, lambda: self.outbound.deliver(event))
+
+
+def build(
+    context: ConnectorContext,
+    config: WebexConfig,
+    *,
+    http: HTTPClient | None = None,
+    rng: random.Random | None = None,
+) -> WebexConnector:
+    """
+    Build the Webex connector for every tenant whose platform is C{webex}
+    and mount its endpoints at C{/webex/}.
+    """
+    hub = context.config
+    pool = None
+    if http is None:
+        http, pool = pooled_client(context.reactor, config.max_connections)
+    connector = WebexConnector(
+        sink=context.sink,
+        store=context.store,
+        clock=context.reactor,
+        config=config,
+        tenants=hub.tenants,
+        http=http,
+        rng=rng,
+        public_url=hub.web.public_url,
+        delivery_timeout=hub.router.delivery_timeout,
+        http_pool=pool,
+        profiles=context.profiles,
+        contacts=context.contacts,
+    )
+    context.mount("webex", connector.resource())
+    context.on_revoke(connector.revoke)
+    return connector
+
+
+ENTRY = ConnectorEntry(
+    name=PLATFORM,
+    role="platform",
+    parse_config=parse_config,
+    build=build,
+    summary="Cisco Webex: a bot in each user's direct space; webhooks kept by the hub, REST.",
+)

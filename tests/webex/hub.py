@@ -1,0 +1,217 @@
+"""
+A hub in memory with the Webex connector and a simulated Webex.
+
+Tenant acme.test is served by Webex (users john and ann); widget.test is
+reached over a recording XMPP federation connector. Everything runs on one
+L{Clock}; L{WebexHub.pump} moves the in-memory HTTP traffic both ways.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from treq.testing import StubTreq
+from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock
+
+from nextplane.config import (
+    Config,
+    DnsConfig,
+    HubConfig,
+    PartnerConfig,
+    RouterConfig,
+    Section,
+    StorageConfig,
+    TenantConfig,
+    TlsConfig,
+    WebConfig,
+)
+from nextplane.connectors.base import ConnectorContext
+from nextplane.connectors.webex.connector import WebexConnector, build
+from nextplane.connectors.webex.config import parse_config
+from nextplane.connectors.webex.signature import sign
+from nextplane.interfaces import IStore
+from nextplane.locate import FederationLocator
+from nextplane.model.address import Address
+from nextplane.router import Router
+from nextplane.storage.memory import MemoryStore
+from nextplane.testing.connectors import RecordingConnector
+from nextplane.testing.webex_sim import CAPACITY, WebexSimulator, WebhookSender
+from nextplane.testing.webex_sim.state import SimMessage, SimPerson
+
+T = TypeVar("T")
+
+BOT_TOKEN = "webex-bot-token-SECRETVALUE"
+SECRET = "webex-hook-secret-0123456789"
+HUB = "https://hub.test"
+SIM_BASE = "http://webex.test/v1"
+T0 = 1_700_000_000
+
+
+def addr(text: str) -> Address:
+    """Parse an address."""
+    return Address.parse(text)
+
+
+class ZeroRandom:
+    """No jitter."""
+
+    def random(self) -> float:
+        return 0.0
+
+
+class WebexHub:
+    """
+    See the module docstring.
+
+    @ivar sim: The simulated Webex; C{john}, C{ann} and the C{bot}.
+    @ivar xmpp: The federation side (widget.test).
+    """
+
+    def __init__(
+        self,
+        mode: str = CAPACITY,
+        store: IStore | None = None,
+        sim: WebexSimulator | None = None,
+        clock: Clock | None = None,
+        start: bool = True,
+    ) -> None:
+        self.clock = clock or Clock()
+        if clock is None:
+            self.clock.advance(T0)
+        self.store: IStore = store if store is not None else MemoryStore()
+        self.tenants = (TenantConfig("acme.test", "webex", "org", "unused.crt", "unused.key"),)
+        partners = (PartnerConfig("widget.test", "xmpp"),)
+        self.router = Router(
+            store=self.store,
+            tenants=self.tenants,
+            locator=FederationLocator(partners, ["xmpp"], None, self.clock),
+            clock=self.clock,
+            delivery_timeout=60.0,
+        )
+        self.xmpp = RecordingConnector("xmpp", role="federation", sink=self.router)
+        self.xmpp.startService()
+        self.router.add_connector(self.xmpp)
+
+        from nextplane.web.app import HubWebApp
+
+        self.web = HubWebApp({}, "test")
+        self.hub_http = StubTreq(self.web.resource())
+        if sim is None:
+            sim = WebexSimulator(self.clock, mode=mode, sender=WebhookSender(self.hub_http, self.clock))
+            sim.state.add_person("nextplane@webex.bot", "nextplane", bot=True, token=BOT_TOKEN)
+            sim.state.add_person("john@acme.test", "John Smith", token="john-token")
+            sim.state.add_person("ann@acme.test", "Ann Other", token="ann-token")
+        else:
+            assert sim.world.sender is not None
+            sim.world.sender._http = self.hub_http
+        self.sim = sim
+        self.bot = self._person("nextplane@webex.bot")
+        self.john = self._person("john@acme.test")
+        self.ann = self._person("ann@acme.test")
+        self.sim_http = StubTreq(self.sim.resource())
+        section = Section(
+            {"bot_token": BOT_TOKEN, "webhook_secret": SECRET, "api_base_url": SIM_BASE},
+            "connectors.webex",
+            {},
+        )
+        self.config = parse_config(section, environ={})
+        section.finish()
+        hub_config = Config(
+            hub=HubConfig(),
+            storage=StorageConfig(),
+            web=WebConfig(public_url=HUB),
+            dns=DnsConfig(),
+            tls=TlsConfig(),
+            router=RouterConfig(delivery_timeout=60.0),
+            tenants=self.tenants,
+            partners=partners,
+            connectors={"webex": self.config},
+        )
+        context = ConnectorContext(
+            reactor=self.clock,
+            store=self.store,
+            sink=self.router,
+            config=hub_config,
+            resolver=None,
+            mount=self.web.mount,
+            contacts=self.router.contacts,
+        )
+        self.webex: WebexConnector = build(
+            context, self.config, http=self.sim_http, rng=ZeroRandom()  # type: ignore[arg-type]
+        )
+        self.router.add_connector(self.webex)
+        self.started: Deferred[None] | None = None
+        if start:
+            self.start()
+
+    def _person(self, email: str) -> SimPerson:
+        found = self.sim.state.by_email(email)
+        assert found is not None
+        return found
+
+    def start(self) -> Deferred[None]:
+        """Start the connector (people/me, webhooks) and pump."""
+        self.started = self.webex.startService()
+        self.pump()
+        return self.started
+
+    def pump(self, rounds: int = 300) -> None:
+        """Move HTTP traffic and run what is due now, until quiet."""
+        for _ in range(rounds):
+            self.hub_http.flush()
+            self.sim_http.flush()
+            due = [c for c in self.clock.getDelayedCalls() if c.getTime() <= self.clock.seconds()]
+            busy = self.hub_http._agent._pumps or self.sim_http._agent._pumps  # type: ignore[attr-defined]
+            if not due and not busy:
+                return
+            self.clock.advance(0)
+
+    def advance(self, seconds: float, step: float = 1.0) -> None:
+        """Let C{seconds} pass in steps, pumping after each."""
+        self.pump()
+        remaining = seconds
+        while remaining > 1e-9:
+            move = min(step, remaining)
+            self.clock.advance(move)
+            self.pump()
+            remaining -= move
+
+    # -- Webex users acting ----------------------------------------------------
+
+    def direct(self, person: SimPerson) -> str:
+        """The bot's direct space with C{person} (created when missing)."""
+        room = self.sim.world.direct_room(self.bot, person.id, None)
+        return room.id
+
+    def says(self, person: SimPerson, text: str, parent: str | None = None) -> SimMessage:
+        """C{person} writes C{text} in their direct space with the bot."""
+        message = self.sim.world.user_posts(person.id, self.direct(person), markdown=text, parent_id=parent)
+        self.advance(1)
+        return message
+
+    def posts(self, person: SimPerson) -> list[SimMessage]:
+        """What was posted in C{person}'s direct space, oldest first."""
+        return self.sim.state.room_messages(self.direct(person))
+
+    def bot_texts(self, person: SimPerson) -> list[str]:
+        """The texts the bot posted in C{person}'s direct space."""
+        return [m.text or "" for m in self.posts(person) if m.person_id == self.bot.id]
+
+    def post_raw(self, body: bytes, signature: str | None) -> int:
+        """POST C{body} to /webex/events; the status."""
+        headers = {b"Content-Type": [b"application/json"]}
+        if signature is not None:
+            headers[b"X-Spark-Signature"] = [signature.encode()]
+        d = self.hub_http.post(HUB + "/webex/events", data=body, headers=headers)
+        self.pump()
+        codes: list[int] = []
+        d.addCallback(lambda r: codes.append(r.code))
+        self.pump()
+        return codes[0]
+
+    def signed(self, body: dict[str, Any]) -> tuple[bytes, str]:
+        """A delivery body and its correct signature."""
+        raw = json.dumps(body).encode()
+        return raw, sign(SECRET, raw)
