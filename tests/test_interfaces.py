@@ -22,7 +22,10 @@ from .helpers import CoreFixture
 from .test_locate import FakeResolver
 
 #: The least each connector's section needs to build.
-MINIMAL_SECTIONS = {"slack": {"signing_secret": "test-signing-secret-0123"}}
+MINIMAL_SECTIONS = {
+    "slack": {"signing_secret": "test-signing-secret-0123"},
+    "webex": {"bot_token": "test-bot-token", "webhook_secret": "test-webhook-secret-0123"},
+}
 
 
 class InterfaceTests(SynchronousTestCase):

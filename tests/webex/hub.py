@@ -28,8 +28,8 @@ from nextplane.config import (
     WebConfig,
 )
 from nextplane.connectors.base import ConnectorContext
-from nextplane.connectors.webex.connector import WebexConnector, build
 from nextplane.connectors.webex.config import parse_config
+from nextplane.connectors.webex.connector import WebexConnector, build
 from nextplane.connectors.webex.signature import sign
 from nextplane.interfaces import IStore
 from nextplane.locate import FederationLocator
@@ -99,7 +99,9 @@ class WebexHub:
         self.web = HubWebApp({}, "test")
         self.hub_http = StubTreq(self.web.resource())
         if sim is None:
-            sim = WebexSimulator(self.clock, mode=mode, sender=WebhookSender(self.hub_http, self.clock))
+            sim = WebexSimulator(
+                self.clock, mode=mode, sender=WebhookSender(self.hub_http, self.clock)
+            )
             sim.state.add_person("nextplane@webex.bot", "nextplane", bot=True, token=BOT_TOKEN)
             sim.state.add_person("john@acme.test", "John Smith", token="john-token")
             sim.state.add_person("ann@acme.test", "Ann Other", token="ann-token")
@@ -139,7 +141,10 @@ class WebexHub:
             contacts=self.router.contacts,
         )
         self.webex: WebexConnector = build(
-            context, self.config, http=self.sim_http, rng=ZeroRandom()  # type: ignore[arg-type]
+            context,
+            self.config,
+            http=self.sim_http,
+            rng=ZeroRandom(),  # type: ignore[arg-type]
         )
         self.router.add_connector(self.webex)
         self.started: Deferred[None] | None = None
@@ -187,7 +192,9 @@ class WebexHub:
 
     def says(self, person: SimPerson, text: str, parent: str | None = None) -> SimMessage:
         """C{person} writes C{text} in their direct space with the bot."""
-        message = self.sim.world.user_posts(person.id, self.direct(person), markdown=text, parent_id=parent)
+        message = self.sim.world.user_posts(
+            person.id, self.direct(person), markdown=text, parent_id=parent
+        )
         self.advance(1)
         return message
 

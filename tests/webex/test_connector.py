@@ -94,7 +94,9 @@ class Connected(SynchronousTestCase):
         self.hub.xmpp.inject(message)
         self.hub.advance(1)
         self.hub.xmpp.inject(
-            MessageEdit(sender=PETER, recipient=JOHN, message_id=message.message_id, body=text("typo"))
+            MessageEdit(
+                sender=PETER, recipient=JOHN, message_id=message.message_id, body=text("typo")
+            )
         )
         self.hub.advance(1)
         texts = self.hub.bot_texts(self.hub.john)
@@ -198,3 +200,56 @@ class Connected(SynchronousTestCase):
         self.assertIn(str(PETER), self.hub.bot_texts(self.hub.john)[-1])
         self.hub.says(self.hub.john, "help")
         self.assertIn("invite", self.hub.bot_texts(self.hub.john)[-1])
+
+
+class RequestTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.hub = WebexHub()
+        # john has written to the bot once, so the hub knows him.
+        self.hub.says(self.hub.john, "help")
+
+    def tearDown(self) -> None:
+        self.assertEqual(self.hub.sim.violations, [])
+
+    def card(self) -> str:
+        cards = [m for m in self.hub.posts(self.hub.john) if m.attachments]
+        self.assertEqual(len(cards), 1)
+        return cards[0].id
+
+    def test_accept_by_card(self) -> None:
+        """
+        peter's request arrives as an Adaptive Card; Accept (an
+        attachmentAction) accepts, and plain messages then go to peter.
+        """
+        self.hub.xmpp.inject(ContactRequest(sender=PETER, recipient=JOHN, display_name="Peter"))
+        self.hub.advance(1)
+        card = self.card()
+        self.hub.sim.world.user_submits(
+            self.hub.john.id, card, {"verb": "contact.accept", "request": str(PETER)}
+        )
+        self.hub.advance(1)
+        self.assertEqual([e.recipient for e in self.hub.xmpp.of_kind(ContactAccept.kind)], [PETER])
+        self.hub.says(self.hub.john, "hi peter")
+        self.assertEqual(self.hub.xmpp.of_kind(TextMessage.kind)[-1].recipient, PETER)
+
+    def test_decline_by_card(self) -> None:
+        """
+        Decline declines.
+        """
+        self.hub.xmpp.inject(ContactRequest(sender=PETER, recipient=JOHN))
+        self.hub.advance(1)
+        self.hub.sim.world.user_submits(
+            self.hub.john.id, self.card(), {"verb": "contact.decline", "request": str(PETER)}
+        )
+        self.hub.advance(1)
+        self.assertEqual(len(self.hub.xmpp.of_kind("contact_decline")), 1)
+
+    def test_forged_card_answer_ignored(self) -> None:
+        """
+        A card answer with other inputs does nothing.
+        """
+        self.hub.xmpp.inject(ContactRequest(sender=PETER, recipient=JOHN))
+        self.hub.advance(1)
+        self.hub.sim.world.user_submits(self.hub.john.id, self.card(), {"verb": "other"})
+        self.hub.advance(1)
+        self.assertEqual(self.hub.xmpp.of_kind(ContactAccept.kind), [])

@@ -129,6 +129,12 @@ class Style:
         """
         return {"ok": "✅", "warning": "⚠️", "wave": "👋", "link": "🔗"}.get(name, "")
 
+    def once_accepted(self) -> str:
+        """
+        What happens when an invited contact accepts.
+        """
+        return "You will get a private conversation with them once they accept."
+
     def place(self, ref: str) -> str:
         """
         A link to conversation C{ref}.
@@ -308,10 +314,7 @@ class ContactCommands:
                 "What you post in this conversation is sent to them.",
             )
             return f"{note}You and {address} are now connected: chat in {s.place(channel)}."
-        return (
-            f"{note}Invitation sent to {address}. You will get a private conversation with "
-            "them once they accept."
-        )
+        return f"{note}Invitation sent to {address}. {s.once_accepted()}"
 
     async def _remove(self, surface: Surface, user: UserRecord, address: Address) -> str:
         contact = await self._contacts.get(user.address, address)

@@ -21,7 +21,7 @@ from .api import BASE_URL
 __all__ = ["TOKEN_VARIABLE", "WebexConfig", "parse_config"]
 
 #: Where the bot token is read from when the section has none.
-TOKEN_VARIABLE = "NEXTPLANE_WEBEX_BOT_TOKEN"
+TOKEN_VARIABLE = "NEXTPLANE_WEBEX_BOT_TOKEN"  # noqa: S105 - a variable name, not a secret
 
 
 @frozen
@@ -59,12 +59,17 @@ class WebexConfig:
 def parse_config(section: Section, environ: Mapping[str, str] | None = None) -> WebexConfig:
     """
     Validate C{[connectors.webex]}.
+
+    @param environ: Where C{NEXTPLANE_WEBEX_BOT_TOKEN} is looked up; by
+        default the environment the configuration is read with.
     """
-    environ = os.environ if environ is None else environ
+    if environ is None:
+        environ = getattr(section, "_environ", None) or os.environ
     token = section.optional_string("bot_token") or environ.get(TOKEN_VARIABLE, "")
     if not token:
         raise ConfigError(
-            section.key("bot_token"), f"is required (or set the environment variable {TOKEN_VARIABLE})"
+            section.key("bot_token"),
+            f"is required (or set the environment variable {TOKEN_VARIABLE})",
         )
     secret = section.string("webhook_secret")
     if len(secret) < 16:

@@ -142,6 +142,7 @@ class WebexConnector(Service):
             commands=ContactCommands(book, self.delivery, clock, WEBEX),
             links=self.links,
             tenants=self._tenants,
+            store=store,
         )
         self.outbound = WebexOutbound(store, self.directory, self.spaces)
         self.webhook = WebexWebhook(

@@ -21,11 +21,10 @@ from cachetools import LRUCache
 from twisted.logger import Logger
 
 from ...config import TenantConfig
-from ...interfaces import IEventSink
+from ...interfaces import IEventSink, IStore
 from ...model.address import Address, InvalidAddress
 from ...model.events import FileShare, MessageRetract, TextMessage
-from ...model.text import RichText
-from ...storage.records import UserRecord
+from ...storage.records import ContactState, UserRecord
 from ..platform.commands import CommandAction, ContactCommands, help_text, parse_command_text
 from ..platform.directory import Directory
 from ..platform.files import FileLinks
@@ -66,7 +65,9 @@ class WebexInbound:
         commands: ContactCommands,
         links: FileLinks,
         tenants: Mapping[str, TenantConfig],
+        store: IStore,
     ) -> None:
+        self._store = store
         self._sink = sink
         self._directory = directory
         self._spaces = spaces
@@ -126,20 +127,37 @@ class WebexInbound:
         key = self._spaces.space_key(user)
         contact = self._spaces.targets.target(key, message.parent_id)
         if contact is None:
+            contact = await self._only_contact(user)
+            if contact is not None:
+                self._spaces.targets.pick(key, contact)
+        if contact is None:
             await self._spaces.say(
-                user, "Nobody to send this to yet: `invite <address>` adds a contact, `help` says more."
+                user,
+                "Nobody to send this to yet: `invite <address>` adds a contact, `help` says more.",
             )
             return
         body = parse_html(message.html) if message.html else parse_markdown(source)
         if body.plain_text().strip():
             self._sent[message.id] = (user.address, contact)
             await self._sink.route(
-                TextMessage(sender=user.address, recipient=contact, body=body, message_id=message.id)
+                TextMessage(
+                    sender=user.address, recipient=contact, body=body, message_id=message.id
+                )
             )
         for index, url in enumerate(message.files):
             await self._file(user, contact, f"{message.id}-{index}", url)
         if self._spaces.targets.ambiguous(key):
             await self._spaces.say(user, f"→ sent to {contact}", parent_id=message.parent_id)
+
+    async def _only_contact(self, user: UserRecord) -> Address | None:
+        # After a restart the reply targets are empty: a user with exactly one
+        # accepted contact means that one.
+        accepted = [
+            c.external
+            for c in await self._store.list_contacts(owner=user.address)
+            if c.state == ContactState.ACCEPTED
+        ]
+        return accepted[0] if len(accepted) == 1 else None
 
     async def _file(self, user: UserRecord, contact: Address, file_id: str, url: str) -> None:
         name = url.rstrip("/").rpartition("/")[2] or "file"
@@ -171,9 +189,13 @@ class WebexInbound:
             return False  # reads like a sentence, not a command: it is a message
         style = self._commands.style
         if action is CommandAction.HELP:
-            answer = help_text(style, command="") + "\n`chat <address>` picks who plain messages go to."
+            answer = (
+                help_text(style, command="") + "\n`chat <address>` picks who plain messages go to."
+            )
         else:
-            answer = await self._commands.run(self._spaces, user, action, address, domain, command="")
+            answer = await self._commands.run(
+                self._spaces, user, action, address, domain, command=""
+            )
         await self._spaces.say(user, answer)
         return True
 
@@ -182,10 +204,14 @@ class WebexInbound:
         if pair is None:
             return
         sender, contact = pair
-        await self._sink.route(MessageRetract(sender=sender, recipient=contact, message_id=item.message_id))
+        await self._sink.route(
+            MessageRetract(sender=sender, recipient=contact, message_id=item.message_id)
+        )
 
     async def _card(self, item: CardActionCreated) -> None:
-        action = parse_attachment_action(await self._spaces.rest.call(get_attachment_action(item.action_id)))
+        action = parse_attachment_action(
+            await self._spaces.rest.call(get_attachment_action(item.action_id))
+        )
         answer = parse_card_answer(action)
         if answer is None or answer.person_id is None:
             return
@@ -200,5 +226,3 @@ class WebexInbound:
             return
         text = await self._commands.decide(self._spaces, user, requester, answer.accepted)
         await self._spaces.say(user, text)
-
-

@@ -102,7 +102,9 @@ class WebexOutbound:
             )
         elif isinstance(event, ContactAccept):
             # Starts the contact's thread: plain messages now go to them.
-            await self._post_line(user, contact, _contact_line(event, await self._name(contact, user)))
+            await self._post_line(
+                user, contact, _contact_line(event, await self._name(contact, user))
+            )
         elif isinstance(event, ContactDecline | ContactRemove):
             await self._spaces.say(user, _contact_line(event, await self._name(contact, user)))
         elif isinstance(event, DeliveryError):
@@ -111,7 +113,9 @@ class WebexOutbound:
     async def _thread(self, user: UserRecord, contact: Address) -> str | None:
         return self._spaces.targets.thread(self._spaces.space_key(user), contact)
 
-    async def _text(self, user: UserRecord, contact: Address, message_id: str, body: RichText) -> None:
+    async def _text(
+        self, user: UserRecord, contact: Address, message_id: str, body: RichText
+    ) -> None:
         name = await self._name(contact, user)
         try:
             pieces = split_message(with_header(name, body))

@@ -57,9 +57,7 @@ class WebexRest:
             raise ValueError("empty Webex bot token")
         self._token = token
         self.base_url = base_url.rstrip("/")
-        self.caller = Caller(
-            http, clock, rng, policy, RateLimiter({}), describe, "Webex", gate
-        )
+        self.caller = Caller(http, clock, rng, policy, RateLimiter({}), describe, "Webex", gate)
 
     def __repr__(self) -> str:
         return f"<WebexRest {self.base_url} token=***>"
@@ -95,7 +93,9 @@ class WebexRest:
             if error.processed is not True:
                 raise Retry(f"http_{status}", error.processed)
             condition = _CONDITIONS.get(status, "undefined-condition")
-            raise ApiError(condition, f"Webex refused {method}: {error.message}", method, str(status))
+            raise ApiError(
+                condition, f"Webex refused {method}: {error.message}", method, str(status)
+            )
 
         def gone(error: ApiError, retried: bool) -> bytes | None:
             # A DELETE that finds nothing (or a repeat) means the wanted state holds.

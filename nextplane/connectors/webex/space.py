@@ -91,7 +91,9 @@ class DirectSpaces:
         Post the bot's own C{text} (markdown) in C{user}'s space.
         """
         plain = RichText([Text(text)]).plain_text()
-        return await self.post(user, OutgoingMessage(markdown=text, text=plain, parent_id=parent_id))
+        return await self.post(
+            user, OutgoingMessage(markdown=text, text=plain, parent_id=parent_id)
+        )
 
     # -- the kit's Surface ----------------------------------------------------
 
@@ -124,5 +126,3 @@ class DirectSpaces:
         The user's contacts.
         """
         return [ContactLine(c) for c in await self._store.list_contacts(owner=user.address)]
-
-

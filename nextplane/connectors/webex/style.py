@@ -36,6 +36,12 @@ class WebexStyle(Style):
         """
         return f"`{text.strip()}`"
 
+    def once_accepted(self) -> str:
+        """
+        Contacts write in the one direct space.
+        """
+        return "Once they accept, their messages arrive here in their own thread."
+
     def place(self, ref: str) -> str:
         """
         Every contact writes in the user's one space with the bot.
