@@ -169,6 +169,8 @@ class Bench:
             "dialback_secret": "bench-dialback-secret-0123456789",
             "require_certificates": True,
             "system_ca": False,
+            # Every idle stream comes from the one loopback address.
+            "max_streams_per_address": 100_000,
         }
         return config
 

@@ -74,7 +74,8 @@ class BareRelay:
             resolver=cast(Any, ResolverChain([])),
             reactor=reactor,
             on_stanza=self.stanza,
-            settings=S2SSettings(require_certificates=True),
+            # Load generators connect from one loopback address.
+            settings=S2SSettings(require_certificates=True, max_streams_per_address=100_000),
         )
 
     def listen(self) -> Deferred[Any]:

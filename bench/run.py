@@ -39,6 +39,7 @@ BENCHMARKS = {
     "B5": "bench.b5_idle_memory",
     "B6": "bench.b6_route_cost",
     "B7": "bench.b7_drain",
+    "B8": "bench.b8_teams",
 }
 
 

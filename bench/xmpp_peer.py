@@ -136,6 +136,7 @@ class XmppPeer:
                 require_certificates=True,
                 static_routes=dict(routes),
                 idle_timeout=_FOREVER,
+                max_streams_per_address=100_000,
                 max_queue=100_000,
             ),
         )

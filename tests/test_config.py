@@ -102,7 +102,8 @@ class ConfigTests(SynchronousTestCase):
         data = self.base()
         data["connectors"]["telex"] = {}
         self.assertEqual(
-            self.error(data), "connectors.telex: unknown connector (known: echo, sip, slack, xmpp)"
+            self.error(data),
+            "connectors.telex: unknown connector (known: echo, sip, slack, teams, xmpp)",
         )
 
     def test_unknown_connector_key(self) -> None:

@@ -24,6 +24,11 @@ from .test_locate import FakeResolver
 #: The least each connector's section needs to build.
 MINIMAL_SECTIONS = {
     "slack": {"signing_secret": "test-signing-secret-0123"},
+    "teams": {
+        "app_id": "c9e8c047-2a74-40a2-b28a-b162d5f5327c",
+        "app_password": "test-app-password",
+        "multi_tenant": True,
+    },
     "webex": {"bot_token": "test-bot-token", "webhook_secret": "test-webhook-secret-0123"},
 }
 

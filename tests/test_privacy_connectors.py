@@ -3,7 +3,8 @@ The privacy marker test for the federation connectors: content carrying a
 unique marker flows through the real XMPP and SIP connectors in both
 directions (accepted and refused), with every log line captured as text and
 JSON at debug level. The marker must reach the other side, and appear in no
-log line and no table. (The Slack connector has the same test in
+log line and no table; so does Teams content through the Teams
+connector and its simulator. (The Slack connector has the same test in
 tests/slack/test_connector.py; the router, echo connector and storage
 backends in tests/test_privacy.py.)
 """
@@ -139,3 +140,63 @@ class SipPrivacyTests(SynchronousTestCase):
         self.assertTrue(any(marker.encode() in tx.request.body for tx in peer.of("MESSAGE")))
         self.assertNotIn(marker, logs.text())
         self.assertNotIn(marker, repr(self.successResultOf(hub.core.store.dump_tables())))
+
+
+class TeamsPrivacyTests(SynchronousTestCase):
+    def test_marker_in_no_log_or_table(self) -> None:
+        """
+        Teams content both ways (messages, an edit, a file name, a reaction
+        line, a refused message) reaches the other side but no log line or
+        table; neither do the app password nor bot tokens.
+        """
+        from nextplane.model.events import ContactAccept
+        from nextplane.storage.records import DomainAction, DomainPolicy
+
+        from .teams.hub import APP_SECRET, TeamsHub
+
+        logs = CapturedLogs(self)
+        marker = f"MARKER{secrets.token_hex(6)}"
+        hub = TeamsHub()
+        tom, alice = addr("tom@contoso.test"), addr("alice@widget.test")
+        hub.install(hub.tom)
+        hub.says(hub.tom, "invite alice@widget.test")
+        hub.inject(ContactAccept(sender=alice, recipient=tom))
+        incoming = TextMessage(sender=alice, recipient=tom, body=RichText.plain(f"in {marker}"))
+        hub.inject(incoming)
+        theirs = hub.bot_posts(hub.tom)[-1]
+        hub.act(hub.channel.react(hub.tom, theirs.id, "like"))
+        hub.inject(
+            ReactionAdd(sender=alice, recipient=tom, message_id=incoming.message_id, emoji="🎉")
+        )
+        sent = hub.says(hub.tom, f"out {marker}", html=f"<p><b>{marker}</b></p>")
+        hub.act(hub.channel.edit(hub.tom, sent.activity["id"], f"edited {marker}"))
+        hub.inject(
+            MessageEdit(
+                sender=alice,
+                recipient=tom,
+                message_id=incoming.message_id,
+                body=RichText.plain(f"edit {marker}"),
+            )
+        )
+        download = {
+            "contentType": "application/vnd.microsoft.teams.file.download.info",
+            "name": f"{marker}.txt",
+            "content": {"downloadUrl": f"{hub.sim.base_url}/drive/x/{marker}.txt"},
+        }
+        hub.says(hub.tom, "", attachments=[download])
+        self.successResultOf(
+            hub.store.put_domain_policy(
+                DomainPolicy("contoso.test", "widget.test", DomainAction.BLOCK)
+            )
+        )
+        hub.says(hub.tom, f"refused {marker}")
+        hub.advance(3)
+
+        messages = [e for e in hub.delivered("message") if isinstance(e, TextMessage)]
+        self.assertEqual([marker in e.body.plain_text() for e in messages], [True])
+        self.assertIn(marker, repr([a.body for a in hub.bot_posts(hub.tom)]))
+        text = logs.text()
+        self.assertIn("teams user", text)  # the capture works
+        for secret in (marker, APP_SECRET, "sim-bot-token"):
+            self.assertNotIn(secret, text)
+        self.assertNotIn(marker, repr(self.successResultOf(hub.store.dump_tables())))

@@ -13,6 +13,8 @@ needs apart from its wire format.
   - L{conversations}: contact pair <-> platform conversation; reply targets.
   - L{files}: signed, expiring file links, streamed through the hub.
   - L{replay}: a bounded replay guard (webhook retries, one-time tokens).
+  - L{service}: the connector's service (delivery and directory from the
+    hub's settings, stop, revocation, commands, refusals) and its build.
 
 Each platform is an adapter on these (L{nextplane.connectors.slack});
 L{nextplane.testing.kit_platform} is a toy platform built from the kit alone.

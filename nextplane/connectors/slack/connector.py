@@ -54,29 +54,23 @@ dump (C{dump_tables} redacts them). Message content is never logged.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, DeferredList, DeferredSemaphore, fail, succeed
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.defer import Deferred, DeferredList, DeferredSemaphore, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ...config import TenantConfig
-from ...contacts import ContactBook
-from ...interfaces import DeliveryFailed, IConnector, IEventSink, IStore
+from ...interfaces import IConnector
 from ...model.address import Address
 from ...model.events import Event, Presence, Typing
-from ...model.profile import Profile
 from ..base import ConnectorContext, ConnectorEntry
-from ..platform.commands import ContactCommands
 from ..platform.conversations import Conversations
-from ..platform.delivery import Delivery
-from ..platform.directory import Directory
 from ..platform.files import FileLinks, derive_key
-from ..platform.httpapi import pooled_client
+from ..platform.service import Hub, PlatformService, build_platform
 from .api import HTTPClient, RetryPolicy, SlackOAuthClient, SlackWebClient
 from .config import SCOPES, SlackConfig, channel_name, parse_config
 from .fileproxy import SlackFiles
@@ -106,7 +100,7 @@ log = Logger()
 
 
 @implementer(IConnector)
-class SlackConnector(Service):
+class SlackConnector(PlatformService):
     """
     Serves the tenants whose platform is C{slack}; see the module docstring.
 
@@ -118,58 +112,34 @@ class SlackConnector(Service):
     """
 
     connector_name = PLATFORM
-    role = "platform"
 
     def __init__(
         self,
+        hub: Hub,
         *,
-        sink: IEventSink,
-        store: IStore,
-        clock: IReactorTime,
         config: SlackConfig,
-        tenants: Iterable[TenantConfig],
         http: HTTPClient,
         rng: random.Random | None = None,
-        public_url: str | None = None,
-        delivery_timeout: float = 60.0,
-        stop_timeout: float = 15.0,
         http_pool: Any = None,
-        profiles: Callable[[Address, Address], Deferred[Profile | None]] | None = None,
-        contacts: ContactBook | None = None,
     ) -> None:
         """
+        @param hub: What the connector takes from the hub (a contact
+            without a stored user record is shown with C{hub.profiles}).
         @param http: A treq-like client for the Web API (L{StubTreq} in tests).
         @param http_pool: The connection pool behind C{http}, if the
             connector owns it: its connections are closed on stop.
-        @param public_url: C{[web] public_url}, for file links and the
-            OAuth redirect.
-        @param delivery_timeout: The router's; deliveries are acknowledged
-            well before it.
-        @param profiles: Fetches an external contact's profile (the
-            router's L{nextplane.router.Router.profile_of}); a contact
-            without a stored user record is shown with it.
-        @param contacts: The hub's one writer of contact state; without it
-            (tests of the connector alone) one of the connector's own.
         """
+        super().__init__(hub, "Slack", PLATFORM, config, http_pool)
+        sink, store, clock, public_url = hub.sink, hub.store, hub.clock, hub.public_url
         self._clock = clock
         self._config = config
         self._http = http
-        self._http_pool = http_pool
         # Every client shares the connection pool, hence one bound.
         self._gate = DeferredSemaphore(config.max_connections)
         self._rng = rng if rng is not None else random.Random()
         self._workspaces: dict[str, SlackWorkspace] = {}
         self._by_domain: dict[str, SlackWorkspace] = {}
-        self._add_workspaces(tenants)
-        self.delivery = Delivery(
-            platform="Slack",
-            sink=sink,
-            clock=clock,
-            ack_after=max(0.1, min(config.queue_ack_seconds, delivery_timeout / 2)),
-            max_queued=config.max_queued,
-            stop_timeout=stop_timeout,
-        )
-        self.directory = Directory(store, PLATFORM, clock, profiles)
+        self._add_workspaces(hub.tenants)
         conversations = Conversations(store, clock)
         people = SlackPeople(store, self.directory)
         self._outbound = SlackOutbound(
@@ -188,12 +158,7 @@ class SlackConnector(Service):
             conversations=conversations,
             people=people,
             outbound=self._outbound,
-            commands=ContactCommands(
-                contacts or ContactBook(store, clock, lambda a: a.domain in self._by_domain),
-                self.delivery,
-                clock,
-                MRKDWN,
-            ),
+            commands=self.contact_commands(hub, MRKDWN),
             workspaces=self._workspaces,
             by_domain=self._by_domain,
         )
@@ -288,6 +253,12 @@ class SlackConnector(Service):
             gate=self._gate,
         )
 
+    def serves(self, address: Address) -> bool:
+        """
+        Whether C{address} is at a Slack tenant of this hub.
+        """
+        return address.domain in self._by_domain
+
     def workspace(self, team_id: str) -> SlackWorkspace | None:
         """
         The workspace C{team_id}, if a tenant uses it.
@@ -332,20 +303,6 @@ class SlackConnector(Service):
         loaded.addCallbacks(authenticate, failed)
         return loaded
 
-    def stopService(self) -> Deferred[None]:
-        """
-        Stop taking deliveries; deliveries still queued fail (their senders
-        are told), then wait (boundedly) for work under way.
-        """
-        Service.stopService(self)
-        return Deferred.fromCoroutine(self._stopping())
-
-    async def _stopping(self) -> None:
-        if not await self.delivery.stop():
-            log.info("stopping Slack: some work was still under way")
-        if self._http_pool is not None:
-            await self._http_pool.closeCachedConnections()
-
     def health(self) -> dict[str, Any]:
         """
         State per workspace, counters and the deliveries waiting.
@@ -371,30 +328,16 @@ class SlackConnector(Service):
             "late_failures": self.delivery.late_failures,
         }
 
-    def revoke(self, revocation: Any) -> None:
-        """
-        Drop queued deliveries an admin revocation covers; their senders
-        are told.
-        """
-        dropped = self.delivery.revoke(revocation)
-        if dropped:
-            log.info("revocation: {count} queued Slack deliveries dropped", count=dropped)
-
     # -- outbound ----------------------------------------------------------
 
     def deliver(self, event: Event) -> Deferred[None]:
         """
         Deliver C{event} to its Slack recipient; see the module docstring.
         """
-        if not self.running:
-            return fail(DeliveryFailed("service-unavailable", "the Slack connector is stopped"))
         ws = self._by_domain.get(event.recipient.domain)
-        if ws is None:
-            return fail(
-                DeliveryFailed(
-                    "item-not-found", f"{event.recipient.domain} is not served by Slack here"
-                )
-            )
+        refused = self.refusal(event, ws is not None)
+        if refused is not None or ws is None:
+            return refused or succeed(None)
         if isinstance(event, Typing):
             return succeed(None)  # Slack has no typing indicator for apps
         if isinstance(event, Presence):
@@ -418,27 +361,15 @@ def build(
     @param http: The Web API's HTTP client; by default treq over a
         persistent connection pool on C{context.reactor}.
     """
-    hub = context.config
-    pool = None
-    if http is None:
-        http, pool = pooled_client(context.reactor, config.max_connections)
-    connector = SlackConnector(
-        sink=context.sink,
-        store=context.store,
-        clock=context.reactor,
-        config=config,
-        tenants=hub.tenants,
+    return build_platform(
+        SlackConnector,
+        context,
+        config,
+        segment="slack",
+        max_connections=config.max_connections,
         http=http,
         rng=rng,
-        public_url=hub.web.public_url,
-        delivery_timeout=hub.router.delivery_timeout,
-        http_pool=pool,
-        profiles=context.profiles,
-        contacts=context.contacts,
     )
-    context.mount("slack", connector.resource())
-    context.on_revoke(connector.revoke)
-    return connector
 
 
 ENTRY = ConnectorEntry(

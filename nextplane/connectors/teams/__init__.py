@@ -13,7 +13,7 @@ modules the connector wires to the platform kit:
   - L{cards}: Adaptive Cards (contact requests, message headers, files);
   - L{reactions}: reaction types, emoji and reaction lines;
   - L{files}: the file consent upload;
-  - L{package}: the Teams app package and its command.
-
-The connector class comes with the kit; no C{teams} entry is registered yet.
+  - L{package}: the Teams app package (C{nextplane teams-package});
+  - L{connector}: the connector on the platform kit, registered as C{teams},
+    with L{webhook}, L{handler}, L{outbound}, L{tenant}, L{rest} and L{style}.
 """

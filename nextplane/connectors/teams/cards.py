@@ -41,6 +41,7 @@ __all__ = [
     "Person",
     "RequestState",
     "SharedFile",
+    "card_attachment",
     "card_invoke_response",
     "contact_request_card",
     "file_consent_card",
@@ -161,6 +162,13 @@ def _card(
 
 def _attachment(content: Mapping[str, Any]) -> dict[str, Any]:
     return {"contentType": ADAPTIVE_CARD, "content": dict(content)}
+
+
+def card_attachment(content: Mapping[str, Any]) -> dict[str, Any]:
+    """
+    An Adaptive Card (content) as a message attachment.
+    """
+    return _attachment(content)
 
 
 def _header(person: Person, subtitle: str | None = None) -> dict[str, Any]:

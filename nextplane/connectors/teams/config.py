@@ -11,6 +11,8 @@ C{[connectors.teams]}: the bot's app registration and where Teams is.
     # openid_metadata_url = "https://login.botframework.com/v1/.well-known/openidconfiguration"
     # message_style = "card"                           # or "text": a bold name line
     # file_link_ttl = 604800
+    # service_url = "https://smba.trafficmanager.net/teams/"  # to open chats proactively
+    # requests_per_second = 30                         # the app's pace per tenant
 
 The authority and metadata URL are there for tests and benchmarks, which
 point them at the Teams simulator. Secrets are kept out of C{repr} and
@@ -32,6 +34,8 @@ __all__ = ["MESSAGE_STYLES", "TeamsConfig", "parse_config"]
 #: How a contact's message is shown: an Adaptive Card with their picture
 #: and name, or text starting with their bold name.
 MESSAGE_STYLES = ("card", "text")
+#: The Connector endpoint Teams gives bots everywhere.
+DEFAULT_SERVICE_URL = "https://smba.trafficmanager.net/teams/"
 _GUID = re.compile(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 
 
@@ -49,6 +53,14 @@ class TeamsConfig:
     @ivar message_style: One of L{MESSAGE_STYLES}.
     @ivar file_link_ttl: Seconds a file link given to a contact works.
     @ivar request_timeout: Seconds to wait for each Connector answer.
+    @ivar service_url: Where chats are opened with users the hub has not
+        heard from since it started (Teams' global Connector endpoint).
+    @ivar requests_per_second: Connector calls per second per tenant
+        (Teams allows an app at least 30).
+    @ivar queue_ack_seconds: Longest a delivery waits in a chat's queue
+        before the router is told it was taken.
+    @ivar max_queued: Deliveries that may wait per (user, contact).
+    @ivar max_connections: HTTPS connections kept to Teams.
     """
 
     app_id: str
@@ -60,6 +72,11 @@ class TeamsConfig:
     message_style: str = "card"
     file_link_ttl: float = 7 * 86400.0
     request_timeout: float = 15.0
+    service_url: str = DEFAULT_SERVICE_URL
+    requests_per_second: int = 30
+    queue_ack_seconds: float = 10.0
+    max_queued: int = 1000
+    max_connections: int = 32
 
     def credentials(self) -> BotCredentials:
         """
@@ -110,6 +127,11 @@ def parse_config(section: Section) -> TeamsConfig:
         message_style=section.choice("message_style", MESSAGE_STYLES, "card"),
         file_link_ttl=section.number("file_link_ttl", 7 * 86400.0, minimum=60.0),
         request_timeout=section.number("request_timeout", 15.0, minimum=1.0),
+        service_url=_https(section, "service_url", DEFAULT_SERVICE_URL),
+        requests_per_second=section.integer("requests_per_second", 30, minimum=1, maximum=1000),
+        queue_ack_seconds=section.number("queue_ack_seconds", 10.0, minimum=0.1),
+        max_queued=section.integer("max_queued", 1000, minimum=1, maximum=100_000),
+        max_connections=section.integer("max_connections", 32, minimum=1, maximum=1000),
     )
     section.finish()
     return config

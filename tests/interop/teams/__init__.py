@@ -1,0 +1,1 @@
+"""Teams through the hub against real peers."""
