@@ -72,13 +72,19 @@ class ChatTargets(ReplyTargets):
         picked = self._picked.get(conversation)
         return picked if picked is not None else super().target(conversation)
 
-    def ambiguous(self, conversation: Hashable) -> bool:
+    def active(self, conversation: Hashable) -> int:
         """
-        Whether more than one contact was active in C{conversation} lately.
+        How many contacts were active in C{conversation} lately.
         """
         now = self._clock.seconds()
-        seen = self._seen.get(conversation, {})
-        return sum(1 for t in seen.values() if t >= now - self._window) > 1
+        return sum(1 for t in self._seen.get(conversation, {}).values() if t >= now - self._window)
+
+    def ambiguous(self, conversation: Hashable) -> bool:
+        """
+        Whether more than one contact was active in C{conversation} lately
+        (then each send confirms its target).
+        """
+        return self.active(conversation) > 1
 
     def thread(self, conversation: Hashable, contact: Address) -> str | None:
         """

@@ -38,22 +38,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, DeferredSemaphore, fail, succeed
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.defer import Deferred, DeferredSemaphore, succeed
 from twisted.logger import Logger
 from zope.interface import implementer
 
 from ...config import TenantConfig
-from ...contacts import ContactBook
-from ...interfaces import DeliveryFailed, IConnector, IEventSink, IStore
+from ...interfaces import IConnector
 from ...model.address import Address
 from ...model.events import Event, Presence, Typing
 from ..base import ConnectorContext, ConnectorEntry
-from ..platform.commands import ContactCommands
-from ..platform.delivery import Delivery
-from ..platform.directory import Directory, ProfileFetch
 from ..platform.files import FileLinks, derive_key
-from ..platform.httpapi import HTTPClient, RetryPolicy, pooled_client
+from ..platform.httpapi import HTTPClient, RetryPolicy
+from ..platform.service import Hub, PlatformService, build_platform
 from ..platform.targets import ChatTargets
 from .api import get_me, parse_person
 from .config import WebexConfig, parse_config
@@ -76,7 +72,7 @@ PLATFORM = "webex"
 
 
 @implementer(IConnector)
-class WebexConnector(Service):
+class WebexConnector(PlatformService):
     """
     Serves the tenants whose platform is C{webex}; see the module docstring.
 
@@ -85,38 +81,28 @@ class WebexConnector(Service):
     """
 
     connector_name = PLATFORM
-    role = "platform"
 
     def __init__(
         self,
+        hub: Hub,
         *,
-        sink: IEventSink,
-        store: IStore,
-        clock: IReactorTime,
         config: WebexConfig,
-        tenants: tuple[TenantConfig, ...] | list[TenantConfig],
         http: HTTPClient,
         rng: random.Random | None = None,
-        public_url: str | None = None,
-        delivery_timeout: float = 60.0,
         http_pool: Any = None,
-        profiles: ProfileFetch | None = None,
-        contacts: ContactBook | None = None,
     ) -> None:
+        """
+        @param hub: What the connector takes from the hub.
+        @param http: A treq-like client for Webex (L{StubTreq} in tests).
+        @param http_pool: The pool behind C{http}, closed on stop.
+        """
+        super().__init__(hub, "Webex", PLATFORM, config, http_pool)
+        clock = hub.clock
         self._config = config
-        self._public_url = public_url
-        self._http_pool = http_pool
+        self._public_url = hub.public_url
         self._tenants: Mapping[str, TenantConfig] = {
-            t.domain: t for t in tenants if t.platform == PLATFORM
+            t.domain: t for t in hub.tenants if t.platform == PLATFORM
         }
-        self.delivery = Delivery(
-            platform="Webex",
-            sink=sink,
-            clock=clock,
-            ack_after=max(0.1, min(config.queue_ack_seconds, delivery_timeout / 2)),
-            max_queued=config.max_queued,
-        )
-        self.directory = Directory(store, PLATFORM, clock, profiles)
         self.rest = WebexRest(
             http,
             config.bot_token,
@@ -126,25 +112,24 @@ class WebexConnector(Service):
             RetryPolicy(timeout=config.request_timeout),
             DeferredSemaphore(config.max_connections),
         )
-        self.spaces = DirectSpaces(self.rest, store, ChatTargets(clock))
-        book = contacts or ContactBook(store, clock, self.serves)
+        self.spaces = DirectSpaces(self.rest, hub.store, ChatTargets(clock))
         self.links = FileLinks(
             derive_key(config.webhook_secret, "webex file links"),
-            public_url,
+            hub.public_url,
             clock,
             config.file_link_ttl,
             "webex/files",
         )
         self.inbound = WebexInbound(
-            sink=sink,
+            sink=hub.sink,
             directory=self.directory,
             spaces=self.spaces,
-            commands=ContactCommands(book, self.delivery, clock, WEBEX),
+            commands=self.contact_commands(hub, WEBEX),
             links=self.links,
             tenants=self._tenants,
-            store=store,
+            store=hub.store,
         )
-        self.outbound = WebexOutbound(store, self.directory, self.spaces)
+        self.outbound = WebexOutbound(hub.store, self.directory, self.spaces)
         self.webhook = WebexWebhook(
             WebhookVerifier([config.webhook_secret]),
             clock,
@@ -187,30 +172,11 @@ class WebexConnector(Service):
             return
         self.keeper = await keep_webhooks(self.rest.call, public_url, self._config.webhook_secret)
 
-    def stopService(self) -> Deferred[None]:
-        """
-        Stop taking deliveries; queued ones fail (senders are told).
-        """
-        Service.stopService(self)
-        return Deferred.fromCoroutine(self._stopping())
-
-    async def _stopping(self) -> None:
-        if not await self.delivery.stop():
-            log.info("stopping Webex: some work was still under way")
-        if self._http_pool is not None:
-            await self._http_pool.closeCachedConnections()
-
     def resource(self) -> Any:
         """
         The endpoints (mounted at C{/webex/} by L{build}).
         """
         return self.webhook.resource()
-
-    def revoke(self, revocation: Any) -> None:
-        """
-        Drop queued deliveries an admin revocation covers.
-        """
-        self.delivery.revoke(revocation)
 
     def health(self) -> dict[str, Any]:
         """
@@ -243,11 +209,9 @@ class WebexConnector(Service):
         """
         Show C{event} to its Webex recipient, in order per contact.
         """
-        if not self.running:
-            return fail(DeliveryFailed("service-unavailable", "the Webex connector is stopped"))
-        if not self.serves(event.recipient):
-            reason = f"{event.recipient.domain} is not served by Webex here"
-            return fail(DeliveryFailed("item-not-found", reason))
+        refused = self.refusal(event, self.serves(event.recipient))
+        if refused is not None:
+            return refused
         if isinstance(event, Typing | Presence):
             return succeed(None)  # Webex shows bots' contacts neither
         key = (event.recipient.key, event.sender.key)
@@ -265,27 +229,15 @@ def build(
     Build the Webex connector for every tenant whose platform is C{webex}
     and mount its endpoints at C{/webex/}.
     """
-    hub = context.config
-    pool = None
-    if http is None:
-        http, pool = pooled_client(context.reactor, config.max_connections)
-    connector = WebexConnector(
-        sink=context.sink,
-        store=context.store,
-        clock=context.reactor,
-        config=config,
-        tenants=hub.tenants,
+    return build_platform(
+        WebexConnector,
+        context,
+        config,
+        segment="webex",
+        max_connections=config.max_connections,
         http=http,
         rng=rng,
-        public_url=hub.web.public_url,
-        delivery_timeout=hub.router.delivery_timeout,
-        http_pool=pool,
-        profiles=context.profiles,
-        contacts=context.contacts,
     )
-    context.mount("webex", connector.resource())
-    context.on_revoke(connector.revoke)
-    return connector
 
 
 ENTRY = ConnectorEntry(
