@@ -76,12 +76,24 @@ class WebexHub:
         sim: WebexSimulator | None = None,
         clock: Clock | None = None,
         start: bool = True,
+        extra_tenants: tuple[TenantConfig, ...] = (),
     ) -> None:
+        """
+        @param store: The hub's store (another hub's, to restart on it).
+        @param sim: The Webex (another hub's, to restart against it).
+        @param extra_tenants: Tenants of other platforms, whose connectors
+            a test builds on L{context} (their HTTP in L{extra_http}).
+        """
         self.clock = clock or Clock()
         if clock is None:
             self.clock.advance(T0)
         self.store: IStore = store if store is not None else MemoryStore()
-        self.tenants = (TenantConfig("acme.test", "webex", "org", "unused.crt", "unused.key"),)
+        self.tenants = (
+            TenantConfig("acme.test", "webex", "org", "unused.crt", "unused.key"),
+            TenantConfig("beta.test", "webex", "org-beta", "unused.crt", "unused.key"),
+            *extra_tenants,
+        )
+        self.extra_http: list[StubTreq] = []
         partners = (PartnerConfig("widget.test", "xmpp"),)
         self.router = Router(
             store=self.store,
@@ -105,6 +117,7 @@ class WebexHub:
             sim.state.add_person("nextplane@webex.bot", "nextplane", bot=True, token=BOT_TOKEN)
             sim.state.add_person("john@acme.test", "John Smith", token="john-token")
             sim.state.add_person("ann@acme.test", "Ann Other", token="ann-token")
+            sim.state.add_person("mary@beta.test", "Mary Major", token="mary-token")
         else:
             assert sim.world.sender is not None
             sim.world.sender._http = self.hub_http
@@ -112,6 +125,7 @@ class WebexHub:
         self.bot = self._person("nextplane@webex.bot")
         self.john = self._person("john@acme.test")
         self.ann = self._person("ann@acme.test")
+        self.mary = self._person("mary@beta.test")
         self.sim_http = StubTreq(self.sim.resource())
         section = Section(
             {"bot_token": BOT_TOKEN, "webhook_secret": SECRET, "api_base_url": SIM_BASE},
@@ -131,7 +145,7 @@ class WebexHub:
             partners=partners,
             connectors={"webex": self.config},
         )
-        context = ConnectorContext(
+        self.context = context = ConnectorContext(
             reactor=self.clock,
             store=self.store,
             sink=self.router,
@@ -165,10 +179,11 @@ class WebexHub:
     def pump(self, rounds: int = 300) -> None:
         """Move HTTP traffic and run what is due now, until quiet."""
         for _ in range(rounds):
-            self.hub_http.flush()
-            self.sim_http.flush()
+            clients = [self.hub_http, self.sim_http, *self.extra_http]
+            for client in clients:
+                client.flush()
             due = [c for c in self.clock.getDelayedCalls() if c.getTime() <= self.clock.seconds()]
-            busy = self.hub_http._agent._pumps or self.sim_http._agent._pumps  # type: ignore[attr-defined]
+            busy = any(client._agent._pumps for client in clients)  # type: ignore[attr-defined]
             if not due and not busy:
                 return
             self.clock.advance(0)
@@ -182,6 +197,15 @@ class WebexHub:
             self.clock.advance(move)
             self.pump()
             remaining -= move
+
+    def settle(self, d: Deferred[T], limit: float = 30.0) -> Deferred[T]:
+        """Advance time until C{d} fired (at most C{limit} seconds)."""
+        waited = 0.0
+        self.pump()
+        while not d.called and waited < limit:
+            self.advance(0.5)
+            waited += 0.5
+        return d
 
     # -- Webex users acting ----------------------------------------------------
 

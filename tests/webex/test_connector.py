@@ -253,3 +253,27 @@ class RequestTests(SynchronousTestCase):
         self.hub.sim.world.user_submits(self.hub.john.id, self.card(), {"verb": "other"})
         self.hub.advance(1)
         self.assertEqual(self.hub.xmpp.of_kind(ContactAccept.kind), [])
+
+
+class TwoOrgTests(SynchronousTestCase):
+    def test_webex_to_webex(self) -> None:
+        """
+        john (acme.test's Webex org) invites mary (beta.test's); she accepts
+        by card; they chat, each in their own direct space with the bot.
+        """
+        hub = WebexHub()
+        mary = addr("mary@beta.test")
+        hub.says(hub.mary, "help")  # mary has met the bot
+        hub.says(hub.john, f"invite {mary}")
+        [card] = [m for m in hub.posts(hub.mary) if m.attachments]
+        hub.sim.world.user_submits(
+            hub.mary.id, card.id, {"verb": "contact.accept", "request": str(JOHN)}
+        )
+        hub.advance(1)
+        self.assertIn("accepted", hub.bot_texts(hub.john)[-1])
+        hub.says(hub.john, "hello mary")
+        self.assertIn("hello mary", hub.bot_texts(hub.mary)[-1])
+        self.assertIn("John Smith", hub.posts(hub.mary)[-1].markdown or "")
+        hub.says(hub.mary, "hello john")
+        self.assertIn("hello john", hub.bot_texts(hub.john)[-1])
+        self.assertEqual(hub.sim.violations, [])

@@ -93,10 +93,13 @@ class WebexInbound:
         elif isinstance(item, CardActionCreated):
             await self._card(item)
 
-    async def _user(self, person_id: str, email: str | None) -> UserRecord | None:
-        if email is None:
-            person = parse_person(await self._spaces.rest.call(get_person(person_id)))
-            email = person.emails[0] if person.emails else None
+    async def _user(self, person_id: str) -> UserRecord | None:
+        known = await self._store.find_user(self._directory.platform, person_id)
+        if known is not None:
+            return known  # type: ignore[no-any-return]
+        # First sight: the person's e-mail says the tenant, their name is shown.
+        person = parse_person(await self._spaces.rest.call(get_person(person_id)))
+        email = person.emails[0] if person.emails else None
         domain = (email or "").rpartition("@")[2].lower()
         if domain not in self._tenants:
             return None
@@ -106,7 +109,7 @@ class WebexInbound:
             native_id=person_id,
             email=email,
             handle=None,
-            display_name=None,
+            display_name=person.display_name,
         )
 
     async def _message(self, item: MessageCreated) -> None:
@@ -115,7 +118,7 @@ class WebexInbound:
         message = parse_message(await self._spaces.rest.call(get_message(item.message_id)))
         if message.person_id == self.me or message.room_type == "group":
             return
-        user = await self._user(item.person_id, message.person_email or item.person_email)
+        user = await self._user(item.person_id)
         if user is None:
             log.info("Webex message from a person of no served tenant dropped")
             return
@@ -215,7 +218,7 @@ class WebexInbound:
         answer = parse_card_answer(action)
         if answer is None or answer.person_id is None:
             return
-        user = await self._user(answer.person_id, None)
+        user = await self._user(answer.person_id)
         if user is None:
             return
         if action.room_id:
