@@ -61,6 +61,8 @@ class WebexHub:
             "nextplane@webex.bot", "nextplane", bot=True, token=BOT_TOKEN
         )
         self.wendy = self.sim.state.add_person(f"wendy@{domain}", "Wendy Webex", token="wendy")
+        #: The tenant certificate; the environment's by default.
+        self.cert: Any = None
         self.service: Any = None
         self.log: list[str] = []
 
@@ -80,7 +82,7 @@ class WebexHub:
     def config_data(self) -> dict[str, Any]:
         """The hub's configuration, as the TOML file would hold it."""
         env = self.env
-        cert = env.cert_for(self.domain)
+        cert = self.cert or env.cert_for(self.domain)
         return {
             "hub": {"data_dir": str(self.directory)},
             "storage": {"backend": "sqlite", "sqlite_path": str(self.directory / "hub.sqlite3")},
