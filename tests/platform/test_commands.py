@@ -120,7 +120,8 @@ class AnswerTests(SynchronousTestCase):
         answer = self.run_command("invite peter@widget.test")
         self.assertEqual(
             answer,
-            "Invitation sent to peter@widget.test. You will get a private conversation with them once they accept.",
+            "Invitation sent to peter@widget.test. Once they accept, their messages arrive here "
+            "and you can answer them.",
         )
         [request] = self.sink.routed
         self.assertEqual((request.kind, request.display_name), ("contact_request", "John"))

@@ -129,17 +129,18 @@ class Style:
         """
         return {"ok": "✅", "warning": "⚠️", "wave": "👋", "link": "🔗"}.get(name, "")
 
-    def once_accepted(self) -> str:
-        """
-        What happens when an invited contact accepts.
-        """
-        return "You will get a private conversation with them once they accept."
-
     def place(self, ref: str) -> str:
         """
         A link to conversation C{ref}.
         """
         return ref
+
+    def after_invite(self) -> str:
+        """
+        What happens once an invited contact accepts, in this platform's
+        terms (a bot that cannot post as others shows contacts here).
+        """
+        return "Once they accept, their messages arrive here and you can answer them."
 
     def presence(self, availability: Availability) -> str:
         """
@@ -314,7 +315,7 @@ class ContactCommands:
                 "What you post in this conversation is sent to them.",
             )
             return f"{note}You and {address} are now connected: chat in {s.place(channel)}."
-        return f"{note}Invitation sent to {address}. {s.once_accepted()}"
+        return f"{note}Invitation sent to {address}. {s.after_invite()}"
 
     async def _remove(self, surface: Surface, user: UserRecord, address: Address) -> str:
         contact = await self._contacts.get(user.address, address)

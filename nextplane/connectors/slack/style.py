@@ -56,6 +56,12 @@ class SlackStyle(commands.Style):
         """
         return _ICONS.get(name, "")
 
+    def after_invite(self) -> str:
+        """
+        Slack gives each contact a private conversation of its own.
+        """
+        return "You will get a private conversation with them once they accept."
+
     def place(self, ref: str) -> str:
         """
         A channel link.

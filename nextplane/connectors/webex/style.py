@@ -36,7 +36,7 @@ class WebexStyle(Style):
         """
         return f"`{text.strip()}`"
 
-    def once_accepted(self) -> str:
+    def after_invite(self) -> str:
         """
         Contacts write in the one direct space.
         """
