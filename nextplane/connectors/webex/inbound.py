@@ -47,6 +47,14 @@ log = Logger()
 
 _COMMANDS = frozenset(action.value for action in CommandAction)
 
+#: What the kit's help does not say: the direct-space model and Webex's limits.
+_HELP_MORE = (
+    "\n\n`chat <address>` picks who plain messages go to; a reply in a contact's"
+    " thread goes to that contact. Webex does not tell bots about edits, typing"
+    " or presence, so your edits here are not passed on and contacts' presence"
+    " shows as unknown; reactions cannot be shown, so they arrive as a line."
+)
+
 
 class WebexInbound:
     """
@@ -192,9 +200,7 @@ class WebexInbound:
             return False  # reads like a sentence, not a command: it is a message
         style = self._commands.style
         if action is CommandAction.HELP:
-            answer = (
-                help_text(style, command="") + "\n`chat <address>` picks who plain messages go to."
-            )
+            answer = help_text(style, command="") + _HELP_MORE
         else:
             answer = await self._commands.run(
                 self._spaces, user, action, address, domain, command=""
