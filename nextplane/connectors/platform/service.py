@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from attrs import frozen
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, fail
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
@@ -30,7 +30,7 @@ from .delivery import Delivery
 from .directory import Directory, ProfileFetch
 from .httpapi import HTTPClient, pooled_client
 
-__all__ = ["Hub", "PlatformService", "build_platform", "mount"]
+__all__ = ["Hub", "PlatformService", "build_platform", "mount", "platform_builder"]
 
 P = TypeVar("P", bound="PlatformService")
 
@@ -178,6 +178,13 @@ class PlatformService(Service):
         """
         raise NotImplementedError
 
+    def fetch_profile(self, requester: Address, address: Address) -> Deferred[Any]:
+        """
+        The platform's users' profiles are their stored user records (the
+        router's); a connector that can fetch more overrides this.
+        """
+        return succeed(None)
+
 
 def mount(context: ConnectorContext, segment: str, connector: PlatformService) -> None:
     """
@@ -213,3 +220,34 @@ def build_platform(
     connector = factory(Hub.of(context), config=config, http=http, rng=rng, http_pool=pool)
     mount(context, segment, connector)
     return connector
+
+
+def platform_builder(factory: Callable[..., P], segment: str) -> Callable[..., P]:
+    """
+    A platform connector's C{build(context, config, *, http=None,
+    rng=None)}: L{build_platform} with C{factory}, mounted at
+    C{/segment/}, its pool as large as the section's C{max_connections}.
+    """
+
+    def build(
+        context: ConnectorContext,
+        config: Any,
+        *,
+        http: HTTPClient | None = None,
+        rng: random.Random | None = None,
+    ) -> P:
+        return build_platform(
+            factory,
+            context,
+            config,
+            segment=segment,
+            max_connections=config.max_connections,
+            http=http,
+            rng=rng,
+        )
+
+    build.__doc__ = (
+        f"Build the connector for every tenant of its platform and mount its "
+        f"endpoints at C{{/{segment}/}}."
+    )
+    return build

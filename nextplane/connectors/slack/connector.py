@@ -67,10 +67,10 @@ from ...config import TenantConfig
 from ...interfaces import IConnector
 from ...model.address import Address
 from ...model.events import Event, Presence, Typing
-from ..base import ConnectorContext, ConnectorEntry
+from ..base import ConnectorEntry
 from ..platform.conversations import Conversations
 from ..platform.files import FileLinks, derive_key
-from ..platform.service import Hub, PlatformService, build_platform
+from ..platform.service import Hub, PlatformService, platform_builder
 from .api import HTTPClient, RetryPolicy, SlackOAuthClient, SlackWebClient
 from .config import SCOPES, SlackConfig, channel_name, parse_config
 from .fileproxy import SlackFiles
@@ -347,29 +347,8 @@ class SlackConnector(PlatformService):
         return self.delivery.submit(key, event, lambda: self._outbound.deliver(ws, event))
 
 
-def build(
-    context: ConnectorContext,
-    config: SlackConfig,
-    *,
-    http: HTTPClient | None = None,
-    rng: random.Random | None = None,
-) -> SlackConnector:
-    """
-    Build the Slack connector for every tenant whose platform is C{slack}
-    and mount its endpoints at C{/slack/}.
-
-    @param http: The Web API's HTTP client; by default treq over a
-        persistent connection pool on C{context.reactor}.
-    """
-    return build_platform(
-        SlackConnector,
-        context,
-        config,
-        segment="slack",
-        max_connections=config.max_connections,
-        http=http,
-        rng=rng,
-    )
+#: Build the connector (L{platform_builder}): tests pass C{http} and C{rng}.
+build = platform_builder(SlackConnector, "slack")
 
 
 ENTRY = ConnectorEntry(

@@ -52,11 +52,11 @@ from zope.interface import implementer
 from ...interfaces import IConnector
 from ...model.address import Address
 from ...model.events import Event, Presence, Typing, TypingState
-from ..base import ConnectorContext, ConnectorEntry
+from ..base import ConnectorEntry
 from ..platform.conversations import Conversations
 from ..platform.files import FileLinks, derive_key
 from ..platform.httpapi import HTTPClient, RetryPolicy
-from ..platform.service import Hub, PlatformService, build_platform
+from ..platform.service import Hub, PlatformService, platform_builder
 from .auth import BotFrameworkAuthenticator, OpenIdKeys
 from .config import TeamsConfig, parse_config
 from .handler import TeamsHandler
@@ -198,12 +198,6 @@ class TeamsConnector(PlatformService):
         """
         return address.domain in self._by_domain
 
-    def fetch_profile(self, requester: Address, address: Address) -> Deferred[Any]:
-        """
-        Teams users' profiles are their stored user records (the router's).
-        """
-        return succeed(None)
-
     # -- outbound ----------------------------------------------------------
 
     def deliver(self, event: Event) -> Deferred[None]:
@@ -243,26 +237,8 @@ class TeamsConnector(PlatformService):
         self.delivery.track(d, "a Teams typing notice")
 
 
-def build(
-    context: ConnectorContext,
-    config: TeamsConfig,
-    *,
-    http: HTTPClient | None = None,
-    rng: random.Random | None = None,
-) -> TeamsConnector:
-    """
-    Build the Teams connector for every tenant whose platform is C{teams}
-    and mount its endpoints at C{/teams/}.
-    """
-    return build_platform(
-        TeamsConnector,
-        context,
-        config,
-        segment="teams",
-        max_connections=config.max_connections,
-        http=http,
-        rng=rng,
-    )
+#: Build the connector (L{platform_builder}): tests pass C{http} and C{rng}.
+build = platform_builder(TeamsConnector, "teams")
 
 
 ENTRY = ConnectorEntry(

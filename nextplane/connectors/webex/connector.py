@@ -46,10 +46,10 @@ from ...config import TenantConfig
 from ...interfaces import IConnector
 from ...model.address import Address
 from ...model.events import Event, Presence, Typing
-from ..base import ConnectorContext, ConnectorEntry
+from ..base import ConnectorEntry
 from ..platform.files import FileLinks, derive_key
 from ..platform.httpapi import HTTPClient, RetryPolicy
-from ..platform.service import Hub, PlatformService, build_platform
+from ..platform.service import Hub, PlatformService, platform_builder
 from ..platform.targets import ChatTargets
 from .api import get_me, parse_person
 from .config import WebexConfig, parse_config
@@ -199,12 +199,6 @@ class WebexConnector(PlatformService):
         """
         return address.domain in self._tenants
 
-    def fetch_profile(self, requester: Address, address: Address) -> Deferred[Any]:
-        """
-        Webex users' profiles are their stored user records.
-        """
-        return succeed(None)
-
     def deliver(self, event: Event) -> Deferred[None]:
         """
         Show C{event} to its Webex recipient, in order per contact.
@@ -218,26 +212,8 @@ class WebexConnector(PlatformService):
         return self.delivery.submit(key, event, lambda: self.outbound.deliver(event))
 
 
-def build(
-    context: ConnectorContext,
-    config: WebexConfig,
-    *,
-    http: HTTPClient | None = None,
-    rng: random.Random | None = None,
-) -> WebexConnector:
-    """
-    Build the Webex connector for every tenant whose platform is C{webex}
-    and mount its endpoints at C{/webex/}.
-    """
-    return build_platform(
-        WebexConnector,
-        context,
-        config,
-        segment="webex",
-        max_connections=config.max_connections,
-        http=http,
-        rng=rng,
-    )
+#: Build the connector (L{platform_builder}): tests pass C{http} and C{rng}.
+build = platform_builder(WebexConnector, "webex")
 
 
 ENTRY = ConnectorEntry(
