@@ -46,14 +46,13 @@ from twisted.web.client import Agent, HTTPConnectionPool  # noqa: E402
 
 from bench.b2_b3_common import (  # noqa: E402
     BaselineProcess,
+    both_ways,
     certificates,
     free_port,
-    knee,
     pin_load_core,
-    ratio,
     run_steps,
 )
-from bench.common import HubProcess, SequenceTally, now_ns, summary_line, write_result  # noqa: E402
+from bench.common import HubProcess, SequenceTally, now_ns, write_result  # noqa: E402
 from bench.slack_side import marker, parse_marker  # noqa: E402
 from bench.xmpp_peer import PeerStream, XmppPeer, message_bytes  # noqa: E402
 from bench.xmpp_sink import XmppSink  # noqa: E402
@@ -345,37 +344,9 @@ async def run(reactor: Any, quick: bool) -> None:
         if stopped is not None:
             await stopped
 
-    lines = []
-    result: dict[str, Any] = {}
-    for direction, label in (("in", "Webex webhook -> XMPP s2s"), ("out", "XMPP s2s -> Webex")):
-        hub_knee, bare_knee = knee(hub_steps[direction]), knee(bare_steps[direction])
-        best = _at(hub_steps[direction], hub_knee["knee_per_s"])
-        bare_best = _at(bare_steps[direction], best["offered_per_s"] if best else 0.0)
-        lines.append(
-            summary_line(
-                f"B9-{direction}",
-                hub_knee["knee_per_s"],
-                f"msg/s sustained ({label})",
-                {"bare-relay": ratio(hub_knee["knee_per_s"], bare_knee["knee_per_s"])},
-                f"bare {bare_knee['knee_per_s']:.0f} msg/s",
-            )
-        )
-        at = best["offered_per_s"] if best else 0.0
-        for figure in ("p50_ms", "p99_ms"):
-            value = best["end_to_end"][figure] if best else float("nan")
-            base = bare_best["end_to_end"][figure] if bare_best else None
-            lines.append(
-                summary_line(
-                    f"B9-{direction}-{figure[:3]}",
-                    value,
-                    f"ms {figure[:3]} end to end at {at:.0f} msg/s",
-                    {"bare-relay": ratio(value, base)},
-                )
-            )
-        result[direction] = {
-            "hub": {**hub_knee, "steps": hub_steps[direction]},
-            "baseline": {"name": "bare-relay", **bare_knee, "steps": bare_steps[direction]},
-        }
+    lines, result = both_ways(
+        "B9", hub_steps, bare_steps, {"in": "Webex webhook -> XMPP s2s", "out": "XMPP s2s -> Webex"}
+    )
     for line in lines:
         print(line)
     write_result(
@@ -401,11 +372,6 @@ async def run(reactor: Any, quick: bool) -> None:
             "work_dir": str(directory),
         },
     )
-
-
-def _at(steps: list[dict[str, Any]], rate: float) -> dict[str, Any] | None:
-    held = [s for s in steps if s["offered_per_s"] == rate]
-    return held[-1] if held else (steps[0] if steps else None)
 
 
 def main(argv: list[str]) -> None:
