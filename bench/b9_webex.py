@@ -32,7 +32,6 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,17 +51,13 @@ from bench.b2_b3_common import (  # noqa: E402
     pin_load_core,
     run_steps,
 )
-from bench.common import HubProcess, SequenceTally, now_ns, write_result  # noqa: E402
-from bench.slack_side import marker, parse_marker  # noqa: E402
+from bench.common import HubProcess, now_ns, write_result  # noqa: E402
+from bench.slack_side import marker  # noqa: E402
+from bench.two_way import Plan, Target, seed  # noqa: E402
 from bench.xmpp_peer import PeerStream, XmppPeer, message_bytes  # noqa: E402
 from bench.xmpp_sink import XmppSink  # noqa: E402
-from nextplane.model.address import Address  # noqa: E402
 from nextplane.storage.records import (  # noqa: E402
-    ContactDirection,
-    ContactRecord,
-    ContactState,
     TenantRecord,
-    UserRecord,
 )
 from nextplane.testing.webex_sim import CAPACITY, WebexSimulator, WebhookSender  # noqa: E402
 from nextplane.testing.webex_sim.state import SimPerson  # noqa: E402
@@ -72,45 +67,6 @@ REMOTE = "widget.test"
 BOT_TOKEN = "bench-webex-bot-token"
 SECRET = "bench-webex-hook-secret-0123"
 PADDING = " lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor"
-
-
-class Plan:
-    """
-    Sizes of a full or a quick run.
-    """
-
-    def __init__(self, quick: bool) -> None:
-        self.quick = quick
-        self.users = 20 if quick else 500
-        self.warmup = (20.0, 1.0) if quick else (100.0, 3.0)
-        self.rates = [40.0] if quick else [100.0, 250.0, 500.0, 1000.0]
-        self.duration = 2.0 if quick else 8.0
-        self.drain = 3.0 if quick else 5.0
-        self.profile_rate = self.rates[0]
-
-
-class Target:
-    """
-    What one system, in one direction, delivered.
-    """
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.tally = SequenceTally()
-        self.arrivals: dict[int, int] = {}
-        self.step: Any = None
-
-    def on_text(self, text: str, arrived_ns: int) -> None:
-        found = parse_marker(text)
-        if found is None:
-            return
-        sequence, scheduled = found
-        self.tally.arrived(sequence, scheduled, arrived_ns)
-        self.arrivals.setdefault(sequence, arrived_ns)
-
-    def on_ack(self, sequence: int, scheduled_ns: int) -> None:
-        if self.step is not None:
-            self.step.ack_ms[sequence] = (now_ns() - scheduled_ns) / 1e6
 
 
 class Webex:
@@ -148,34 +104,6 @@ class Webex:
         """Deliver every webhook to C{url} (the bare relay's run)."""
         for hook in self.sim.state.webhooks.values():
             hook.target_url = url
-
-
-async def seed(reactor: Any, database: Path, webex: Webex) -> None:
-    """
-    The tenant, its users and their accepted contacts, in the hub's database.
-    """
-    from nextplane.storage.sqlite import SQLiteStore
-
-    store = SQLiteStore(str(database), reactor=reactor)
-    await store.open()
-    when = datetime.now(UTC)
-    try:
-        await store.put_tenant(TenantRecord(TENANT, "webex", "org", "bench acme"))
-        for i, user in enumerate(webex.users):
-            owner = Address(f"user{i}", TENANT)
-            await store.put_user(UserRecord(owner, TENANT, "webex", user.id, user.display_name))
-            await store.put_contact(
-                ContactRecord(
-                    owner,
-                    Address(f"peter{i}", REMOTE),
-                    ContactState.ACCEPTED,
-                    ContactDirection.OUTBOUND,
-                    when,
-                    when,
-                )
-            )
-    finally:
-        await store.close()
 
 
 async def drive(
@@ -222,7 +150,7 @@ async def drive(
 
 
 async def run(reactor: Any, quick: bool) -> None:
-    plan = Plan(quick)
+    plan = Plan(quick, users=500)
     directory = Path(tempfile.mkdtemp(prefix="nextplane-b9-"))
     ca, certs = certificates(directory / "certs", TENANT, REMOTE)
     current: list[Target] = [Target("none")]
@@ -233,7 +161,13 @@ async def run(reactor: Any, quick: bool) -> None:
     sim_port = webex.listen(reactor)
     hub_dir = directory / "hub"
     hub_dir.mkdir()
-    await seed(reactor, hub_dir / "hub.sqlite3", webex)
+    await seed(
+        reactor,
+        hub_dir / "hub.sqlite3",
+        TenantRecord(TENANT, "webex", "org", "bench acme"),
+        [(u.id, u.display_name) for u in webex.users],
+        REMOTE,
+    )
     web_port, s2s_port = free_port(), free_port()
     print(
         f"B9: {plan.users} Webex users; steps {plan.rates} msg/s x {plan.duration:.0f} s "
