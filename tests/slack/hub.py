@@ -51,6 +51,7 @@ from nextplane.testing.slack_sim import (
 )
 from nextplane.web.app import HubWebApp
 
+from ..traffic import MemoryTraffic
 from .helpers import T0, ZeroRandom
 
 T = TypeVar("T")
@@ -69,7 +70,7 @@ def addr(text: str) -> Address:
     return Address.parse(text)
 
 
-class SlackHub:
+class SlackHub(MemoryTraffic):
     """
     See the module docstring.
 
@@ -189,35 +190,11 @@ class SlackHub:
 
     # -- time and traffic ----------------------------------------------------
 
-    def pump(self, rounds: int = 200) -> None:
-        """Move HTTP traffic and run what is due now, until quiet."""
-        for _ in range(rounds):
-            self.hub_http.flush()
-            self.slack_http.flush()
-            due = [c for c in self.clock.getDelayedCalls() if c.getTime() <= self.clock.seconds()]
-            busy = self.hub_http._agent._pumps or self.slack_http._agent._pumps  # type: ignore[attr-defined]
-            if not due and not busy:
-                return
-            self.clock.advance(0)
+    def clients(self) -> list[StubTreq]:
+        """The hub's and Slack's HTTP."""
+        return [self.hub_http, self.slack_http]
 
-    def advance(self, seconds: float, step: float = 1.0) -> None:
-        """Let C{seconds} pass in steps, pumping after each."""
-        self.pump()
-        remaining = seconds
-        while remaining > 1e-9:
-            move = min(step, remaining)
-            self.clock.advance(move)
-            self.pump()
-            remaining -= move
-
-    def settle(self, d: Deferred[T], limit: float = 30.0) -> Deferred[T]:
-        """Advance time until C{d} fired (at most C{limit} seconds)."""
-        waited = 0.0
-        self.pump()
-        while not d.called and waited < limit:
-            self.advance(0.5)
-            waited += 0.5
-        return d
+    settle = MemoryTraffic.wait
 
     # -- Slack users acting --------------------------------------------------
 

@@ -49,6 +49,7 @@ from nextplane.testing.teams_sim import (
 from nextplane.web.app import HubWebApp
 
 from ..slack.helpers import T0, ZeroRandom
+from ..traffic import MemoryTraffic
 from .helpers import KEY
 
 T = TypeVar("T")
@@ -66,7 +67,7 @@ def addr(text: str) -> Address:
     return Address.parse(text)
 
 
-class TeamsHub:
+class TeamsHub(MemoryTraffic):
     """
     See the module docstring.
     """
@@ -157,39 +158,16 @@ class TeamsHub:
 
     # -- time and traffic ----------------------------------------------------
 
-    def pump(self, rounds: int = 400) -> None:
-        """Move HTTP traffic and run what is due now, until quiet."""
-        for _ in range(rounds):
-            self.hub_http.flush()
-            self.teams_http.flush()
-            for extra in self.extra_http:
-                extra.flush()
-            due = [c for c in self.clock.getDelayedCalls() if c.getTime() <= self.clock.seconds()]
-            busy = any(
-                h._agent._pumps  # type: ignore[attr-defined]
-                for h in (self.hub_http, self.teams_http, *self.extra_http)
-            )
-            if not due and not busy:
-                return
-            self.clock.advance(0)
+    rounds = 400
+    step = 0.5
 
-    def advance(self, seconds: float, step: float = 0.5) -> None:
-        """Let C{seconds} pass in steps, pumping after each."""
-        self.pump()
-        remaining = seconds
-        while remaining > 1e-9:
-            move = min(step, remaining)
-            self.clock.advance(move)
-            self.pump()
-            remaining -= move
+    def clients(self) -> list[StubTreq]:
+        """The hub's, Teams' and the other platforms' HTTP."""
+        return [self.hub_http, self.teams_http, *self.extra_http]
 
     def settle(self, d: Deferred[T], limit: float = 30.0) -> T:
         """Advance time until C{d} fired (at most C{limit} seconds); its result."""
-        waited = 0.0
-        self.pump()
-        while not d.called and waited < limit:
-            self.advance(0.5)
-            waited += 0.5
+        self.wait(d, limit)
         results: list[Any] = []
         d.addBoth(results.append)
         assert results, "did not fire"

@@ -40,6 +40,8 @@ from nextplane.testing.connectors import RecordingConnector
 from nextplane.testing.webex_sim import CAPACITY, WebexSimulator, WebhookSender
 from nextplane.testing.webex_sim.state import SimMessage, SimPerson
 
+from ..traffic import MemoryTraffic
+
 T = TypeVar("T")
 
 BOT_TOKEN = "webex-bot-token-SECRETVALUE"
@@ -61,7 +63,7 @@ class ZeroRandom:
         return 0.0
 
 
-class WebexHub:
+class WebexHub(MemoryTraffic):
     """
     See the module docstring.
 
@@ -176,36 +178,13 @@ class WebexHub:
         self.pump()
         return self.started
 
-    def pump(self, rounds: int = 300) -> None:
-        """Move HTTP traffic and run what is due now, until quiet."""
-        for _ in range(rounds):
-            clients = [self.hub_http, self.sim_http, *self.extra_http]
-            for client in clients:
-                client.flush()
-            due = [c for c in self.clock.getDelayedCalls() if c.getTime() <= self.clock.seconds()]
-            busy = any(client._agent._pumps for client in clients)  # type: ignore[attr-defined]
-            if not due and not busy:
-                return
-            self.clock.advance(0)
+    rounds = 300
 
-    def advance(self, seconds: float, step: float = 1.0) -> None:
-        """Let C{seconds} pass in steps, pumping after each."""
-        self.pump()
-        remaining = seconds
-        while remaining > 1e-9:
-            move = min(step, remaining)
-            self.clock.advance(move)
-            self.pump()
-            remaining -= move
+    def clients(self) -> list[StubTreq]:
+        """The hub's, Webex's and the other platforms' HTTP."""
+        return [self.hub_http, self.sim_http, *self.extra_http]
 
-    def settle(self, d: Deferred[T], limit: float = 30.0) -> Deferred[T]:
-        """Advance time until C{d} fired (at most C{limit} seconds)."""
-        waited = 0.0
-        self.pump()
-        while not d.called and waited < limit:
-            self.advance(0.5)
-            waited += 0.5
-        return d
+    settle = MemoryTraffic.wait
 
     # -- Webex users acting ----------------------------------------------------
 
