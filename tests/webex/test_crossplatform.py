@@ -9,58 +9,26 @@ from treq.testing import StubTreq
 from twisted.trial.unittest import SynchronousTestCase
 
 from nextplane.config import Section, TenantConfig
-from nextplane.connectors.slack.connector import SCOPES
-from nextplane.connectors.slack.connector import build as build_slack
-from nextplane.connectors.slack.connector import parse_config as parse_slack
 from nextplane.connectors.slack.webhook import ACCEPT_ACTION
 from nextplane.connectors.webex.config import parse_config as parse_webex
 from nextplane.connectors.webex.connector import build as build_webex
-from nextplane.testing.slack_sim import EventSender, SlackCloud, SlackSimulator, Workspace
 from nextplane.testing.webex_sim import CAPACITY, WebexSimulator, WebhookSender
 
+from ..slack.attach import attach_slack
 from ..slack.helpers import ZeroRandom
 from ..teams.hub import TeamsHub
 from .hub import BOT_TOKEN, HUB, SECRET, SIM_BASE, WebexHub
 
 TEAM = "TSLACK001"
-SLACK_TOKEN = "xoxb-slack-0000-SECRETTOKENAAAA"
-SLACK_SECRET = "hub-signing-secret-0123456789"
 
 
 class WebexSlackTests(SynchronousTestCase):
     def setUp(self) -> None:
-        self.hub = hub = WebexHub(
+        self.hub = WebexHub(
             extra_tenants=(TenantConfig("slack.test", "slack", TEAM, "unused.crt", "unused.key"),)
         )
-        workspace = Workspace(
-            team_id=TEAM,
-            team_name="Slacky",
-            domain="slacky",
-            app_id="A0NEXTPLANE",
-            bot_id=f"B{TEAM}",
-            bot_user_id=f"U{TEAM}",
-        )
-        self.slack_sim = SlackSimulator(hub.clock, workspace, base_url="https://slack.test")
-        self.slack_sim.events = EventSender(hub.hub_http, hub.clock, SLACK_SECRET, HUB, workspace)
-        self.sam = workspace.add_user("sam", "sam@slack.test", "Sam Slack")
-        workspace.add_token(SLACK_TOKEN, frozenset(SCOPES))
-        slack_http = StubTreq(SlackCloud(self.slack_sim))
-        hub.extra_http.append(slack_http)
-        section = Section(
-            {
-                "signing_secret": SLACK_SECRET,
-                "api_base_url": "https://slack.test/api/",
-                "file_hosts": [],
-                "workspaces": {TEAM: {"bot_token": SLACK_TOKEN}},
-            },
-            "connectors.slack",
-            {},
-        )
-        self.slack = build_slack(
-            hub.context, parse_slack(section), http=slack_http, rng=ZeroRandom()
-        )
-        hub.router.add_connector(self.slack)
-        hub.settle(self.slack.startService())
+        side = attach_slack(self.hub, HUB, TEAM, "slacky", ("sam", "sam@slack.test", "Sam Slack"))
+        self.slack_sim, self.sam, self.slack = side.sim, side.user, side.connector
 
     def tearDown(self) -> None:
         self.assertEqual(self.hub.sim.violations, [])
