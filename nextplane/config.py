@@ -308,6 +308,8 @@ class WebConfig:
     admin_token: str | None = field(default=None, repr=False)
     public_url: str | None = None
     access_log: bool = False
+    #: Largest request body accepted; a larger one is refused with 413 unread.
+    max_request_body: int = 1 << 20
 
 
 @frozen
@@ -475,6 +477,7 @@ def _parse_web(root: Section) -> WebConfig:
         admin_token=web.optional_string("admin_token"),
         public_url=web.optional_string("public_url"),
         access_log=web.boolean("access_log", False),
+        max_request_body=web.integer("max_request_body", 1 << 20, minimum=1024, maximum=64 << 20),
     )
     if config.admin_token is not None and len(config.admin_token) < 16:
         raise ConfigError(web.key("admin_token"), "must be at least 16 characters")

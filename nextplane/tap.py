@@ -230,7 +230,7 @@ def build_hub(
     web = EndpointService(
         "web",
         endpoints.serverFromString(reactor, config.web.listen),
-        hub_site(web_app.resource(), config.web.access_log),
+        hub_site(web_app.resource(), config.web.access_log, config.web.max_request_body),
         "(HTTP: /healthz, webhooks, admin API)",
     )
     web.setServiceParent(hub)

@@ -133,8 +133,17 @@ class HubCollector(Collector):
         )
         for (platform, error), count in sorted(self._tally.errors.items()):
             errors.add_metric([platform, error], float(count))
+        ambiguous = CounterMetricFamily(
+            "nextplane_platform_ambiguous_failures",
+            "Platform API calls that failed without saying whether the platform acted "
+            "(not repeated; the sender was told).",
+            labels=["platform"],
+        )
+        for platform, count in sorted(self._tally.ambiguous_failures.items()):
+            ambiguous.add_metric([platform], float(count))
         yield limited
         yield errors
+        yield ambiguous
 
     def _certificates(self) -> GaugeMetricFamily:
         family = GaugeMetricFamily(

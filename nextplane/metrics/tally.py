@@ -23,12 +23,20 @@ class PlatformTally:
     def __init__(self) -> None:
         self.rate_limited: Counter[str] = Counter()
         self.errors: Counter[tuple[str, str]] = Counter()
+        self.ambiguous_failures: Counter[str] = Counter()
 
     def limited(self, platform: str) -> None:
         """
         The platform answered 429 (rate limited).
         """
         self.rate_limited[platform] += 1
+
+    def ambiguous(self, platform: str) -> None:
+        """
+        A call failed in a way that leaves open whether the platform acted
+        (not repeated; the sender is told).
+        """
+        self.ambiguous_failures[platform] += 1
 
     def failed(self, platform: str, error: str) -> None:
         """

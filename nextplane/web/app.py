@@ -21,6 +21,8 @@ from twisted.web.resource import IResource, Resource
 from twisted.web.server import Site
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
+from .bounded import DEFAULT_MAX_BODY, bounded_site
+
 __all__ = ["HealthSource", "HubWebApp", "hub_site"]
 
 #: Reports one component's health as a JSON-able dict with a "state" key.
@@ -29,21 +31,13 @@ HealthSource = Callable[[], Mapping[str, Any]]
 log = Logger()
 
 
-class _QuietSite(Site):
-    """
-    A site that keeps no access log.
-    """
-
-    def log(self, request: Any) -> None:
-        pass
-
-
-def hub_site(resource: IResource, access_log: bool) -> Site:
+def hub_site(resource: IResource, access_log: bool, max_body: int = DEFAULT_MAX_BODY) -> Site:
     """
     The HTTP site serving C{resource}; with C{access_log}, one log line per
-    request (C{[web] access_log}).
+    request (C{[web] access_log}); bodies over C{max_body} bytes are refused
+    with 413 unread (C{[web] max_request_body}, L{nextplane.web.bounded}).
     """
-    return Site(resource) if access_log else _QuietSite(resource)
+    return bounded_site(resource, max_body, access_log)
 
 
 class HubWebApp:

@@ -128,11 +128,67 @@ class CallerTests(SynchronousTestCase):
         self.assertEqual(self.successResultOf(d), {"already": "already"})
 
     def test_attempts_bounded(self) -> None:
-        """After max_attempts the call fails for good."""
-        http = _HTTP(*[_Response(503)] * 3)
+        """After max_attempts an ambiguous (idempotent) call fails for good."""
+        http = _HTTP(*[_Response(500)] * 3)
         d = self.call(self.caller(http), idempotent=True)
         self.clock.pump([10.0] * 5)
         self.assertIn("Toy x failed 3 times", self.failureResultOf(d, ApiError).value.reason)
+
+    def test_outage_outlasted(self) -> None:
+        """
+        503s and refused connections for 60 s (far past max_attempts) are
+        retried until the platform is back: the write goes out once.
+        """
+        caller = self.caller(_HTTP())
+        requests: list[float] = []
+
+        def request(method: str, url: Any, **kwargs: Any) -> Deferred[Any]:
+            requests.append(self.clock.seconds())
+            if self.clock.seconds() >= 60:
+                return succeed(_Response(200, b"ok"))
+            if len(requests) % 2:
+                return succeed(_Response(503))
+            failed: Deferred[Any] = Deferred()
+            failed.errback(ConnectionRefusedError())
+            return failed
+
+        caller.http.request = request  # type: ignore[method-assign]
+        d = self.call(caller, idempotent=False)
+        self.clock.pump([1.0] * 120)
+        self.assertEqual(self.successResultOf(d), b"ok")
+        self.assertGreater(len(requests), caller.policy.max_attempts)
+        self.assertEqual(sum(1 for t in requests if t >= 60), 1)
+
+    def test_rate_limited_for_a_minute(self) -> None:
+        """429s for over a minute (more than 10 of them) do not drop the call."""
+        http = _HTTP(*[_Response(429)] * 40, _Response(200, b"ok"))
+        d = self.call(self.caller(http), idempotent=False, key="c1")
+        self.clock.pump([1.0] * 150)
+        self.assertEqual(self.successResultOf(d), b"ok")
+        self.assertGreater(self.clock.seconds(), 60)
+
+    def test_outage_deadline(self) -> None:
+        """Past the outage deadline, a call the platform keeps refusing fails."""
+        http = _HTTP(*[_Response(429)] * 200)
+        caller = self.caller(http)
+        d = self.call(caller, idempotent=False, key="c1")
+        self.clock.pump([1.0] * 400)
+        self.assertEqual(self.failureResultOf(d, ApiError).value.error, "ratelimited")
+        self.assertLessEqual(len(http.requests) * 2.0, caller.policy.outage_deadline + 2)
+        http = _HTTP(*[_Response(503)] * 200)
+        d = self.call(self.caller(http), idempotent=False)
+        self.clock.pump([5.0] * 100)
+        self.assertIn("Toy x failed", self.failureResultOf(d, ApiError).value.reason)
+
+    def test_ambiguous_counted(self) -> None:
+        """An ambiguous failure of a write is counted, here and in the metrics."""
+        from nextplane.metrics.tally import PLATFORM_CALLS
+
+        before = PLATFORM_CALLS.ambiguous_failures["Toy"]
+        caller = self.caller(_HTTP(_Response(500)))
+        self.failureResultOf(self.call(caller, idempotent=False), ApiError)
+        self.assertEqual(caller.ambiguous_failures, 1)
+        self.assertEqual(PLATFORM_CALLS.ambiguous_failures["Toy"], before + 1)
 
     def test_rate_limited_waits_retry_after(self) -> None:
         """A 429 waits Retry-After plus jitter, blocks the conversation, uses no attempt."""

@@ -208,6 +208,32 @@ class PagerInboundTests(ConnectorTestCase):
         self.assertEqual(self.peer.final(second).status, 200)
         self.assertEqual([self.text(e) for e in self.hub.delivered("message")], ["one", "two"])
 
+    def test_backpressure(self) -> None:
+        """
+        A connection with too many requests in hand is not read until they
+        drain (TCP backpressure): nothing is refused or lost, and the
+        waiting requests are served in order.
+        """
+        from nextplane.backpressure import Backpressure
+
+        self.hub.befriend()
+        pressure = Backpressure(high=2, low=1, what="SIP connection")
+        self.hub.connector._dispatcher.backpressure = pressure
+        self.hub.alpha.hold = True
+        sent = [
+            self.peer.send(self.peer.request("MESSAGE", str(i).encode(), "text/plain"))
+            for i in range(4)
+        ]
+        self.assertEqual(pressure.pauses, 1)
+        self.assertEqual(self.hub.connector.health()["requests_in"], 2)
+        for _ in range(4):
+            self.hub.alpha.release()
+            self.hub.network.flush()
+        self.assertEqual([self.peer.final(tx).status for tx in sent], [200] * 4)
+        self.assertEqual(
+            [self.text(e) for e in self.hub.delivered("message")], ["0", "1", "2", "3"]
+        )
+
 
 class PagerOutboundTests(ConnectorTestCase):
     """

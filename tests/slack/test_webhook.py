@@ -174,6 +174,27 @@ class WebhookTests(SynchronousTestCase):
         self.clock.advance(0)
         self.assertEqual(len(self.recorder.events), 1)
 
+    def test_no_room_503(self) -> None:
+        """
+        While the hub has no room, an event is answered 503 and not
+        remembered: Slack's retry is taken once there is room again.
+        """
+        room = [False]
+        self.hook._has_room = lambda: room[0]
+        body = self.envelope({"type": "message", "user": self.alice.id, "event_ts": "1.2"})
+        self.assertEqual(self.post("/slack/events", body, self.signed(body))[0], 503)
+        self.clock.advance(0)
+        self.assertEqual((self.recorder.events, self.hook.refused_busy), ([], 1))
+        # The URL handshake is not an event: answered whatever the load.
+        status, _ = self.successResultOf(self.sender.url_verification("c"))
+        self.assertEqual(status, 200)
+        room[0] = True
+        self.clock.advance(60)
+        retry = dict(self.signed(body), **{"X-Slack-Retry-Num": "1"})
+        self.assertEqual(self.post("/slack/events", body, retry)[0], 200)
+        self.clock.advance(0)
+        self.assertEqual(len(self.recorder.events), 1)
+
     def test_retry_numbers_reported(self) -> None:
         """An event first seen on a retry carries the retry number and reason."""
         body = self.envelope({"type": "message", "user": self.alice.id, "event_ts": "1.2"})

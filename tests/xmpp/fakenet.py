@@ -53,6 +53,12 @@ class _RawView:
     def abortConnection(self) -> None:
         self._transport.disconnecting = True
 
+    def pauseProducing(self) -> None:
+        self._transport.pauseProducing()
+
+    def resumeProducing(self) -> None:
+        self._transport.resumeProducing()
+
     def getPeer(self) -> IPv4Address:
         return self._transport.getPeer()
 
@@ -94,6 +100,8 @@ class MemoryTransport:
         self.disconnected = False
         self.tls: TLSMemoryBIOProtocol | None = None
         self.aborted = False
+        #: Not reading (TCP backpressure): bytes for it wait in the network.
+        self.paused = False
 
     def _raw_write(self, data: bytes) -> None:
         if not self.disconnected:
@@ -121,6 +129,12 @@ class MemoryTransport:
     def abortConnection(self) -> None:
         self.aborted = True
         self.disconnecting = True
+
+    def pauseProducing(self) -> None:
+        self.paused = True
+
+    def resumeProducing(self) -> None:
+        self.paused = False
 
     def startTLS(self, creator: Any, normal: bool = True) -> None:
         client = (not self.is_server) if normal else self.is_server
@@ -254,14 +268,14 @@ class Network:
                     (connection.client, connection.server),
                     (connection.server, connection.client),
                 ):
-                    if source.outbox:
+                    if source.outbox and not sink.paused:
                         data = b"".join(source.outbox)
                         source.outbox.clear()
                         if not sink.disconnected:
                             sink.protocol.dataReceived(data)
                         moved = True
                 if connection.client.outbox or connection.server.outbox:
-                    continue
+                    continue  # waiting for a paused end to read
                 if connection.client.disconnecting or connection.server.disconnecting:
                     connection.closed = True
                     for end in (connection.client, connection.server):

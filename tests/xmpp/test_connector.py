@@ -202,6 +202,28 @@ class ConnectorTests(SynchronousTestCase):
         replace = [c for c in second.elements() if c.name == "replace"]
         self.assertEqual(replace[0]["id"], message.message_id)
 
+    def test_outbound_size_limit(self) -> None:
+        """
+        A message or edit over C{max_message_chars} is refused, nothing is
+        sent, and the sender is told how long it was (never what).
+        """
+        john, peter = addr("john@acme.test"), addr("peter@widget.test")
+        fits = TextMessage(sender=john, recipient=peter, body=RichText.plain("x" * 50_000))
+        self.assertTrue(self.successResultOf(self.core.router.route(fits)).delivered)
+        for event in (
+            TextMessage(sender=john, recipient=peter, body=RichText.plain("x" * 50_001)),
+            MessageEdit(
+                sender=john,
+                recipient=peter,
+                message_id=fits.message_id,
+                body=RichText.plain("y" * 60_000),
+            ),
+        ):
+            outcome = self.successResultOf(self.core.router.route(event))
+            self.assertEqual(outcome.condition, "policy-violation")
+            self.assertIn("too long for XMPP", outcome.reason)
+        self.assertEqual(len(self.sent("message")), 1)
+
     def test_outbound_reactions_send_full_sets(self) -> None:
         """Outbound reaction events are sent as complete XEP-0444 sets."""
         john, peter = addr("john@acme.test"), addr("peter@widget.test")
@@ -493,6 +515,11 @@ class ConfigTests(SynchronousTestCase):
 
     def parse(self, **data: object) -> XmppConfig:
         return parse_config(Section(data, "connectors.xmpp", {}))
+
+    def test_message_size(self) -> None:
+        """C{max_message_chars}: 50,000 by default, configurable."""
+        self.assertEqual(self.parse().max_message_chars, 50_000)
+        self.assertEqual(self.parse(max_message_chars=2000).max_message_chars, 2000)
 
     def test_limit_defaults(self) -> None:
         """Without settings: 60 s negotiation, 3600 s inbound idle, 20 streams per address."""

@@ -18,7 +18,9 @@ same on Slack, Teams and Webex.
   - Revocation drops queued deliveries it covers; stopping fails the queued
     ones (their senders are told) and waits, boundedly, for work under way.
   - Inbound events of one conversation are handled one after another, in
-    arrival order (L{Delivery.receive}).
+    arrival order (L{Delivery.receive}); L{Delivery.receiving} counts those
+    not finished, so the webhook can answer 503 (the platform retries
+    later) rather than take more than it can hold.
   - Background work and timers the connector starts are tracked here, so
     stopping waits for them.
 """
@@ -107,6 +109,7 @@ class Delivery:
     Queues, acknowledgement and late failures; see the module docstring.
 
     @ivar late_failures: Deliveries that failed after they were acknowledged.
+    @ivar receiving: Inbound events queued or being handled.
     """
 
     def __init__(
@@ -136,6 +139,7 @@ class Delivery:
         self._background: set[Deferred[Any]] = set()
         self._timers: dict[Hashable, IDelayedCall] = {}
         self.late_failures = 0
+        self.receiving = 0
 
     def __len__(self) -> int:
         return len(self._lanes)
@@ -239,8 +243,13 @@ class Delivery:
         Handle an inbound event behind earlier ones of conversation C{key};
         a failure is logged (the platform was answered already).
         """
+        self.receiving += 1
         d = self._incoming.submit(key, job)
         d.addErrback(lambda f: log.failure("handling a {p} event failed", f, p=self.platform))
+        d.addBoth(self._received)
+
+    def _received(self, result: Any) -> None:
+        self.receiving -= 1
 
     # -- background work -------------------------------------------------------
 

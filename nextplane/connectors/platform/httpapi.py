@@ -12,10 +12,12 @@ or when acting twice is harmless:
 
   - I{Not processed} (L{Retry} with C{processed=False}): connection refused,
     DNS failure, the request not fully sent, HTTP 429 and 503 - retried for
-    every method, with exponential backoff and jitter from an injected RNG.
-    A 429 (L{Retry} with C{retry_after}) waits C{Retry-After} plus up to a
-    second of jitter, blocks the method (or conversation) in the limiter
-    meanwhile, and does not use up an attempt.
+    every method, with exponential backoff and jitter from an injected RNG,
+    for as long as the outage lasts within L{RetryPolicy.outage_deadline}
+    (past C{max_attempts} too). A 429 (L{Retry} with C{retry_after}) waits
+    C{Retry-After} plus up to a second of jitter, blocks the method (or
+    conversation) in the limiter meanwhile, and does not use up an attempt;
+    it fails only when waiting would pass the deadline.
   - I{Ambiguous} (C{processed=None}): a timeout, a connection lost before
     the response, other 5xx. Idempotent methods are retried, and their
     "already done" answers on a retry count as success; others fail with
@@ -23,6 +25,8 @@ or when acting twice is harmless:
     may not have arrived, so the sender is told instead of the message being
     silently lost or duplicated (L{RetryPolicy.retry_ambiguous_writes}
     switches to at-least-once).
+    Each such failure is counted (L{Caller.ambiguous_failures} and the
+    C{nextplane_platform_ambiguous_failures} metric).
 
 The platform adapter decodes answers (its C{once} raises L{Retry} or its
 own L{ApiError}); this module never logs per call, parses no URL per call
@@ -46,6 +50,7 @@ from twisted.web._newclient import RequestTransmissionFailed
 from twisted.web.client import Agent, HTTPConnectionPool
 
 from ...interfaces import DeliveryFailed
+from ...metrics.tally import PLATFORM_CALLS
 from ...ordering import KeyedSerializer
 from .ratelimit import RateLimiter
 
@@ -118,8 +123,15 @@ class RetryPolicy:
     """
     How hard to try; see the module docstring.
 
-    @ivar max_attempts: Tries per call for transport errors and 5xx.
-    @ivar max_rate_limited: 429 answers tolerated per call.
+    @ivar max_attempts: Tries per call for transport errors and 5xx (a
+        failure the platform did not act on is retried past it, within
+        C{outage_deadline}).
+    @ivar max_rate_limited: 429 answers tolerated per call; C{None}: as many
+        as fit in C{outage_deadline}.
+    @ivar outage_deadline: Seconds from a call's first attempt during which
+        failures the platform did not act on (429, 503, refused
+        connections) are retried: a platform outage shorter than this loses
+        nothing.
     @ivar base_backoff: First backoff, in seconds; doubled per attempt.
     @ivar max_backoff: Largest backoff.
     @ivar timeout: Seconds to wait for each response.
@@ -130,7 +142,8 @@ class RetryPolicy:
     """
 
     max_attempts: int = 4
-    max_rate_limited: int = 10
+    max_rate_limited: int | None = None
+    outage_deadline: float = 180.0
     base_backoff: float = 1.0
     max_backoff: float = 30.0
     timeout: float = 10.0
@@ -246,6 +259,7 @@ class Caller:
         self.platform = platform
         self.gate = gate
         self.error = error
+        self.ambiguous_failures = 0
 
     def backoff(self, attempt: int) -> float:
         """
@@ -348,7 +362,8 @@ class Caller:
             attempt came before), else C{None}.
         """
         retry_ambiguous = idempotent or self.policy.retry_ambiguous_writes
-        limiter, clock = self.limiter, self.clock
+        limiter, clock, policy = self.limiter, self.clock, self.policy
+        give_up = clock.seconds() + policy.outage_deadline
         attempts = limited = 0
         retried_after_ambiguity = False
         while True:
@@ -370,8 +385,9 @@ class Caller:
                     limited += 1
                     attempts -= 1
                     if (
-                        limited > self.policy.max_rate_limited
-                        or retry.retry_after > self.policy.max_retry_after
+                        (policy.max_rate_limited is not None and limited > policy.max_rate_limited)
+                        or retry.retry_after > policy.max_retry_after
+                        or clock.seconds() + retry.retry_after > give_up
                     ):
                         raise self.describe(method, "ratelimited") from None
                     until = clock.seconds() + retry.retry_after + self.rng.random()
@@ -384,6 +400,8 @@ class Caller:
                     )
                     continue
                 if retry.processed is None and not retry_ambiguous:
+                    self.ambiguous_failures += 1
+                    PLATFORM_CALLS.ambiguous(self.platform)
                     raise self.error(
                         CONDITION_UNCERTAIN,
                         f"{self.platform} did not confirm {method} ({retry.error}); it may "
@@ -391,7 +409,11 @@ class Caller:
                         method,
                         retry.error,
                     ) from None
-                if attempts >= self.policy.max_attempts:
+                delay = self.backoff(attempts)
+                # Not acted on: retried for as long as the outage lasts,
+                # within the deadline; other failures max_attempts times.
+                outage = retry.processed is False and clock.seconds() + delay <= give_up
+                if attempts >= policy.max_attempts and not outage:
                     raise self.error(
                         "service-unavailable",
                         f"{self.platform} {method} failed {attempts} times; last: {retry.error}",
@@ -400,7 +422,6 @@ class Caller:
                     ) from None
                 if retry.processed is None:
                     retried_after_ambiguity = True
-                delay = self.backoff(attempts)
                 log.info(
                     "{platform} {method} failed ({error}); attempt {attempt} in {delay:.1f}s",
                     platform=self.platform,

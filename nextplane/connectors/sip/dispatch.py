@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
+from ...backpressure import Backpressure
 from ...model.address import Address, InvalidAddress
 from ...ordering import KeyedSerializer
 from .addresses import address_of
@@ -41,6 +43,9 @@ from .uri import SipSyntaxError, SipURI, parse_uri
 __all__ = ["RequestDispatcher"]
 
 log = Logger(namespace="nextplane.sip.connector")
+
+#: Requests of one connection in hand at which it is no longer read.
+MAX_IN_FLIGHT = 1000
 
 _HANDLED = frozenset({"INVITE", "BYE", "MESSAGE", "INFO", "SUBSCRIBE", "NOTIFY", "OPTIONS"})
 #: Methods the hub knows but does not serve: 405 (others: 501).
@@ -71,6 +76,8 @@ class RequestDispatcher:
         self._notifier = notifier
         self._subscriber = subscriber
         self._inbound = KeyedSerializer()
+        #: Stops reading a connection with too many requests in hand.
+        self.backpressure = Backpressure(MAX_IN_FLIGHT, what="SIP connection")
 
     def request_received(self, transaction: ServerTransaction) -> None:
         """
@@ -223,7 +230,11 @@ class RequestDispatcher:
             finally:
                 release()
 
-        self._core.background(run(), f"handling a {tx.request.method}")
+        handled = Deferred.fromCoroutine(run())
+        self._core.track(handled, f"handling a {tx.request.method}")
+        # TCP backpressure: a connection feeding more than the hub can hold
+        # is not read until its requests drain.
+        self.backpressure.track(getattr(conn(tx), "transport", None), handled)
 
     async def _in_dialog(
         self, tx: ServerTransaction, dialog: Dialog, hub_user: Address, remote: Address

@@ -27,13 +27,14 @@ from ..platform.httpapi import (
     RetryPolicy,
     within,
 )
-from .calls import DEFAULT_BASE_URL, METHODS, MethodSpec, SlackApiError, SlackCaller
+from .calls import DEFAULT_BASE_URL, MAX_TEXT, METHODS, MethodSpec, SlackApiError, SlackCaller
 from .filetransfer import SlackFileTransfer
 from .ratelimit import POST_MESSAGE, RateLimiter
 
 __all__ = [
     "CONDITION_UNCERTAIN",
     "DEFAULT_BASE_URL",
+    "MAX_TEXT",
     "METHODS",
     "HTTPClient",
     "MethodSpec",

@@ -76,10 +76,14 @@ from ...metrics.tally import PLATFORM_CALLS
 from ..platform.httpapi import ApiError, Caller, HTTPClient, Retry, RetryPolicy, check_status
 from .ratelimit import RateLimiter
 
-__all__ = ["DEFAULT_BASE_URL", "METHODS", "MethodSpec", "SlackApiError", "SlackCaller"]
+__all__ = ["DEFAULT_BASE_URL", "MAX_TEXT", "METHODS", "MethodSpec", "SlackApiError", "SlackCaller"]
 
 #: Where the Web API lives.
 DEFAULT_BASE_URL = "https://slack.com/api/"
+
+#: The longest C{text} of one Slack message: Slack refuses longer ones
+#: (C{msg_too_long}) and never sends one.
+MAX_TEXT = 40_000
 
 
 @frozen

@@ -60,6 +60,14 @@ class SlackConfig:
         queue before it is acknowledged anyway.
     @ivar max_queued: Deliveries that may wait per conversation.
     @ivar request_timeout: Seconds to wait for each Web API answer.
+    @ivar max_inbound_queued: Slack events queued or being handled at
+        which further events are answered 503 (Slack retries them later).
+    @ivar max_message_parts: Slack messages a text longer than Slack's
+        40,000 characters is split into; a longer text is refused and its
+        sender told.
+    @ivar outage_seconds: How long a call Slack refused without acting
+        (429, 503, no connection) keeps being retried before its sender is
+        told: a Slack outage shorter than this loses nothing.
     @ivar max_connections: Persistent HTTPS connections kept to the Web
         API; with many conversations posting at once, fewer means a new
         connection (and TLS handshake) per post.
@@ -77,6 +85,9 @@ class SlackConfig:
     queue_ack_seconds: float = 10.0
     max_queued: int = 1000
     request_timeout: float = 10.0
+    outage_seconds: float = 180.0
+    max_message_parts: int = 4
+    max_inbound_queued: int = 5000
     max_connections: int = 64
 
     def secrets(self) -> tuple[str, ...]:
@@ -138,6 +149,11 @@ def parse_config(section: Section) -> SlackConfig:
         queue_ack_seconds=section.number("queue_ack_seconds", 10.0, minimum=0.1),
         max_queued=section.integer("max_queued", 1000, minimum=1, maximum=100_000),
         request_timeout=section.number("request_timeout", 10.0, minimum=1.0),
+        outage_seconds=section.number("outage_seconds", 180.0, minimum=0.0),
+        max_message_parts=section.integer("max_message_parts", 4, minimum=1, maximum=100),
+        max_inbound_queued=section.integer(
+            "max_inbound_queued", 5000, minimum=1, maximum=1_000_000
+        ),
         max_connections=section.integer("max_connections", 64, minimum=1, maximum=1000),
     )
 

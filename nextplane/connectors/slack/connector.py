@@ -216,6 +216,7 @@ class SlackConnector(PlatformService):
             on_oauth=self._installer.on_oauth if oauth is not None else None,
             on_file=SlackFiles(links, self._workspaces).on_file,
             on_late_reply=self._home.on_late_reply,
+            has_room=lambda: self.delivery.receiving < config.max_inbound_queued,
         )
         self._installer.webhook = self.webhook
         self.ready: Deferred[None] = succeed(None)
@@ -248,7 +249,10 @@ class SlackConnector(PlatformService):
             self._clock,
             self._rng,
             base_url=self._config.api_base_url,
-            policy=RetryPolicy(timeout=self._config.request_timeout),
+            policy=RetryPolicy(
+                timeout=self._config.request_timeout,
+                outage_deadline=self._config.outage_seconds,
+            ),
             file_hosts=self._config.file_hosts,
             gate=self._gate,
         )
@@ -326,6 +330,8 @@ class SlackConnector(PlatformService):
             "messages_out": self._outbound.messages_out,
             "queued": len(self.delivery),
             "late_failures": self.delivery.late_failures,
+            "receiving": self.delivery.receiving,
+            "refused_busy": self.webhook.refused_busy,
         }
 
     # -- outbound ----------------------------------------------------------

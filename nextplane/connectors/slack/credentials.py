@@ -31,7 +31,9 @@ async def check_slack(
     accepted and belong to the tenant's workspace (team id).
     """
     findings = []
-    policy = RetryPolicy(max_attempts=1, max_rate_limited=1, timeout=context.timeout)
+    policy = RetryPolicy(
+        max_attempts=1, max_rate_limited=1, outage_deadline=0.0, timeout=context.timeout
+    )
     for tenant in tenants:
         subject = f"slack {tenant.workspace} ({tenant.domain})"
         token = config.workspaces.get(tenant.workspace)

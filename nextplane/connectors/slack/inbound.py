@@ -37,6 +37,7 @@ from ...model.text import RichText
 from ..platform.conversations import Conversations
 from ..platform.delivery import Delivery
 from ..platform.files import FileLinks
+from .api import MAX_TEXT
 from .blocks import blocks_to_rich_text
 from .emoji import emoji_table
 from .home import SlackHome
@@ -177,6 +178,15 @@ class SlackInbound:
             whose = f"<@{owner_id}>'s" if owner_id else "its owner's"
             await ws.api().post_message(
                 channel, f"Only {whose} messages in this conversation are sent to {who(contact)}."
+            )
+            return
+        if len(str(event.get("text") or "")) > MAX_TEXT:
+            # Slack never sends such a text: refused unparsed, so it cannot
+            # hold the reactor.
+            await ws.api().post_message(
+                channel,
+                f":warning: Not sent to {who(contact)}: the message is longer than "
+                f"{MAX_TEXT:,} characters.",
             )
             return
         session = record.session_id

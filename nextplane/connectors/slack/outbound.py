@@ -5,7 +5,10 @@ acknowledgement are the kit's L{nextplane.connectors.platform.delivery}).
 
   - Text: C{chat.postMessage} with mrkdwn C{text} and a C{rich_text}
     block, impersonating the contact (C{username}, C{icon_url}); the C{ts}
-    is mapped to the hub message id as C{"<channel>:<ts>"}.
+    is mapped to the hub message id as C{"<channel>:<ts>"}. A text over
+    Slack's L{MAX_TEXT} characters is posted in parts (text only, the first
+    part's C{ts} mapped), up to C{max_message_parts}; a longer one, or an
+    edit over the limit, is refused and its sender told.
   - Edits: C{chat.update}; retractions: C{chat.delete}; reactions:
     C{reactions.add}/C{reactions.remove}; an emoji with no Slack shortcode
     is posted as a line of text. A target that never reached Slack, or lies
@@ -40,12 +43,13 @@ from ...model.events import (
     TextMessage,
 )
 from ...model.text import Link, RichText, Text
+from ...sizes import split_text, too_long
 from ...storage.records import ContactDirection, ContactState, UserRecord
 from ..platform.cards import ContactCard, ContactLine
 from ..platform.conversations import Conversations
 from ..platform.delivery import Delivery
 from ..platform.directory import Directory
-from .api import SlackApiError
+from .api import MAX_TEXT, SlackApiError
 from .blocks import rich_text_block
 from .config import SlackConfig, channel_name
 from .emoji import emoji_table
@@ -117,9 +121,12 @@ class SlackOutbound:
         names = self._directory.names
         if isinstance(event, TextMessage | FileShare):
             if isinstance(event, TextMessage):
-                text = to_mrkdwn(event.body, ws.user_id_for)
+                text = self._fitting(event.body, ws)
                 if not text.strip():
                     raise DeliveryFailed("bad-request", "the message is empty")
+                if len(text) > MAX_TEXT:
+                    await self._post_parts(ws, owner, contact, session, event, text)
+                    return
                 blocks = [rich_text_block(event.body, ws.user_id_for)]
             else:
                 body = RichText(
@@ -129,12 +136,10 @@ class SlackOutbound:
             channel, ts = await self.post_as(ws, owner, contact, session, text, blocks)
             await self._store.map_message(event.message_id, ws.platform, f"{channel}:{ts}", session)
         elif isinstance(event, MessageEdit):
+            text = self._fitting(event.body, ws, parts=1)
             channel, ts = await self._target(ws, event.message_id, session, "edit")
             await client.update_message(
-                channel,
-                ts,
-                to_mrkdwn(event.body, ws.user_id_for),
-                blocks=[rich_text_block(event.body, ws.user_id_for)],
+                channel, ts, text, blocks=[rich_text_block(event.body, ws.user_id_for)]
             )
         elif isinstance(event, MessageRetract):
             channel, ts = await self._target(ws, event.message_id, session, "retraction")
@@ -164,6 +169,47 @@ class SlackOutbound:
             )
         else:  # pragma: no cover - every event type is handled above
             raise DeliveryFailed("feature-not-implemented", f"Slack cannot show a {event.kind}")
+
+    def _fitting(self, body: RichText, ws: SlackWorkspace, parts: int | None = None) -> str:
+        """
+        C{body} as mrkdwn, when it fits in C{parts} messages (default
+        C{max_message_parts}). @raise DeliveryFailed: When it does not (the
+        sender is told); checked on the plain text first, so a huge body
+        is refused without converting it.
+        """
+        parts = parts if parts is not None else self._config.max_message_parts
+        plain = len(body.plain_text())
+        if plain > MAX_TEXT * parts:
+            raise too_long("Slack", plain, MAX_TEXT, parts)
+        text = to_mrkdwn(body, ws.user_id_for)
+        if len(text) > MAX_TEXT * parts:
+            raise too_long("Slack", len(text), MAX_TEXT, parts)
+        return text
+
+    async def _post_parts(
+        self,
+        ws: SlackWorkspace,
+        owner: UserRecord,
+        contact: Address,
+        session: ChatSessionId,
+        event: TextMessage,
+        text: str,
+    ) -> None:
+        """
+        Post a text over L{MAX_TEXT} as several messages, in order (text
+        only: the C{rich_text} block of each part would need its own split).
+        """
+        max_parts = self._config.max_message_parts
+        parts = split_text(text, MAX_TEXT, max_parts)
+        if parts is None:
+            raise too_long("Slack", len(text), MAX_TEXT, max_parts)
+        first: tuple[str, str] | None = None
+        for part in parts:
+            posted = await self.post_as(ws, owner, contact, session, part)
+            first = first or posted
+        assert first is not None
+        channel, ts = first
+        await self._store.map_message(event.message_id, ws.platform, f"{channel}:{ts}", session)
 
     async def _accepted(
         self,

@@ -7,7 +7,9 @@ The hub's Slack endpoints: a Klein class app to mount at C{/slack/}.
     answered with the challenge; C{event_callback} is acknowledged at once
     and handed to the event callback after the response, because Slack
     retries any delivery not acknowledged within three seconds, even while
-    the slow answer is still on its way. Deliveries are deduplicated on
+    the slow answer is still on its way. While the hub has no room for
+    more (C{has_room}), an event is answered 503 without being remembered,
+    so Slack delivers it again later. Deliveries are deduplicated on
     C{event_id} (retries carry the same one), and the app's own messages -
     events whose C{user} is the bot user or whose C{bot_id} is the app's
     bot, as in Bolt's C{ignoring_self_events} middleware - are dropped,
@@ -268,6 +270,7 @@ class SlackWebhook:
         on_oauth: OAuthCallback | None = None,
         on_file: FileCallback | None = None,
         on_late_reply: LateReplyCallback | None = None,
+        has_room: Callable[[], bool] = lambda: True,
     ) -> None:
         """
         @param verifier: Checks signatures with the app's signing secret.
@@ -283,6 +286,8 @@ class SlackWebhook:
         @param on_file: Serves C{GET /files/...} when given.
         @param on_late_reply: Given a command's reply that came after the
             placeholder was sent (to show it some other way).
+        @param has_room: Whether the hub can take another event now; when
+            not, events are answered 503 and Slack retries them later.
         """
         self._verifier = verifier
         self._clock = clock
@@ -299,6 +304,8 @@ class SlackWebhook:
         self._events_seen = ReplayGuard(clock, dedupe_window, max_remembered)
         self._signatures_seen = ReplayGuard(clock, max_entries=max_remembered)
         self._ack_budget = ack_budget
+        self._has_room = has_room
+        self.refused_busy = 0
         self.in_flight: set[Deferred[Any]] = set()
 
     def set_identity(self, team_id: str, bot_user_id: str | None, bot_id: str | None) -> None:
@@ -388,6 +395,11 @@ class SlackWebhook:
         event_id = envelope.get("event_id")
         if not isinstance(event, dict) or not isinstance(event_id, str) or not event_id:
             request.setResponseCode(400)
+            return b""
+        if not self._has_room():
+            # Not remembered: Slack's retry of it must get through.
+            self.refused_busy += 1
+            request.setResponseCode(503)
             return b""
         team_id = str(envelope.get("team_id", ""))
         # Event ids are Slack's, but remembered per team: one app, many

@@ -58,6 +58,7 @@ from ...model.events import (
 )
 from ...ordering import KeyedSerializer, LaneFull
 from ...presence import PresenceBook
+from ...sizes import too_long
 from ...storage.records import ContactDirection, ContactState
 from ..base import ConnectorContext, ConnectorEntry
 from ..federation.wiring import (
@@ -113,6 +114,9 @@ class XmppConfig:
         certificates are required, and whose server certificate need not
         validate.
     @ivar max_stanza_bytes: Largest stanza accepted after authentication.
+    @ivar max_message_chars: Longest message (or edit) sent to XMPP, in
+        characters; a longer one is refused and its sender told (peers
+        close streams over their stanza limit, e.g. ejabberd's 256 KiB).
     @ivar idle_timeout: Seconds before an unused outbound stream closes.
     @ivar inbound_idle_timeout: Seconds without data before an inbound
         stream is closed (Prosody sends a keepalive every 840 s).
@@ -131,6 +135,7 @@ class XmppConfig:
     secure_domains: frozenset[str] = frozenset()
     insecure_domains: frozenset[str] = frozenset()
     max_stanza_bytes: int = 512 * 1024
+    max_message_chars: int = 50_000
     idle_timeout: float = 600.0
     inbound_idle_timeout: float = 3600.0
     negotiation_timeout: float = 60.0
@@ -179,6 +184,9 @@ def parse_config(section: Section) -> XmppConfig:
         max_stanza_bytes=section.integer(
             "max_stanza_bytes", 512 * 1024, minimum=10_000, maximum=16 * 1024 * 1024
         ),
+        max_message_chars=section.integer(
+            "max_message_chars", 50_000, minimum=1000, maximum=4 * 1024 * 1024
+        ),
         idle_timeout=section.number("idle_timeout", 600.0, minimum=1.0),
         inbound_idle_timeout=section.number("inbound_idle_timeout", 3600.0, minimum=10.0),
         negotiation_timeout=section.number("negotiation_timeout", 60.0, minimum=1.0),
@@ -222,8 +230,14 @@ class XmppConnector(MultiService):
         clock: IReactorTime,
         tenants: Iterable[TenantConfig],
         presence: PresenceBook | None = None,
+        max_message_chars: int = 50_000,
     ) -> None:
+        """
+        @param max_message_chars: Longest text sent (C{[connectors.xmpp]
+            max_message_chars}); a longer one is refused.
+        """
         MultiService.__init__(self)
+        self._max_message_chars = max_message_chars
         self._presence = presence if presence is not None else PresenceBook()
         self._sink = sink
         self._store = store
@@ -320,6 +334,11 @@ class XmppConnector(MultiService):
 
     async def _deliver(self, event: Event) -> None:
         assert self._s2s is not None
+        if isinstance(event, TextMessage | MessageEdit):
+            length = len(event.body.plain_text())
+            if length > self._max_message_chars:
+                # Not split: XMPP carries rich text a plain cut would break.
+                raise too_long("XMPP", length, self._max_message_chars, 1)
         session = event.session or await self._session(event.sender, event.recipient)
         stanza_id = new_event_id()
         target_id: str | None = None
@@ -370,17 +389,21 @@ class XmppConnector(MultiService):
 
     # -- inbound ----------------------------------------------------------
 
-    def stanza_received(self, element: Element) -> None:
+    def stanza_received(self, element: Element) -> Deferred[Any] | None:
         """
         Handle a stanza from an authenticated remote stream (the s2s
         C{on_stanza} callback). Stanzas of one sender to one recipient are
         processed in arrival order.
+
+        @return: Fires when the stanza was handled (the s2s service stops
+            reading a stream with too many of these in flight), or C{None}
+            when it was answered at once.
         """
         self.stanzas_in += 1
         if element.name == "iq" and self._iq_answered(element):
             # An answer to the hub's own request (a vCard) must not queue
             # behind the stanza whose handling is waiting for it.
-            return
+            return None
         # Bare JIDs: a user's stanzas keep their order whatever resource
         # (or none) they come from, e.g. Prosody's bare 'subscribed'
         # followed at once by the full JID's available presence.
@@ -392,8 +415,8 @@ class XmppConnector(MultiService):
             reply = error_reply(element, "resource-constraint", "too many stanzas queued")
             if reply is not None:
                 self._send_quietly(reply)
-            return
-        handled.addErrback(
+            return None
+        return handled.addErrback(
             lambda f: log.failure("handling a {name} stanza failed", f, name=element.name)
         )
 
@@ -625,6 +648,7 @@ def build(context: ConnectorContext, config: XmppConfig) -> XmppConnector:
         clock=context.reactor,
         tenants=hub.tenants,
         presence=context.presence,
+        max_message_chars=config.max_message_chars,
     )
     s2s = S2SService(
         domains=tenant_certificates(hub),

@@ -89,6 +89,7 @@ from twisted.internet.protocol import ServerFactory
 from twisted.logger import Logger
 from twisted.words.xish import domish
 
+from nextplane.backpressure import Backpressure
 from nextplane.connectors.xmpp.dialback import DialbackKeys
 from nextplane.connectors.xmpp.pool import ConnectionPool, EndpointFactory, StreamOpener
 from nextplane.connectors.xmpp.resolve import ServerResolver
@@ -154,6 +155,10 @@ class S2SSettings:
         from one remote IP address; more are refused with a
         C{policy-violation} stream error.
     @ivar prefer_ipv6: Try AAAA before A addresses.
+    @ivar max_in_flight: Stanzas of one inbound stream still being handled
+        (routed, queued for a platform) at which the hub stops reading the
+        stream, until half of them are done (TCP backpressure instead of
+        refusing or losing stanzas).
     """
 
     dialback_secret: bytes | None = None
@@ -168,6 +173,7 @@ class S2SSettings:
     max_inbound_streams: int = 10_000
     max_streams_per_address: int = 20
     prefer_ipv6: bool = False
+    max_in_flight: int = 1000
 
 
 class _InboundFactory(ServerFactory):
@@ -231,6 +237,7 @@ class S2SService(Service):
         self._trust = trust_store if trust_store is not None else TrustStore(paths=ca_paths)
         self._keys = DialbackKeys(self.settings.dialback_secret)
         self._on_stanza = on_stanza
+        self.backpressure = Backpressure(self.settings.max_in_flight, what="s2s stream")
         self._policy = policy_hook
         self._secure = _domains(self.settings.secure_domains)
         self._insecure = _domains(self.settings.insecure_domains)
@@ -466,9 +473,10 @@ class S2SService(Service):
 
     def deliver(self, stanza: domish.Element, stream: InboundStream) -> None:
         """
-        Pass an accepted inbound stanza on.
+        Pass an accepted inbound stanza on; a stream with too many stanzas
+        still being handled is not read until they drain.
         """
-        self._on_stanza(stanza)
+        self.backpressure.track(stream.transport, self._on_stanza(stanza))
 
     def bounce(self, stanza: domish.Element, condition: str, text: str, local: str) -> None:
         """
@@ -491,6 +499,8 @@ class S2SService(Service):
         Forget a closed inbound stream.
         """
         self._inbound.discard(stream)
+        if stream.transport is not None:
+            self.backpressure.forget(stream.transport)
         address = self._stream_address.pop(stream, None)
         if address is not None:
             left = self._per_address.get(address, 1) - 1

@@ -30,6 +30,7 @@ Events API deliveries.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -242,6 +243,7 @@ class SlackSimulator:
         #: The Home tab last published for each user (C{views.publish}).
         self.home_views: dict[str, dict[str, Any]] = {}
         self._faults: dict[str, deque[Fault]] = {}
+        self._outage: tuple[float, itertools.cycle[Fault]] | None = None
         self._windows: dict[tuple[str, str], deque[float]] = {}
         self._last_post: dict[str, float] = {}
         self._posts: deque[float] = deque()
@@ -278,6 +280,13 @@ class SlackSimulator:
         name C{"upload"} targets the file upload host (C{"status"} only).
         """
         self._faults.setdefault(method, deque()).extend(faults)
+
+    def outage(self, until: float, *faults: Fault) -> None:
+        """
+        A Slack outage: until clock time C{until}, every Web API call gets
+        the next of C{faults} in turn (before any injected one).
+        """
+        self._outage = (until, itertools.cycle(faults))
 
     def issue_oauth_code(self, scopes: set[str]) -> str:
         """
@@ -456,6 +465,10 @@ class SlackSimulator:
         return never
 
     def _next_fault(self, method: str) -> Fault | None:
+        if self._outage is not None and method != "upload":
+            until, faults = self._outage
+            if self.clock.seconds() < until:
+                return next(faults)
         queue = self._faults.get(method)
         return queue.popleft() if queue else None
 
