@@ -277,3 +277,22 @@ class TwoOrgTests(SynchronousTestCase):
         hub.says(hub.mary, "hello john")
         self.assertIn("hello john", hub.bot_texts(hub.john)[-1])
         self.assertEqual(hub.sim.violations, [])
+
+
+class MigrationTests(SynchronousTestCase):
+    def test_room_migrated_followed(self) -> None:
+        """
+        Webex moves john's direct space to a new id: the bot posts there.
+        """
+        hub = WebexHub()
+        hub.says(hub.john, f"invite {PETER}")
+        hub.xmpp.inject(ContactAccept(sender=PETER, recipient=JOHN))
+        hub.advance(1)
+        old = hub.direct(hub.john)
+        new = hub.sim.world.migrate_room(old).id
+        hub.advance(1)
+        self.assertEqual(hub.webex.spaces.room_of(hub.john.id), new)
+        hub.xmpp.inject(TextMessage(sender=PETER, recipient=JOHN, body=text("after the move")))
+        hub.advance(1)
+        self.assertIn("after the move", hub.sim.state.room_messages(new)[-1].text or "")
+        self.assertEqual(hub.sim.violations, [])

@@ -10,7 +10,8 @@ direct spaces are served (see L{nextplane.connectors.webex.space}).
 In a direct space a user's message is a command (C{invite}, C{remove},
 C{block}, C{list}, C{help}, C{chat <address>}) or a message for a contact,
 chosen by the kit's L{ChatTargets}; when several contacts are active the
-bot confirms where it went.
+bot confirms where it went. A migrated space (C{rooms} C{migrated}) is
+followed: its members' direct space is the new id.
 """
 
 from __future__ import annotations
@@ -32,12 +33,20 @@ from .api import (
     get_attachment_action,
     get_message,
     get_person,
+    list_memberships,
     parse_attachment_action,
+    parse_memberships,
     parse_message,
     parse_person,
 )
 from .cards import parse_card_answer
-from .events import CardActionCreated, Envelope, MessageCreated, MessageDeleted
+from .events import (
+    CardActionCreated,
+    Envelope,
+    MessageCreated,
+    MessageDeleted,
+    RoomMigrated,
+)
 from .format import parse_html, parse_markdown
 from .space import DirectSpaces
 
@@ -91,15 +100,25 @@ class WebexInbound:
         """
         Handle one delivery (already verified and deduplicated).
         """
-        if envelope.actor_id is not None and envelope.actor_id == self.me:
-            return  # the bot's own doing (loop prevention)
         item = envelope.item
+        own = envelope.actor_id is not None and envelope.actor_id == self.me
+        if own and not isinstance(item, RoomMigrated):
+            return  # the bot's own doing (loop prevention); a migration is Webex's
         if isinstance(item, MessageCreated):
             await self._message(item)
         elif isinstance(item, MessageDeleted):
             await self._deleted(item)
         elif isinstance(item, CardActionCreated):
             await self._card(item)
+        elif isinstance(item, RoomMigrated):
+            await self._migrated(item)
+
+    async def _migrated(self, item: RoomMigrated) -> None:
+        # A space got a new id: its members' direct space is the new one.
+        answer = await self._spaces.rest.call(list_memberships(item.room_id))
+        for membership in parse_memberships(answer):
+            if membership.person_id and membership.person_id != self.me:
+                self._spaces.learn(membership.person_id, item.room_id)
 
     async def _user(self, person_id: str) -> UserRecord | None:
         known = await self._store.find_user(self._directory.platform, person_id)
