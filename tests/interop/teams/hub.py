@@ -16,34 +16,34 @@ from typing import Any
 
 from treq.client import HTTPClient
 from twisted.internet import defer
-from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import TestCase
 from twisted.web.client import Agent, HTTPConnectionPool
 
-from nextplane.config import parse_config
 from nextplane.connectors.teams import connector as teams
-from nextplane.tap import build_hub
 from nextplane.testing.connectors import TEST_CONNECTORS
 from nextplane.testing.teams_sim import REAL_LIMITS, SimActivity, TeamsChannel, TeamsSimulator
 from tests.interop.harness.env import InteropEnvironment
+from tests.interop.harness.platformhub import PlatformHub
 
 HUB_DOMAIN = "hub.test"
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 APP_ID = "c9e8c047-2a74-40a2-b28a-b162d5f5327c"
 APP_SECRET = "interop-teams-secret-0123456789"
-WEB_PORT = 8080
 
 #: The test registry: the build's connectors, the recording platform and Teams.
 REGISTRY = {**TEST_CONNECTORS, "teams": teams.ENTRY}
 
 
-class TeamsHub:
+class TeamsHub(PlatformHub):
     """
     See the module docstring.
 
     @ivar tom: The Teams user C{tom@hub.test}.
     @ivar channel: Posts tom's activities to the hub.
     """
+
+    platform = "teams"
+    registry = REGISTRY
 
     def __init__(
         self, env: InteropEnvironment, connectors: dict[str, Any], domain: str = HUB_DOMAIN
@@ -52,94 +52,37 @@ class TeamsHub:
         @param connectors: The federation connectors' configuration sections.
         @param domain: The tenant's domain (tom is C{tom@<domain>}).
         """
-        self.env = env
-        self.reactor = env.reactor
-        self.domain = domain
-        self.address = next(env.addresses)
-        #: The tenant certificate; the environment's by default.
-        self.cert: Any = None
-        self.directory = env.directory / "hub-teams"
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.connectors = connectors
+        super().__init__(env, connectors, domain)
         self.sim = TeamsSimulator(self.reactor, mode=REAL_LIMITS)
         self.app = self.sim.add_app(APP_ID, APP_SECRET, TENANT)
         self.tom = self.sim.add_user(TENANT, "Tom Jones", email=f"tom@{domain}")
-        self.service: Any = None
-        self.log: list[str] = []
 
-    def _observe(self, event: dict[str, Any]) -> None:
-        if str(event.get("log_namespace", "")).startswith("nextplane"):
-            text = formatEvent(event)
-            failure = event.get("log_failure")
-            if failure is not None:
-                text += "\n" + failure.getTraceback()
-            self.log.append(f"[{event.get('log_namespace')}] {text}\n")
+    def workspace(self) -> str:
+        """The Entra tenant id."""
+        return TENANT
 
-    def config_data(self) -> dict[str, Any]:
-        """The hub's configuration, as the TOML file would hold it."""
-        env = self.env
-        cert = self.cert or env.cert_for(self.domain)
+    def platform_section(self) -> dict[str, Any]:
+        """C{[connectors.teams]} against the simulator."""
         return {
-            "hub": {"data_dir": str(self.directory)},
-            "storage": {"backend": "sqlite", "sqlite_path": str(self.directory / "hub.sqlite3")},
-            "web": {
-                "listen": f"tcp:{WEB_PORT}:interface={self.address}",
-                "public_url": f"http://{self.address}:{WEB_PORT}",
-            },
-            "dns": {"servers": [f"{env.dns_address}:{env.dns_port}"], "timeout": 2},
-            "tls": {"ca_certificates": [str(env.ca.cert)]},
-            "router": {"delivery_timeout": 30},
-            "tenants": [
-                {
-                    "domain": self.domain,
-                    "platform": "teams",
-                    "workspace": TENANT,
-                    "certificate": str(cert.cert),
-                    "private_key": str(cert.key),
-                }
-            ],
-            "connectors": {
-                **self.connectors,
-                "teams": {
-                    "app_id": APP_ID,
-                    "app_password": APP_SECRET,
-                    "tenant_id": TENANT,
-                    "authority": self.sim.base_url,
-                    "openid_metadata_url": self.sim.metadata_url,
-                    "service_url": self.sim.service_url,
-                },
-            },
+            "app_id": APP_ID,
+            "app_password": APP_SECRET,
+            "tenant_id": TENANT,
+            "authority": self.sim.base_url,
+            "openid_metadata_url": self.sim.metadata_url,
+            "service_url": self.sim.service_url,
         }
 
     @defer.inlineCallbacks
     def start(self, testcase: TestCase) -> Any:
         """Start the simulator, the hub, and the simulated channel."""
-        globalLogPublisher.addObserver(self._observe)
-        testcase.addCleanup(globalLogPublisher.removeObserver, self._observe)
-        port = self.sim.listen(self.reactor, 0, interface=self.address)
-        testcase.addCleanup(port.stopListening)
-        config = parse_config(self.config_data(), environ={}, registry=REGISTRY)
-        self.env.hubs.append(self)  # type: ignore[arg-type]
-        self.env.publish(self.domain, self.address)
-        hub = build_hub(config, self.reactor, registry=REGISTRY)
-        self.service = hub
-        testcase.addCleanup(self.stop)
-        hub.startService()
-        yield self.env.with_diagnostics(hub.started)
+        yield self.start_hub(testcase)
         pool = HTTPConnectionPool(self.reactor, persistent=False)
         self.channel = TeamsChannel(
             self.sim,
             self.app,
             HTTPClient(Agent(self.reactor, pool=pool)),
-            f"http://{self.address}:{WEB_PORT}/teams/messages",
+            f"{self.public_url}/teams/messages",
         )
-
-    @defer.inlineCallbacks
-    def stop(self) -> Any:
-        """Stop the hub."""
-        hub, self.service = self.service, None
-        if hub is not None:
-            yield hub.stopService()
 
     def diagnostics(self) -> str:
         """The hub's log lines and the Connector calls, for failure messages."""
