@@ -5,6 +5,7 @@ router and a recording XMPP side.
 
 from __future__ import annotations
 
+from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase
 
 from nextplane.model.events import (
@@ -41,6 +42,20 @@ class StartTests(SynchronousTestCase):
         self.assertEqual({h.target_url for h in hooks}, {"https://hub.test/webex/events"})
         self.assertEqual({h.secret for h in hooks}, {SECRET})
         self.assertEqual(hub.sim.violations, [])
+
+    def test_public_url_changed(self) -> None:
+        """
+        A new public URL: the same six webhooks now point there.
+        """
+        hub = WebexHub()
+        ids = set(hub.sim.state.webhooks)
+        hub.settle(Deferred.fromCoroutine(hub.webex.public_url_changed("https://new.test")))
+        self.assertEqual(set(hub.sim.state.webhooks), ids)
+        self.assertEqual(
+            {h.target_url for h in hub.sim.state.webhooks.values()},
+            {"https://new.test/webex/events"},
+        )
+        self.assertEqual(len(hub.webex.keeper.updated), 6)  # type: ignore[union-attr]
 
 
 class Connected(SynchronousTestCase):
