@@ -102,6 +102,8 @@ async def copy_store(source: IStore, target: IStore) -> dict[str, int]:
         )
     for installation in await source.list_installations():
         await target.put_installation(installation)
+    for subscription in await source.list_sip_subscriptions():
+        await target.put_sip_subscription(subscription)
     new_ids = await _copy_sessions(dump, target)
     await _copy_metadata(source, target, new_ids)
     after = await target.dump_tables()

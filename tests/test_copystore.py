@@ -26,6 +26,7 @@ from nextplane.storage.postgres import PostgresStore
 from nextplane.storage.sqlite import SQLiteStore
 
 from .pg import isolated_postgres_dsn
+from .storage.sip_contract import sip_subscription
 
 T0 = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
 ALICE = Address("alice", "acme.test")
@@ -46,6 +47,7 @@ async def fill(store: IStore) -> str:
     await store.put_installation(
         r.PlatformInstallation("slack", "T1", "xoxb-secret", ("chat:write",), T0, {"bot_id": "B0"})
     )
+    await store.put_sip_subscription(sip_subscription())
     await store.append_metadata(
         r.MetadataRecord(
             timestamp=T0,
@@ -96,6 +98,7 @@ class CopyStoreTests(TestCase):
         assert installation is not None
         self.assertEqual(installation.credentials, "xoxb-secret")
         self.assertEqual(installation.attributes, {"bot_id": "B0"})
+        self.assertEqual(await target.list_sip_subscriptions(), [sip_subscription()])
         self.assertFalse((await target.get_tenant_policy("acme.test")).files)
         policy = await target.get_user_policy(ALICE)
         assert policy is not None

@@ -14,9 +14,11 @@ from __future__ import annotations
 import io
 import secrets
 
+from twisted.internet.defer import Deferred
 from twisted.logger import LogLevel, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
+from nextplane.connectors.sip.presence import build_pidf
 from nextplane.logs import make_observer
 from nextplane.model.events import (
     Availability,
@@ -140,6 +142,47 @@ class SipPrivacyTests(SynchronousTestCase):
         self.assertTrue(any(marker.encode() in tx.request.body for tx in peer.of("MESSAGE")))
         self.assertNotIn(marker, logs.text())
         self.assertNotIn(marker, repr(self.successResultOf(hub.core.store.dump_tables())))
+
+    def test_marker_not_in_stored_subscriptions(self) -> None:
+        """
+        Presence notes both ways (the peer's NOTIFY to the hub's
+        subscription, the hub user's presence to the peer's) reach the
+        other side, while the stored subscription rows hold ids only.
+        """
+        hub = HubFixture(self)
+        peer = hub.peer
+        logs = CapturedLogs(self)
+        marker = f"MARKER{secrets.token_hex(6)}"
+        hub.befriend()
+        john, alice = addr("john@acme.test"), addr("alice@sipco.test")
+        headers = [("Event", "presence"), ("Accept", "application/pidf+xml"), ("Expires", "600")]
+        watch = peer.send(peer.request("SUBSCRIBE", headers=headers))
+        self.assertEqual(peer.final(watch).status, 200)
+        outcome = self.successResultOf(
+            hub.route(Presence(sender=john, recipient=alice, availability="away", status=marker))
+        )
+        self.assertTrue(outcome.delivered)
+        self.assertIn(marker.encode(), peer.of("NOTIFY")[-1].request.body)
+        peer.answer = lambda tx: tx.reply(200, headers=[("Expires", "600")])
+        subscribing = Deferred.fromCoroutine(hub.connector._subscriber.subscribe(john, alice))
+        hub.network.flush()
+        self.successResultOf(subscribing)
+        [subscribe] = peer.of("SUBSCRIBE")
+        dialog = peer.uas_dialog(subscribe)
+        pidf = build_pidf("sip:alice@sipco.test", Availability.BUSY, marker)
+        notify = peer.in_dialog(
+            dialog,
+            "NOTIFY",
+            pidf,
+            "application/pidf+xml",
+            headers=[("Event", "presence"), ("Subscription-State", "active;expires=600")],
+        )
+        self.assertEqual(peer.final(notify).status, 200)
+        self.assertEqual(hub.delivered("presence")[-1].status, marker)
+        dump = self.successResultOf(hub.core.store.dump_tables())
+        self.assertEqual(len(dump["sip_subscriptions"]), 2)
+        self.assertNotIn(marker, repr(dump))
+        self.assertNotIn(marker, logs.text())
 
 
 class TeamsPrivacyTests(SynchronousTestCase):

@@ -40,6 +40,7 @@ from .records import (
     MetadataQuery,
     MetadataRecord,
     PlatformInstallation,
+    SipSubscriptionRecord,
     TenantPolicy,
     TenantRecord,
     UsageRow,
@@ -315,6 +316,17 @@ class CachingStore:
         return self._cached(
             "domain_rules", tenant, lambda: self.store.list_domain_policies(tenant)
         ).addCallback(list)
+
+    # -- SIP subscriptions ---------------------------------------------------
+
+    def put_sip_subscription(self, record: SipSubscriptionRecord) -> Deferred[None]:
+        return self.store.put_sip_subscription(record)  # type: ignore[no-any-return]
+
+    def remove_sip_subscription(self, call_id: str, local_tag: str) -> Deferred[bool]:
+        return self.store.remove_sip_subscription(call_id, local_tag)  # type: ignore[no-any-return]
+
+    def list_sip_subscriptions(self) -> Deferred[list[SipSubscriptionRecord]]:
+        return self.store.list_sip_subscriptions()  # type: ignore[no-any-return]
 
     # -- platform installations -----------------------------------------------
 

@@ -9,7 +9,8 @@ Persistence by role. Each part of the hub depends on the role it uses:
     message-id maps;
   - L{IPolicy}: tenant, user and remote-domain rules;
   - L{IMetadata}: the metadata log and usage aggregates;
-  - L{IInstallations}: platform app installations.
+  - L{IInstallations}: platform app installations;
+  - L{ISipSubscriptions}: SIP presence subscriptions' dialogs.
 
 L{IStore} is their union plus the store's life cycle; every backend
 (in-memory, SQLite, PostgreSQL, and the cache in front of them) provides
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
         MetadataQuery,
         MetadataRecord,
         PlatformInstallation,
+        SipSubscriptionRecord,
         TenantPolicy,
         TenantRecord,
         UsageRow,
@@ -49,6 +51,7 @@ __all__ = [
     "IMetadata",
     "IPolicy",
     "ISessions",
+    "ISipSubscriptions",
     "IStore",
 ]
 
@@ -237,7 +240,28 @@ class IMetadata(Interface):
         """
 
 
-class IStore(IDirectory, IContacts, ISessions, IPolicy, IInstallations, IMetadata):
+class ISipSubscriptions(Interface):
+    """
+    SIP presence subscriptions' dialogs (ids, routing, state and expiry; no
+    content), so a restart keeps them.
+    """
+
+    def put_sip_subscription(record: SipSubscriptionRecord) -> Deferred[None]:
+        """
+        Insert or replace a subscription by (call_id, local_tag).
+        @return: Deferred[None].
+        """
+
+    def remove_sip_subscription(call_id: str, local_tag: str) -> Deferred[bool]:
+        """@return: Deferred[bool], whether one was removed."""
+
+    def list_sip_subscriptions() -> Deferred[list[SipSubscriptionRecord]]:
+        """@return: Deferred[list[SipSubscriptionRecord]] ordered by (call_id, local_tag)."""
+
+
+class IStore(
+    IDirectory, IContacts, ISessions, IPolicy, IInstallations, IMetadata, ISipSubscriptions
+):
     """
     Every role, plus the store's life cycle. Implementations: in-memory
     (tests), SQLite (embedded default, thread pool), PostgreSQL

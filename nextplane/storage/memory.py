@@ -30,6 +30,7 @@ from .records import (
     MetadataQuery,
     MetadataRecord,
     PlatformInstallation,
+    SipSubscriptionRecord,
     TenantPolicy,
     TenantRecord,
     UsageRow,
@@ -37,6 +38,7 @@ from .records import (
     UserRecord,
     usage_contribution,
 )
+from .sql.runtime import dump_value
 
 __all__ = ["MemoryStore", "group_usage"]
 
@@ -139,6 +141,7 @@ class MemoryStore:
         self._usage_users: set[tuple[date, str, str, str, str]] = set()
         self._usage_messages: dict[tuple[date, str, str, str], int] = defaultdict(int)
         self._installations: dict[tuple[str, str], PlatformInstallation] = {}
+        self._sip_subscriptions: dict[tuple[str, str], SipSubscriptionRecord] = {}
         self._ids = itertools.count(1)
         self.opened = False
 
@@ -343,6 +346,16 @@ class MemoryStore:
         ]
         return succeed(group_usage(users, messages, fields))
 
+    def put_sip_subscription(self, record: SipSubscriptionRecord) -> Deferred[None]:
+        self._sip_subscriptions[(record.call_id, record.local_tag)] = record
+        return succeed(None)
+
+    def remove_sip_subscription(self, call_id: str, local_tag: str) -> Deferred[bool]:
+        return succeed(self._sip_subscriptions.pop((call_id, local_tag), None) is not None)
+
+    def list_sip_subscriptions(self) -> Deferred[list[SipSubscriptionRecord]]:
+        return succeed([r for _, r in sorted(self._sip_subscriptions.items())])
+
     def dump_tables(self) -> Deferred[dict[str, list[tuple[Any, ...]]]]:
         def rows(values: Iterable[Any]) -> list[tuple[Any, ...]]:
             return [tuple(str(v) for v in _astuple(value)) for value in values]
@@ -364,6 +377,9 @@ class MemoryStore:
                 "platform_installations": [
                     _installation_row(i) for _, i in sorted(self._installations.items())
                 ],
+                "sip_subscriptions": [
+                    _sip_row(r) for _, r in sorted(self._sip_subscriptions.items())
+                ],
             }
         )
 
@@ -379,6 +395,11 @@ def _installation_row(installation: PlatformInstallation) -> tuple[str | None, .
         i.installed_at.astimezone(UTC).isoformat(timespec="microseconds"),
         i.attributes_json,
     )
+
+
+def _sip_row(record: SipSubscriptionRecord) -> tuple[str | None, ...]:
+    # The SQL backends' columns and text.
+    return tuple(dump_value(v) for v in record.row())
 
 
 def _astuple(value: Any) -> tuple[Any, ...]:

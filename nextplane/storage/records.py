@@ -29,6 +29,7 @@ __all__ = [
     "MetadataQuery",
     "MetadataRecord",
     "PlatformInstallation",
+    "SipSubscriptionRecord",
     "TenantPolicy",
     "TenantRecord",
     "UsageContribution",
@@ -397,3 +398,83 @@ def usage_contribution(record: MetadataRecord) -> UsageContribution | None:
         user=user.lower(),
         messages=1 if record.kind in MESSAGE_KINDS else 0,
     )
+
+
+def _strings(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(values)
+
+
+@frozen
+class SipSubscriptionRecord:
+    """
+    One SIP presence subscription's dialog, kept so that a restart neither
+    forgets the hub's own subscriptions nor answers a peer's refresh of
+    theirs with 481. Ids, routing and state only: no presence document, no
+    note, no display name. One per dialog (C{call_id}, C{local_tag}).
+
+    @ivar role: C{subscriber} (a hub user subscribed to a SIP user) or
+        C{notifier} (a SIP user subscribed to a hub user).
+    @ivar hub_user: The hub user.
+    @ivar remote: The SIP user.
+    @ivar call_id: The dialog's Call-ID.
+    @ivar local_tag: Our tag.
+    @ivar remote_tag: Their tag.
+    @ivar local_uri: Our URI in the dialog (From of our requests).
+    @ivar remote_uri: Their URI in the dialog (To of our requests).
+    @ivar remote_target: Where in-dialog requests go (their Contact).
+    @ivar route_set: Route values, in sending order.
+    @ivar local_seq: Our last CSeq, if we sent any.
+    @ivar remote_seq: Their last CSeq, if they sent any.
+    @ivar local_contact: Our Contact in the dialog.
+    @ivar secure: Whether the dialog is SIPS.
+    @ivar state: C{pending} or C{active}.
+    @ivar expires_at: When the subscription ends unless refreshed.
+    """
+
+    role: str
+    hub_user: Address
+    remote: Address
+    call_id: str
+    local_tag: str
+    remote_tag: str
+    local_uri: str
+    remote_uri: str
+    remote_target: str
+    route_set: tuple[str, ...] = field(converter=_strings)
+    local_seq: int | None
+    remote_seq: int | None
+    local_contact: str
+    secure: bool
+    state: str
+    expires_at: datetime = field(converter=_utc)
+
+    @property
+    def route_set_json(self) -> str:
+        """
+        L{route_set} as stored: a JSON list.
+        """
+        return json.dumps(list(self.route_set), separators=(",", ":"))
+
+    def row(self) -> tuple[str | int | datetime | None, ...]:
+        """
+        The stored columns, in table order (addresses as text, the route
+        set as JSON, C{secure} as 0 or 1).
+        """
+        return (
+            self.call_id,
+            self.local_tag,
+            self.role,
+            str(self.hub_user),
+            str(self.remote),
+            self.remote_tag,
+            self.local_uri,
+            self.remote_uri,
+            self.remote_target,
+            self.route_set_json,
+            self.local_seq,
+            self.remote_seq,
+            self.local_contact,
+            1 if self.secure else 0,
+            self.state,
+            self.expires_at,
+        )

@@ -238,6 +238,24 @@ class PeerUA:
         )
         return self.send(request)
 
+    def notify(
+        self, subscribe: ServerTransaction, state: str, body: bytes = b"", cseq: int = 1
+    ) -> Response:
+        """
+        As notifier for the hub's C{subscribe}: send a presence NOTIFY
+        (CSeq C{cseq}) with C{state} and a PIDF C{body}; its final response.
+        """
+        dialog = self.uas_dialog(subscribe)
+        dialog.local_seq = cseq
+        tx = self.in_dialog(
+            dialog,
+            "NOTIFY",
+            body,
+            "application/pidf+xml" if body else None,
+            headers=[("Event", "presence"), ("Subscription-State", state)],
+        )
+        return self.final(tx)
+
     def of(self, method: str) -> list[ServerTransaction]:
         """
         The hub's requests of one method, in order.
@@ -271,9 +289,20 @@ class HubFixture:
         for domain, ip in (("acme.test", HUB_IP), ("beta.test", HUB_IP), ("sipco.test", PEER_IP)):
             self.dns.srv[f"_sipfederationtls._tcp.{domain}"] = [(0, 0, 5061, f"sip.{domain}")]
             self.dns.a[f"sip.{domain}"] = [ip]
+        self._pki = pki
+        self._settings = settings
+        self.start_connector()
+        self.peer = PeerUA(self)
+
+    def start_connector(self) -> None:
+        """
+        Build, attach and start a SIP connector on this hub's store,
+        network and router (again after L{crash}: a restarted hub).
+        """
+        pki, test = self._pki, self.test
         credentials = load_credentials({"acme.test": pki.acme, "beta.test": pki.beta})
         options: dict[str, Any] = {"via_host": "sip.acme.test", "contact_host": "sip.acme.test"}
-        options.update(settings)
+        options.update(self._settings)
         self.connector = SipConnector(
             sink=self.router,
             store=self.store,
@@ -298,7 +327,19 @@ class HubFixture:
         self.network.listen(HUB_IP, 5061, self.transport.server_factory())
         test.successResultOf(self.connector.startService())
         self.router.add_connector(self.connector)
-        self.peer = PeerUA(self)
+
+    def crash(self) -> None:
+        """
+        The hub process dies: its connector's timers stop and its
+        connections drop, with no goodbye to anyone (no BYE, no NOTIFY).
+        """
+        self.connector.running = False
+        self.connector._core.cancel_calls()
+        for call in list(self.clock.getDelayedCalls()):
+            call.cancel()
+        assert self.transport is not None
+        self.transport.close_all()
+        self.network.flush()
 
     def befriend(self, owner: str = "john@acme.test", external: str = "alice@sipco.test") -> None:
         self.test.successResultOf(self.core.befriend(owner, external))
@@ -314,10 +355,15 @@ class HubFixture:
 
     def advance(self, seconds: float) -> None:
         """
-        Move the clock and let the network settle.
+        Move the clock and let the network settle, in steps, so that a
+        connection closed on the way (idle deadlines) is seen closed by the
+        other side before it sends on it again.
         """
-        self.clock.advance(seconds)
-        self.network.flush()
+        while seconds > 0:
+            step = min(seconds, 5.0)
+            self.clock.advance(step)
+            self.network.flush()
+            seconds -= step
 
     def delivered(self, kind: str | None = None) -> list[Any]:
         """

@@ -84,8 +84,21 @@ class ConfigTests(SynchronousTestCase):
                 "connect_timeout": 5,
                 "advertise_alias": True,
                 "system_ca": False,
+                "message_timeout": 2.5,
+                "idle_timeout": 30,
+                "max_headers": 100,
+                "max_connections_per_address": 3,
             }
         ).connectors["sip"]
+        self.assertEqual(
+            (
+                config.message_timeout,
+                config.idle_timeout,
+                config.max_headers,
+                config.max_connections_per_address,
+            ),
+            (2.5, 30.0, 100, 3),
+        )
         self.assertEqual(config.routes, {"sipco.test": "127.0.0.1:5070;transport=tcp"})
         self.assertEqual(config.session_domains, frozenset({"contoso.com"}))
         self.assertEqual(config.trusted_relays, frozenset({"127.0.0.1", "::1"}))
@@ -102,6 +115,16 @@ class ConfigTests(SynchronousTestCase):
         self.assertIn("message_format", self.error({"message_format": "rtf"}))
         self.assertIn("subscription_expires", self.error({"subscription_expires": 10}))
         self.assertIn("session_domains[0]", self.error({"session_domains": ["-x-"]}))
+        for key, value in [
+            ("message_timeout", 0),
+            ("idle_timeout", -1),
+            ("max_headers", 5),
+            ("max_connections_per_address", 0),
+            ("idle_timeout", "soon"),
+        ]:
+            message = self.error({key: value})
+            self.assertIn(f"connectors.sip.{key}:", message)
+            self.assertNotIn("\n", message)
 
     def test_partner(self) -> None:
         """

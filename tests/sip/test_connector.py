@@ -20,10 +20,12 @@ from nextplane.connectors.sip.im import ISCOMPOSING
 from nextplane.connectors.sip.message import ParseError, Response
 from nextplane.connectors.sip.presence import build_pidf, parse_pidf
 from nextplane.connectors.sip.tls import SipClientTLS, load_credentials
+from nextplane.interfaces import DeliveryFailed
 from nextplane.model.events import (
     Availability,
     ContactAccept,
     ContactDecline,
+    ContactRemove,
     ContactRequest,
     Presence,
     TextMessage,
@@ -31,9 +33,15 @@ from nextplane.model.events import (
     TypingState,
 )
 from nextplane.model.text import Bold, RichText, Text
-from nextplane.storage.records import ContactState, DomainAction, DomainPolicy
+from nextplane.storage.records import (
+    ContactDirection,
+    ContactRecord,
+    ContactState,
+    DomainAction,
+    DomainPolicy,
+)
 
-from ..helpers import addr
+from ..helpers import T0, addr
 from .helpers import HUB_IP, HubFixture, connector_pki
 from .test_transport import RawFactory
 
@@ -624,6 +632,64 @@ class SessionInboundTests(ConnectorTestCase):
         self.assertEqual(message.request.to.tag, dialog.local_tag)
         self.assertEqual(message.request.body, b"ok")
 
+    def held_invite(self) -> Any:
+        """
+        An INVITE whose first message the hub user's platform holds.
+        """
+        self.hub.befriend()
+        self.hub.alpha.hold = True
+        return self.peer.send(
+            self.peer.request(
+                "INVITE",
+                SDP,
+                "application/sdp",
+                headers=[("ms-text-format", ms_text_format("Hallo"))],
+            )
+        )
+
+    def test_reply_to_first_message(self) -> None:
+        """
+        SfB-style session (issue 16): a reply to the message carried in the
+        INVITE (an echo) goes in that session after the 200/ACK, never as a
+        MESSAGE outside the dialog ahead of the 200.
+        """
+        tx = self.held_invite()
+        reply = self.hub.route(TextMessage(sender=JOHN, recipient=ALICE, body=RichText.plain("re")))
+        self.hub.network.flush()
+        self.assertNoResult(reply)
+        self.assertNoResult(tx.final)
+        self.assertEqual(self.peer.of("MESSAGE"), [])
+        self.hub.alpha.release()
+        self.hub.network.flush()
+        response = self.peer.final(tx)
+        self.assertEqual(response.status, 200)
+        self.assertEqual(self.peer.of("MESSAGE"), [])
+        dialog = self.peer.ack(tx, response)
+        self.assertTrue(self.successResultOf(reply).delivered)
+        [message] = self.peer.of("MESSAGE")
+        self.assertEqual(message.request.call_id, dialog.call_id)
+        self.assertEqual(message.request.to.tag, dialog.local_tag)
+        self.assertEqual(message.request.body, b"re")
+
+    def test_reply_to_first_message_refused(self) -> None:
+        """
+        When the session never comes up (the first message is refused), a
+        waiting reply goes another way (a pager MESSAGE).
+        """
+        tx = self.held_invite()
+        reply = self.hub.route(TextMessage(sender=JOHN, recipient=ALICE, body=RichText.plain("re")))
+        self.hub.network.flush()
+        self.hub.alpha.failure = DeliveryFailed("recipient-unavailable", "gone")
+        pending, self.hub.alpha.pending = self.hub.alpha.pending, []
+        for _, d in pending:
+            d.errback(self.hub.alpha.failure)
+        self.hub.network.flush()
+        self.assertEqual(self.peer.final(tx).status, 480)
+        self.assertTrue(self.successResultOf(reply).delivered)
+        [message] = self.peer.of("MESSAGE")
+        self.assertIsNone(message.request.to.tag)
+        self.assertEqual(self.hub.connector.health()["sessions"], 0)
+
     def test_no_ack(self) -> None:
         """
         Without an ACK for its 200 the session is ended with a BYE.
@@ -861,6 +927,73 @@ class NotifierTests(ConnectorTestCase):
         self.assertEqual(outcome.condition, "remote-server-not-found")
         self.assertEqual(self.peer.of("SUBSCRIBE"), [])
 
+    def subscribe_held(self) -> Any:
+        """
+        A SUBSCRIBE from a stranger whose contact request is still being
+        delivered to the hub user (the platform holds it).
+        """
+        self.hub.alpha.hold = True
+        tx = self.peer.send(
+            self.peer.request(
+                "SUBSCRIBE",
+                headers=[("Event", "presence"), ("Accept", "application/pidf+xml")],
+                sender="alice@sipco.test",
+            )
+        )
+        [(request, _)] = self.hub.alpha.pending
+        self.assertEqual(request.kind, "contact_request")
+        return tx
+
+    def test_accept_while_request_routed(self) -> None:
+        """
+        Presence race (issue 16): the hub user's acceptance reaches the
+        connector while the SIP user's request is still being routed. The
+        SUBSCRIBE's first NOTIFY says active (never a pending that stays),
+        the acceptance waits for it, and the hub subscribes back.
+        """
+        tx = self.subscribe_held()
+        accepting = self.hub.connector.deliver(ContactAccept(sender=JOHN, recipient=ALICE))
+        self.hub.network.flush()
+        self.assertNoResult(accepting)
+        self.assertEqual(self.notifies(), [])
+        self.hub.alpha.release()
+        self.hub.network.flush()
+        self.assertEqual(self.peer.final(tx).status, 200)
+        self.successResultOf(accepting)
+        [notify] = self.notifies()
+        self.assertTrue(notify.headers.get("Subscription-State", "").startswith("active"))
+        self.assertEqual(notify.content_type, "application/pidf+xml")
+        self.assertEqual(len(self.peer.of("SUBSCRIBE")), 1)
+
+    def test_accept_while_request_routed_not_taken(self) -> None:
+        """
+        The waiting acceptance fails when that first NOTIFY is refused and
+        the SUBSCRIBE back too.
+        """
+        tx = self.subscribe_held()
+        accepting = self.hub.connector.deliver(ContactAccept(sender=JOHN, recipient=ALICE))
+        self.peer.answer = lambda tx: tx.reply(480)
+        self.hub.alpha.release()
+        self.hub.network.flush()
+        self.assertEqual(self.peer.final(tx).status, 200)
+        self.failureResultOf(accepting, DeliveryFailed)
+
+    def test_decline_while_request_routed(self) -> None:
+        """
+        A decline that arrives while the request is routed ends the new
+        subscription at once (rejected), instead of leaving it pending.
+        """
+        tx = self.subscribe_held()
+        self.successResultOf(
+            self.hub.connector.deliver(ContactDecline(sender=JOHN, recipient=ALICE))
+        )
+        self.hub.alpha.release()
+        self.hub.network.flush()
+        self.assertEqual(self.peer.final(tx).status, 200)
+        [notify] = self.notifies()
+        self.assertEqual(notify.headers.get("Subscription-State"), "terminated;reason=rejected")
+        self.assertEqual(self.hub.connector.health()["watchers"], 0)
+
     def test_declined(self) -> None:
         """
         The hub user's decline ends the subscription (rejected).
@@ -964,16 +1097,55 @@ class SubscriberTests(ConnectorTestCase):
         return self.hub.route(ContactRequest(sender=JOHN, recipient=ALICE))
 
     def notify(self, subscribe: Any, state: str, body: bytes = b"", cseq: int = 1) -> Response:
-        dialog = self.peer.uas_dialog(subscribe)
-        dialog.local_seq = cseq
-        tx = self.peer.in_dialog(
-            dialog,
-            "NOTIFY",
-            body,
-            "application/pidf+xml" if body else None,
-            headers=[("Event", "presence"), ("Subscription-State", state)],
+        return self.peer.notify(subscribe, state, body, cseq)
+
+    def test_subscribe_back_before_accept_stored(self) -> None:
+        """
+        The NOTIFY active for the hub's SUBSCRIBE back can come before the
+        hub user's acceptance of the SIP user's request is stored (still
+        pending, inbound): it is never taken as the SIP user accepting a
+        request the hub user did not make.
+        """
+        self.successResultOf(
+            self.hub.store.put_contact(
+                ContactRecord(JOHN, ALICE, ContactState.PENDING, ContactDirection.INBOUND, T0, T0)
+            )
         )
-        return self.peer.final(tx)
+        accepting = self.hub.connector.deliver(ContactAccept(sender=JOHN, recipient=ALICE))
+        self.hub.network.flush()
+        self.successResultOf(accepting)
+        [subscribe] = self.peer.of("SUBSCRIBE")
+        self.assertEqual(self.notify(subscribe, "active;expires=3600", self.pidf()).status, 200)
+        self.hub.advance(1)
+        self.assertEqual(self.hub.delivered("contact_accept"), [])
+
+    def test_notify_before_2xx_route_set(self) -> None:
+        """
+        Flaky gate (issue 16): a NOTIFY that overtakes the 2xx to our
+        SUBSCRIBE without Record-Route makes the dialog; the 2xx's
+        Record-Route still routes our later requests (the unsubscribe went
+        to the notifier's Contact directly, and the proxy answered 404).
+        """
+        self.peer.answer = None
+        accepting = self.request_contact()
+        [subscribe] = self.peer.of("SUBSCRIBE")
+        self.assertEqual(self.notify(subscribe, "active;expires=600", self.pidf()).status, 200)
+        self.peer.reply(
+            subscribe,
+            200,
+            headers=[
+                ("Expires", "600"),
+                ("Record-Route", "<sip:proxy.sipco.test;lr>"),
+                ("Contact", "<sip:alice@sip.sipco.test;transport=tls>"),
+            ],
+        )
+        self.assertTrue(self.successResultOf(accepting).delivered)
+        self.peer.answer = lambda tx: tx.reply(200)
+        self.successResultOf(self.hub.route(ContactRemove(sender=JOHN, recipient=ALICE)))
+        self.hub.advance(1)
+        unsubscribe = self.peer.of("SUBSCRIBE")[-1].request
+        self.assertEqual(unsubscribe.headers.get("Expires"), "0")
+        self.assertEqual(unsubscribe.headers.get_all("Route"), ["<sip:proxy.sipco.test;lr>"])
 
     def test_contact_request_subscribes(self) -> None:
         """
@@ -1070,8 +1242,6 @@ class SubscriberTests(ConnectorTestCase):
         """
         The hub user's removal unsubscribes (Expires: 0).
         """
-        from nextplane.model.events import ContactRemove
-
         self.hub.befriend()
         self.successResultOf(self.request_contact())
         self.successResultOf(self.hub.route(ContactRemove(sender=JOHN, recipient=ALICE)))

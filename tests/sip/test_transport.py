@@ -57,6 +57,9 @@ class Recorder:
     def receive(self, message: Message, flow: Any) -> None:
         self.messages.append((message, flow))
 
+    def busy(self, flow: Any) -> bool:
+        return False
+
     def flow_lost(self, flow: Any) -> None:
         self.lost.append(flow)
 

@@ -41,6 +41,8 @@ from nextplane.storage.records import (
 from nextplane.storage.sql.runtime import Op, Query, SecretWriteError, StoreNotOpenError
 from nextplane.storage.sql.schema import TABLES
 
+from .sip_contract import SipSubscriptionsContract, sip_subscription
+
 if TYPE_CHECKING:
     from twisted.trial.unittest import TestCase
 
@@ -74,6 +76,7 @@ TABLE_NAMES = {
     "usage_users",
     "usage_messages",
     "platform_installations",
+    "sip_subscriptions",
 }
 
 #: A bot token as Slack issues them; it must never show in a dump.
@@ -159,7 +162,7 @@ def _utc_aware(value: datetime) -> bool:
     return value.tzinfo is not None and value.utcoffset() == timedelta(0)
 
 
-class StoreContract(_Base):
+class StoreContract(SipSubscriptionsContract, _Base):
     """
     Tests of the L{IStore} contract. Mix into a C{TestCase} that defines
     C{make_store}.
@@ -1041,6 +1044,7 @@ class StoreContract(_Base):
         await self.store.put_domain_policy(DomainPolicy("acme.test", "remote.example", "allow"))
         await self._append(meta(T0, str(ALICE), str(BOB), session_id=session.session_id.value))
         await self.store.put_installation(installation())
+        await self.store.put_sip_subscription(sip_subscription())
         dump = await self.store.dump_tables()
         self.assertEqual(set(dump), TABLE_NAMES)
         for name, rows in dump.items():
@@ -1087,7 +1091,12 @@ async def at_version_1(store: Any) -> None:
 
 
 #: Every migration, by number and name.
-MIGRATIONS = [(1, "initial"), (2, "slack_installations"), (3, "platform_installations")]
+MIGRATIONS = [
+    (1, "initial"),
+    (2, "slack_installations"),
+    (3, "platform_installations"),
+    (4, "sip_subscriptions"),
+]
 
 #: The Slack installations L{at_version_2} stores, as migration 3 keeps them.
 VERSION_2_INSTALLATIONS = [
@@ -1174,7 +1183,7 @@ class SQLStoreContract(_Base):
         Opening a new database applies every migration and records each.
         """
         latest = latest_version(self.store.dialect.name)
-        self.assertEqual(latest, 3)
+        self.assertEqual(latest, len(MIGRATIONS))
         self.assertEqual(await self.store.schema_version(), latest)
         rows = await _migrations(self.store)
         self.assertEqual([(v, n) for v, n, _ in rows], MIGRATIONS)
@@ -1189,8 +1198,10 @@ class SQLStoreContract(_Base):
         self.assertEqual(await self.store.schema_version(), 1)
         tables = await self.store._read(_select(self.store.dialect.list_tables))
         self.assertNotIn("slack_installations", {r[0] for r in tables})
-        self.assertEqual(await migrate(self.store._run, self.store.dialect, lambda: T0), 3)
-        self.assertEqual(await self.store.schema_version(), 3)
+        self.assertEqual(
+            await migrate(self.store._run, self.store.dialect, lambda: T0), len(MIGRATIONS)
+        )
+        self.assertEqual(await self.store.schema_version(), len(MIGRATIONS))
         self.assertEqual([(v, n) for v, n, _ in await _migrations(self.store)], MIGRATIONS)
         self.assertEqual(
             await self.store.list_tenants(),
@@ -1206,7 +1217,9 @@ class SQLStoreContract(_Base):
         the old table.
         """
         await at_version_2(self.store)
-        self.assertEqual(await migrate(self.store._run, self.store.dialect, lambda: T0), 3)
+        self.assertEqual(
+            await migrate(self.store._run, self.store.dialect, lambda: T0), len(MIGRATIONS)
+        )
         tables = {r[0] for r in await self.store._read(_select(self.store.dialect.list_tables))}
         self.assertNotIn("slack_installations", tables)
         self.assertEqual(await self.store.list_installations(), VERSION_2_INSTALLATIONS)
@@ -1341,8 +1354,8 @@ class MigrationContract(_Base):
         await self.store.close()
         upgraded = self.same_database()
         self.addCleanup(upgraded.close)
-        self.assertEqual(await upgraded.open(), 3)
-        self.assertEqual(await upgraded.schema_version(), 3)
+        self.assertEqual(await upgraded.open(), len(MIGRATIONS))
+        self.assertEqual(await upgraded.schema_version(), len(MIGRATIONS))
         rows = await _migrations(upgraded)
         self.assertEqual(rows[:1], before)
         self.assertEqual([(v, n) for v, n, _ in rows[1:]], MIGRATIONS[1:])
@@ -1351,7 +1364,7 @@ class MigrationContract(_Base):
         await upgraded.close()
         again = self.same_database()
         self.addCleanup(again.close)
-        self.assertEqual(await again.open(), 3)
+        self.assertEqual(await again.open(), len(MIGRATIONS))
         self.assertEqual(await again.get_installation("slack", "T0ACME001"), installation())
 
     async def test_too_new_schema_refused(self) -> None:

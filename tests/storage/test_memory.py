@@ -44,7 +44,7 @@ class SchemaTests(SynchronousTestCase):
         sqlite = [(m.version, m.name) for m in discover("sqlite")]
         postgresql = [(m.version, m.name) for m in discover("postgresql")]
         self.assertEqual(sqlite, postgresql)
-        self.assertEqual(sqlite[-1], (3, "platform_installations"))
+        self.assertEqual(sqlite[-1], (4, "sip_subscriptions"))
 
 
 class PlatformInstallationTests(SynchronousTestCase):

@@ -54,6 +54,14 @@ class SipConfig:
     @ivar connect_timeout: Seconds per outbound connection attempt.
     @ivar advertise_alias: Put C{;alias} in our Via (RFC 5923).
     @ivar system_ca: Also trust the system's CA bundle.
+    @ivar message_timeout: Seconds a started message may take to arrive
+        completely (then 400 and close).
+    @ivar idle_timeout: Seconds an inbound connection may stay silent with
+        no transaction before it is closed.
+    @ivar max_headers: Most header lines in one message (then 400 and
+        close).
+    @ivar max_connections_per_address: Inbound TLS connections accepted
+        at once from one IP address.
     """
 
     listen: str = "tcp:5061"
@@ -71,6 +79,10 @@ class SipConfig:
     connect_timeout: float = 20.0
     advertise_alias: bool = False
     system_ca: bool = True
+    message_timeout: float = 30.0
+    idle_timeout: float = 120.0
+    max_headers: int = 256
+    max_connections_per_address: int = 20
 
 
 def parse_config(section: Section) -> SipConfig:
@@ -136,6 +148,12 @@ def parse_config(section: Section) -> SipConfig:
         connect_timeout=section.number("connect_timeout", 20.0, minimum=1.0),
         advertise_alias=section.boolean("advertise_alias", False),
         system_ca=section.boolean("system_ca", True),
+        message_timeout=section.number("message_timeout", 30.0, minimum=0.1),
+        idle_timeout=section.number("idle_timeout", 120.0, minimum=0.1),
+        max_headers=section.integer("max_headers", 256, minimum=20, maximum=10_000),
+        max_connections_per_address=section.integer(
+            "max_connections_per_address", 20, minimum=1, maximum=100_000
+        ),
     )
 
 

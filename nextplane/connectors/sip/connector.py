@@ -97,6 +97,7 @@ from .addresses import address_of, address_uri, user_part
 from .config import PLATFORM, SipConfig, SipSettings, parse_config, settings_for, static_routes
 from .core import SipCore
 from .dispatch import RequestDispatcher
+from .keeper import restore_dialog
 from .message import Request, Response
 from .messages import ImMessages
 from .notifier import PresenceNotifier
@@ -213,6 +214,22 @@ class SipConnector(MultiService):
     async def _start_children(self) -> None:
         for child in list(self):
             await maybeDeferred(child.startService)
+        await self._restore_subscriptions()
+
+    async def _restore_subscriptions(self) -> None:
+        """
+        Take back the presence subscriptions stored before a restart
+        (issue 16); expired ones and those of former tenants are dropped.
+        """
+        keeper = self._core.keeper
+        now = self._core.now()
+        for record in await keeper.load():
+            if record.expires_at <= now or record.hub_user.domain not in self._core.tenants:
+                await keeper.forget(restore_dialog(record))
+            elif record.role == "notifier":
+                self._notifier.restore(record)
+            else:
+                self._subscriber.restore(record)
 
     def stopService(self) -> Deferred[None]:
         """
@@ -467,7 +484,13 @@ def build(context: ConnectorContext, config: SipConfig) -> SipConnector:
         endpoint_factory=_endpoint_factory(context.reactor, config.connect_timeout),
         trusted_relays=config.trusted_relays,
         advertise_alias=config.advertise_alias,
-        limits=Limits(max_body_size=config.max_message_bytes),
+        limits=Limits(
+            max_body_size=config.max_message_bytes,
+            max_headers=config.max_headers,
+            message_timeout=config.message_timeout,
+            idle_timeout=config.idle_timeout,
+            max_connections_per_address=config.max_connections_per_address,
+        ),
         handshake_timeout=config.connect_timeout,
         connect_timeout=config.connect_timeout,
     )

@@ -33,6 +33,7 @@ from .dialog import Dialog, DialogTable
 from .im import (
     Content,
 )
+from .keeper import SubscriptionKeeper
 from .message import REASONS, Request, Response
 from .resolve import SipResolver
 from .status import phrase, status_for
@@ -112,6 +113,7 @@ class SipCore:
         self.transport: SipTransport | None = None
         self.resolver: SipResolver | None = None
         self.dialogs = DialogTable()
+        self.keeper = SubscriptionKeeper(store)
         self._proven: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
         self._busy: set[Deferred[None]] = set()
         self._calls: set[IDelayedCall] = set()

@@ -175,7 +175,10 @@ class ImMessages:
             if session is not None:
                 if session.opening is not None and not session.confirmed:
                     await session.opening
-                assert session.dialog is not None
+                if session.ended or session.dialog is None:
+                    # An inbound session that never came up (refused,
+                    # cancelled, not ACKed): send another way.
+                    raise SessionGone()
                 tx, flow = await self._core.send_in_dialog(
                     session.dialog,
                     session.flow,

@@ -15,7 +15,8 @@ subscriptions end at their expiry (C{terminated;reason=timeout}).
 
 from __future__ import annotations
 
-from attrs import define
+from attrs import Factory, define
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 
@@ -27,7 +28,7 @@ from ...model.events import (
 )
 from ...ordering import KeyedSerializer
 from ...presence import PresenceBook
-from ...storage.records import ContactDirection, ContactState
+from ...storage.records import ContactDirection, ContactState, SipSubscriptionRecord
 from .addresses import address_uri
 from .core import Pair, SipCore, cancel, conn
 from .dialog import Dialog, DialogId
@@ -39,6 +40,7 @@ from .headers import (
 from .im import (
     Content,
 )
+from .keeper import restore_dialog
 from .presence import PIDF, accepts_pidf, build_pidf
 from .transaction import (
     ServerTransaction,
@@ -64,6 +66,23 @@ class Watcher(Pair):
     timer: IDelayedCall | None = None
 
 
+@define(eq=False)
+class _Arrival:
+    """
+    A new SUBSCRIBE from a SIP user whose contact request is being routed:
+    the hub user's answer may reach the connector before the watcher
+    exists, so it is kept here for the watcher's first NOTIFY.
+    """
+
+    answer: str | None = None
+    told: list[Deferred[bool]] = Factory(list)
+
+    def settle(self, told: bool) -> None:
+        waiting, self.told = self.told, []
+        for d in waiting:
+            d.callback(told)
+
+
 class PresenceNotifier:
     """
     The watchers of hub users' presence, keyed by dialog.
@@ -74,6 +93,7 @@ class PresenceNotifier:
         self._book = presence
         self._watchers: dict[DialogId, Watcher] = {}
         self._notifying = KeyedSerializer()
+        self._arrivals: dict[tuple[str, str], _Arrival] = {}
 
     def __len__(self) -> int:
         return len(self._watchers)
@@ -84,6 +104,9 @@ class PresenceNotifier:
         """
         for watcher in self._watchers_of(hub_user, remote):
             self.end(watcher, "rejected")
+        arrival = self._arrivals.get((hub_user.key, remote.key))
+        if arrival is not None:
+            arrival.answer = "rejected"
 
     def all(self) -> list[Watcher]:
         """
@@ -140,7 +163,6 @@ class PresenceNotifier:
         Serve a new SUBSCRIBE from C{remote} to C{hub_user}'s presence (a contact request unless
         they are contacts).
         """
-        request = tx.request
         expires = self._expires(tx, new=True)
         if expires is None:
             return
@@ -154,20 +176,64 @@ class PresenceNotifier:
         elif expires == 0:
             granted = "terminated"
         else:
-            outcome = await self._core.route(
-                ContactRequest(
-                    sender=remote,
-                    recipient=hub_user,
-                    display_name=request.from_.display_name,
-                    timestamp=self._core.now(),
-                )
+            key = (hub_user.key, remote.key)
+            arrival = self._arrivals.setdefault(key, _Arrival())
+            handed = False
+            try:
+                asked = await self._ask(tx, hub_user, remote, arrival)
+                if asked is not None:
+                    handed = self._start_watcher(tx, hub_user, remote, expires, asked, arrival)
+            finally:
+                if self._arrivals.get(key) is arrival:
+                    del self._arrivals[key]
+                if not handed:
+                    arrival.settle(False)
+            return
+        self._start_watcher(tx, hub_user, remote, expires, granted, None)
+
+    async def _ask(
+        self, tx: ServerTransaction, hub_user: Address, remote: Address, arrival: _Arrival
+    ) -> str | None:
+        """
+        Route C{remote}'s contact request to C{hub_user}; return the state
+        to grant, or L{None} once C{tx} is answered with the refusal.
+        """
+        outcome = await self._core.route(
+            ContactRequest(
+                sender=remote,
+                recipient=hub_user,
+                display_name=tx.request.from_.display_name,
+                timestamp=self._core.now(),
             )
-            if not outcome.delivered:
-                self._core.answer(tx, outcome)
-                return
-            updated = await self._core.store.get_contact(hub_user, remote)
-            accepted = updated is not None and updated.state == ContactState.ACCEPTED
-            granted = "active" if accepted else "pending"
+        )
+        if not outcome.delivered:
+            self._core.answer(tx, outcome)
+            return None
+        # The hub user may have answered while the request was routed.
+        if arrival.answer is not None:
+            return arrival.answer
+        updated = await self._core.store.get_contact(hub_user, remote)
+        if arrival.answer is not None:
+            return arrival.answer
+        accepted = updated is not None and updated.state == ContactState.ACCEPTED
+        return "active" if accepted else "pending"
+
+    def _start_watcher(
+        self,
+        tx: ServerTransaction,
+        hub_user: Address,
+        remote: Address,
+        expires: int,
+        granted: str,
+        arrival: _Arrival | None,
+    ) -> bool:
+        """
+        Answer a new SUBSCRIBE 200 and send its first NOTIFY (C{granted}:
+        active, pending, or rejected or terminated, which end it at once).
+
+        @return: Whether the first NOTIFY will settle C{arrival}.
+        """
+        request = tx.request
         contact = self._core.contact(hub_user, conn(tx))
         response = tx.reply(
             200,
@@ -175,7 +241,7 @@ class PresenceNotifier:
             copy_record_route=True,
         )
         if tx.final_response is not response:
-            return
+            return False
         dialog = Dialog.as_uas(request, response, local_contact=contact, over_tls=conn(tx).tls)
         watcher = Watcher(
             hub_user=hub_user,
@@ -185,16 +251,28 @@ class PresenceNotifier:
             state=granted,
             expires_at=self._core.clock.seconds() + expires,
         )
-        if expires == 0:
-            # A fetch (RFC 6665 4.4.3): one NOTIFY that ends it at once.
+        if expires == 0 or granted in ("terminated", "rejected"):
+            # A fetch (RFC 6665 4.4.3) or a request declined while it was
+            # routed: one NOTIFY that ends it at once.
+            reason = "rejected" if granted == "rejected" else "timeout"
+            watcher.state = "terminated" if granted == "rejected" else granted
             self._core.background(
-                self.notify(watcher, "timeout", with_body=granted == "active"), "sending NOTIFY"
+                self.notify(watcher, reason, with_body=granted == "active"), "sending NOTIFY"
             )
-            return
+            return False
         self._core.dialogs.add(dialog)
         self._watchers[dialog.id] = watcher
         self._expire_later(watcher)
-        self._core.background(self.notify(watcher), "sending NOTIFY")
+        self._keep(watcher)
+
+        async def first() -> None:
+            told = await self.notify(watcher)
+            if arrival is not None:
+                # An acceptance may wait to know whether it was taken.
+                arrival.settle(told)
+
+        self._core.background(first(), "sending NOTIFY")
+        return True
 
     def _expire_later(self, watcher: Watcher) -> None:
         cancel(watcher.timer)
@@ -219,7 +297,36 @@ class PresenceNotifier:
             return
         watcher.expires_at = self._core.clock.seconds() + expires
         self._expire_later(watcher)
+        self._keep(watcher)
         self._core.background(self.notify(watcher), "sending NOTIFY")
+
+    def _keep(self, watcher: Watcher) -> None:
+        w = watcher
+        saving = self._core.keeper.save(
+            "notifier", w.hub_user, w.remote, w.dialog, w.state, w.expires_at
+        )
+        self._core.track(saving, "storing a SIP subscription")
+
+    def _drop(self, watcher: Watcher) -> None:
+        self._core.track(self._core.keeper.forget(watcher.dialog), "forgetting a SIP subscription")
+
+    def restore(self, record: SipSubscriptionRecord) -> None:
+        """
+        Serve again a SIP user's subscription stored before a restart: its
+        refreshes are answered, presence goes out as NOTIFY.
+        """
+        dialog = restore_dialog(record)
+        watcher = Watcher(
+            hub_user=record.hub_user,
+            remote=record.remote,
+            dialog=dialog,
+            flow=None,
+            state=record.state,
+            expires_at=record.expires_at.timestamp(),
+        )
+        self._core.dialogs.add(dialog)
+        self._watchers[dialog.id] = watcher
+        self._expire_later(watcher)
 
     def end(self, watcher: Watcher, reason: str) -> None:
         """
@@ -227,6 +334,7 @@ class PresenceNotifier:
         """
         if self._watchers.pop(watcher.dialog.id, None) is None:
             return
+        self._drop(watcher)
         cancel(watcher.timer)
         watcher.timer = None
         self._core.dialogs.remove(watcher.dialog)
@@ -284,6 +392,7 @@ class PresenceNotifier:
             self._watchers.pop(watcher.dialog.id, None)
             cancel(watcher.timer)
             self._core.dialogs.remove(watcher.dialog)
+            self._drop(watcher)
         return 200 <= response.status < 300
 
     def activate(self, hub_user: Address, remote: Address) -> None:
@@ -294,6 +403,7 @@ class PresenceNotifier:
         for watcher in self._watchers_of(hub_user, remote):
             if watcher.state == "pending":
                 watcher.state = "active"
+                self._keep(watcher)
                 self._core.background(self.notify(watcher), "sending NOTIFY")
 
     async def accept(self, hub_user: Address, remote: Address) -> bool:
@@ -305,9 +415,19 @@ class PresenceNotifier:
             a subscription of theirs was active already.
         """
         told = False
-        for watcher in self._watchers_of(hub_user, remote):
+        watchers = self._watchers_of(hub_user, remote)
+        arrival = self._arrivals.get((hub_user.key, remote.key))
+        if arrival is not None:
+            # Their SUBSCRIBE is still being answered: its first NOTIFY
+            # will say active.
+            arrival.answer = "active"
+            waiting: Deferred[bool] = Deferred()
+            arrival.told.append(waiting)
+            told = await waiting
+        for watcher in watchers:
             if watcher.state == "pending":
                 watcher.state = "active"
+                self._keep(watcher)
                 told = await self.notify(watcher) or told
             elif watcher.state == "active":
                 told = True

@@ -33,6 +33,10 @@ __all__ = ["StreamParser", "parse_message"]
 
 _REQUEST_LINE_RE = re.compile(r"([A-Za-z0-9\-.!%*_+`'~]+) ([^ ]+) ([Ss][Ii][Pp]/[0-9]+\.[0-9]+)")
 _STATUS_LINE_RE = re.compile(r"([Ss][Ii][Pp]/[0-9]+\.[0-9]+) ([1-9][0-9][0-9]) (.*)")
+#: Bytes no start line contains (controls other than the CRLF ending it).
+_START_LINE_BAD_RE = re.compile(rb"[\x00-\x0c\x0e-\x1f\x7f]|\r(?!\n|$)")
+#: The longest start line worth waiting for (URIs are short in practice).
+_MAX_START_LINE = 8192
 
 
 class _Framing(Exception):
@@ -174,15 +178,24 @@ class StreamParser:
     order. After a fatal L{ParseError} it returns nothing more.
     """
 
-    def __init__(self, max_header_size: int = 65536, max_body_size: int = 1 << 20) -> None:
+    def __init__(
+        self,
+        max_header_size: int = 65536,
+        max_body_size: int = 1 << 20,
+        max_headers: int = 256,
+    ) -> None:
         """
         @param max_header_size: Largest header section accepted (start line
             and headers, bytes); a larger one is a fatal 513.
         @param max_body_size: Largest body accepted; a larger one is
             skipped and reported as a (non-fatal) 413.
+        @param max_headers: Most header lines accepted in one message; more
+            is a fatal 400 (parsing thousands of tiny headers costs far more
+            than their bytes suggest).
         """
         self._max_header = max_header_size
         self._max_body = max_body_size
+        self._max_headers = max_headers
         self._buffer = bytearray()
         self._scanned = 0
         self._head: _Head | None = None
@@ -210,6 +223,14 @@ class StreamParser:
         """
         return not self._buffer and self._head is None and not self._discard
 
+    @property
+    def pending(self) -> Request | Response | None:
+        """
+        The message whose header section was read and whose body is still
+        awaited, if any (to answer it when it never completes).
+        """
+        return self._head.message if self._head is not None else None
+
     def feed(self, data: bytes) -> list[ParseResult]:
         """
         Add received bytes; return the messages, keep-alives and errors
@@ -231,6 +252,26 @@ class StreamParser:
             self._buffer.clear()
             results.append(ParseError("Internal parser error", 400, True, None))
         return results
+
+    def _check_start_line(self, buffer: bytearray) -> None:
+        # Fail garbage (random bytes, TLS records, HTTP) at once instead of
+        # buffering it until a size limit or a deadline.
+        # Only within the header size limit, so that any chunking of the
+        # same bytes gives the same error.
+        limit = min(_MAX_START_LINE, self._max_header)
+        line_end = buffer.find(b"\r\n", 0, limit + 2)
+        prefix = bytes(buffer[: line_end if line_end >= 0 else limit])
+        if line_end < 0 and len(buffer) > limit and limit < self._max_header:
+            raise _Framing("Malformed start line")
+        if not _start_line_ok(prefix):
+            raise _Framing("Malformed start line")
+        if line_end >= 0:
+            try:
+                start = prefix.decode("utf-8")
+            except UnicodeDecodeError:
+                raise _Framing("Malformed start line") from None
+            if not (_REQUEST_LINE_RE.fullmatch(start) or _STATUS_LINE_RE.fullmatch(start)):
+                raise _Framing("Malformed start line")
 
     def _step(self, results: list[ParseResult]) -> bool:
         buffer = self._buffer
@@ -259,6 +300,7 @@ class StreamParser:
                 del buffer[:2]
         if not buffer:
             return False
+        self._check_start_line(buffer)
         end = buffer.find(b"\r\n\r\n", self._scanned, self._max_header + 4)
         if end < 0:
             if len(buffer) >= self._max_header + 4:
@@ -270,6 +312,8 @@ class StreamParser:
         self._scanned = 0
         head_bytes = bytes(buffer[:end])
         del buffer[: end + 4]
+        if head_bytes.count(b"\r\n") > self._max_headers:
+            raise _Framing("Too many headers", 400, _salvage(head_bytes + b"\r\n"))
         head = _Head(head_bytes)
         if head.content_length > self._max_body:
             self._discard = head.content_length
@@ -277,6 +321,14 @@ class StreamParser:
             return bool(buffer)
         self._head = head
         return True
+
+
+def _start_line_ok(prefix: bytes) -> bool:
+    """
+    Whether C{prefix}, the start of a start line, may still become a SIP
+    start line: printable text only.
+    """
+    return _START_LINE_BAD_RE.search(prefix) is None
 
 
 def parse_message(data: bytes, **limits: int) -> Message | ParseError:

@@ -62,7 +62,9 @@ class ImSession(Pair):
     An INVITE session between a hub user and a SIP user.
 
     @ivar opening: While our INVITE is under way, fires with whether the
-        peer took the first message from C{ms-text-format}.
+        peer took the first message from C{ms-text-format}; for a peer's
+        INVITE carrying a first message, fires with whether the session came
+        up (our 200 was ACKed), so that replies wait to go inside it.
     """
 
     outbound: bool
@@ -113,6 +115,7 @@ class ImSessions:
         if session is not None:
             session.confirmed = True
             self.touch(session)
+            _settle(session, True)
 
     def unacknowledged(self, dialog_id: DialogId) -> None:
         """
@@ -154,9 +157,18 @@ class ImSessions:
         if header:
             first = decode_ms_text_format(header)
         headers = [("Allow", ALLOW)]
+        session = ImSession(
+            hub_user=hub_user, remote=remote, outbound=False, microsoft=is_microsoft(request)
+        )
         if first is not None:
+            # Known before the first message is routed: a reply to it (an
+            # echo, a quick user) waits for the 200/ACK and goes inside this
+            # session, not as a pager MESSAGE ahead of our 200.
+            session.opening = Deferred()
+            self._take_key(session)
             outcome = await route_first(request, first, remote, hub_user)
             if not outcome.delivered:
+                self.end(session, bye=False)
                 self._core.answer(tx, outcome)
                 return
             headers.append(("Supported", "ms-text-format"))
@@ -167,24 +179,25 @@ class ImSessions:
             body=self.sdp(hub_user, conn(tx), answer=True),
             copy_record_route=True,
         )
-        if tx.final_response is not response:
+        if tx.final_response is not response or session.ended:
+            self.end(session, bye=False)
             return  # cancelled meanwhile
         dialog = Dialog.as_uas(request, response, local_contact=contact, over_tls=conn(tx).tls)
         self._core.dialogs.add(dialog)
-        old = self._by_key.get((hub_user.key, remote.key))
-        if old is not None:
-            self.end(old, bye=True)
-        session = ImSession(
-            hub_user=hub_user,
-            remote=remote,
-            outbound=False,
-            dialog=dialog,
-            flow=conn(tx),
-            microsoft=is_microsoft(request),
-        )
-        self._by_key[session.key] = session
+        session.dialog = dialog
+        session.flow = conn(tx)
+        self._take_key(session)
         self._by_dialog[dialog.id] = session
         self.touch(session)
+
+    def _take_key(self, session: ImSession) -> None:
+        """
+        Make C{session} the one of its key, ending (BYE) another.
+        """
+        old = self._by_key.get(session.key)
+        if old is not None and old is not session:
+            self.end(old, bye=True)
+        self._by_key[session.key] = session
 
     def sdp(self, user: Address, flow: Any, answer: bool) -> bytes:
         """
@@ -303,6 +316,8 @@ class ImSessions:
         if session.ended:
             return
         session.ended = True
+        if not session.outbound:
+            _settle(session, False)
         cancel(session.idle_call)
         session.idle_call = None
         if self._by_key.get(session.key) is session:
@@ -324,3 +339,12 @@ class ImSessions:
             await tx.final
         except (DeliveryFailed, TransactionError) as e:
             log.info("BYE to {remote} failed: {error}", remote=str(session.remote), error=e)
+
+
+def _settle(session: ImSession, up: bool) -> None:
+    """
+    Fire an inbound session's C{opening} (replies waiting for it go on).
+    """
+    opening = session.opening
+    if opening is not None and not opening.called:
+        opening.callback(up)

@@ -27,7 +27,7 @@ from ...model.events import (
     ContactRemove,
     Presence,
 )
-from ...storage.records import ContactDirection, ContactState
+from ...storage.records import ContactDirection, ContactState, SipSubscriptionRecord
 from .addresses import address_uri
 from .core import Pair, SipCore, cancel, conn
 from .dialog import Dialog, DialogId
@@ -37,8 +37,10 @@ from .headers import (
     int_or,
     state_params,
 )
+from .keeper import restore_dialog
 from .message import Headers, Request
 from .presence import PIDF, PresenceDocument, parse_pidf
+from .resubscribe import Resubscriptions, still_wanted
 from .status import failed
 from .transaction import (
     ClientTransaction,
@@ -53,7 +55,6 @@ __all__ = ["PresenceSubscriber", "Subscription"]
 
 log = Logger(namespace="nextplane.sip.connector")
 
-_MAX_RESUBSCRIBE_DELAY = 3600.0
 _ANNOUNCE_DELAY = 0.05
 _ANNOUNCE_ATTEMPTS = 8
 
@@ -76,6 +77,7 @@ class Subscription(Pair):
     requested: bool = False
     document: PresenceDocument | None = None
     ended: bool = False
+    expires_at: float = 0.0
 
 
 class PresenceSubscriber:
@@ -89,7 +91,7 @@ class PresenceSubscriber:
         self._by_tag: dict[tuple[str, str], Subscription] = {}
         self._by_dialog: dict[DialogId, Subscription] = {}
         self._ending: dict[DialogId, Dialog] = {}
-        self._retries: dict[tuple[str, str], tuple[IDelayedCall, float]] = {}
+        self.retries = Resubscriptions(core, self.subscribe_quietly)
 
     def __len__(self) -> int:
         return len(self._subscriptions)
@@ -114,17 +116,16 @@ class PresenceSubscriber:
         subscription = self._subscriptions.get((hub_user.key, remote.key))
         if subscription is not None:
             self.unsubscribe(subscription)
-        self.cancel_retry((hub_user.key, remote.key))
+        self.retries.cancel((hub_user.key, remote.key))
 
     def stop(self) -> None:
         """
         Forget every subscription and retry (the connector stops).
         """
         for subscription in list(self._subscriptions.values()):
-            self.forget(subscription)
-        for call, _ in self._retries.values():
-            cancel(call)
-        self._retries.clear()
+            # Kept in the store: the next start renews them.
+            self.forget(subscription, keep_record=True)
+        self.retries.stop()
         self._ending.clear()
 
     async def subscribe_quietly(self, hub_user: Address, remote: Address) -> None:
@@ -142,7 +143,7 @@ class PresenceSubscriber:
             )
             if e.condition != "feature-not-implemented":
                 # A peer without presence (489, 405, 501) is not asked again.
-                self._retry_later(hub_user, remote)
+                self.retries.later(hub_user, remote)
 
     async def subscribe(self, hub_user: Address, remote: Address, requested: bool = False) -> None:
         """
@@ -155,7 +156,7 @@ class PresenceSubscriber:
         if existing is not None and not existing.ended:
             existing.requested = existing.requested or requested
             return
-        self.cancel_retry(key)
+        self.retries.cancel(key)
         subscription = Subscription(
             hub_user=hub_user,
             remote=remote,
@@ -213,7 +214,15 @@ class PresenceSubscriber:
             subscription.dialog = dialog
             self._by_dialog[dialog.id] = subscription
         else:
-            subscription.dialog.receive_response(tx.request, response)
+            dialog = subscription.dialog
+            if not dialog.route_set:
+                # The dialog came from a NOTIFY that overtook this 2xx (RFC
+                # 6665 4.1.2.4) without Record-Route: proxies that
+                # record-route the SUBSCRIBE but route that NOTIFY as
+                # in-dialog (Kamailio) still want our requests; without
+                # their route the unsubscribe goes astray (404).
+                dialog.route_set = tuple(reversed(response.headers.get_all("Record-Route")))
+            dialog.receive_response(tx.request, response)
         if subscription.state == "subscribing":
             subscription.state = "pending"
         self._refresh_later(subscription, int_or(response.headers.get("Expires"), expires))
@@ -246,6 +255,8 @@ class PresenceSubscriber:
         cancel(subscription.timer)
         if expires <= 0:
             return
+        subscription.expires_at = self._core.clock.seconds() + expires
+        self._keep(subscription)
         delay = max(1.0, min(expires * 0.8, expires - 5.0))
         subscription.timer = self._core.clock.callLater(
             delay,
@@ -270,24 +281,36 @@ class PresenceSubscriber:
             headers=[("Event", EVENT), ("Accept", PIDF), ("Expires", str(expires))],
         )
 
-    async def _refresh_out(self, subscription: Subscription) -> None:
+    async def _refresh_out(self, subscription: Subscription) -> bool:
+        """
+        Refresh C{subscription} in its dialog (or subscribe again).
+
+        @return: Whether the refresh was taken.
+        """
         subscription.timer = None
-        if subscription.ended or subscription.dialog is None:
-            return
+        dialog = subscription.dialog
+        if subscription.ended or dialog is None:
+            return False
         expires = self._core.settings.subscription_expires
+        s = subscription
         try:
-            tx, flow = await self._in_dialog_subscribe(subscription, expires)
-            subscription.flow = flow
-            response = await self._core.final(tx, subscription.remote.domain)
+            s.flow = await self._core.dialog_flow(
+                dialog, s.flow, s.hub_user.domain, s.remote.domain
+            )
+            if s.ended:
+                return False  # unsubscribed while connecting: no refresh after Expires 0
+            tx, s.flow = await self._in_dialog_subscribe(s, expires)
+            response = await self._core.final(tx, s.remote.domain)
         except DeliveryFailed as e:
             log.info("Refreshing a subscription failed: {error}", error=e)
             response = None
-        if subscription.ended:
-            return
+        if s.ended:
+            return False
         if response is not None and 200 <= response.status < 300:
-            self._refresh_later(subscription, int_or(response.headers.get("Expires"), expires))
-            return
-        await self._lost(subscription)
+            self._refresh_later(s, int_or(response.headers.get("Expires"), expires))
+            return True
+        await self._lost(s)
+        return False
 
     async def _lost(self, subscription: Subscription, retry: bool = True) -> None:
         """
@@ -297,53 +320,20 @@ class PresenceSubscriber:
         self.forget(subscription)
         hub_user, remote = subscription.hub_user, subscription.remote
         await route_unknown(self._core, subscription)
-        if retry and await self._still_wanted(hub_user, remote):
+        if retry and await still_wanted(self._core, hub_user, remote):
             # Not awaited: the new subscription's NOTIFY may need this lane.
             self._core.background(self.subscribe_quietly(hub_user, remote), "subscribing again")
 
-    async def _still_wanted(self, hub_user: Address, remote: Address) -> bool:
-        record = await self._core.store.get_contact(hub_user, remote)
-        if record is None:
-            return False
-        return record.state == ContactState.ACCEPTED or (
-            record.state == ContactState.PENDING and record.direction == ContactDirection.OUTBOUND
-        )
-
-    def _retry_later(self, hub_user: Address, remote: Address) -> None:
-        key = (hub_user.key, remote.key)
-        if not self._core.running:
-            return
-        previous = self._retries.get(key)
-        delay = min(previous[1] * 2 if previous else 60.0, _MAX_RESUBSCRIBE_DELAY)
-        if previous:
-            cancel(previous[0])
-
-        def again() -> None:
-            self._retries.pop(key, None)
-
-            async def attempt() -> None:
-                if await self._still_wanted(hub_user, remote):
-                    await self.subscribe_quietly(hub_user, remote)
-                    if key in self._retries:
-                        call, _ = self._retries[key]
-                        self._retries[key] = (call, delay)
-
-            self._core.background(attempt(), "subscribing again")
-
-        self._retries[key] = (self._core.clock.callLater(delay, again), delay)
-
-    def cancel_retry(self, key: tuple[str, str]) -> None:
+    def forget(
+        self, subscription: Subscription, keep_dialog: bool = False, keep_record: bool = False
+    ) -> None:
         """
-        Cancel a pending re-subscription of the key.
+        Forget a subscription and its timers (and its dialog unless
+        C{keep_dialog}, its stored record unless C{keep_record}).
         """
-        previous = self._retries.pop(key, None)
-        if previous is not None:
-            cancel(previous[0])
-
-    def forget(self, subscription: Subscription, keep_dialog: bool = False) -> None:
-        """
-        Forget a subscription and its timers (and its dialog unless C{keep_dialog}).
-        """
+        if subscription.dialog is not None and not keep_record and not subscription.ended:
+            forgetting = self._core.keeper.forget(subscription.dialog)
+            self._core.track(forgetting, "forgetting a SIP subscription")
         subscription.ended = True
         cancel(subscription.timer)
         subscription.timer = None
@@ -379,6 +369,35 @@ class PresenceSubscriber:
                 log.info("Unsubscribing failed: {error}", error=e)
 
         self._core.background(send(), "unsubscribing")
+
+    def _keep(self, subscription: Subscription) -> None:
+        s = subscription
+        if s.dialog is None or s.ended or s.state not in ("pending", "active"):
+            return
+        saving = self._core.keeper.save(
+            "subscriber", s.hub_user, s.remote, s.dialog, s.state, s.expires_at
+        )
+        self._core.track(saving, "storing a SIP subscription")
+
+    def restore(self, record: SipSubscriptionRecord) -> None:
+        """
+        Take back a hub user's subscription stored before a restart and
+        refresh it at once (if the notifier forgot it, subscribe again).
+        """
+        subscription = restored(record)
+        assert subscription.dialog is not None
+        self._subscriptions[subscription.key] = subscription
+        self._by_tag[(subscription.call_id, subscription.local_tag)] = subscription
+        self._by_dialog[self._core.dialogs.add(subscription.dialog).id] = subscription
+        self._core.background(self._renew(subscription), "renewing a subscription")
+
+    async def _renew(self, subscription: Subscription) -> None:
+        if await self._refresh_out(subscription):
+            log.info(
+                "Renewed the presence subscription of {user} to {remote} after a restart",
+                user=str(subscription.hub_user),
+                remote=str(subscription.remote),
+            )
 
     def _ended(self, dialog: Dialog) -> None:
         if self._ending.pop(dialog.id, None) is not None:
@@ -428,48 +447,74 @@ class PresenceSubscriber:
                 await route_rejection(self._core, subscription, reason)
             elif reason in ("probation", "giveup"):
                 self.forget(subscription)
-                self._retry_later(hub_user, remote)
+                self.retries.later(hub_user, remote)
             else:
                 await self._lost(subscription)
             return
         if state == "active":
             expires = int_or(params.get("expires"), 0)
+            changed = subscription.state != "active"
+            subscription.state = "active"
             if expires:
                 self._refresh_later(subscription, expires)
-            subscription.state = "active"
+            elif changed:
+                self._keep(subscription)
             if document is not None:
                 subscription.document = document
             if not subscription.announced:
-                await self._announce(subscription, 0)
+                await announce(self._core, subscription)
             elif document is not None:
                 await route_document(self._core, subscription)
 
-    async def _announce(self, subscription: Subscription, attempt: int) -> None:
-        """
-        The first NOTIFY active: the SIP user accepted the hub user's
-        request (if one is pending). The router records the hub user's
-        request only once its delivery (our SUBSCRIBE's 2xx) is done; a
-        NOTIFY may come first, so look again a little later.
-        """
-        if subscription.ended or subscription.announced:
-            return
-        hub_user, remote = subscription.hub_user, subscription.remote
-        record = await self._core.store.get_contact(hub_user, remote)
-        state = record.state if record is not None else None
-        if state is None and subscription.requested and attempt < _ANNOUNCE_ATTEMPTS:
-            self._core.later(
-                _ANNOUNCE_DELAY * 2**attempt,
-                lambda: self._core.background(
-                    self._announce(subscription, attempt + 1), "announcing acceptance"
-                ),
-            )
-            return
-        subscription.announced = True
-        if state == ContactState.PENDING:
-            await self._core.route(
-                ContactAccept(sender=remote, recipient=hub_user, timestamp=self._core.now())
-            )
-        await route_document(self._core, subscription)
+
+async def announce(core: SipCore, subscription: Subscription, attempt: int = 0) -> None:
+    """
+    The first NOTIFY active: the SIP user accepted the hub user's
+    request (if one is pending). The router records the hub user's
+    request only once its delivery (our SUBSCRIBE's 2xx) is done; a
+    NOTIFY may come first, so look again a little later.
+    """
+    if subscription.ended or subscription.announced:
+        return
+    hub_user, remote = subscription.hub_user, subscription.remote
+    record = await core.store.get_contact(hub_user, remote)
+    state = record.state if record is not None else None
+    if state is None and subscription.requested and attempt < _ANNOUNCE_ATTEMPTS:
+        core.later(
+            _ANNOUNCE_DELAY * 2**attempt,
+            lambda: core.background(
+                announce(core, subscription, attempt + 1), "announcing acceptance"
+            ),
+        )
+        return
+    subscription.announced = True
+    # Only the hub user's own request is accepted by this NOTIFY; one of
+    # theirs that is pending is being answered by the hub user (our
+    # SUBSCRIBE back may be faster than that answer is stored).
+    if (
+        state == ContactState.PENDING
+        and record is not None
+        and record.direction == ContactDirection.OUTBOUND
+    ):
+        await core.route(ContactAccept(sender=remote, recipient=hub_user, timestamp=core.now()))
+    await route_document(core, subscription)
+
+
+def restored(record: SipSubscriptionRecord) -> Subscription:
+    """
+    The subscription of a record stored before a restart.
+    """
+    return Subscription(
+        hub_user=record.hub_user,
+        remote=record.remote,
+        call_id=record.call_id,
+        local_tag=record.local_tag,
+        contact=record.local_contact,
+        dialog=restore_dialog(record),
+        state=record.state,
+        announced=record.state == "active",
+        expires_at=record.expires_at.timestamp(),
+    )
 
 
 async def route_document(core: SipCore, subscription: Subscription) -> None:

@@ -772,6 +772,14 @@ class TransactionLayer:
         except TransportError as e:
             _log.info("Could not send {status}: {error}", status=response.status, error=e)
 
+    def busy(self, flow: Flow) -> bool:
+        """
+        Whether a client or server transaction still uses C{flow}.
+        """
+        return any(t.flow is flow for t in self._clients.values()) or any(
+            t.flow is flow for t in self._servers.values()
+        )
+
     def flow_lost(self, flow: Flow) -> None:
         """
         The connection C{flow} closed: its client transactions fail with

@@ -21,6 +21,13 @@ L{SipConnection} is a thin Twisted protocol over one TCP connection:
     for oversized ones, C{505} for another SIP version) and the
     connection stays open when the framing is still known; otherwise it
     is closed.
+  - Bounds (L{nextplane.connectors.sip.guard}): a started message must
+    complete within a deadline (else C{400} if it can be answered, and
+    close); a connection the peer opened closes when idle with no
+    transaction; too many headers is C{400} and close; bytes that cannot
+    start a SIP message close the connection at once; each address may
+    hold a limited number of inbound connections. Closings go through a
+    L{RefusalLog}, so a flood of them is not a flood of log lines.
   - CRLF CRLF keep-alive pings are answered with CRLF on connections the
     peer opened (we are the "server" of RFC 5626 there); on our own
     connections we only ever receive pongs.
@@ -48,7 +55,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, cast
 
-from attrs import frozen
 from twisted.internet import defer
 from twisted.internet.defer import CancelledError, Deferred, fail, succeed
 from twisted.internet.interfaces import (
@@ -69,6 +75,8 @@ from typing_extensions import override
 from zope.interface import implementer
 
 from ...refusals import RefusalLog
+from .connections import ConnectionTable
+from .guard import AddressCounter, ConnectionClock, Limits
 from .message import (
     KeepAlive,
     Message,
@@ -131,15 +139,10 @@ class Receiver(Protocol):
         The connection C{flow} closed.
         """
 
-
-@frozen
-class Limits:
-    """
-    Size limits for received messages (see L{StreamParser}).
-    """
-
-    max_header_size: int = 65536
-    max_body_size: int = 1 << 20
+    def busy(self, flow: Any) -> bool:
+        """
+        Whether a transaction still uses C{flow} (it is not idle).
+        """
 
 
 def _host_port(address: IAddress | None) -> tuple[str, int]:
@@ -225,6 +228,16 @@ class SipConnection(TwistedProtocol):
         self._parser = StreamParser(
             max_header_size=manager.limits.max_header_size,
             max_body_size=manager.limits.max_body_size,
+            max_headers=manager.limits.max_headers,
+        )
+        self.counted_address: str | None = None
+        self._deadlines = ConnectionClock(
+            manager.clock,
+            manager.limits,
+            idle=not outbound,
+            busy=lambda: manager.receiver.busy(self),
+            on_message_late=self._message_late,
+            on_idle=self._idle,
         )
         self._handshake_timer: IDelayedCall | None = None
         self._close_reason: str | None = None
@@ -272,6 +285,7 @@ class SipConnection(TwistedProtocol):
         self.peer_identities = identities
         self.verified = True
         self.manager.table.add(self)
+        self._deadlines.start()
         _log.info(
             "SIP connection {direction} {host}:{port} ready ({identities})",
             direction="to" if self.outbound else "from",
@@ -282,14 +296,20 @@ class SipConnection(TwistedProtocol):
         if not self.ready.called:
             self.ready.callback(self)
 
-    def _refuse(self, reason: str, abort: bool = False) -> None:
-        _log.warn(
-            "Refusing SIP connection {direction} {host}:{port}: {reason}",
-            direction="to" if self.outbound else "from",
-            host=self.peer_host,
-            port=self.peer_port,
-            reason=reason,
-        )
+    def _refuse(self, reason: str, abort: bool = False, routine: bool = False) -> None:
+        # Deadlines and limits are routine on a public listener: rate-limit
+        # those lines; a certificate problem is worth a warning each time.
+        fields = {
+            "direction": "to" if self.outbound else "from",
+            "host": self.peer_host,
+            "port": self.peer_port,
+            "reason": reason,
+        }
+        line = "Closing SIP connection {direction} {host}:{port}: {reason}"
+        if routine:
+            self.manager.refusals.refused(line, **fields)
+        else:
+            _log.warn(line.replace("Closing", "Refusing"), **fields)
         self._close_reason = reason
         self.closed = True
         if abort:
@@ -313,6 +333,16 @@ class SipConnection(TwistedProtocol):
             self._handle(result)
             if self.closed:
                 return
+        self._deadlines.activity(not self._parser.idle)
+
+    def _message_late(self) -> None:
+        pending = self._parser.pending
+        if isinstance(pending, Request) and pending.method != "ACK":
+            self._answer(pending, 400, "Message not completed in time")
+        self._refuse("message not completed in time", routine=True)
+
+    def _idle(self) -> None:
+        self._refuse("idle", routine=True)
 
     def _handle(self, result: ParseResult) -> None:
         if isinstance(result, KeepAlive):
@@ -337,26 +367,26 @@ class SipConnection(TwistedProtocol):
 
     def _bad_message(self, error: ParseError) -> None:
         message = error.message
-        _log.info(
+        self.manager.refusals.refused(
             "Bad SIP message from {host}:{port}: {reason}",
             host=self.peer_host,
             port=self.peer_port,
             reason=error.reason,
         )
-        if (
-            isinstance(message, Request)
-            and message.method != "ACK"
-            and all(name in message.headers for name in _RESPONSE_HEADERS)
-        ):
-            # Without these a response cannot be matched by the peer.
-            try:
-                self._write(make_response(message, error.status, error.reason))
-            except ValueError:
-                pass
+        if isinstance(message, Request) and message.method != "ACK":
+            self._answer(message, error.status, error.reason)
         if error.fatal:
             self.closed = True
             self._close_reason = error.reason
             self.transport.loseConnection()  # type: ignore[union-attr]
+
+    def _answer(self, request: Request, status: int, reason: str) -> None:
+        # Without these headers a response cannot be matched by the peer.
+        if all(name in request.headers for name in _RESPONSE_HEADERS):
+            try:
+                self._write(make_response(request, status, reason))
+            except ValueError:
+                pass
 
     def _note_alias(self, request: Request) -> None:
         # RFC 5923: reuse this connection for requests to the sent-by,
@@ -376,6 +406,7 @@ class SipConnection(TwistedProtocol):
         if self.manager.trace is not None:
             self.manager.trace(self, "out", data)
         self.transport.write(data)  # type: ignore[union-attr]
+        self._deadlines.activity(not self._parser.idle)
 
     def send(self, message: Message) -> None:
         """
@@ -420,6 +451,10 @@ class SipConnection(TwistedProtocol):
         if self._handshake_timer is not None and self._handshake_timer.active():
             self._handshake_timer.cancel()
         self._handshake_timer = None
+        self._deadlines.stop()
+        if self.counted_address is not None:
+            self.manager.addresses.release(self.counted_address)
+            self.counted_address = None
         self.manager.table.remove(self)
         if not self.ready.called:
             why = self._close_reason or str(reason.value) or "connection lost"
@@ -438,73 +473,6 @@ class SipConnection(TwistedProtocol):
                 self.ready.errback(ConnectError(self.remote_domain or self.peer_host, [why]))
         if was_verified:
             self.manager.receiver.flow_lost(self)
-
-
-class ConnectionTable:
-    """
-    Live connections: outbound per C{(local domain, remote domain)}, and
-    RFC 5923 aliases per C{(host, port)}.
-    """
-
-    def __init__(self) -> None:
-        self._all: list[SipConnection] = []
-        self._outbound: dict[tuple[str, str], SipConnection] = {}
-        self._aliases: dict[tuple[str, int], SipConnection] = {}
-
-    def __len__(self) -> int:
-        return len(self._all)
-
-    def connections(self) -> list[SipConnection]:
-        """
-        Every usable connection.
-        """
-        return list(self._all)
-
-    def add(self, connection: SipConnection) -> None:
-        """
-        Register a connection that became usable.
-        """
-        self._all.append(connection)
-        if connection.outbound and connection.remote_domain and connection.local_domain:
-            key = (connection.local_domain.lower(), connection.remote_domain.lower())
-            self._outbound[key] = connection
-
-    def remove(self, connection: SipConnection) -> None:
-        """
-        Forget a connection (it closed).
-        """
-        if connection in self._all:
-            self._all.remove(connection)
-        for key in [k for k, c in self._outbound.items() if c is connection]:
-            del self._outbound[key]
-        for alias in [k for k, c in self._aliases.items() if c is connection]:
-            del self._aliases[alias]
-
-    def alias(self, host: str, port: int, connection: SipConnection) -> None:
-        """
-        Record that requests for C{host:port} may use C{connection} (RFC
-        5923).
-        """
-        self._aliases[(host.lower(), port)] = connection
-
-    def outbound(self, local_domain: str, remote_domain: str) -> SipConnection | None:
-        """
-        Our live connection from C{local_domain} to C{remote_domain}.
-        """
-        connection = self._outbound.get((local_domain.lower(), remote_domain.lower()))
-        return connection if connection is not None and not connection.closed else None
-
-    def aliased(self, host: str, port: int, local_domain: str) -> SipConnection | None:
-        """
-        An inbound connection aliased to C{host:port}, on which we present
-        C{local_domain}'s certificate.
-        """
-        connection = self._aliases.get((host.lower(), port))
-        if connection is None or connection.closed:
-            return None
-        if (connection.local_domain or "").lower() != local_domain.lower():
-            return None
-        return connection
 
 
 class _OutboundFactory(Factory):
@@ -528,12 +496,25 @@ class _InboundFactory(Factory):
     @override
     def buildProtocol(self, addr: IAddress | None) -> SipConnection | None:
         manager = self._manager
+        host, port = _host_port(addr)
         if self._tls:
             assert manager.server_tls is not None  # checked by server_factory()
-            return SipConnection(
+            limit = manager.limits.max_connections_per_address
+            if host not in manager.trusted_relays and not manager.addresses.acquire(host, limit):
+                manager.refusals.refused(
+                    "Refusing SIP connection from {host}:{port}: {limit} connections "
+                    "from that address already",
+                    host=host,
+                    port=port,
+                    limit=limit,
+                )
+                return None
+            connection = SipConnection(
                 manager, outbound=False, tls=True, server_creator=manager.server_tls.creator()
             )
-        host, port = _host_port(addr)
+            if host not in manager.trusted_relays:
+                connection.counted_address = host
+            return connection
         if host not in manager.trusted_relays:
             manager.refusals.refused(
                 "Refusing plain TCP SIP connection from {host}:{port}", host=host, port=port
@@ -581,7 +562,7 @@ class SipTransport:
         @param trusted_relays: IP addresses allowed to connect over plain
             TCP.
         @param advertise_alias: Put C{;alias} in our Via (RFC 5923).
-        @param limits: Message size limits.
+        @param limits: Message sizes, deadlines and connection limits.
         @param handshake_timeout: Seconds a TLS handshake may take.
         @param connect_timeout: Seconds one connection attempt (TCP and
             TLS) may take.
@@ -602,6 +583,7 @@ class SipTransport:
         self.connect_timeout = connect_timeout
         self.table = ConnectionTable()
         self.refusals = RefusalLog(_log, clock)
+        self.addresses = AddressCounter()
         #: Called with (connection, "in" or "out", bytes) for every message
         #: sent and every chunk received (diagnostics; never logs by itself).
         self.trace: Callable[[SipConnection, str, bytes], None] | None = None

@@ -20,6 +20,7 @@ __all__ = [
     "METADATA",
     "SESSIONS",
     "SESSION_REFS",
+    "SIP_SUBSCRIPTIONS",
     "TABLES",
     "TENANTS",
     "TENANT_POLICIES",
@@ -165,6 +166,29 @@ INSTALLATIONS = Table(
     secret=("credentials",),
 )
 
+SIP_SUBSCRIPTIONS = Table(
+    "sip_subscriptions",
+    (
+        "call_id",
+        "local_tag",
+        "role",
+        "hub_user",
+        "remote",
+        "remote_tag",
+        "local_uri",
+        "remote_uri",
+        "remote_target",
+        "route_set",
+        "local_seq",
+        "remote_seq",
+        "local_contact",
+        "secure",
+        "state",
+        "expires_at",
+    ),
+    ("call_id", "local_tag"),
+)
+
 #: Every data table, in dump order. C{schema_migrations} is not data.
 TABLES: tuple[Table, ...] = (
     TENANTS,
@@ -180,4 +204,5 @@ TABLES: tuple[Table, ...] = (
     USAGE_USERS,
     USAGE_MESSAGES,
     INSTALLATIONS,
+    SIP_SUBSCRIPTIONS,
 )

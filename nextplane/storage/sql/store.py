@@ -19,12 +19,21 @@ from .policy import PolicySQL
 from .runtime import Op, Query, dump_value
 from .schema import TABLES
 from .sessions import SessionsSQL
+from .sip import SipSubscriptionsSQL
 
 __all__ = ["SQLStore"]
 
 
 @implementer(IStore)
-class SQLStore(DirectorySQL, ContactsSQL, SessionsSQL, PolicySQL, InstallationsSQL, MetadataSQL):
+class SQLStore(
+    DirectorySQL,
+    ContactsSQL,
+    SessionsSQL,
+    PolicySQL,
+    InstallationsSQL,
+    MetadataSQL,
+    SipSubscriptionsSQL,
+):
     """
     The L{IStore} both SQL backends share: every role's programs, run by
     the backend's L{SQLBase._run}.

@@ -31,10 +31,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any, TypeVar, cast
 
 from twisted.internet import defer, task
-from twisted.logger import formatEvent, globalLogPublisher
+from twisted.logger import ILogObserver, formatEvent, globalLogPublisher
 
 from nextplane.config import Config, parse_config
 from nextplane.connectors.sip import connector as sip_connector
@@ -226,7 +226,7 @@ class HubUnderTest:
         self.starts = 0
         self._log: IO[str] | None = None
         self._traffic: IO[str] | None = None
-        self._observer: Callable[[dict[str, Any]], None] | None = None
+        self._observer: ILogObserver | None = None
 
     # -- configuration ----------------------------------------------------
 
@@ -339,8 +339,8 @@ class HubUnderTest:
             log_file.write(f"{when} {level} [{namespace}] {text}\n")
             log_file.flush()
 
-        self._observer = observe
-        globalLogPublisher.addObserver(observe)
+        self._observer = cast(ILogObserver, observe)
+        globalLogPublisher.addObserver(self._observer)
 
     def _trace(self, stream: Any, direction: str, data: bytes) -> None:
         if self._traffic is None:

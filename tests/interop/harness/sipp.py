@@ -246,10 +246,13 @@ def subscribe_uac(
     )
 
 
-def notify_uas(pidf: str, subscribe_patterns: Sequence[str] = ("Event: presence",)) -> str:
+def notify_uas(
+    pidf: str, subscribe_patterns: Sequence[str] = ("Event: presence",), refreshes: int = 0
+) -> str:
     """
     A notifier for the hub's SUBSCRIBE: 200, NOTIFY active with C{pidf};
-    then, for the unsubscribe, 200 and NOTIFY terminated.
+    C{refreshes} in-dialog refreshes (not Expires 0) answered 200; then,
+    for the unsubscribe, 200 and NOTIFY terminated.
     """
     action, names = _checks(subscribe_patterns, "s")
     capture = '<ereg regexp="^(.*)$" search_in="hdr" header="From:" assign_to="fromall,from"/>'
@@ -285,6 +288,14 @@ def notify_uas(pidf: str, subscribe_patterns: Sequence[str] = ("Event: presence"
         content_type="Content-Type: application/pidf+xml\n      ",
         body=pidf,
     )
+    refresh = (
+        '<recv request="SUBSCRIBE" timeout="60000">\n'
+        '    <action><ereg regexp="Expires: *[1-9]" search_in="msg" check_it="true"'
+        ' assign_to="refreshed"/></action>\n'
+        f"  </recv>\n  {_ok_in_dialog()}\n  "
+    )
+    if refreshes:
+        names = [*names, "refreshed"]
     terminated = notify.format(
         cseq=2, contact=contact, state="terminated;reason=timeout", content_type="", body=""
     )
@@ -304,6 +315,7 @@ def notify_uas(pidf: str, subscribe_patterns: Sequence[str] = ("Event: presence"
             )
         }
   {active}
+  {refresh * refreshes}
   <recv request="SUBSCRIBE" timeout="60000">
     <action><ereg regexp="Expires: *0[^0-9]" search_in="msg" check_it="true" assign_to="zero"/></action>
   </recv>

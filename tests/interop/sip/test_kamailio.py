@@ -194,6 +194,32 @@ class KamailioPresenceTests(TestCase):
         outcome = yield hub.inject(ContactRemove(sender=bob, recipient=alice))
         yield world.finished(notifier)
 
+    @defer.inlineCallbacks
+    def test_hub_subscription_renewed_after_restart(self) -> Any:
+        """
+        Issue 16: the hub's subscription survives a restart. The restarted
+        hub refreshes it in its dialog through Kamailio (no 481, no new
+        SUBSCRIBE), and the unsubscribe at the hub user's removal still
+        reaches the notifier.
+        """
+        world = yield SipWorld.create(self, befriend=False)
+        hub = world.hub_()
+        bob, alice = hub.address(HUB_USER), Address.parse(REMOTE_USER)
+        notifier = yield world.sipp_uas(
+            "notifier", sipp.notify_uas(sipp_pidf("dnd", "Focusing"), refreshes=1)
+        )
+        outcome = yield world.check(hub.inject(ContactRequest(sender=bob, recipient=alice)))
+        self.assertTrue(outcome.delivered, outcome.reason)
+        yield world.check(hub.wait_for_event(kind="presence"))
+        yield hub.stop()
+        yield world.check(hub.start())
+        yield world.check(hub.wait_for_log("Renewed the presence subscription of bob@a.test"))
+        state = yield hub.contact_state(HUB_USER, REMOTE_USER)
+        self.assertEqual(state, ContactState.ACCEPTED)
+        outcome = yield world.check(hub.inject(ContactRemove(sender=bob, recipient=alice)))
+        self.assertTrue(outcome.delivered, outcome.reason)
+        yield world.finished(notifier)
+
 
 class KamailioSessionTests(TestCase):
     """

@@ -181,3 +181,75 @@ class BadInputTests(TestCase):
         self.assertEqual(response.status, 403)
         self.assertIn("block list", response.reason)
         self.assertIn("block list", response.headers.get("Warning", ""))
+
+
+class DeadlineTests(TestCase):
+    """
+    The listener's bounds with short configured deadlines: silent, slow,
+    bloated and garbage connections are closed, and one address may hold
+    only so many connections.
+    """
+
+    timeout = 90
+
+    @defer.inlineCallbacks
+    def test_bounds(self) -> Any:
+        """
+        Silent connections close at the idle deadline; a body shorter than
+        its Content-Length gets 400 at the message deadline; 2,000 headers
+        get 400 at once; random bytes close at once; past the per-address
+        limit a connection is refused; the closings are logged.
+        """
+        world = yield SipWorld.create(
+            self,
+            kamailio=False,
+            sip={"idle_timeout": 2, "message_timeout": 1, "max_connections_per_address": 4},
+        )
+        hub = world.hub_()
+        reactor = world.reactor
+
+        @defer.inlineCallbacks
+        def connect() -> Any:
+            client = yield connect_wire(
+                reactor, world.hub_address, 5061, world.env.ca.cert, world.remote_cert, HUB_DOMAIN
+            )
+            yield world.check(client.handshake)
+            return client
+
+        def closed_within(client: WireClient, seconds: float) -> Any:
+            return world.check(client.lost.addTimeout(seconds, reactor))
+
+        silent = []
+        for _ in range(4):
+            silent.append((yield connect()))
+        started = reactor.seconds()
+        refused = yield connect_wire(
+            reactor, world.hub_address, 5061, world.env.ca.cert, world.remote_cert, HUB_DOMAIN
+        )
+        refused.handshake.addErrback(lambda f: None)
+        yield closed_within(refused, 5)
+        yield world.check(hub.wait_for_log("4 connections from that address already"))
+        for client in silent:
+            yield closed_within(client, 10)
+        waited = reactor.seconds() - started
+        self.assertTrue(1.0 <= waited < 8, waited)
+        yield world.check(hub.wait_for_log(r"Closing SIP connection from [^ ]+: idle"))
+
+        short = yield connect()
+        short.send(request(body=b"hello").replace(b"Content-Length: 5", b"Content-Length: 50"))
+        yield closed_within(short, 10)
+        (response,) = short.responses()
+        self.assertEqual((response.status, response.reason), (400, "Message not completed in time"))
+
+        bloated = yield connect()
+        headers = "".join(f"X-Filler-{i}: {i}\r\n" for i in range(2000))
+        bloated.send(request(extra=headers))
+        yield closed_within(bloated, 1)
+        (response,) = bloated.responses()
+        self.assertEqual((response.status, response.reason), (400, "Too many headers"))
+
+        garbage = yield connect()
+        garbage.send(bytes(range(256)) * 4)
+        yield closed_within(garbage, 1)
+        self.assertEqual(garbage.received, b"")
+        self.assertEqual(hub.delivered(), [])
