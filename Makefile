@@ -8,7 +8,7 @@ CERTS  := var/certs
 export NEXTPLANE_TEST_PG_DSN ?= dbname=test host=127.0.0.1 user=root
 
 .PHONY: help venv certs run check unit lint typecheck test system interop interop-xmpp \
-        interop-sip interop-deps test-deps bench clean
+        interop-sip interop-deps browser-deps browser test-deps bench clean
 
 help:
 	@echo "make run       create the venv, install, make dev certificates, start the hub (SQLite)"
@@ -23,7 +23,12 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]' --config-settings editable_mode=compat
 	touch $@
 
-venv: $(VENV)/.installed
+# Chart.js for the admin portal, pinned and vendored at build time (no CDN).
+CHARTJS := nextplane/admin/portal/static/vendor/chart.umd.js
+$(CHARTJS): scripts/vendor-chartjs.sh
+	sh scripts/vendor-chartjs.sh $(dir $@)
+
+venv: $(VENV)/.installed $(CHARTJS)
 
 $(CERTS)/acme.test.crt: | $(VENV)/.installed
 	$(PY) -m nextplane.devcerts --out $(CERTS) acme.test
@@ -60,6 +65,14 @@ system: venv certs
 interop-deps:
 	bash scripts/install-interop-deps.sh
 
+# Debian's chromium for the portal's browser suite (Playwright drives it;
+# no browser is ever downloaded).
+browser-deps:
+	bash scripts/install-browser-deps.sh
+
+browser: venv browser-deps
+	$(PY) scripts/run_suites.py browser
+
 interop: venv interop-deps
 	$(PY) scripts/run_suites.py interop
 
@@ -70,12 +83,12 @@ interop-sip: venv interop-deps
 	$(PY) scripts/run_suites.py interop-sip
 
 # Everything CI runs; installs what it needs (Debian packages for the peers).
-test: venv test-deps interop-deps certs lint typecheck
-	$(PY) scripts/run_suites.py unit system interop
+test: venv test-deps interop-deps browser-deps certs lint typecheck
+	$(PY) scripts/run_suites.py unit system browser interop
 
 # BENCH="B1 B6" picks benchmarks; BENCH_FLAGS=--quick for a smoke run.
 bench: venv interop-deps certs
 	scripts/in-netns $(PY) bench/run.py $(BENCH_FLAGS) $(BENCH)
 
 clean:
-	rm -rf _trial_temp* .mypy_cache .ruff_cache build *.egg-info
+	rm -rf _trial_temp* .mypy_cache .ruff_cache build *.egg-info $(CHARTJS)

@@ -208,6 +208,7 @@ def hub_config(
         "web": {
             "listen": f"tcp:{web_port}:interface=127.0.0.1",
             "public_url": f"http://127.0.0.1:{web_port}",
+            "admin_listen": "tcp:0:interface=127.0.0.1",
         },
         "tls": {"ca_certificates": [str(ca.cert)]},
         "tenants": fragment["tenants"],

@@ -197,7 +197,10 @@ def hub_config(
     return {
         "hub": {"data_dir": str(directory), "log_format": "json"},
         "storage": {"backend": "sqlite", "sqlite_path": str(directory / "hub.sqlite3")},
-        "web": {"listen": f"tcp:{web_port}:interface=127.0.0.1"},
+        "web": {
+            "listen": f"tcp:{web_port}:interface=127.0.0.1",
+            "admin_listen": "tcp:0:interface=127.0.0.1",
+        },
         "tls": {"ca_certificates": [str(ca.cert)]},
         "tenants": fragment["tenants"],
         "federation": {

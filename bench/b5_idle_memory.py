@@ -149,7 +149,10 @@ class Bench:
         config: dict[str, Any] = {
             "hub": {"data_dir": str(directory), "log_format": "json"},
             "storage": {"backend": "sqlite", "sqlite_path": str(directory / "hub.sqlite3")},
-            "web": {"listen": f"tcp:{free_port()}:interface=127.0.0.1"},
+            "web": {
+                "listen": f"tcp:{free_port()}:interface=127.0.0.1",
+                "admin_listen": "tcp:0:interface=127.0.0.1",
+            },
             "tls": {"ca_certificates": [str(self.ca.cert)]},
             **tenant.hub_config(self.hub_certs),
         }

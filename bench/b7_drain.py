@@ -249,7 +249,10 @@ def hub_config(directory: Path, base_url: str, per_conversation: int) -> dict[st
     return {
         "hub": {"data_dir": str(directory)},
         "storage": {"backend": "sqlite", "sqlite_path": str(directory / "hub.sqlite3")},
-        "web": {"listen": "tcp:0:interface=127.0.0.1"},
+        "web": {
+            "listen": "tcp:0:interface=127.0.0.1",
+            "admin_listen": "tcp:0:interface=127.0.0.1",
+        },
         "router": {"delivery_timeout": 60},
         "tenants": [
             {

@@ -301,13 +301,16 @@ class StorageConfig:
 @frozen
 class WebConfig:
     """
-    C{[web]}: the HTTP listener for webhooks, the admin API and /healthz.
+    C{[web]}: the public HTTP listener (webhooks, file links, a minimal
+    /healthz) and the admin listener (portal, admin API, detailed health).
     """
 
     listen: str = "tcp:8080:interface=127.0.0.1"
     admin_token: str | None = field(default=None, repr=False)
     public_url: str | None = None
     access_log: bool = False
+    admin_listen: str = "tcp:8081:interface=127.0.0.1"
+    admin_session_idle: float = 1800.0
     #: Largest request body accepted; a larger one is refused with 413 unread.
     max_request_body: int = 1 << 20
 
@@ -477,6 +480,8 @@ def _parse_web(root: Section) -> WebConfig:
         admin_token=web.optional_string("admin_token"),
         public_url=web.optional_string("public_url"),
         access_log=web.boolean("access_log", False),
+        admin_listen=web.server_endpoint("admin_listen", "tcp:8081:interface=127.0.0.1"),
+        admin_session_idle=web.number("admin_session_idle", 1800.0),
         max_request_body=web.integer("max_request_body", 1 << 20, minimum=1024, maximum=64 << 20),
     )
     if config.admin_token is not None and len(config.admin_token) < 16:

@@ -9,6 +9,8 @@ sessions, their platform references, message-id maps, user policies) from
 L{IStore.dump_tables}. Chat sessions get new ids in the target (the API
 makes them), and every reference to a session is rewritten to its new id.
 Daily usage is rebuilt by appending the metadata log, as the hub does.
+Admin accounts (with their hashes), the audit trail (oldest first) and
+tenant retirements are copied through L{IAdminStore}.
 Afterwards every table's row count is compared.
 """
 
@@ -21,6 +23,8 @@ from attrs import evolve
 
 from .interfaces import IStore
 from .model.address import Address, ChatSessionId
+from .storage.admin import admin_store_for
+from .storage.admin_records import AuditQuery, AuditRecord, IAdminStore
 from .storage.records import MetadataQuery, UserPolicy
 
 __all__ = ["CopyError", "copy_store"]
@@ -73,6 +77,21 @@ async def _copy_metadata(source: IStore, target: IStore, new_ids: dict[str, str]
         offset += _PAGE
 
 
+async def _copy_admin(source: IAdminStore, target: IAdminStore) -> None:
+    for account in await source.list_accounts():
+        await target.put_account(account)
+    records: list[AuditRecord] = []
+    while True:
+        page, total = await source.query_audit(AuditQuery(limit=_PAGE, offset=len(records)))
+        records.extend(page)
+        if not page or len(records) >= total:
+            break
+    for record in reversed(records):
+        await target.append_audit(evolve(record, record_id=None))
+    for domain, when in (await source.retired_tenants()).items():
+        await target.set_tenant_retired(domain, when)
+
+
 async def copy_store(source: IStore, target: IStore) -> dict[str, int]:
     """
     Copy everything in C{source} (opened) into C{target} (opened, empty).
@@ -106,6 +125,7 @@ async def copy_store(source: IStore, target: IStore) -> dict[str, int]:
         await target.put_sip_subscription(subscription)
     new_ids = await _copy_sessions(dump, target)
     await _copy_metadata(source, target, new_ids)
+    await _copy_admin(admin_store_for(source), admin_store_for(target))
     after = await target.dump_tables()
     counts = {name: len(rows) for name, rows in after.items()}
     # Default tenant policies are stored by the copy even where the source

@@ -7,10 +7,12 @@ observer, the DNS resolver, the store, the router and its federation
 locator, every configured connector, and the HTTP app, as children of one
 L{HubService} that starts them in this order and stops them in reverse:
 
-    storage -> tenants -> contact expiry -> connectors... -> web
+    storage -> tenants -> contact expiry -> connectors... -> web -> admin
 
-The HTTP app serves /healthz, /readyz, /metrics, the admin API under
-/admin/ and whatever the connectors mount (their webhooks).
+The public HTTP listener serves a minimal /healthz, /readyz and whatever
+the connectors mount (webhooks, file links); the admin listener
+(C{[web] admin_listen}) serves the portal under /portal/, the admin API
+under /admin/, /metrics and the detailed /healthz.
 
 Each connector routes through a L{MeteredSink} around the router, which
 counts routed events for /metrics. L{makeService} adds what only a real
@@ -34,11 +36,16 @@ from twisted.names import client as dns_client
 from twisted.python import usage
 
 from . import __version__
+from .admin.access import AdminAccess
+from .admin.accounts import Accounts, thread_runner, utc_now
 from .admin.api import AdminAPI
+from .admin.portal.app import Portal
+from .admin.sessions import LoginThrottle, SessionBook
 from .check.certificates import startup_problem
 from .config import Config, ConfigError, load_config
 from .connectors.registry import CONNECTORS, ConnectorContext, ConnectorEntry
 from .contacts import ContactBook, ContactExpiryService
+from .federation_health import FederationHealthBook
 from .interfaces import IStore
 from .locate import FederationLocator, route_protocols
 from .logs import HubLogging, ReopenableFile, parse_level
@@ -50,6 +57,7 @@ from .reload import Reloader, ReloadService
 from .router import Router
 from .sdnotify import Notifier
 from .service import EndpointService, HubService, StoreService, TenantSyncService, exit_on_fatal
+from .storage.admin import admin_store_for
 from .storage.cache import CachingStore
 from .storage.records import TenantRecord
 from .web.app import HubWebApp, hub_site
@@ -201,9 +209,28 @@ def build_hub(
         presence=presence,
         contacts=contacts,
     )
-    web_app = HubWebApp({"storage": storage.health}, __version__)
-    admin_api = AdminAPI(store, config.web.admin_token, reactor, on_revoke=[router.revoke])
-    web_app.mount("admin", admin_api.resource())
+    web_app = HubWebApp({"storage": storage.health}, __version__, public=True)
+    admin_web = HubWebApp({"storage": storage.health}, __version__, home="/portal/")
+    admin_store = admin_store_for(store)
+    access = AdminAccess(
+        config.web.admin_token,
+        Accounts(admin_store, utc_now(reactor), thread_runner(reactor)),
+        SessionBook(reactor, idle=config.web.admin_session_idle),
+        LoginThrottle(reactor),
+    )
+    admin_api = AdminAPI(
+        store,
+        config.web.admin_token,
+        reactor,
+        on_revoke=[router.revoke],
+        admin_store=admin_store,
+        access=access,
+        contacts=contacts,
+    )
+    health_book = FederationHealthBook(reactor)
+    portal = Portal(store, admin_store, reactor, access, admin_api.revocations, health_book)
+    admin_web.mount("admin", admin_api.resource())
+    admin_web.mount("portal", portal.resource())
     context = ConnectorContext(
         reactor=reactor,
         store=store,
@@ -215,6 +242,7 @@ def build_hub(
         on_policy_change=admin_api.add_policy_listener,
         presence=presence,
         profiles=router.profile_of,
+        federation_health=health_book,
         contacts=contacts,
     )
     connectors = {}
@@ -225,25 +253,41 @@ def build_hub(
         connector.setServiceParent(hub)
         router.add_connector(connector)
         web_app.add_health_source(name, connector.health)
+        admin_web.add_health_source(name, connector.health)
         connectors[name] = connector
 
     web = EndpointService(
         "web",
         endpoints.serverFromString(reactor, config.web.listen),
         hub_site(web_app.resource(), config.web.access_log, config.web.max_request_body),
-        "(HTTP: /healthz, webhooks, admin API)",
+        "(HTTP: webhooks, file links, /healthz)",
     )
     web.setServiceParent(hub)
     web_app.add_health_source("web", web.health)
+    admin_web.add_health_source("web", web.health)
+    admin = EndpointService(
+        "admin",
+        endpoints.serverFromString(reactor, config.web.admin_listen),
+        hub_site(admin_web.resource(), config.web.access_log, config.web.max_request_body),
+        "(HTTP: portal /portal/, admin API /admin/api/, /metrics, /healthz)",
+    )
+    admin.setServiceParent(hub)
+    admin_web.add_health_source("admin", admin.health)
     health = {"storage": storage.health, **{n: c.health for n, c in connectors.items()}}
     health["web"] = web.health
+    health["admin"] = admin.health
     metrics.register(HubCollector(health, connectors, config.tenants, reactor))
-    mount_metrics(web_app.mount, metrics, config.web.admin_token)
+    # Metrics are internals: on the admin listener only.
+    mount_metrics(admin_web.mount, metrics, config.web.admin_token)
     web_app.mount("readyz", ReadyResource(hub_readiness(hub.started, storage.health, connectors)))
 
     hub.router = router  # type: ignore[attr-defined]
     hub.web_app = web_app  # type: ignore[attr-defined]
     hub.admin_api = admin_api  # type: ignore[attr-defined]
+    hub.admin_web = admin_web  # type: ignore[attr-defined]
+    hub.admin = admin  # type: ignore[attr-defined]
+    hub.portal = portal  # type: ignore[attr-defined]
+    hub.federation_health = health_book  # type: ignore[attr-defined]
     hub.web = web  # type: ignore[attr-defined]
     hub.store = store  # type: ignore[attr-defined]
     hub.contacts = contacts  # type: ignore[attr-defined]

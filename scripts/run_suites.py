@@ -4,11 +4,12 @@ Run nextplane's test suites with trial and print one closing line for all:
 
     all suites: N passed, N failed, N skipped
 
-Suites: unit (everything under tests/ but interop/ and system/), system
-(twistd processes), interop (real peers, inside a private network namespace
-via scripts/in-netns), interop-xmpp, interop-sip. Exit status is non-zero if
+Suites: unit (everything under tests/ but interop/, system/ and browser/),
+system (twistd processes), browser (the admin portal in headless Chromium),
+interop (real peers, inside a private network namespace via
+scripts/in-netns), interop-xmpp, interop-sip. Exit status is non-zero if
 any suite failed or errored. Under CI=true, skips are failures for the
-PostgreSQL and interop suites; the tests themselves enforce that.
+PostgreSQL, browser and interop suites; the tests themselves enforce that.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def unit_modules() -> list[str]:
     modules = []
     for path in sorted((ROOT / "tests").rglob("test_*.py")):
         relative = path.relative_to(ROOT)
-        if relative.parts[1] in ("interop", "system"):
+        if relative.parts[1] in ("interop", "system", "browser"):
             continue
         modules.append(".".join(relative.with_suffix("").parts))
     return modules
@@ -41,6 +42,8 @@ def suite_command(name: str) -> list[str]:
         return [*trial, *jobs, *unit_modules()]
     if name == "system":
         return [*trial, "tests.system"]
+    if name == "browser":
+        return [*trial, "tests.browser"]
     if name == "interop":
         return [*netns, *trial, "tests.interop"]
     if name in ("interop-xmpp", "interop-sip"):

@@ -22,8 +22,10 @@ from nextplane.copystore import CopyError, copy_store
 from nextplane.interfaces import IStore
 from nextplane.model.address import Address
 from nextplane.storage import records as r
+from nextplane.storage.admin_records import AuditQuery
 from nextplane.storage.postgres import PostgresStore
 from nextplane.storage.sqlite import SQLiteStore
+from tests.storage.admin_contract import fill_admin_tables
 
 from .pg import isolated_postgres_dsn
 from .storage.sip_contract import sip_subscription
@@ -78,6 +80,7 @@ class CopyStoreTests(TestCase):
         """Every table arrives; the session keeps its refs, message map and log entries."""
         source, target = await self.stores()
         await fill(source)
+        await fill_admin_tables(source)
         counts = await copy_store(source, target)
         source_dump = await source.dump_tables()
         self.assertEqual({n: len(r) for n, r in source_dump.items()}, counts)
@@ -103,6 +106,11 @@ class CopyStoreTests(TestCase):
         policy = await target.get_user_policy(ALICE)
         assert policy is not None
         self.assertFalse(policy.enabled)
+        # Admin accounts keep their password hashes; the audit and
+        # retirements come along.
+        self.assertEqual(await target.get_account("alice"), await source.get_account("alice"))
+        self.assertEqual((await target.query_audit(AuditQuery()))[1], 1)
+        self.assertIn("old.test", await target.retired_tenants())
 
     async def test_refuses_filled_target(self) -> None:
         """A target that already holds data is refused, untouched."""

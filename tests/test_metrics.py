@@ -54,11 +54,12 @@ class HubMetricsTests(SynchronousTestCase):
         self.hub: Any = tap.build_hub(
             self.config, self.reactor, store=MemoryStore(), resolver=None, registry=TEST_CONNECTORS
         )
-        self.client = StubTreq(self.hub.web_app.resource())
+        self.client = StubTreq(self.hub.admin_web.resource())
 
-    def get(self, path: str, token: str | None = TOKEN) -> tuple[int, str]:
+    def get(self, path: str, token: str | None = TOKEN, public: bool = False) -> tuple[int, str]:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        response = self.successResultOf(self.client.get(f"http://hub.test{path}", headers=headers))
+        client = StubTreq(self.hub.web_app.resource()) if public else self.client
+        response = self.successResultOf(client.get(f"http://hub.test{path}", headers=headers))
         return response.code, self.successResultOf(response.text())
 
     def scrape(self) -> dict[str, Any]:
@@ -124,7 +125,7 @@ class HubMetricsTests(SynchronousTestCase):
         self.successResultOf(self.hub.started)
         families = self.scrape()
         up = {s.labels["component"]: s.value for s in families["nextplane_component_up"].samples}
-        self.assertEqual(up, {"storage": 1.0, "recording": 1.0, "web": 1.0})
+        self.assertEqual(up, {"storage": 1.0, "recording": 1.0, "web": 1.0, "admin": 1.0})
         expiry = {
             s.labels["tenant"]: s.value
             for s in families["nextplane_certificate_expiry_seconds"].samples
@@ -143,13 +144,18 @@ class HubMetricsTests(SynchronousTestCase):
 
     def test_readyz(self) -> None:
         """/readyz is 503 naming what is waited for until the hub started, then 200."""
-        code, text = self.get("/readyz", token=None)
+        code, text = self.get("/readyz", token=None, public=True)
         self.assertEqual(code, 503)
         self.assertIn('"start-up"', text)
         self.assertIn('"storage"', text)
         self.hub.startService()
         self.successResultOf(self.hub.started)
-        self.assertEqual(self.get("/readyz", token=None), (200, '{"status": "ready"}\n'))
+        self.assertEqual(
+            self.get("/readyz", token=None, public=True), (200, '{"status": "ready"}\n')
+        )
+        self.assertEqual(
+            self.get("/metrics", public=True)[0], 404, "no metrics on the public listener"
+        )
         self.successResultOf(self.hub.stopService())
 
 

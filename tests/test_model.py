@@ -20,7 +20,16 @@ from nextplane.model.events import (
     Presence,
     TextMessage,
 )
-from nextplane.model.text import Bold, Emoji, LineBreak, Link, Mention, RichText, Text
+from nextplane.model.text import (
+    Bold,
+    Emoji,
+    LineBreak,
+    Link,
+    Mention,
+    RichText,
+    Text,
+    merge_texts,
+)
 
 MARKER = "zq-secret-marker-7731"
 
@@ -93,6 +102,19 @@ class RichTextTests(SynchronousTestCase):
     def test_repr_hides_content(self) -> None:
         """A rich text's repr shows no content."""
         self.assertNotIn(MARKER, repr(RichText.plain(MARKER)))
+
+
+class MergeTextsTests(SynchronousTestCase):
+    def test_joins_adjacent_text(self) -> None:
+        """Adjacent text nodes become one; other nodes split runs."""
+        nodes = [Text("a"), Text("b"), LineBreak(), Text("c"), Text("")]
+        self.assertEqual(merge_texts(nodes), [Text("ab"), LineBreak(), Text("c")])
+
+    def test_empty_text(self) -> None:
+        """Empty text nodes are dropped, unless kept."""
+        nodes = [Text(""), Bold([Text("x")]), Text("")]
+        self.assertEqual(merge_texts(nodes), [Bold([Text("x")])])
+        self.assertEqual(merge_texts(nodes, keep_empty=True), nodes)
 
 
 class EventTests(SynchronousTestCase):

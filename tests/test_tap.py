@@ -189,7 +189,7 @@ private_key = "{d}/t.key"
         self.assertEqual(err, "")
         self.assertEqual(
             [s.name for s in service],  # type: ignore[attr-defined]
-            ["storage", "tenants", "contact-expiry", "echo", "web", "reload"],
+            ["storage", "tenants", "contact-expiry", "echo", "web", "admin", "reload"],
         )
 
 
@@ -225,11 +225,19 @@ class BuildHubTests(SynchronousTestCase):
         self.assertEqual(
             [t.domain for t in self.successResultOf(store.list_tenants())], ["acme.test"]
         )
-        client = StubTreq(hub.web_app.resource())  # type: ignore[attr-defined]
+        public = StubTreq(hub.web_app.resource())  # type: ignore[attr-defined]
+        response = self.successResultOf(public.get("http://hub.test/healthz"))
+        body = json.loads(self.successResultOf(response.content()))
+        self.assertEqual((response.code, body), (200, {"status": "ok"}))
+        self.assertFalse(response.headers.hasHeader("server"), "no software version is shown")
+        response = self.successResultOf(public.get("http://hub.test/admin/openapi.json"))
+        self.assertEqual(response.code, 404, "the public listener carries no admin API")
+        client = StubTreq(hub.admin_web.resource())  # type: ignore[attr-defined]
         response = self.successResultOf(client.get("http://hub.test/healthz"))
         body = json.loads(self.successResultOf(response.content()))
         self.assertEqual(response.code, 200, body)
-        self.assertEqual(set(body["components"]), {"storage", "echo", "web"})
+        self.assertEqual(set(body["components"]), {"storage", "echo", "web", "admin"})
+        self.assertIn("version", body)
         self.successResultOf(hub.stopService())
         self.assertFalse(store.opened)
 
@@ -267,7 +275,7 @@ class BuildHubTests(SynchronousTestCase):
         self.successResultOf(hub.started)
         xmpp = hub.connectors["xmpp"]  # type: ignore[attr-defined]
         self.assertIsNone(xmpp.refusal_reason("hub.test", "widget.test"))
-        client = StubTreq(hub.web_app.resource())  # type: ignore[attr-defined]
+        client = StubTreq(hub.admin_web.resource())  # type: ignore[attr-defined]
         headers = {"Authorization": "Bearer admin-0123456789abcdef01234567"}
         url = "http://hub.test/admin/api/tenants/hub.test/domains/widget.test"
         response = self.successResultOf(client.put(url, json={"action": "block"}, headers=headers))

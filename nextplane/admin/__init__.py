@@ -1,7 +1,9 @@
 """
-The admin API: a JSON HTTP API under C{/admin/api/} for tenants, users,
-contacts, domain policy, revocation, the metadata log and usage aggregates,
-with its OpenAPI document at C{/admin/openapi.json}.
+Administration on the admin listener: the JSON API under C{/admin/api/}
+(tenants, users, contacts, domain policy, revocation, the metadata log,
+usage by day and month, the audit; OpenAPI at C{/admin/openapi.json}), the
+portal under C{/portal/}, admin accounts, sessions and the audit trail, and
+the C{nextplane-admin} command.
 
-See L{nextplane.admin.api.AdminAPI}.
+See L{nextplane.admin.api.AdminAPI} and L{nextplane.admin.portal.app.Portal}.
 """

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from ..storage.records import MetadataRecord
 
-__all__ = ["CSV_FIELDS", "csv_safe", "metadata_csv"]
+__all__ = ["CSV_FIELDS", "csv_safe", "metadata_csv", "rows_csv"]
 
 #: The header row, in column order.
 CSV_FIELDS = (
@@ -82,4 +82,17 @@ def metadata_csv(records: Iterable[MetadataRecord]) -> bytes:
     writer.writerow(CSV_FIELDS)
     for record in records:
         writer.writerow(metadata_row(record))
+    return out.getvalue().encode("utf-8")
+
+
+def rows_csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
+    """
+    Any table as UTF-8 CSV (RFC 4180), header first, every cell made safe
+    for spreadsheets with L{csv_safe}.
+    """
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([v if isinstance(v, int) else csv_safe(str(v)) for v in row])
     return out.getvalue().encode("utf-8")

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .openapi_portal import portal_paths, portal_schemas, tenant_create_operation
+
 __all__ = [
     "ADDRESS_PATTERN",
     "DOMAIN_PATTERN",
@@ -186,6 +188,18 @@ def _schemas() -> _Json:
                 "title": _NULLABLE_STRING,
             }
         ),
+        "TenantUser": _obj(
+            {
+                "address": _STRING,
+                "tenant": _STRING,
+                "platform": _NULLABLE_STRING,
+                "platform_id": _NULLABLE_STRING,
+                "display_name": _NULLABLE_STRING,
+                "avatar_url": _NULLABLE_STRING,
+                "title": _NULLABLE_STRING,
+                "last_active": {"type": ["string", "null"], "format": "date"},
+            }
+        ),
         "UserDetail": _obj(
             {
                 "address": _STRING,
@@ -347,6 +361,8 @@ def _responses() -> _Json:
             },
         ),
         "NotFound": error("No such tenant, user, contact or rule."),
+        "Forbidden": error("Not allowed for this admin, or a session request without CSRF token."),
+        "Conflict": error("It exists already."),
         "PayloadTooLarge": error("The body is larger than 64 KiB."),
         "InternalError": error("An unexpected error; details are in the hub's log only."),
     }
@@ -404,20 +420,36 @@ def _paths() -> _Json:
             "get": _operation(
                 "listTenants",
                 "tenants",
-                "Every tenant, ordered by domain.",
-                {"200": _ok("Tenants.", _array(_ref("Tenant"))), **_errors("400", "401", "500")},
-            )
+                "The active tenants one may see, ordered by domain.",
+                {
+                    "200": _ok(
+                        "Tenants (with retired=true, each with its retired flag).",
+                        _array({"oneOf": [_ref("Tenant"), _ref("TenantState")]}),
+                    ),
+                    **_errors("400", "401", "500"),
+                },
+                parameters=[
+                    _query(
+                        "retired",
+                        {"type": "string", "enum": ["true", "false"]},
+                        "true: list retired tenants too.",
+                    ),
+                    _LIMIT,
+                    _OFFSET,
+                ],
+            ),
+            "post": tenant_create_operation(),
         },
         "/api/tenants/{domain}/users": {
             "get": _operation(
                 "listTenantUsers",
                 "tenants",
-                "A tenant's users, ordered by address.",
+                "A tenant's users (profiled, or active in the last year), by address.",
                 {
-                    "200": _ok("Users.", _array(_ref("User"))),
+                    "200": _ok("Users.", _array(_ref("TenantUser"))),
                     **_errors("400", "401", "404", "500"),
                 },
-                parameters=tenant,
+                parameters=[*tenant, _LIMIT, _OFFSET],
             )
         },
         "/api/tenants/{domain}/policy": {
@@ -650,16 +682,18 @@ def build_openapi(base_path: str = "/admin") -> dict[str, Any]:
             "description": (
                 "Administration of a nextplane hub: tenants, users, contacts, domain "
                 "policy, revocation, the metadata log (never message content) and usage. "
-                "Every /api/ operation needs Authorization: Bearer <[web] admin_token>. "
+                "Every /api/ operation needs Authorization: Bearer <token> (the [web] "
+                "admin_token, or an admin account's API token) or a portal session; a "
+                "tenant admin sees and changes only their tenant. "
                 "Errors are JSON objects with error and detail."
             ),
         },
         "servers": [{"url": base_path}],
         "security": [{"bearerAuth": []}],
-        "paths": _paths(),
+        "paths": {**_paths(), **portal_paths([_path_ref("TenantDomain")])},
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
-            "schemas": _schemas(),
+            "schemas": {**_schemas(), **portal_schemas()},
             "responses": _responses(),
             "parameters": _parameters(),
         },

@@ -13,12 +13,12 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from . import check, copystore, slackmanifest, teamspackage
+from . import admin, check, copystore, slackmanifest, teamspackage
 
 __all__ = ["SUBCOMMANDS", "main"]
 
 #: The subcommands, in the order C{--help} lists them.
-SUBCOMMANDS: tuple[ModuleType, ...] = (check, slackmanifest, teamspackage, copystore)
+SUBCOMMANDS: tuple[ModuleType, ...] = (check, slackmanifest, teamspackage, copystore, admin)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -14,9 +14,8 @@ from typing import IO
 
 import yaml
 
-from ..config import ConfigError, load_config
-from ..connectors.registry import CONNECTORS
 from ..connectors.slack.manifest import manifest
+from .appsetup import SetupError, add_common_arguments, load_app_setup
 
 __all__ = ["HELP", "NAME", "add_arguments", "run"]
 
@@ -28,8 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """
     C{--config}, C{--tenant}, C{--name}, C{--format}.
     """
-    parser.add_argument("--config", "-c", default="etc/nextplane.toml", help="TOML config file")
-    parser.add_argument("--tenant", help="a Slack tenant's domain: names the app after it")
+    add_common_arguments(parser, "Slack")
     parser.add_argument("--name", help="the app's name (default: nextplane)")
     parser.add_argument("--format", choices=("json", "yaml"), default="json")
 
@@ -40,29 +38,15 @@ def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | Non
     """
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
-
-    def fail(message: str) -> int:
-        err.write(f"nextplane slack-manifest: {message}\n")
-        return 2
-
     try:
-        config = load_config(args.config, registry=CONNECTORS)
-    except ConfigError as e:
-        return fail(f"configuration error: {e}")
-    slack = config.connectors.get("slack")
-    if slack is None:
-        return fail("no [connectors.slack] in the configuration")
-    if not config.web.public_url:
-        return fail("[web] public_url is not set: Slack needs the hub's public HTTPS URL")
-    if not config.web.public_url.startswith("https://"):
-        return fail(f"[web] public_url must be https:// for Slack, not {config.web.public_url}")
+        setup = load_app_setup(args, "slack", "Slack")
+    except SetupError as e:
+        err.write(f"nextplane slack-manifest: {e}\n")
+        return 2
     name = args.name or "nextplane"
-    if args.tenant is not None:
-        tenant = config.tenant(args.tenant.lower())
-        if tenant is None or tenant.platform != "slack":
-            return fail(f"{args.tenant} is not a Slack tenant of this hub")
-        name = args.name or f"nextplane {tenant.display_name or tenant.domain}"
-    document = manifest(config.web.public_url, name=name, oauth=slack.client_id is not None)
+    if setup.tenant is not None:
+        name = args.name or f"nextplane {setup.tenant.display_name or setup.tenant.domain}"
+    document = manifest(setup.public_url, name=name, oauth=setup.section.client_id is not None)
     if args.format == "yaml":
         out.write(yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
     else:

@@ -16,6 +16,7 @@ from twisted.internet.interfaces import IReactorTime, IResolver
 
 from ..config import Config, Section
 from ..contacts import ContactBook
+from ..federation_health import HealthRecorder, NullRecorder
 from ..interfaces import IConnector, IEventSink, IStore
 from ..model.address import Address
 from ..model.profile import Profile
@@ -45,6 +46,8 @@ class ConnectorContext:
     @ivar presence: Hub users' latest reported presence (in memory).
     @ivar profiles: C{(requester, address)} to the address's profile
         (L{nextplane.router.Router.profile_of}).
+    @ivar federation_health: Where federation connectors report links
+        that came up or failed (the portal's federation page).
     @ivar contacts: The one writer of contact state
         (L{nextplane.contacts.ContactBook}); C{None} only in tests that
         need none.
@@ -62,6 +65,7 @@ class ConnectorContext:
     profiles: Callable[[Address, Address], Deferred[Profile | None]] = lambda requester, address: (
         succeed(None)
     )
+    federation_health: HealthRecorder = Factory(NullRecorder)
     contacts: ContactBook | None = None
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "RichText",
     "Strike",
     "Text",
+    "merge_texts",
 ]
 
 
@@ -152,6 +153,21 @@ def _plain(nodes: Iterable[Node]) -> Iterator[str]:
             yield node.unicode
         elif isinstance(node, LineBreak):
             yield "\n"
+
+
+def merge_texts(nodes: Iterable[Node], keep_empty: bool = False) -> list[Node]:
+    """
+    C{nodes} with each run of adjacent L{Text} nodes joined into one (what
+    a parser building the tree piece by piece wants); empty L{Text} nodes
+    are dropped unless C{keep_empty}.
+    """
+    merged: list[Node] = []
+    for node in nodes:
+        if isinstance(node, Text) and merged and isinstance(merged[-1], Text):
+            merged[-1] = Text(merged[-1].text + node.text)
+        elif keep_empty or not (isinstance(node, Text) and not node.text):
+            merged.append(node)
+    return merged
 
 
 @frozen

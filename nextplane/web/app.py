@@ -1,10 +1,13 @@
 # -*- test-case-name: tests.test_web -*-
 """
-The root Klein application of the hub's single HTTP listener.
+The root Klein application of each of the hub's HTTP listeners.
 
-C{GET /healthz} reports each component's state as JSON (200 when all are
-C{ok}, 503 otherwise). Connectors and the admin API mount resources under a
-top-level path segment with L{HubWebApp.mount}, e.g. C{/slack/...}.
+The public listener carries the connectors' webhooks and file links and a
+minimal C{GET /healthz} (C{{"status": "ok"}} or C{"degraded"}, 200 or 503;
+no versions, no components). The admin listener carries the portal, the
+admin API and the detailed C{/healthz} that reports each component's state
+and the version. Resources are mounted under a top-level path segment with
+L{HubWebApp.mount}, e.g. C{/slack/...}.
 """
 
 from __future__ import annotations
@@ -45,6 +48,9 @@ class HubWebApp:
     Routes of the hub's HTTP listener.
 
     @param health_sources: Component name to a callable returning its health.
+    @param public: Whether this is the public listener, whose /healthz
+        reveals no internals or versions.
+    @param home: Where C{GET /} redirects, if anywhere (the portal).
     """
 
     app = Klein()
@@ -53,9 +59,18 @@ class HubWebApp:
     app.url_map.merge_slashes = False
     app.url_map.strict_slashes = False
 
-    def __init__(self, health_sources: Mapping[str, HealthSource], version: str) -> None:
+    def __init__(
+        self,
+        health_sources: Mapping[str, HealthSource],
+        version: str,
+        *,
+        public: bool = False,
+        home: str | None = None,
+    ) -> None:
         self._health_sources = dict(health_sources)
         self._version = version
+        self._public = public
+        self._home = home
         self._mounts: dict[str, IResource] = {}
 
     def add_health_source(self, name: str, source: HealthSource) -> None:
@@ -100,12 +115,17 @@ class HubWebApp:
         request.setResponseCode(200 if healthy else 503)
         request.setHeader(b"content-type", b"application/json")
         request.setHeader(b"cache-control", b"no-store")
-        body = {
-            "status": "ok" if healthy else "degraded",
-            "version": self._version,
-            "components": components,
-        }
+        body: dict[str, Any] = {"status": "ok" if healthy else "degraded"}
+        if not self._public:
+            body.update(version=self._version, components=components)
         return json.dumps(body, sort_keys=True).encode("utf-8") + b"\n"
+
+    @app.route("/", methods=["GET", "HEAD"])
+    def home(self, request: IRequest) -> bytes:
+        if self._home is None:
+            return _json_error(request, 404, "not found", "no such resource")
+        request.redirect(self._home.encode("ascii"))
+        return b""
 
     @app.handle_errors(NotFound)
     def not_found(self, request: IRequest, failure: Any) -> bytes:
@@ -144,6 +164,8 @@ class _ValidPathsOnly(Resource):
         self._inner = inner
 
     def render(self, request: IRequest) -> Any:
+        # No "Server: TwistedWeb/<version>": the listeners reveal no versions.
+        request.responseHeaders.removeHeader(b"server")
         try:
             unquote_to_bytes(request.path).decode("utf-8")
         except UnicodeDecodeError:

@@ -21,7 +21,7 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.http_headers import Headers
 
-from nextplane.admin import api as api_module
+from nextplane.admin import access as access_module
 from nextplane.admin.api import AdminAPI, PolicyChange, Revocation, parse_domain_pattern
 from nextplane.admin.csvexport import CSV_FIELDS, csv_safe
 from nextplane.model.events import (
@@ -232,7 +232,7 @@ class AuthTests(AdminCase):
             compared.append((a, b))
             return a == b
 
-        self.patch(api_module.hmac, "compare_digest", compare)
+        self.patch(access_module.hmac, "compare_digest", compare)
         self.assertEqual(self.get("/admin/api/tenants").code, 200)
         self.assertEqual(compared, [(TOKEN.encode(), TOKEN.encode())])
 
@@ -301,9 +301,9 @@ class RoutingTests(AdminCase):
 
     def test_wrong_method(self) -> None:
         """A known path with a wrong method is a JSON 405 with an Allow header."""
-        reply = self.call("POST", "/admin/api/tenants")
-        self.assertError(reply, 405, "POST")
-        self.assertEqual(reply.header("allow"), "GET, HEAD")
+        reply = self.call("DELETE", "/admin/api/tenants")
+        self.assertError(reply, 405, "DELETE")
+        self.assertEqual(reply.header("allow"), "GET, HEAD, POST")
         reply = self.call("GET", "/admin/api/revoke")
         self.assertEqual((reply.code, reply.header("allow")), (405, "POST"))
         reply = self.call("POST", "/admin/api/tenants/acme.test/policy")
@@ -377,6 +377,7 @@ class TenantTests(AdminCase):
                 "display_name": "John",
                 "avatar_url": None,
                 "title": "Engineer",
+                "last_active": None,
             },
         )
 

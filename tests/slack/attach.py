@@ -40,7 +40,7 @@ def attach_slack(
     """
     Add workspace C{team} (tenant of the hub's config, platform C{slack})
     with one C{user} (handle, e-mail, name) and start its connector on
-    C{hub} (a test hub with C{clock}, C{hub_http}, C{extra_http},
+    C{hub} (a test hub with C{clock}, C{hub_http}, C{http_clients},
     C{context}, C{router} and C{settle}).
     """
     workspace = Workspace(
@@ -56,7 +56,7 @@ def attach_slack(
     person = workspace.add_user(*user)
     workspace.add_token(TOKEN, frozenset(SCOPES))
     slack_http = StubTreq(SlackCloud(sim))
-    hub.extra_http.append(slack_http)
+    hub.http_clients.append(slack_http)
     section = Section(
         {
             "signing_secret": SECRET,

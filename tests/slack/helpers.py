@@ -15,11 +15,12 @@ from nextplane.connectors.slack.api import RetryPolicy, SlackWebClient
 from nextplane.connectors.slack.ratelimit import RateLimiter
 from nextplane.testing.slack_sim import REAL_LIMITS, SlackSimulator
 
+from ..platform.hub import T0, advance_pumping
+
 T = TypeVar("T")
 
 TOKEN = "xoxb-1111-2222-SECRETTOKENVALUE"
 BASE_URL = "https://slack.test/api/"
-T0 = 1_700_000_000
 #: The scopes of the nextplane app's bot token.
 SCOPES = frozenset(
     {
@@ -92,13 +93,7 @@ class SlackFixture:
 
     def advance(self, seconds: float, step: float = 1.0) -> None:
         """Move the clock forward in steps, pumping traffic after each."""
-        self.pump()
-        remaining = seconds
-        while remaining > 1e-9:
-            move = min(step, remaining)
-            self.clock.advance(move)
-            self.pump()
-            remaining -= move
+        advance_pumping(self.clock, self.pump, seconds, step)
 
     def texts(self, channel: str) -> list[str]:
         """The texts of a channel's messages, oldest first."""

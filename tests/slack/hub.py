@@ -16,29 +16,15 @@ from typing import Any, TypeVar
 
 from treq.testing import StubTreq
 from twisted.internet.defer import Deferred
-from twisted.internet.task import Clock
 
 from nextplane.config import (
-    Config,
-    DnsConfig,
-    HubConfig,
-    PartnerConfig,
-    RouterConfig,
     Section,
-    StorageConfig,
     TenantConfig,
-    TlsConfig,
-    WebConfig,
 )
-from nextplane.connectors.base import ConnectorContext
 from nextplane.connectors.slack.connector import SCOPES, SlackConnector, build, parse_config
 from nextplane.interfaces import IStore
-from nextplane.locate import FederationLocator
 from nextplane.model.address import Address
 from nextplane.model.events import Event
-from nextplane.router import Router
-from nextplane.storage.memory import MemoryStore
-from nextplane.testing.connectors import RecordingConnector
 from nextplane.testing.slack_sim import (
     REAL_LIMITS,
     Conversation,
@@ -49,10 +35,9 @@ from nextplane.testing.slack_sim import (
     SlackSimulator,
     Workspace,
 )
-from nextplane.web.app import HubWebApp
 
-from ..traffic import MemoryTraffic
-from .helpers import T0, ZeroRandom
+from ..platform.hub import MemoryHub
+from .helpers import ZeroRandom
 
 T = TypeVar("T")
 
@@ -70,7 +55,7 @@ def addr(text: str) -> Address:
     return Address.parse(text)
 
 
-class SlackHub(MemoryTraffic):
+class SlackHub(MemoryHub):
     """
     See the module docstring.
 
@@ -96,27 +81,14 @@ class SlackHub(MemoryTraffic):
         @param start: Whether to start the connector now; else see
             L{start}.
         """
-        self.clock = Clock()
-        self.clock.advance(T0)
-        self.store: IStore = store if store is not None else MemoryStore()
-        self.tenants = (
-            TenantConfig("acme.test", "slack", TEAM_A, "unused.crt", "unused.key"),
-            TenantConfig("beta.test", "slack", TEAM_B, "unused.crt", "unused.key"),
+        super().__init__(
+            (
+                TenantConfig("acme.test", "slack", TEAM_A, "unused.crt", "unused.key"),
+                TenantConfig("beta.test", "slack", TEAM_B, "unused.crt", "unused.key"),
+            ),
+            store,
+            delivery_timeout,
         )
-        partners = (PartnerConfig("widget.test", "xmpp"),)
-        self.router = Router(
-            store=self.store,
-            tenants=self.tenants,
-            locator=FederationLocator(partners, ["xmpp"], None, self.clock),
-            clock=self.clock,
-            delivery_timeout=delivery_timeout,
-        )
-        self.xmpp = RecordingConnector("xmpp", role="federation", sink=self.router)
-        self.xmpp.startService()
-        self.router.add_connector(self.xmpp)
-
-        self.web = HubWebApp({}, "test")
-        self.hub_http = StubTreq(self.web.resource())
         self.sim_a = self._simulator(TEAM_A, "acme", mode)
         self.sim_b = self._simulator(TEAM_B, "beta", mode)
         self.john = self.sim_a.workspace.add_user("john", "john@acme.test", "John Smith")
@@ -126,6 +98,7 @@ class SlackHub(MemoryTraffic):
         self.sim_b.workspace.add_token(TOKEN_B, frozenset(SCOPES))
         self.cloud = SlackCloud(self.sim_a, self.sim_b)
         self.slack_http = StubTreq(self.cloud)
+        self.http_clients.append(self.slack_http)
 
         if tokens is None:
             tokens = {TEAM_A: TOKEN_A, TEAM_B: TOKEN_B}
@@ -139,28 +112,11 @@ class SlackHub(MemoryTraffic):
         section = Section(data, "connectors.slack", {})
         self.config = parse_config(section)
         section.finish()
-        self.hub_config = Config(
-            hub=HubConfig(),
-            storage=StorageConfig(),
-            web=WebConfig(public_url=public_url),
-            dns=DnsConfig(),
-            tls=TlsConfig(),
-            router=RouterConfig(delivery_timeout=delivery_timeout),
-            tenants=self.tenants,
-            partners=partners,
-            connectors={"slack": self.config},
-        )
         self.revocation_listeners: list[Any] = []
-        context = ConnectorContext(
-            reactor=self.clock,
-            store=self.store,
-            sink=self.router,
-            config=self.hub_config,
-            resolver=None,
-            mount=self.web.mount,
-            on_revoke=self.revocation_listeners.append,
-            contacts=self.router.contacts,
+        context = self.connector_context(
+            public_url, {"slack": self.config}, self.revocation_listeners.append
         )
+        self.hub_config = context.config
         self.slack: SlackConnector = build(
             context, self.config, http=self.slack_http, rng=ZeroRandom()
         )
@@ -190,11 +146,7 @@ class SlackHub(MemoryTraffic):
 
     # -- time and traffic ----------------------------------------------------
 
-    def clients(self) -> list[StubTreq]:
-        """The hub's and Slack's HTTP."""
-        return [self.hub_http, self.slack_http]
-
-    settle = MemoryTraffic.wait
+    settle = MemoryHub.wait
 
     # -- Slack users acting --------------------------------------------------
 
@@ -238,10 +190,6 @@ class SlackHub(MemoryTraffic):
     def posts(self, conversation: Conversation) -> list[SimMessage]:
         """Messages posted by the app as someone else (impersonated)."""
         return [m for m in conversation.messages if m.username is not None]
-
-    def delivered(self, kind: str) -> list[Event]:
-        """What reached the XMPP side, of one kind."""
-        return self.xmpp.of_kind(kind)
 
     def inject(self, event: Event) -> Deferred[Any]:
         """An event from the XMPP side; traffic is pumped."""

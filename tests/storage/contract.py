@@ -38,9 +38,11 @@ from nextplane.storage.records import (
     UserPolicy,
     UserRecord,
 )
+from nextplane.storage.sql.admin import ADMIN_TABLES
 from nextplane.storage.sql.runtime import Op, Query, SecretWriteError, StoreNotOpenError
 from nextplane.storage.sql.schema import TABLES
 
+from .admin_contract import dump_with_admin, fill_admin_tables
 from .sip_contract import SipSubscriptionsContract, sip_subscription
 
 if TYPE_CHECKING:
@@ -77,6 +79,9 @@ TABLE_NAMES = {
     "usage_messages",
     "platform_installations",
     "sip_subscriptions",
+    "admin_accounts",
+    "admin_audit",
+    "tenant_retirements",
 }
 
 #: A bot token as Slack issues them; it must never show in a dump.
@@ -1045,7 +1050,8 @@ class StoreContract(SipSubscriptionsContract, _Base):
         await self._append(meta(T0, str(ALICE), str(BOB), session_id=session.session_id.value))
         await self.store.put_installation(installation())
         await self.store.put_sip_subscription(sip_subscription())
-        dump = await self.store.dump_tables()
+        await fill_admin_tables(self.store)
+        dump = await dump_with_admin(self.store)
         self.assertEqual(set(dump), TABLE_NAMES)
         for name, rows in dump.items():
             self.assertEqual(len(rows), 1, name)
@@ -1096,6 +1102,7 @@ MIGRATIONS = [
     (2, "slack_installations"),
     (3, "platform_installations"),
     (4, "sip_subscriptions"),
+    (5, "admin_portal"),
 ]
 
 #: The Slack installations L{at_version_2} stores, as migration 3 keeps them.
@@ -1239,7 +1246,7 @@ class SQLStoreContract(_Base):
         """
         rows = await self.store._read(_select(self.store.dialect.list_tables))
         self.assertEqual({r[0] for r in rows}, TABLE_NAMES | {"schema_migrations"})
-        self.assertEqual({t.name for t in TABLES}, TABLE_NAMES)
+        self.assertEqual({t.name for t in (*TABLES, *ADMIN_TABLES)}, TABLE_NAMES)
 
     async def test_failed_operation_rolls_back(self) -> None:
         """

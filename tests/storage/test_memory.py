@@ -13,10 +13,11 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from nextplane.storage.memory import MemoryStore
 from nextplane.storage.migrate import discover, latest_version
 
+from .admin_contract import AdminStoreContract
 from .contract import BOT_TOKEN, T0, StoreContract, installation
 
 
-class MemoryStoreTests(StoreContract, TestCase):
+class MemoryStoreTests(StoreContract, AdminStoreContract, TestCase):
     """
     L{MemoryStore} honours the L{IStore} contract.
     """
@@ -44,7 +45,7 @@ class SchemaTests(SynchronousTestCase):
         sqlite = [(m.version, m.name) for m in discover("sqlite")]
         postgresql = [(m.version, m.name) for m in discover("postgresql")]
         self.assertEqual(sqlite, postgresql)
-        self.assertEqual(sqlite[-1], (4, "sip_subscriptions"))
+        self.assertEqual(sqlite[-1], (5, "admin_portal"))
 
 
 class PlatformInstallationTests(SynchronousTestCase):

@@ -20,10 +20,13 @@ from nextplane.storage.postgres import PostgresStore
 from nextplane.storage.sql.runtime import Op, Query
 
 from ..pg import isolated_postgres_dsn
+from .admin_contract import AdminStoreContract
 from .contract import MigrationContract, SQLStoreContract, StoreContract
 
 
-class PostgresStoreTests(StoreContract, SQLStoreContract, MigrationContract, TestCase):
+class PostgresStoreTests(
+    StoreContract, AdminStoreContract, SQLStoreContract, MigrationContract, TestCase
+):
     """
     L{PostgresStore} honours the L{IStore} contract.
     """

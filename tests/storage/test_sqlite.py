@@ -18,10 +18,13 @@ from nextplane.storage.records import MetadataQuery, TenantRecord
 from nextplane.storage.sql.runtime import Op, Query
 from nextplane.storage.sqlite import SQLiteStore
 
+from .admin_contract import AdminStoreContract
 from .contract import ALICE, BOB, T0, MigrationContract, SQLStoreContract, StoreContract
 
 
-class SQLiteFileStoreTests(StoreContract, SQLStoreContract, MigrationContract, TestCase):
+class SQLiteFileStoreTests(
+    StoreContract, AdminStoreContract, SQLStoreContract, MigrationContract, TestCase
+):
     """
     L{SQLiteStore} on a database file honours the L{IStore} contract.
     """

@@ -31,26 +31,29 @@ ADMIN_TOKEN = "system-test-token-0123456789"
 
 
 class HubProcess(ProcessProtocol):
-    """Collects output; fires C{listening} with the web port, C{ended} with the exit code."""
+    """Collects output; fires C{listening} with the web port (C{ports} has the admin one too), C{ended} with the exit code."""
 
     def __init__(self) -> None:
         self.out = b""
         self.err = b""
         self.signal: int | None = None
+        self.ports: dict[str, int] = {}
         self.listening: Deferred[int] = Deferred()
         self.ended: Deferred[int] = Deferred()
 
     def outReceived(self, data: bytes) -> None:
         self.out += data
         for line in self.out.splitlines():
-            if b'"name": "web"' not in line and b"web listening" not in line:
+            if b'"name": "' not in line or b'"port"' not in line:
                 continue
             try:
                 event = json.loads(line)
             except ValueError:
                 continue
-            if event.get("name") == "web" and "port" in event and not self.listening.called:
-                self.listening.callback(int(event["port"]))
+            if event.get("name") in ("web", "admin") and "port" in event:
+                self.ports[event["name"]] = int(event["port"])
+            if {"web", "admin"} <= set(self.ports) and not self.listening.called:
+                self.listening.callback(self.ports["web"])
 
     def errReceived(self, data: bytes) -> None:
         self.err += data
@@ -85,6 +88,7 @@ log_format = "json"
 sqlite_path = "{database}"
 [web]
 listen = "tcp:0:interface=127.0.0.1"
+admin_listen = "tcp:0:interface=127.0.0.1"
 admin_token = "${{NEXTPLANE_TEST_ADMIN_TOKEN}}"
 [tls]
 ca_certificates = ["{certs}/ca.crt"]
@@ -167,7 +171,10 @@ class TwistdTests(TestCase):
     async def test_starts_serves_and_stops(self) -> None:
         """The hub starts on SQLite, answers /healthz with 200, applies the schema, and exits 0 on SIGINT."""
         process = self.spawn("--config", self.config())
-        port = await process.listening
+        public_port = await process.listening
+        response = await treq.get(f"http://127.0.0.1:{public_port}/healthz", persistent=False)
+        self.assertEqual(json.loads(await response.content()), {"status": "ok"})
+        port = process.ports["admin"]
         response = await treq.get(f"http://127.0.0.1:{port}/healthz", persistent=False)
         body = json.loads(await response.content())
         self.assertEqual(response.code, 200, body)

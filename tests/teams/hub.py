@@ -15,30 +15,16 @@ from typing import Any, TypeVar
 
 from treq.testing import StubTreq
 from twisted.internet.defer import Deferred
-from twisted.internet.task import Clock
 
 from nextplane.config import (
-    Config,
-    DnsConfig,
-    HubConfig,
-    PartnerConfig,
-    RouterConfig,
     Section,
-    StorageConfig,
     TenantConfig,
-    TlsConfig,
-    WebConfig,
 )
-from nextplane.connectors.base import ConnectorContext
 from nextplane.connectors.teams.config import parse_config
 from nextplane.connectors.teams.connector import TeamsConnector, build
 from nextplane.interfaces import IStore
-from nextplane.locate import FederationLocator
 from nextplane.model.address import Address
 from nextplane.model.events import Event
-from nextplane.router import Router
-from nextplane.storage.memory import MemoryStore
-from nextplane.testing.connectors import RecordingConnector
 from nextplane.testing.teams_sim import (
     REAL_LIMITS,
     SimActivity,
@@ -46,10 +32,9 @@ from nextplane.testing.teams_sim import (
     TeamsChannel,
     TeamsSimulator,
 )
-from nextplane.web.app import HubWebApp
 
-from ..slack.helpers import T0, ZeroRandom
-from ..traffic import MemoryTraffic
+from ..platform.hub import MemoryHub
+from ..slack.helpers import ZeroRandom
 from .helpers import KEY
 
 T = TypeVar("T")
@@ -67,10 +52,13 @@ def addr(text: str) -> Address:
     return Address.parse(text)
 
 
-class TeamsHub(MemoryTraffic):
+class TeamsHub(MemoryHub):
     """
     See the module docstring.
     """
+
+    rounds = 400
+    step = 0.5
 
     def __init__(
         self,
@@ -83,28 +71,16 @@ class TeamsHub(MemoryTraffic):
         """
         @param extra_tenants: Tenants of other platforms (their connectors
             are added by the test, on L{context}; their HTTP clients go in
-            L{extra_http} to be pumped).
+            L{http_clients} to be pumped).
         """
-        self.clock = Clock()
-        self.clock.advance(T0)
-        self.store: IStore = store if store is not None else MemoryStore()
-        self.tenants = (
-            TenantConfig("contoso.test", "teams", CONTOSO, "unused.crt", "unused.key"),
-            TenantConfig("fabrikam.test", "teams", FABRIKAM, "unused.crt", "unused.key"),
-            *extra_tenants,
+        super().__init__(
+            (
+                TenantConfig("contoso.test", "teams", CONTOSO, "unused.crt", "unused.key"),
+                TenantConfig("fabrikam.test", "teams", FABRIKAM, "unused.crt", "unused.key"),
+                *extra_tenants,
+            ),
+            store,
         )
-        self.extra_http: list[StubTreq] = []
-        partners = (PartnerConfig("widget.test", "xmpp"),)
-        self.router = Router(
-            store=self.store,
-            tenants=self.tenants,
-            locator=FederationLocator(partners, ["xmpp"], None, self.clock),
-            clock=self.clock,
-        )
-        self.xmpp = RecordingConnector("xmpp", role="federation", sink=self.router)
-        self.xmpp.startService()
-        self.router.add_connector(self.xmpp)
-
         self.sim = TeamsSimulator(self.clock, mode=mode, key=KEY)
         self.app = self.sim.add_app(APP_ID, APP_SECRET, CONTOSO, multi_tenant=True)
         self.sim.add_tenant(FABRIKAM)
@@ -112,8 +88,7 @@ class TeamsHub(MemoryTraffic):
         self.tess = self.sim.add_user(CONTOSO, "Tess Trueheart", email="tess@contoso.test")
         self.fay = self.sim.add_user(FABRIKAM, "Fay Wray", email="fay@fabrikam.test")
         self.teams_http = StubTreq(self.sim.resource())
-        self.web = HubWebApp({}, "test")
-        self.hub_http = StubTreq(self.web.resource())
+        self.http_clients.append(self.teams_http)
         self.channel = TeamsChannel(self.sim, self.app, self.hub_http, ENDPOINT)
 
         section = Section(
@@ -130,26 +105,7 @@ class TeamsHub(MemoryTraffic):
             {},
         )
         self.config = parse_config(section)
-        hub_config = Config(
-            hub=HubConfig(),
-            storage=StorageConfig(),
-            web=WebConfig(public_url=public_url),
-            dns=DnsConfig(),
-            tls=TlsConfig(),
-            router=RouterConfig(),
-            tenants=self.tenants,
-            partners=partners,
-            connectors={"teams": self.config},
-        )
-        self.context = context = ConnectorContext(
-            reactor=self.clock,
-            store=self.store,
-            sink=self.router,
-            config=hub_config,
-            resolver=None,
-            mount=self.web.mount,
-            contacts=self.router.contacts,
-        )
+        self.context = context = self.connector_context(public_url, {"teams": self.config})
         self.teams: TeamsConnector = build(
             context, self.config, http=self.teams_http, rng=ZeroRandom()
         )
@@ -157,13 +113,6 @@ class TeamsHub(MemoryTraffic):
         self.teams.startService()
 
     # -- time and traffic ----------------------------------------------------
-
-    rounds = 400
-    step = 0.5
-
-    def clients(self) -> list[StubTreq]:
-        """The hub's, Teams' and the other platforms' HTTP."""
-        return [self.hub_http, self.teams_http, *self.extra_http]
 
     def settle(self, d: Deferred[T], limit: float = 30.0) -> T:
         """Advance time until C{d} fired (at most C{limit} seconds); its result."""
@@ -198,10 +147,6 @@ class TeamsHub(MemoryTraffic):
     def texts(self, user: SimUser) -> list[str]:
         """The text (or card text) of each post of the app to C{user}."""
         return [text_of(a.body) for a in self.bot_posts(user)]
-
-    def delivered(self, kind: str) -> list[Event]:
-        """What reached the XMPP side, of one kind."""
-        return self.xmpp.of_kind(kind)
 
     def inject(self, event: Event) -> Any:
         """An event from the XMPP side; traffic is pumped."""

@@ -9,46 +9,28 @@ L{Clock}; L{WebexHub.pump} moves the in-memory HTTP traffic both ways.
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from typing import Any
 
 from treq.testing import StubTreq
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 
-from nextplane.config import (
-    Config,
-    DnsConfig,
-    HubConfig,
-    PartnerConfig,
-    RouterConfig,
-    Section,
-    StorageConfig,
-    TenantConfig,
-    TlsConfig,
-    WebConfig,
-)
-from nextplane.connectors.base import ConnectorContext
+from nextplane.config import Section, TenantConfig
 from nextplane.connectors.webex.config import parse_config
 from nextplane.connectors.webex.connector import WebexConnector, build
 from nextplane.connectors.webex.signature import sign
 from nextplane.interfaces import IStore
-from nextplane.locate import FederationLocator
 from nextplane.model.address import Address
-from nextplane.router import Router
-from nextplane.storage.memory import MemoryStore
-from nextplane.testing.connectors import RecordingConnector
 from nextplane.testing.webex_sim import CAPACITY, WebexSimulator, WebhookSender
 from nextplane.testing.webex_sim.state import SimMessage, SimPerson
 
-from ..traffic import MemoryTraffic
-
-T = TypeVar("T")
+from ..platform.hub import MemoryHub
+from ..slack.helpers import ZeroRandom
 
 BOT_TOKEN = "webex-bot-token-SECRETVALUE"
 SECRET = "webex-hook-secret-0123456789"
 HUB = "https://hub.test"
 SIM_BASE = "http://webex.test/v1"
-T0 = 1_700_000_000
 
 
 def addr(text: str) -> Address:
@@ -56,20 +38,14 @@ def addr(text: str) -> Address:
     return Address.parse(text)
 
 
-class ZeroRandom:
-    """No jitter."""
-
-    def random(self) -> float:
-        return 0.0
-
-
-class WebexHub(MemoryTraffic):
+class WebexHub(MemoryHub):
     """
     See the module docstring.
 
     @ivar sim: The simulated Webex; C{john}, C{ann} and the C{bot}.
-    @ivar xmpp: The federation side (widget.test).
     """
+
+    rounds = 300
 
     def __init__(
         self,
@@ -83,35 +59,19 @@ class WebexHub(MemoryTraffic):
         """
         @param store: The hub's store (another hub's, to restart on it).
         @param sim: The Webex (another hub's, to restart against it).
+        @param clock: The clock (another hub's, to restart on it).
         @param extra_tenants: Tenants of other platforms, whose connectors
-            a test builds on L{context} (their HTTP in L{extra_http}).
+            a test builds on L{context} (their HTTP in L{http_clients}).
         """
-        self.clock = clock or Clock()
-        if clock is None:
-            self.clock.advance(T0)
-        self.store: IStore = store if store is not None else MemoryStore()
-        self.tenants = (
-            TenantConfig("acme.test", "webex", "org", "unused.crt", "unused.key"),
-            TenantConfig("beta.test", "webex", "org-beta", "unused.crt", "unused.key"),
-            *extra_tenants,
+        super().__init__(
+            (
+                TenantConfig("acme.test", "webex", "org", "unused.crt", "unused.key"),
+                TenantConfig("beta.test", "webex", "org-beta", "unused.crt", "unused.key"),
+                *extra_tenants,
+            ),
+            store,
+            clock=clock,
         )
-        self.extra_http: list[StubTreq] = []
-        partners = (PartnerConfig("widget.test", "xmpp"),)
-        self.router = Router(
-            store=self.store,
-            tenants=self.tenants,
-            locator=FederationLocator(partners, ["xmpp"], None, self.clock),
-            clock=self.clock,
-            delivery_timeout=60.0,
-        )
-        self.xmpp = RecordingConnector("xmpp", role="federation", sink=self.router)
-        self.xmpp.startService()
-        self.router.add_connector(self.xmpp)
-
-        from nextplane.web.app import HubWebApp
-
-        self.web = HubWebApp({}, "test")
-        self.hub_http = StubTreq(self.web.resource())
         if sim is None:
             sim = WebexSimulator(
                 self.clock, mode=mode, sender=WebhookSender(self.hub_http, self.clock)
@@ -129,6 +89,7 @@ class WebexHub(MemoryTraffic):
         self.ann = self._person("ann@acme.test")
         self.mary = self._person("mary@beta.test")
         self.sim_http = StubTreq(self.sim.resource())
+        self.http_clients.append(self.sim_http)
         section = Section(
             {"bot_token": BOT_TOKEN, "webhook_secret": SECRET, "api_base_url": SIM_BASE},
             "connectors.webex",
@@ -136,31 +97,12 @@ class WebexHub(MemoryTraffic):
         )
         self.config = parse_config(section, environ={})
         section.finish()
-        hub_config = Config(
-            hub=HubConfig(),
-            storage=StorageConfig(),
-            web=WebConfig(public_url=HUB),
-            dns=DnsConfig(),
-            tls=TlsConfig(),
-            router=RouterConfig(delivery_timeout=60.0),
-            tenants=self.tenants,
-            partners=partners,
-            connectors={"webex": self.config},
-        )
-        self.context = context = ConnectorContext(
-            reactor=self.clock,
-            store=self.store,
-            sink=self.router,
-            config=hub_config,
-            resolver=None,
-            mount=self.web.mount,
-            contacts=self.router.contacts,
-        )
+        self.context = context = self.connector_context(HUB, {"webex": self.config})
         self.webex: WebexConnector = build(
             context,
             self.config,
             http=self.sim_http,
-            rng=ZeroRandom(),  # type: ignore[arg-type]
+            rng=ZeroRandom(),
         )
         self.router.add_connector(self.webex)
         self.started: Deferred[None] | None = None
@@ -178,13 +120,7 @@ class WebexHub(MemoryTraffic):
         self.pump()
         return self.started
 
-    rounds = 300
-
-    def clients(self) -> list[StubTreq]:
-        """The hub's, Webex's and the other platforms' HTTP."""
-        return [self.hub_http, self.sim_http, *self.extra_http]
-
-    settle = MemoryTraffic.wait
+    settle = MemoryHub.wait
 
     # -- Webex users acting ----------------------------------------------------
 

@@ -71,7 +71,7 @@ class WebexTeamsTests(SynchronousTestCase):
         self.bot = state.add_person("nextplane@webex.bot", "nextplane", bot=True, token=BOT_TOKEN)
         self.john = state.add_person("john@acme.test", "John Smith", token="john-token")
         webex_http = StubTreq(self.webex_sim.resource())
-        hub.extra_http.append(webex_http)
+        hub.http_clients.append(webex_http)
         section = Section(
             {"bot_token": BOT_TOKEN, "webhook_secret": SECRET, "api_base_url": SIM_BASE},
             "connectors.webex",

@@ -24,13 +24,20 @@ from ...contacts import ContactBook
 from ...interfaces import DeliveryFailed, IEventSink, IStore
 from ...model.address import Address
 from ...model.events import Event
-from ..base import ConnectorContext
+from ..base import ConnectorContext, ConnectorEntry
 from .commands import ContactCommands, Style
 from .delivery import Delivery
 from .directory import Directory, ProfileFetch
 from .httpapi import HTTPClient, pooled_client
 
-__all__ = ["Hub", "PlatformService", "build_platform", "mount", "platform_builder"]
+__all__ = [
+    "Hub",
+    "PlatformService",
+    "build_platform",
+    "mount",
+    "platform_builder",
+    "platform_entry",
+]
 
 P = TypeVar("P", bound="PlatformService")
 
@@ -90,6 +97,8 @@ class PlatformService(Service):
     """
 
     role = "platform"
+    #: The platform's endpoints, set by the connector.
+    webhook: Any
 
     def __init__(
         self, hub: Hub, platform: str, store_name: str, settings: Any, http_pool: Any = None
@@ -113,12 +122,14 @@ class PlatformService(Service):
         )
         self.directory = Directory(hub.store, store_name, hub.clock, hub.profiles)
         self._http_pool = http_pool
+        #: The served tenants (the platform's own type), by domain.
+        self._by_domain: dict[str, Any] = {}
 
     def serves(self, address: Address) -> bool:
         """
         Whether C{address} is a user of a tenant this connector serves.
         """
-        raise NotImplementedError
+        return address.domain in self._by_domain
 
     def contact_commands(self, hub: Hub, style: Style) -> ContactCommands:
         """
@@ -127,6 +138,32 @@ class PlatformService(Service):
         """
         book = hub.contacts or ContactBook(hub.store, hub.clock, self.serves)
         return ContactCommands(book, self.delivery, hub.clock, style)
+
+    def deliver(self, event: Event) -> Deferred[None]:
+        """
+        Deliver C{event} to its recipient's tenant (L{deliver_to}), or
+        fail it when the connector is stopped or does not serve them.
+        """
+        tenant = self._by_domain.get(event.recipient.domain)
+        refused = self.refusal(event, tenant is not None)
+        if refused is not None or tenant is None:
+            return refused or succeed(None)
+        return self.deliver_to(tenant, event)
+
+    def deliver_to(self, tenant: Any, event: Event) -> Deferred[None]:
+        """
+        Deliver C{event} to its recipient at C{tenant} (one of the
+        connector's own, from C{_by_domain}).
+        """
+        raise NotImplementedError
+
+    def queue(self, tenant_id: str, event: Event, send: Callable[[], Any]) -> Deferred[None]:
+        """
+        Queue C{send} in order with the other deliveries from C{event}'s
+        sender to its recipient at C{tenant_id}.
+        """
+        key = (tenant_id, event.recipient.key, event.sender.key)
+        return self.delivery.submit(key, event, send)
 
     def refusal(self, event: Event, served: bool) -> Deferred[None] | None:
         """
@@ -174,9 +211,9 @@ class PlatformService(Service):
 
     def resource(self) -> Any:
         """
-        The platform's web resource (mounted by L{mount}).
+        The platform's web resource (mounted by L{mount}): its C{webhook}'s.
         """
-        raise NotImplementedError
+        return self.webhook.resource()
 
     def fetch_profile(self, requester: Address, address: Address) -> Deferred[Any]:
         """
@@ -251,3 +288,14 @@ def platform_builder(factory: Callable[..., P], segment: str) -> Callable[..., P
         f"endpoints at C{{/{segment}/}}."
     )
     return build
+
+
+def platform_entry(
+    name: str, parse_config: Callable[[Any], Any], build: Callable[..., Any], summary: str
+) -> ConnectorEntry:
+    """
+    The registry entry of a platform connector.
+    """
+    return ConnectorEntry(
+        name=name, role="platform", parse_config=parse_config, build=build, summary=summary
+    )

@@ -494,6 +494,7 @@ def build(context: ConnectorContext, config: SipConfig) -> SipConnector:
         handshake_timeout=config.connect_timeout,
         connect_timeout=config.connect_timeout,
     )
+    transport.recorder = context.federation_health
     connector.attach(layer, transport, resolver)
     wire(context, connector, connector.refresh_policy, _listeners(config, transport, credentials))
     return connector

@@ -74,6 +74,7 @@ from twisted.python.failure import Failure
 from typing_extensions import override
 from zope.interface import implementer
 
+from ...federation_health import HealthRecorder, NullRecorder, peer_cert_expiry
 from ...refusals import RefusalLog
 from .connections import ConnectionTable
 from .guard import AddressCounter, ConnectionClock, Limits
@@ -572,6 +573,8 @@ class SipTransport:
         self.via_host = via_host
         self.via_port = via_port
         self.trust = trust if trust is not None else TrustStore()
+        #: Told of each outbound link made or failed (the portal's federation page).
+        self.recorder: HealthRecorder = NullRecorder()
         self.server_tls = server_tls
         self.client_tls = client_tls
         self.resolver = resolver
@@ -640,6 +643,11 @@ class SipTransport:
         )
 
         def done(outcome: Any) -> Any:
+            if isinstance(outcome, Failure):
+                self.recorder.link_failed("sip", *key, str(outcome.value))
+            else:
+                expiry = peer_cert_expiry(outcome.transport)
+                self.recorder.link_up("sip", *key, "mutual TLS", expiry)
             for other in self._pending.pop(key, []):
                 if isinstance(outcome, Failure):
                     other.errback(outcome)

@@ -40,6 +40,7 @@ from ...model.text import (
     RichText,
     Strike,
     Text,
+    merge_texts,
 )
 from .emoji import EmojiTable, emoji_table, unified_to_unicode
 from .mrkdwn import MentionEncoder, UserResolver, node_plain_text
@@ -245,17 +246,7 @@ def blocks_to_rich_text(
             nodes.extend(part)
     if not found:
         return None
-    return RichText(_merge_text(nodes))
-
-
-def _merge_text(nodes: Iterable[Node]) -> list[Node]:
-    merged: list[Node] = []
-    for node in nodes:
-        if isinstance(node, Text) and merged and isinstance(merged[-1], Text):
-            merged[-1] = Text(merged[-1].text + node.text)
-        else:
-            merged.append(node)
-    return merged
+    return RichText(merge_texts(nodes, keep_empty=True))
 
 
 # --- writing ---------------------------------------------------------------

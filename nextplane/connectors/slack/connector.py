@@ -65,12 +65,10 @@ from zope.interface import implementer
 
 from ...config import TenantConfig
 from ...interfaces import IConnector
-from ...model.address import Address
 from ...model.events import Event, Presence, Typing
-from ..base import ConnectorEntry
 from ..platform.conversations import Conversations
 from ..platform.files import FileLinks, derive_key
-from ..platform.service import Hub, PlatformService, platform_builder
+from ..platform.service import Hub, PlatformService, platform_builder, platform_entry
 from .api import HTTPClient, RetryPolicy, SlackOAuthClient, SlackWebClient
 from .config import SCOPES, SlackConfig, channel_name, parse_config
 from .fileproxy import SlackFiles
@@ -257,23 +255,11 @@ class SlackConnector(PlatformService):
             gate=self._gate,
         )
 
-    def serves(self, address: Address) -> bool:
-        """
-        Whether C{address} is at a Slack tenant of this hub.
-        """
-        return address.domain in self._by_domain
-
     def workspace(self, team_id: str) -> SlackWorkspace | None:
         """
         The workspace C{team_id}, if a tenant uses it.
         """
         return self._workspaces.get(team_id)
-
-    def resource(self) -> Any:
-        """
-        The webhook resource (mounted at C{/slack/} by L{build}).
-        """
-        return self.webhook.resource()
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -336,31 +322,26 @@ class SlackConnector(PlatformService):
 
     # -- outbound ----------------------------------------------------------
 
-    def deliver(self, event: Event) -> Deferred[None]:
+    def deliver_to(self, ws: SlackWorkspace, event: Event) -> Deferred[None]:
         """
-        Deliver C{event} to its Slack recipient; see the module docstring.
+        Deliver C{event} to its recipient in C{ws}; see the module docstring.
         """
-        ws = self._by_domain.get(event.recipient.domain)
-        refused = self.refusal(event, ws is not None)
-        if refused is not None or ws is None:
-            return refused or succeed(None)
         if isinstance(event, Typing):
             return succeed(None)  # Slack has no typing indicator for apps
         if isinstance(event, Presence):
             self._home.note_presence(ws, event)
             return succeed(None)
-        key = (ws.team_id, event.recipient.key, event.sender.key)
-        return self.delivery.submit(key, event, lambda: self._outbound.deliver(ws, event))
+        return self.queue(ws.team_id, event, lambda: self._outbound.deliver(ws, event))
 
 
-#: Build the connector (L{platform_builder}): tests pass C{http} and C{rng}.
+#: Build the Slack connector for every tenant whose platform is C{slack}
+#: and mount its endpoints at C{/slack/}; C{http} is the platform's HTTP
+#: client, by default treq over a persistent pool on C{context.reactor}.
 build = platform_builder(SlackConnector, "slack")
 
-
-ENTRY = ConnectorEntry(
-    name=PLATFORM,
-    role="platform",
-    parse_config=parse_config,
-    build=build,
-    summary="Slack workspaces: Events API webhook, slash command, Web API.",
+ENTRY = platform_entry(
+    PLATFORM,
+    parse_config,
+    build,
+    "Slack workspaces: Events API webhook, slash command, Web API.",
 )

@@ -70,6 +70,7 @@ from ...model.text import (
     RichText,
     Strike,
     Text,
+    merge_texts,
 )
 from .emoji import EmojiTable, emoji_table
 
@@ -353,17 +354,7 @@ def parse_mrkdwn(
     """
     table = emoji if emoji is not None else emoji_table()
     tokens = _tokenize(text, resolve_user, table)
-    return RichText(_merge(_build(tokens, 0, len(tokens), _Closers(tokens))))
-
-
-def _merge(nodes: Iterable[Node]) -> list[Node]:
-    merged: list[Node] = []
-    for node in nodes:
-        if isinstance(node, Text) and merged and isinstance(merged[-1], Text):
-            merged[-1] = Text(merged[-1].text + node.text)
-        elif not (isinstance(node, Text) and not node.text):
-            merged.append(node)
-    return merged
+    return RichText(merge_texts(_build(tokens, 0, len(tokens), _Closers(tokens))))
 
 
 # --- writing ---------------------------------------------------------------

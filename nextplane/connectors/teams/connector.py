@@ -50,13 +50,11 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from ...interfaces import IConnector
-from ...model.address import Address
 from ...model.events import Event, Presence, Typing, TypingState
-from ..base import ConnectorEntry
 from ..platform.conversations import Conversations
 from ..platform.files import FileLinks, derive_key
 from ..platform.httpapi import HTTPClient, RetryPolicy
-from ..platform.service import Hub, PlatformService, platform_builder
+from ..platform.service import Hub, PlatformService, platform_builder, platform_entry
 from .auth import BotFrameworkAuthenticator, OpenIdKeys
 from .config import TeamsConfig, parse_config
 from .handler import TeamsHandler
@@ -172,12 +170,6 @@ class TeamsConnector(PlatformService):
             return succeed(None)
         return Deferred.fromCoroutine(tenant.rest.caller.open("GET", url))
 
-    def resource(self) -> Any:
-        """
-        The webhook resource (mounted at C{/teams/} by L{build}).
-        """
-        return self.webhook.resource()
-
     def health(self) -> dict[str, Any]:
         """
         Counters and the deliveries waiting.
@@ -192,29 +184,18 @@ class TeamsConnector(PlatformService):
             "late_failures": self.delivery.late_failures,
         }
 
-    def serves(self, address: Address) -> bool:
-        """
-        Whether C{address} is at a Teams tenant of this hub.
-        """
-        return address.domain in self._by_domain
-
     # -- outbound ----------------------------------------------------------
 
-    def deliver(self, event: Event) -> Deferred[None]:
+    def deliver_to(self, tenant: TeamsTenant, event: Event) -> Deferred[None]:
         """
-        Deliver C{event} to its Teams recipient; see the module docstring.
+        Deliver C{event} to its recipient in C{tenant}; see the module docstring.
         """
-        tenant = self._by_domain.get(event.recipient.domain)
-        refused = self.refusal(event, tenant is not None)
-        if refused is not None or tenant is None:
-            return refused or succeed(None)
         if isinstance(event, Presence):
             return succeed(None)  # Teams shows bots' contacts no presence
         if isinstance(event, Typing):
             self._type(tenant, event)
             return succeed(None)
-        key = (tenant.tenant_id, event.recipient.key, event.sender.key)
-        return self.delivery.submit(key, event, lambda: self.outbound.deliver(tenant, event))
+        return self.queue(tenant.tenant_id, event, lambda: self.outbound.deliver(tenant, event))
 
     def _type(self, tenant: TeamsTenant, event: Typing) -> None:
         # At most one typing notice per chat every few seconds, outside the
@@ -237,14 +218,14 @@ class TeamsConnector(PlatformService):
         self.delivery.track(d, "a Teams typing notice")
 
 
-#: Build the connector (L{platform_builder}): tests pass C{http} and C{rng}.
+#: Build the Teams connector for every tenant whose platform is C{teams}
+#: and mount its endpoints at C{/teams/}; C{http} is the platform's HTTP
+#: client, by default treq over a persistent pool on C{context.reactor}.
 build = platform_builder(TeamsConnector, "teams")
 
-
-ENTRY = ConnectorEntry(
-    name=PLATFORM,
-    role="platform",
-    parse_config=parse_config,
-    build=build,
-    summary="Microsoft Teams tenants: Bot Framework messaging endpoint, Connector REST.",
+ENTRY = platform_entry(
+    PLATFORM,
+    parse_config,
+    build,
+    "Microsoft Teams tenants: Bot Framework messaging endpoint, Connector REST.",
 )

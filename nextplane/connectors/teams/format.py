@@ -54,6 +54,7 @@ from ...model.text import (
     RichText,
     Strike,
     Text,
+    merge_texts,
 )
 from ..xmpp.xhtml import safe_url
 from .activity import MentionEntity
@@ -244,23 +245,11 @@ class _Reader(HTMLParser):
         self.close()
         while len(self.stack) > 1:
             self._close(self.stack.pop())
-        return RichText(_merge(self.stack[0].children))
+        return RichText(merge_texts(self.stack[0].children))
 
 
 def _flat(nodes: Iterable[Node]) -> str:
     return RichText(nodes).plain_text()
-
-
-def _merge(nodes: Iterable[Node]) -> list[Node]:
-    merged: list[Node] = []
-    for node in nodes:
-        if isinstance(node, Text) and merged and isinstance(merged[-1], Text):
-            merged[-1] = Text(merged[-1].text + node.text)
-        elif isinstance(node, Text) and not node.text:
-            continue
-        else:
-            merged.append(node)
-    return merged
 
 
 def parse_teams_html(

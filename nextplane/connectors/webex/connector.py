@@ -34,7 +34,6 @@ Message content is never stored or logged.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
 from typing import Any
 
 from twisted.application.service import Service
@@ -44,12 +43,10 @@ from zope.interface import implementer
 
 from ...config import TenantConfig
 from ...interfaces import IConnector
-from ...model.address import Address
 from ...model.events import Event, Presence, Typing
-from ..base import ConnectorEntry
 from ..platform.files import FileLinks, derive_key
 from ..platform.httpapi import HTTPClient, RetryPolicy
-from ..platform.service import Hub, PlatformService, platform_builder
+from ..platform.service import Hub, PlatformService, platform_builder, platform_entry
 from ..platform.targets import ChatTargets
 from .api import get_me, parse_person
 from .config import WebexConfig, parse_config
@@ -100,7 +97,7 @@ class WebexConnector(PlatformService):
         clock = hub.clock
         self._config = config
         self._public_url = hub.public_url
-        self._tenants: Mapping[str, TenantConfig] = {
+        self._by_domain: dict[str, TenantConfig] = {
             t.domain: t for t in hub.tenants if t.platform == PLATFORM
         }
         self.rest = WebexRest(
@@ -126,7 +123,7 @@ class WebexConnector(PlatformService):
             spaces=self.spaces,
             commands=self.contact_commands(hub, WEBEX),
             links=self.links,
-            tenants=self._tenants,
+            tenants=self._by_domain,
             store=hub.store,
         )
         self.outbound = WebexOutbound(hub.store, self.directory, self.spaces)
@@ -146,7 +143,7 @@ class WebexConnector(PlatformService):
 
     def _open_file(self, scope: str, file_id: str) -> Deferred[Any]:
         url = self.inbound.files.get(file_id)
-        if url is None or scope not in self._tenants:
+        if url is None or scope not in self._by_domain:
             return succeed(None)
         return Deferred.fromCoroutine(self.rest.open_file(url))
 
@@ -172,19 +169,13 @@ class WebexConnector(PlatformService):
             return
         self.keeper = await keep_webhooks(self.rest.call, public_url, self._config.webhook_secret)
 
-    def resource(self) -> Any:
-        """
-        The endpoints (mounted at C{/webex/} by L{build}).
-        """
-        return self.webhook.resource()
-
     def health(self) -> dict[str, Any]:
         """
         Counters and the deliveries waiting.
         """
         return {
             "state": "ok" if self.running and self.inbound.me else "stopped",
-            "tenants": sorted(self._tenants),
+            "tenants": sorted(self._by_domain),
             "events_in": self.inbound.events_in,
             "messages_out": self.outbound.messages_out,
             "refused": dict(self.webhook.refused),
@@ -193,33 +184,23 @@ class WebexConnector(PlatformService):
             "late_failures": self.delivery.late_failures,
         }
 
-    def serves(self, address: Address) -> bool:
+    def deliver_to(self, tenant: TenantConfig, event: Event) -> Deferred[None]:
         """
-        Whether C{address} is at a Webex tenant of this hub.
+        Show C{event} to its Webex recipient at C{tenant}, in order per contact.
         """
-        return address.domain in self._tenants
-
-    def deliver(self, event: Event) -> Deferred[None]:
-        """
-        Show C{event} to its Webex recipient, in order per contact.
-        """
-        refused = self.refusal(event, self.serves(event.recipient))
-        if refused is not None:
-            return refused
         if isinstance(event, Typing | Presence):
             return succeed(None)  # Webex shows bots' contacts neither
-        key = (event.recipient.key, event.sender.key)
-        return self.delivery.submit(key, event, lambda: self.outbound.deliver(event))
+        return self.queue(tenant.domain, event, lambda: self.outbound.deliver(event))
 
 
-#: Build the connector (L{platform_builder}): tests pass C{http} and C{rng}.
+#: Build the Webex connector for every tenant whose platform is C{webex}
+#: and mount its endpoints at C{/webex/}; C{http} is the platform's HTTP
+#: client, by default treq over a persistent pool on C{context.reactor}.
 build = platform_builder(WebexConnector, "webex")
 
-
-ENTRY = ConnectorEntry(
-    name=PLATFORM,
-    role="platform",
-    parse_config=parse_config,
-    build=build,
-    summary="Cisco Webex: a bot in each user's direct space; webhooks kept by the hub, REST.",
+ENTRY = platform_entry(
+    PLATFORM,
+    parse_config,
+    build,
+    "Cisco Webex: a bot in each user's direct space; webhooks kept by the hub, REST.",
 )

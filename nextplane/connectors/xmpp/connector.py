@@ -659,6 +659,7 @@ def build(context: ConnectorContext, config: XmppConfig) -> XmppConnector:
         policy_hook=connector.refusal_reason,
         settings=s2s_settings(config, hub.partners),
     )
+    s2s.pool.recorder = context.federation_health
     connector.attach(s2s)
     wire(
         context,

@@ -51,6 +51,7 @@ from twisted.words.xish import domish
 
 from nextplane.connectors.xmpp.resolve import ResolutionError, ServerResolver
 from nextplane.connectors.xmpp.s2s_out import OutboundStream, StreamPurpose
+from nextplane.federation_health import HealthRecorder, NullRecorder, peer_cert_expiry
 from nextplane.interfaces import DeliveryFailed
 
 __all__ = [
@@ -231,6 +232,8 @@ class ConnectionPool:
         self._verify_streams: set[PooledStream] = set()
         self._verify_opening: set[Deferred[PooledStream]] = set()
         self._closed = False
+        #: Told of each stream opened or failed (the portal's federation page).
+        self.recorder: HealthRecorder = NullRecorder()
 
     def stream_for(self, local: str, remote: str) -> PooledStream | None:
         """
@@ -323,6 +326,12 @@ class ConnectionPool:
             stream.close()
             return
         peer.stream = stream
+        self.recorder.link_up(
+            "xmpp",
+            *peer.key,
+            getattr(stream, "authentication", None) or "TLS",
+            peer_cert_expiry(getattr(stream, "transport", None)),
+        )
         stream.when_lost().addCallback(lambda _: self._lost(peer, stream))
         while peer.queue and peer.stream is stream:
             stanza, d = peer.queue.popleft()
@@ -344,6 +353,7 @@ class ConnectionPool:
         elif not isinstance(error, DeliveryFailed):
             _log.failure("Opening s2s stream failed", failure)
             error = DeliveryFailed("remote-server-not-found", failure.getErrorMessage())
+        self.recorder.link_failed("xmpp", *peer.key, error.reason)
         queue, peer.queue = peer.queue, deque()
         for _, d in queue:
             d.errback(DeliveryFailed(error.condition, error.reason))

@@ -11,6 +11,8 @@ from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
 from ...interfaces import IStore
+from ..admin_records import IAdminStore
+from .admin import ADMIN_TABLES, AdminSQL
 from .contacts import ContactsSQL
 from .directory import DirectorySQL
 from .installations import InstallationsSQL
@@ -24,7 +26,7 @@ from .sip import SipSubscriptionsSQL
 __all__ = ["SQLStore"]
 
 
-@implementer(IStore)
+@implementer(IStore, IAdminStore)
 class SQLStore(
     DirectorySQL,
     ContactsSQL,
@@ -33,6 +35,7 @@ class SQLStore(
     InstallationsSQL,
     MetadataSQL,
     SipSubscriptionsSQL,
+    AdminSQL,
 ):
     """
     The L{IStore} both SQL backends share: every role's programs, run by
@@ -53,7 +56,7 @@ class SQLStore(
 
         def op() -> Op[dict[str, list[tuple[Any, ...]]]]:
             dump: dict[str, list[tuple[Any, ...]]] = {}
-            for table in TABLES:
+            for table in (*TABLES, *ADMIN_TABLES):
                 rows = yield Query(table.dump)
                 dump[table.name] = [tuple(dump_value(v) for v in row) for row in rows]
             return dump

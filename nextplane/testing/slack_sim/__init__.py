@@ -8,15 +8,8 @@ workspaces sees Slack.
 
 from .cloud import SlackCloud
 from .events import Attempt, Delivery, EventSender
-from .simulator import (
-    CAPACITY,
-    REAL_LIMITS,
-    CallRecord,
-    Fault,
-    RateLimitRecord,
-    SlackSimulator,
-    Violation,
-)
+from .records import CAPACITY, REAL_LIMITS, CallRecord, Fault, RateLimitRecord, Violation
+from .simulator import SlackSimulator
 from .spec import WebApiSpec, load_spec
 from .state import Conversation, SimFile, SimMessage, SimToken, SimUser, Workspace
 

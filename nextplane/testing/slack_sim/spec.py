@@ -37,13 +37,14 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from attrs import frozen
+
+from ..specs import spec_path
 
 __all__ = [
     "EXTRA_REQUIRED",
@@ -144,14 +145,9 @@ _FILES_V2 = (
 
 def default_spec_path() -> Path:
     """
-    Where the spec is: C{$NEXTPLANE_SPECS_DIR/slack/...} or
-    C{<repository>/../shared/specs/slack/...}.
+    Where the spec is (L{nextplane.testing.specs.spec_path}).
     """
-    base = os.environ.get("NEXTPLANE_SPECS_DIR")
-    if base:
-        return Path(base) / "slack" / "slack_web_openapi_v2.json"
-    repository = Path(__file__).resolve().parents[3]
-    return repository.parent / "shared" / "specs" / "slack" / "slack_web_openapi_v2.json"
+    return spec_path(Path("slack") / "slack_web_openapi_v2.json")
 
 
 def _method_from(name: str, verb: str, operation: Mapping[str, Any]) -> MethodSchema:

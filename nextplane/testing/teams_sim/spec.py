@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,6 +32,8 @@ from typing import Any
 import jsonschema
 from attrs import frozen
 
+from ..specs import route_pattern, spec_path
+
 __all__ = ["ConnectorSpec", "Operation", "default_spec_path", "load_spec"]
 
 _SPEC_NAME = Path("teams") / "ConnectorAPI.json"
@@ -40,19 +41,9 @@ _SPEC_NAME = Path("teams") / "ConnectorAPI.json"
 
 def default_spec_path() -> Path:
     """
-    Where the spec is: C{$NEXTPLANE_SPECS_DIR/teams/ConnectorAPI.json}, or
-    C{shared/specs/teams/ConnectorAPI.json} beside the repository or beside
-    the nearest parent folder that has one.
+    Where the spec is (L{nextplane.testing.specs.spec_path}).
     """
-    base = os.environ.get("NEXTPLANE_SPECS_DIR")
-    if base:
-        return Path(base) / _SPEC_NAME
-    repository = Path(__file__).resolve().parents[3]
-    for folder in repository.parents:
-        candidate = folder / "shared" / "specs" / _SPEC_NAME
-        if candidate.exists():
-            return candidate
-    return repository.parent / "shared" / "specs" / _SPEC_NAME
+    return spec_path(_SPEC_NAME)
 
 
 @frozen
@@ -71,14 +62,6 @@ class Operation:
     body: str | None
 
 
-def _pattern(template: str) -> re.Pattern[str]:
-    parts = re.split(r"\{(\w+)\}", template)
-    regex = "".join(
-        f"(?P<{part}>[^/]+)" if index % 2 else re.escape(part) for index, part in enumerate(parts)
-    )
-    return re.compile(f"^{regex}$")
-
-
 class ConnectorSpec:
     """
     The Connector API's operations, with request validation.
@@ -95,7 +78,11 @@ class ConnectorSpec:
                         body = parameter["schema"]["$ref"].rpartition("/")[2]
                 self.operations.append(
                     Operation(
-                        operation["operationId"], verb.upper(), template, _pattern(template), body
+                        operation["operationId"],
+                        verb.upper(),
+                        template,
+                        route_pattern(template),
+                        body,
                     )
                 )
         # Literal routes first: .../activities/history before .../activities/{activityId}.

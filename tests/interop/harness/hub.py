@@ -244,7 +244,10 @@ class HubUnderTest:
                 "backend": "sqlite",
                 "sqlite_path": str(self.directory / "hub.sqlite3"),
             },
-            "web": {"listen": f"tcp:0:interface={o.address}"},
+            "web": {
+                "listen": f"tcp:0:interface={o.address}",
+                "admin_listen": f"tcp:0:interface={o.address}",
+            },
             "dns": {"servers": [f"{host}:{port}"], "timeout": 2, "cache_seconds": 5},
             "tls": {"ca_certificates": [str(p) for p in o.trusted_cas]},
             "router": {"delivery_timeout": 30},

@@ -20,24 +20,22 @@ import secrets
 from typing import Any
 from urllib.parse import quote
 
-from treq.client import HTTPClient
 from twisted.internet import defer
 from twisted.trial.unittest import TestCase
-from twisted.web.client import Agent, HTTPConnectionPool
 
 from nextplane.model.address import Address
 from nextplane.storage.records import ContactState
 from tests.interop.harness.env import InteropEnvironment
 from tests.interop.harness.hub import poll, wait_for_contact_state
 
-from .test_slack_xmpp import HUB_DOMAIN, PASSWORD, PROSODY, WEB_PORT, SlackHub
+from .test_slack_xmpp import HUB_DOMAIN, PASSWORD, PROSODY, SlackHub
 
 ADMIN_TOKEN = "admin-interop-" + "0123456789abcdef0123456789abcdef"
 
 
 class AdminSlackHub(SlackHub):
     """
-    The Slack hub with the admin API enabled on its web listener.
+    The Slack hub with the admin API enabled on its admin listener.
     """
 
     def config_data(self) -> dict[str, Any]:
@@ -49,14 +47,13 @@ class AdminSlackHub(SlackHub):
         self, method: str, path: str, body: Any = None, accept: str = "application/json"
     ) -> defer.Deferred[tuple[int, bytes]]:
         """
-        One admin API request over HTTP to the hub's web listener.
+        One admin API request over HTTP to the hub's admin listener.
 
         @param path: below C{/admin/api/}, with its query string.
         @return: the status and the body.
         """
-        pool = HTTPConnectionPool(self.reactor, persistent=False)
-        client = HTTPClient(Agent(self.reactor, pool=pool))
-        url = f"http://{self.address}:{WEB_PORT}/admin/api/{path}"
+        client = self.web_client()
+        url = f"{self.admin_url}/admin/api/{path}"
         headers = {"Authorization": f"Bearer {ADMIN_TOKEN}", "Accept": accept}
 
         async def run() -> tuple[int, bytes]:

@@ -15,19 +15,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from treq.client import HTTPClient
 from twisted.internet import defer
-from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import TestCase
-from twisted.web.client import Agent, HTTPConnectionPool
 
-from nextplane.config import parse_config
 from nextplane.connectors.slack import connector as slack
 from nextplane.connectors.slack.connector import SCOPES
 from nextplane.connectors.slack.webhook import ACCEPT_ACTION
 from nextplane.model.address import Address
 from nextplane.storage.records import ContactState
-from nextplane.tap import build_hub
 from nextplane.testing.connectors import TEST_CONNECTORS
 from nextplane.testing.slack_sim import (
     REAL_LIMITS,
@@ -39,6 +34,7 @@ from nextplane.testing.slack_sim import (
 )
 from tests.interop.harness.env import InteropEnvironment
 from tests.interop.harness.hub import DIALBACK_SECRET, poll, wait_for_contact_state
+from tests.interop.harness.platformhub import PlatformHub
 
 PROSODY = "prosody1.test"
 HUB_DOMAIN = "hub.test"
@@ -46,13 +42,12 @@ TEAM = "THUB00001"
 TOKEN = "xoxb-interop-0000-SECRETTOKEN"
 SECRET = "interop-signing-secret-0123456789"
 PASSWORD = "pw-interop"
-WEB_PORT = 8080
 
 #: The test registry: the build's connectors, the recording platform and Slack.
 REGISTRY = {**TEST_CONNECTORS, "slack": slack.ENTRY}
 
 
-class SlackHub:
+class SlackHub(PlatformHub):
     """
     The hub with one Slack tenant, and that tenant's simulated workspace.
 
@@ -61,11 +56,7 @@ class SlackHub:
     """
 
     def __init__(self, env: InteropEnvironment) -> None:
-        self.env = env
-        self.reactor = env.reactor
-        self.address = next(env.addresses)
-        self.directory = env.directory / "hub-slack"
-        self.directory.mkdir(parents=True, exist_ok=True)
+        super().__init__(env, "slack")
         workspace = Workspace(
             team_id=TEAM,
             team_name="Hub",
@@ -77,41 +68,14 @@ class SlackHub:
         self.john = workspace.add_user("john", "john@hub.test", "John Smith")
         workspace.add_token(TOKEN, frozenset(SCOPES))
         self.sim = SlackSimulator(self.reactor, workspace, mode=REAL_LIMITS)
-        self.service: Any = None
-        self.log: list[str] = []
-
-    def _observe(self, event: dict[str, Any]) -> None:
-        if str(event.get("log_namespace", "")).startswith("nextplane"):
-            text = formatEvent(event)
-            failure = event.get("log_failure")
-            if failure is not None:
-                text += "\n" + failure.getTraceback()
-            self.log.append(f"[{event.get('log_namespace')}] {text}\n")
 
     def config_data(self) -> dict[str, Any]:
         """The hub's configuration, as the TOML file would hold it."""
-        env = self.env
-        cert = env.cert_for(HUB_DOMAIN)
-        return {
-            "hub": {"data_dir": str(self.directory)},
-            "storage": {"backend": "sqlite", "sqlite_path": str(self.directory / "hub.sqlite3")},
-            "web": {
-                "listen": f"tcp:{WEB_PORT}:interface={self.address}",
-                "public_url": f"http://{self.address}:{WEB_PORT}",
-            },
-            "dns": {"servers": [f"{env.dns_address}:{env.dns_port}"], "timeout": 2},
-            "tls": {"ca_certificates": [str(env.ca.cert)]},
-            "router": {"delivery_timeout": 30},
-            "tenants": [
-                {
-                    "domain": HUB_DOMAIN,
-                    "platform": "slack",
-                    "workspace": TEAM,
-                    "certificate": str(cert.cert),
-                    "private_key": str(cert.key),
-                }
-            ],
-            "connectors": {
+        return self.hub_config(
+            HUB_DOMAIN,
+            TEAM,
+            self.env.cert_for(HUB_DOMAIN),
+            {
                 "xmpp": {
                     "listen": f"tcp:5269:interface={self.address}",
                     "dialback_secret": DIALBACK_SECRET,
@@ -124,40 +88,16 @@ class SlackHub:
                     "workspaces": {TEAM: {"bot_token": TOKEN}},
                 },
             },
-        }
+        )
 
     @defer.inlineCallbacks
     def start(self, testcase: TestCase) -> Any:
         """Start the simulator's API, the hub, and the simulator's event sender."""
-        globalLogPublisher.addObserver(self._observe)
-        testcase.addCleanup(globalLogPublisher.removeObserver, self._observe)
-        port = self.sim.listen(self.reactor, 0, interface=self.address)
-        testcase.addCleanup(port.stopListening)
-        config = parse_config(self.config_data(), environ={}, registry=REGISTRY)
-        self.config = config
-        self.env.hubs.append(self)  # type: ignore[arg-type]
-        self.env.publish(HUB_DOMAIN, self.address)
-        hub = build_hub(config, self.reactor, registry=REGISTRY)
-        self.service = hub
-        testcase.addCleanup(self.stop)
-        hub.startService()
-        yield self.env.with_diagnostics(hub.started)
-        yield hub.connectors["slack"].ready
-        pool = HTTPConnectionPool(self.reactor, persistent=False)
+        yield self.start_hub(testcase, HUB_DOMAIN, REGISTRY)
+        yield self.service.connectors["slack"].ready
         self.sim.events = EventSender(
-            HTTPClient(Agent(self.reactor, pool=pool)),
-            self.reactor,
-            SECRET,
-            f"http://{self.address}:{WEB_PORT}",
-            self.sim.workspace,
+            self.web_client(), self.reactor, SECRET, self.web_url, self.sim.workspace
         )
-
-    @defer.inlineCallbacks
-    def stop(self) -> Any:
-        """Stop the hub."""
-        hub, self.service = self.service, None
-        if hub is not None:
-            yield hub.stopService()
 
     def diagnostics(self) -> str:
         """The hub's log lines and the Slack calls, for failure messages."""

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from treq.client import HTTPClient
 from twisted.internet import defer
 from twisted.trial.unittest import TestCase
-from twisted.web.client import Agent, HTTPConnectionPool
 
 from nextplane.connectors.teams import connector as teams
 from nextplane.testing.connectors import TEST_CONNECTORS
@@ -52,36 +50,40 @@ class TeamsHub(PlatformHub):
         @param connectors: The federation connectors' configuration sections.
         @param domain: The tenant's domain (tom is C{tom@<domain>}).
         """
-        super().__init__(env, connectors, domain)
+        super().__init__(env, "teams")
+        self.domain = domain
+        #: The tenant certificate; the environment's by default.
+        self.cert: Any = None
+        self.connectors = connectors
         self.sim = TeamsSimulator(self.reactor, mode=REAL_LIMITS)
         self.app = self.sim.add_app(APP_ID, APP_SECRET, TENANT)
         self.tom = self.sim.add_user(TENANT, "Tom Jones", email=f"tom@{domain}")
 
-    def workspace(self) -> str:
-        """The Entra tenant id."""
-        return TENANT
-
-    def platform_section(self) -> dict[str, Any]:
-        """C{[connectors.teams]} against the simulator."""
-        return {
-            "app_id": APP_ID,
-            "app_password": APP_SECRET,
-            "tenant_id": TENANT,
-            "authority": self.sim.base_url,
-            "openid_metadata_url": self.sim.metadata_url,
-            "service_url": self.sim.service_url,
-        }
+    def config_data(self) -> dict[str, Any]:
+        """The hub's configuration, as the TOML file would hold it."""
+        return self.hub_config(
+            self.domain,
+            TENANT,
+            self.cert or self.env.cert_for(self.domain),
+            {
+                **self.connectors,
+                "teams": {
+                    "app_id": APP_ID,
+                    "app_password": APP_SECRET,
+                    "tenant_id": TENANT,
+                    "authority": self.sim.base_url,
+                    "openid_metadata_url": self.sim.metadata_url,
+                    "service_url": self.sim.service_url,
+                },
+            },
+        )
 
     @defer.inlineCallbacks
     def start(self, testcase: TestCase) -> Any:
         """Start the simulator, the hub, and the simulated channel."""
-        yield self.start_hub(testcase)
-        pool = HTTPConnectionPool(self.reactor, persistent=False)
+        yield self.start_hub(testcase, self.domain, REGISTRY)
         self.channel = TeamsChannel(
-            self.sim,
-            self.app,
-            HTTPClient(Agent(self.reactor, pool=pool)),
-            f"{self.public_url}/teams/messages",
+            self.sim, self.app, self.web_client(), f"{self.web_url}/teams/messages"
         )
 
     def diagnostics(self) -> str:

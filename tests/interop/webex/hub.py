@@ -14,10 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from treq.client import HTTPClient
 from twisted.internet import defer
 from twisted.trial.unittest import TestCase
-from twisted.web.client import Agent, HTTPConnectionPool
 
 from nextplane.connectors.webex import connector as webex
 from nextplane.testing.connectors import TEST_CONNECTORS
@@ -41,9 +39,6 @@ class WebexHub(PlatformHub):
     @ivar wendy: The Webex user C{wendy@hub.test}.
     """
 
-    platform = "webex"
-    registry = REGISTRY
-
     def __init__(
         self, env: InteropEnvironment, connectors: dict[str, Any], domain: str = HUB_DOMAIN
     ) -> None:
@@ -51,31 +46,38 @@ class WebexHub(PlatformHub):
         @param connectors: The federation connectors' configuration sections.
         @param domain: The tenant's domain (wendy is C{wendy@<domain>}).
         """
-        super().__init__(env, connectors, domain)
-        pool = HTTPConnectionPool(self.reactor, persistent=False)
-        self.sender = WebhookSender(HTTPClient(Agent(self.reactor, pool=pool)), self.reactor)
+        super().__init__(env, "webex")
+        self.domain = domain
+        #: The tenant certificate; the environment's by default.
+        self.cert: Any = None
+        self.connectors = connectors
+        self.sender = WebhookSender(self.web_client(), self.reactor)
         self.sim = WebexSimulator(self.reactor, mode=REAL_LIMITS, sender=self.sender)
         self.bot = self.sim.state.add_person(
             "nextplane@webex.bot", "nextplane", bot=True, token=BOT_TOKEN
         )
         self.wendy = self.sim.state.add_person(f"wendy@{domain}", "Wendy Webex", token="wendy")
 
-    def workspace(self) -> str:
-        """The simulated org."""
-        return str(self.sim.state.org_id)
-
-    def platform_section(self) -> dict[str, Any]:
-        """C{[connectors.webex]} against the simulator."""
-        return {
-            "bot_token": BOT_TOKEN,
-            "webhook_secret": SECRET,
-            "api_base_url": self.sim.world.base_url,
-        }
+    def config_data(self) -> dict[str, Any]:
+        """The hub's configuration, as the TOML file would hold it."""
+        return self.hub_config(
+            self.domain,
+            str(self.sim.state.org_id),
+            self.cert or self.env.cert_for(self.domain),
+            {
+                **self.connectors,
+                "webex": {
+                    "bot_token": BOT_TOKEN,
+                    "webhook_secret": SECRET,
+                    "api_base_url": self.sim.world.base_url,
+                },
+            },
+        )
 
     @defer.inlineCallbacks
     def start(self, testcase: TestCase) -> Any:
         """Start the simulator and the hub (which keeps its webhooks)."""
-        yield self.start_hub(testcase)
+        yield self.start_hub(testcase, self.domain, REGISTRY)
 
     @defer.inlineCallbacks
     def stop(self) -> Any:

@@ -106,7 +106,7 @@ class WebexProsodyTests(TestCase):
             if "/webex/files/" in w
         )
         link = link.split("'")[0].split('"')[0]
-        self.assertTrue(link.startswith(hub.public_url), link)
+        self.assertTrue(link.startswith(hub.web_url), link)
         response = yield treq.get(link, reactor=reactor, persistent=False)
         self.assertEqual(response.code, 200)
         body = yield response.content()

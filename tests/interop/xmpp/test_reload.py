@@ -91,6 +91,7 @@ sqlite_path = "{self.database}"
 cache_seconds = 0
 [web]
 listen = "tcp:8080:interface={self.address}"
+admin_listen = "tcp:8081:interface={self.address}"
 admin_token = "{TOKEN}"
 [dns]
 servers = ["{self.env.dns_address}:{self.env.dns_port}"]
@@ -172,7 +173,7 @@ system_ca = false
         C{{(peer_domain, direction): authentication}}.
         """
         response = yield treq.get(
-            f"http://{self.address}:8080/metrics",
+            f"http://{self.address}:8081/metrics",
             headers={"Authorization": f"Bearer {TOKEN}"},
             persistent=False,
         )
