@@ -37,6 +37,7 @@ from bench.common import (
     now_ns,
     pinned,
     rss_kib,
+    summary_line,
 )
 from nextplane.devcerts import CertPaths, ensure_ca, ensure_domain_cert
 
@@ -387,3 +388,56 @@ async def run_steps(
             retried.add(rate)
             steps.insert(0, (rate, duration, True))
     return reports, sequence
+
+
+def _at(steps: list[dict[str, Any]], rate: float) -> dict[str, Any] | None:
+    held = [s for s in steps if s["offered_per_s"] == rate]
+    return held[-1] if held else (steps[0] if steps else None)
+
+
+def both_ways(
+    name: str,
+    hub_steps: Mapping[str, list[dict[str, Any]]],
+    bare_steps: Mapping[str, list[dict[str, Any]]],
+    labels: Mapping[str, str],
+) -> tuple[list[str], dict[str, Any]]:
+    """
+    The summary of a two-way platform benchmark (B8, B9) against its bare
+    relay: per direction (C{in}, C{out}) the knee and the p50/p99 at it,
+    each with its ratio to the bare relay at the same offered rate.
+
+    @param labels: Each direction's words, e.g. C{"Teams webhook -> XMPP s2s"}.
+    @return: (summary lines, the result's per-direction blocks).
+    """
+    lines: list[str] = []
+    result: dict[str, Any] = {}
+    for direction, label in labels.items():
+        hub_knee, bare_knee = knee(hub_steps[direction]), knee(bare_steps[direction])
+        best = _at(hub_steps[direction], hub_knee["knee_per_s"])
+        bare_best = _at(bare_steps[direction], best["offered_per_s"] if best else 0.0)
+        lines.append(
+            summary_line(
+                f"{name}-{direction}",
+                hub_knee["knee_per_s"],
+                f"msg/s sustained ({label})",
+                {"bare-relay": ratio(hub_knee["knee_per_s"], bare_knee["knee_per_s"])},
+                f"bare {bare_knee['knee_per_s']:.0f} msg/s",
+            )
+        )
+        at = best["offered_per_s"] if best else 0.0
+        for figure in ("p50_ms", "p99_ms"):
+            value = best["end_to_end"][figure] if best else float("nan")
+            base = bare_best["end_to_end"][figure] if bare_best else None
+            lines.append(
+                summary_line(
+                    f"{name}-{direction}-{figure[:3]}",
+                    value,
+                    f"ms {figure[:3]} end to end at {at:.0f} msg/s",
+                    {"bare-relay": ratio(value, base)},
+                )
+            )
+        result[direction] = {
+            "hub": {**hub_knee, "steps": hub_steps[direction]},
+            "baseline": {"name": "bare-relay", **bare_knee, "steps": bare_steps[direction]},
+        }
+    return lines, result

@@ -33,7 +33,6 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,24 +46,19 @@ from twisted.web.client import Agent, HTTPConnectionPool  # noqa: E402
 
 from bench.b2_b3_common import (  # noqa: E402
     BaselineProcess,
+    both_ways,
     certificates,
     free_port,
-    knee,
     pin_load_core,
-    ratio,
     run_steps,
 )
-from bench.common import HubProcess, SequenceTally, now_ns, summary_line, write_result  # noqa: E402
-from bench.slack_side import marker, parse_marker  # noqa: E402
+from bench.common import HubProcess, now_ns, write_result  # noqa: E402
+from bench.slack_side import marker  # noqa: E402
+from bench.two_way import Plan, Target, seed  # noqa: E402
 from bench.xmpp_peer import PeerStream, XmppPeer, message_bytes  # noqa: E402
 from bench.xmpp_sink import XmppSink  # noqa: E402
-from nextplane.model.address import Address  # noqa: E402
 from nextplane.storage.records import (  # noqa: E402
-    ContactDirection,
-    ContactRecord,
-    ContactState,
     TenantRecord,
-    UserRecord,
 )
 from nextplane.testing.teams_sim import CAPACITY, SimUser, TeamsChannel, TeamsSimulator  # noqa: E402
 
@@ -74,46 +68,6 @@ REMOTE = "widget.test"
 APP_ID = "c9e8c047-2a74-40a2-b28a-b162d5f5327c"
 APP_PASSWORD = "bench-teams-secret-0123456789"
 PADDING = " lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor"
-
-
-class Plan:
-    """
-    Sizes of a full or a quick run.
-    """
-
-    def __init__(self, quick: bool) -> None:
-        self.quick = quick
-        # Teams allows 60 sends per 30 s per conversation: 2/s sustained.
-        self.users = 20 if quick else 600
-        self.warmup = (20.0, 1.0) if quick else (100.0, 3.0)
-        self.rates = [40.0] if quick else [100.0, 250.0, 500.0, 1000.0]
-        self.duration = 2.0 if quick else 8.0
-        self.drain = 3.0 if quick else 5.0
-        self.profile_rate = self.rates[0]
-
-
-class Target:
-    """
-    What one system, in one direction, delivered.
-    """
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.tally = SequenceTally()
-        self.arrivals: dict[int, int] = {}
-        self.step: Any = None
-
-    def on_text(self, text: str, arrived_ns: int) -> None:
-        found = parse_marker(text)
-        if found is None:
-            return
-        sequence, scheduled = found
-        self.tally.arrived(sequence, scheduled, arrived_ns)
-        self.arrivals.setdefault(sequence, arrived_ns)
-
-    def on_ack(self, sequence: int, scheduled_ns: int) -> None:
-        if self.step is not None:
-            self.step.ack_ms[sequence] = (now_ns() - scheduled_ns) / 1e6
 
 
 class Teams:
@@ -156,36 +110,6 @@ class Teams:
             channel.conversation(user).id: [f"user{i}@{TENANT}", f"peter{i}@{REMOTE}"]
             for i, user in enumerate(self.users)
         }
-
-
-async def seed(reactor: Any, database: Path, teams: Teams) -> None:
-    """
-    The tenant, its users and their accepted contacts, in the hub's database.
-    """
-    from nextplane.storage.sqlite import SQLiteStore
-
-    store = SQLiteStore(str(database), reactor=reactor)
-    await store.open()
-    when = datetime.now(UTC)
-    try:
-        await store.put_tenant(TenantRecord(TENANT, "teams", TENANT_ID, "bench contoso"))
-        for i, user in enumerate(teams.users):
-            owner = Address(f"user{i}", TENANT)
-            await store.put_user(
-                UserRecord(owner, TENANT, "teams", f"{TENANT_ID}/{user.id}", user.name)
-            )
-            await store.put_contact(
-                ContactRecord(
-                    owner,
-                    Address(f"peter{i}", REMOTE),
-                    ContactState.ACCEPTED,
-                    ContactDirection.OUTBOUND,
-                    when,
-                    when,
-                )
-            )
-    finally:
-        await store.close()
 
 
 async def drive(
@@ -239,7 +163,7 @@ async def prepare(reactor: Any, teams: Teams, channel: TeamsChannel) -> None:
 
 
 async def run(reactor: Any, quick: bool) -> None:
-    plan = Plan(quick)
+    plan = Plan(quick, users=600)
     directory = Path(tempfile.mkdtemp(prefix="nextplane-b8-"))
     ca, certs = certificates(directory / "certs", TENANT, REMOTE)
     current: list[Target] = [Target("none")]
@@ -250,7 +174,13 @@ async def run(reactor: Any, quick: bool) -> None:
     sim_port = teams.listen(reactor)
     hub_dir = directory / "hub"
     hub_dir.mkdir()
-    await seed(reactor, hub_dir / "hub.sqlite3", teams)
+    await seed(
+        reactor,
+        hub_dir / "hub.sqlite3",
+        TenantRecord(TENANT, "teams", TENANT_ID, "bench contoso"),
+        [(f"{TENANT_ID}/{u.id}", u.name) for u in teams.users],
+        REMOTE,
+    )
     web_port, s2s_port = free_port(), free_port()
     print(
         f"B8: {plan.users} Teams users; steps {plan.rates} msg/s x {plan.duration:.0f} s "
@@ -378,37 +308,9 @@ async def run(reactor: Any, quick: bool) -> None:
         if stopped is not None:
             await stopped
 
-    lines = []
-    result: dict[str, Any] = {}
-    for direction, label in (("in", "Teams webhook -> XMPP s2s"), ("out", "XMPP s2s -> Teams")):
-        hub_knee, bare_knee = knee(hub_steps[direction]), knee(bare_steps[direction])
-        best = _at(hub_steps[direction], hub_knee["knee_per_s"])
-        bare_best = _at(bare_steps[direction], best["offered_per_s"] if best else 0.0)
-        lines.append(
-            summary_line(
-                f"B8-{direction}",
-                hub_knee["knee_per_s"],
-                f"msg/s sustained ({label})",
-                {"bare-relay": ratio(hub_knee["knee_per_s"], bare_knee["knee_per_s"])},
-                f"bare {bare_knee['knee_per_s']:.0f} msg/s",
-            )
-        )
-        at = best["offered_per_s"] if best else 0.0
-        for figure in ("p50_ms", "p99_ms"):
-            value = best["end_to_end"][figure] if best else float("nan")
-            base = bare_best["end_to_end"][figure] if bare_best else None
-            lines.append(
-                summary_line(
-                    f"B8-{direction}-{figure[:3]}",
-                    value,
-                    f"ms {figure[:3]} end to end at {at:.0f} msg/s",
-                    {"bare-relay": ratio(value, base)},
-                )
-            )
-        result[direction] = {
-            "hub": {**hub_knee, "steps": hub_steps[direction]},
-            "baseline": {"name": "bare-relay", **bare_knee, "steps": bare_steps[direction]},
-        }
+    lines, result = both_ways(
+        "B8", hub_steps, bare_steps, {"in": "Teams webhook -> XMPP s2s", "out": "XMPP s2s -> Teams"}
+    )
     for line in lines:
         print(line)
     write_result(
@@ -430,11 +332,6 @@ async def run(reactor: Any, quick: bool) -> None:
             "work_dir": str(directory),
         },
     )
-
-
-def _at(steps: list[dict[str, Any]], rate: float) -> dict[str, Any] | None:
-    held = [s for s in steps if s["offered_per_s"] == rate]
-    return held[-1] if held else (steps[0] if steps else None)
 
 
 def main(argv: list[str]) -> None:

@@ -40,6 +40,7 @@ BENCHMARKS = {
     "B6": "bench.b6_route_cost",
     "B7": "bench.b7_drain",
     "B8": "bench.b8_teams",
+    "B9": "bench.b9_webex",
 }
 
 

@@ -103,7 +103,7 @@ class ConfigTests(SynchronousTestCase):
         data["connectors"]["telex"] = {}
         self.assertEqual(
             self.error(data),
-            "connectors.telex: unknown connector (known: echo, sip, slack, teams, xmpp)",
+            "connectors.telex: unknown connector (known: echo, sip, slack, teams, webex, xmpp)",
         )
 
     def test_unknown_connector_key(self) -> None:

@@ -29,6 +29,7 @@ MINIMAL_SECTIONS = {
         "app_password": "test-app-password",
         "multi_tenant": True,
     },
+    "webex": {"bot_token": "test-bot-token", "webhook_secret": "test-webhook-secret-0123"},
 }
 
 

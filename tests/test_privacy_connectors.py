@@ -243,3 +243,65 @@ class TeamsPrivacyTests(SynchronousTestCase):
         for secret in (marker, APP_SECRET, "sim-bot-token"):
             self.assertNotIn(secret, text)
         self.assertNotIn(marker, repr(self.successResultOf(hub.store.dump_tables())))
+
+
+class WebexPrivacyTests(SynchronousTestCase):
+    def test_marker_in_no_log_or_table(self) -> None:
+        """
+        Webex content both ways (messages, an edit, a retraction, a file, a
+        reaction line, a refused and a too-long message, a card) reaches the
+        other side but no log line or table; neither do the bot token nor
+        the webhook secret.
+        """
+        from nextplane.model.events import ContactAccept, ContactRequest
+        from nextplane.storage.records import DomainAction, DomainPolicy
+
+        from .webex.hub import BOT_TOKEN, SECRET, WebexHub
+
+        logs = CapturedLogs(self)
+        marker = f"MARKER{secrets.token_hex(6)}"
+        hub = WebexHub()
+        john, alice = addr("john@acme.test"), addr("alice@widget.test")
+        hub.says(hub.john, "invite alice@widget.test")
+        hub.xmpp.inject(ContactAccept(sender=alice, recipient=john))
+        hub.xmpp.inject(
+            ContactRequest(sender=addr("bob@widget.test"), recipient=john, display_name=marker)
+        )
+        incoming = TextMessage(sender=alice, recipient=john, body=RichText.plain(f"in {marker}"))
+        hub.xmpp.inject(incoming)
+        hub.xmpp.inject(
+            MessageEdit(
+                sender=alice,
+                recipient=john,
+                message_id=incoming.message_id,
+                body=RichText.plain(f"edit {marker}"),
+            )
+        )
+        hub.xmpp.inject(
+            ReactionAdd(sender=alice, recipient=john, message_id=incoming.message_id, emoji="🎉")
+        )
+        hub.xmpp.inject(
+            TextMessage(sender=alice, recipient=john, body=RichText.plain(marker * 2000))
+        )
+        hub.advance(2)
+        sent = hub.says(hub.john, f"out **{marker}**")
+        hub.sim.world.user_deletes(hub.john.id, sent.id)
+        url = hub.sim.world.upload(f"{marker}.txt", marker.encode())
+        hub.sim.world.user_posts(hub.john.id, hub.direct(hub.john), text=marker, files=[url])
+        self.successResultOf(
+            hub.store.put_domain_policy(
+                DomainPolicy("acme.test", "widget.test", DomainAction.BLOCK)
+            )
+        )
+        hub.says(hub.john, f"refused {marker}")
+        hub.advance(3)
+
+        messages = [e for e in hub.xmpp.delivered if isinstance(e, TextMessage)]
+        self.assertTrue(any(marker in e.body.plain_text() for e in messages))
+        self.assertIn(marker, " ".join(hub.bot_texts(hub.john)))
+        text = logs.text()
+        self.assertIn("webex user", text)  # the capture works
+        for secret in (marker, BOT_TOKEN, SECRET):
+            self.assertNotIn(secret, text)
+        self.assertNotIn(marker, repr(self.successResultOf(hub.store.dump_tables())))
+        self.assertEqual(hub.sim.violations, [])

@@ -22,9 +22,11 @@ from . import echo
 from .sip import connector as sip
 from .slack import connector as slack
 from .teams import connector as teams
+from .webex import connector as webex
 from .xmpp import connector as xmpp
 
 #: Every connector of this build, by configuration name.
 CONNECTORS: Mapping[str, ConnectorEntry] = {
-    entry.name: entry for entry in (echo.ENTRY, sip.ENTRY, slack.ENTRY, teams.ENTRY, xmpp.ENTRY)
+    entry.name: entry
+    for entry in (echo.ENTRY, sip.ENTRY, slack.ENTRY, teams.ENTRY, webex.ENTRY, xmpp.ENTRY)
 }

@@ -9,7 +9,7 @@ context, and pumping the in-memory HTTP traffic until quiet.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from treq.testing import StubTreq
 from twisted.internet.defer import Deferred
@@ -36,6 +36,8 @@ from nextplane.testing.connectors import RecordingConnector
 from nextplane.web.app import HubWebApp
 
 __all__ = ["T0", "MemoryHub", "advance_pumping"]
+
+T = TypeVar("T")
 
 #: When the tests' clocks start (November 2023).
 T0 = 1_700_000_000
@@ -74,9 +76,16 @@ class MemoryHub:
         tenants: Sequence[TenantConfig],
         store: IStore | None = None,
         delivery_timeout: float = 60.0,
+        clock: Clock | None = None,
     ) -> None:
-        self.clock = Clock()
-        self.clock.advance(T0)
+        """
+        @param clock: Another hub's clock (to restart on it); by default a
+            new one at L{T0}.
+        """
+        if clock is None:
+            clock = Clock()
+            clock.advance(T0)
+        self.clock = clock
         self.store: IStore = store if store is not None else MemoryStore()
         self.tenants = tuple(tenants)
         self.partners = (PartnerConfig("widget.test", "xmpp"),)
@@ -144,13 +153,14 @@ class MemoryHub:
         """Let C{seconds} pass in steps, pumping after each."""
         advance_pumping(self.clock, self.pump, seconds, step if step is not None else self.step)
 
-    def wait(self, d: Deferred[Any], limit: float = 30.0) -> None:
-        """Advance time until C{d} fired (at most C{limit} seconds)."""
+    def wait(self, d: Deferred[T], limit: float = 30.0) -> Deferred[T]:
+        """Advance time until C{d} fired (at most C{limit} seconds); C{d}."""
         waited = 0.0
         self.pump()
         while not d.called and waited < limit:
             self.advance(0.5)
             waited += 0.5
+        return d
 
     def delivered(self, kind: str) -> list[Event]:
         """What reached the XMPP side, of one kind."""

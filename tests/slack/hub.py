@@ -146,10 +146,7 @@ class SlackHub(MemoryHub):
 
     # -- time and traffic ----------------------------------------------------
 
-    def settle(self, d: Deferred[T], limit: float = 30.0) -> Deferred[T]:
-        """Advance time until C{d} fired (at most C{limit} seconds)."""
-        self.wait(d, limit)
-        return d
+    settle = MemoryHub.wait
 
     # -- Slack users acting --------------------------------------------------
 

@@ -7,58 +7,24 @@ from __future__ import annotations
 
 import json
 
-from treq.testing import StubTreq
 from twisted.trial.unittest import SynchronousTestCase
 
-from nextplane.config import Section, TenantConfig
-from nextplane.connectors.slack.connector import SCOPES
-from nextplane.connectors.slack.connector import build as build_slack
-from nextplane.connectors.slack.connector import parse_config as parse_slack
+from nextplane.config import TenantConfig
 from nextplane.connectors.slack.webhook import ACCEPT_ACTION
-from nextplane.testing.slack_sim import EventSender, SlackCloud, SlackSimulator, Workspace
 
-from ..slack.helpers import ZeroRandom
+from ..slack.attach import attach_slack
 from .hub import HUB, TeamsHub, text_of
 
 TEAM = "TACME0001"
-TOKEN = "xoxb-acme-0000-SECRETTOKENAAAA"
-SECRET = "hub-signing-secret-0123456789"
 
 
 class SlackTeamsTests(SynchronousTestCase):
     def setUp(self) -> None:
-        self.hub = hub = TeamsHub(
+        self.hub = TeamsHub(
             extra_tenants=(TenantConfig("acme.test", "slack", TEAM, "unused.crt", "unused.key"),)
         )
-        workspace = Workspace(
-            team_id=TEAM,
-            team_name="Acme",
-            domain="acme",
-            app_id="A0NEXTPLANE",
-            bot_id=f"B{TEAM}",
-            bot_user_id=f"U{TEAM}",
-        )
-        self.slack_sim = SlackSimulator(hub.clock, workspace, base_url="https://slack.test")
-        self.slack_sim.events = EventSender(hub.hub_http, hub.clock, SECRET, HUB, workspace)
-        self.john = workspace.add_user("john", "john@acme.test", "John Smith")
-        workspace.add_token(TOKEN, frozenset(SCOPES))
-        slack_http = StubTreq(SlackCloud(self.slack_sim))
-        hub.http_clients.append(slack_http)
-        section = Section(
-            {
-                "signing_secret": SECRET,
-                "api_base_url": "https://slack.test/api/",
-                "file_hosts": [],
-                "workspaces": {TEAM: {"bot_token": TOKEN}},
-            },
-            "connectors.slack",
-            {},
-        )
-        self.slack = build_slack(
-            hub.context, parse_slack(section), http=slack_http, rng=ZeroRandom()
-        )
-        hub.router.add_connector(self.slack)
-        hub.settle(self.slack.startService())
+        side = attach_slack(self.hub, HUB, TEAM, "acme", ("john", "john@acme.test", "John Smith"))
+        self.slack_sim, self.john, self.slack = side.sim, side.user, side.connector
 
     def tearDown(self) -> None:
         self.assertEqual(self.hub.sim.api.violations, [])

@@ -11,10 +11,13 @@ needs apart from its wire format.
   - L{cards}: the contact-request card model each platform renders.
   - L{directory}: platform users as hub addresses; contacts' profiles.
   - L{conversations}: contact pair <-> platform conversation; reply targets.
+  - L{targets}: one bot chat carrying many contacts (Teams, Webex): the
+    contact a user's message is for, and when to confirm it.
   - L{files}: signed, expiring file links, streamed through the hub.
   - L{replay}: a bounded replay guard (webhook retries, one-time tokens).
   - L{service}: the connector's service (delivery and directory from the
-    hub's settings, stop, revocation, commands, refusals) and its build.
+    hub's settings, stop, revocation, commands, refusals) and its build
+    (L{service.platform_builder}).
 
 Each platform is an adapter on these (L{nextplane.connectors.slack});
 L{nextplane.testing.kit_platform} is a toy platform built from the kit alone.

@@ -220,6 +220,13 @@ class PlatformService(Service):
         """
         return self.webhook.resource()
 
+    def fetch_profile(self, requester: Address, address: Address) -> Deferred[Any]:
+        """
+        The platform's users' profiles are their stored user records (the
+        router's); a connector that can fetch more overrides this.
+        """
+        return succeed(None)
+
 
 def mount(context: ConnectorContext, segment: str, connector: PlatformService) -> None:
     """
@@ -259,8 +266,9 @@ def build_platform(
 
 def platform_builder(factory: Callable[..., P], segment: str) -> Callable[..., P]:
     """
-    The C{build(context, config, *, http=None, rng=None)} of a platform
-    connector: L{build_platform} with C{config.max_connections}.
+    A platform connector's C{build(context, config, *, http=None,
+    rng=None)}: L{build_platform} with C{factory}, mounted at
+    C{/segment/}, its pool as large as the section's C{max_connections}.
     """
 
     def build(
@@ -280,6 +288,10 @@ def platform_builder(factory: Callable[..., P], segment: str) -> Callable[..., P
             rng=rng,
         )
 
+    build.__doc__ = (
+        f"Build the connector for every tenant of its platform and mount its "
+        f"endpoints at C{{/{segment}/}}."
+    )
     return build
 
 

@@ -50,7 +50,6 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from ...interfaces import IConnector
-from ...model.address import Address
 from ...model.events import Event, Presence, Typing, TypingState
 from ..platform.conversations import Conversations
 from ..platform.files import FileLinks, derive_key
@@ -184,12 +183,6 @@ class TeamsConnector(PlatformService):
             "queued": len(self.delivery),
             "late_failures": self.delivery.late_failures,
         }
-
-    def fetch_profile(self, requester: Address, address: Address) -> Deferred[Any]:
-        """
-        Teams users' profiles are their stored user records (the router's).
-        """
-        return succeed(None)
 
     # -- outbound ----------------------------------------------------------
 

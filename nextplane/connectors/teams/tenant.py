@@ -17,20 +17,18 @@ told how to get it installed.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
 from typing import Any
 
 from cachetools import LRUCache
-from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from ...interfaces import IStore
 from ...model.address import Address, ChatSessionId
 from ...storage.records import UserRecord
 from ..platform.cards import ContactLine
-from ..platform.conversations import ReplyTargets
 from ..platform.delivery import Delivery
 from ..platform.directory import Directory
+from ..platform.targets import ChatTargets
 from .activity import ChannelAccount, ConversationReference
 from .api import (
     conversation_members,
@@ -53,37 +51,8 @@ log = Logger()
 PLATFORM = "teams"
 
 
-class ActiveTargets(ReplyTargets):
-    """
-    The kit's L{ReplyTargets}, also counting the contacts active in each
-    chat lately (a send then confirms its target).
-    """
-
-    def __init__(self, clock: IReactorTime, window: float = 1800.0) -> None:
-        super().__init__()
-        self._clock = clock
-        self._window = window
-        self._seen: LRUCache[Hashable, dict[str, float]] = LRUCache(100_000)
-
-    def posted(self, conversation: Hashable, native_id: str, contact: Address) -> None:
-        """
-        As the kit's, noting C{contact} active now.
-        """
-        super().posted(conversation, native_id, contact)
-        seen = self._seen.get(conversation)
-        if seen is None:
-            seen = self._seen[conversation] = {}
-        now = self._clock.seconds()
-        seen[contact.key] = now
-        for key in [k for k, t in seen.items() if t < now - self._window]:
-            del seen[key]
-
-    def active(self, conversation: Hashable) -> int:
-        """
-        How many contacts were active in C{conversation} lately.
-        """
-        now = self._clock.seconds()
-        return sum(1 for t in self._seen.get(conversation, {}).values() if t >= now - self._window)
+#: The kit's reply targets, shared with Webex (the same model).
+ActiveTargets = ChatTargets
 
 
 class TeamsTenant:

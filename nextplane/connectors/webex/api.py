@@ -57,9 +57,12 @@ __all__ = [
     "get_file",
     "get_me",
     "get_message",
+    "get_person",
+    "list_memberships",
     "list_webhooks",
     "parse_attachment_action",
     "parse_membership",
+    "parse_memberships",
     "parse_message",
     "parse_person",
     "parse_room",
@@ -140,11 +143,28 @@ def get_me() -> ApiRequest:
     return ApiRequest("GET", "/people/me")
 
 
+def get_person(person_id: str) -> ApiRequest:
+    """
+    C{GET /people/{id}}: a person's e-mail and name (answer: L{parse_person}).
+    """
+    return ApiRequest("GET", f"/people/{_id(person_id)}")
+
+
 def create_room(title: str) -> ApiRequest:
     """
     C{POST /rooms}: a group space for one contact, titled with its name.
     """
     return ApiRequest("POST", "/rooms", body={"title": title}, idempotent=False)
+
+
+def list_memberships(room_id: str) -> ApiRequest:
+    """
+    C{GET /memberships?roomId=...}: a space's members (answer:
+    L{parse_memberships}).
+    """
+    if not room_id:
+        raise ValueError("empty id")
+    return ApiRequest("GET", "/memberships", query=(("roomId", room_id),))
 
 
 def create_membership(
@@ -603,6 +623,18 @@ def parse_webhook(body: bytes | Mapping[str, Any]) -> Webhook:
         status="status",
         secret="secret",  # noqa: S106 - the JSON key, not a secret
     )
+
+
+def parse_memberships(body: bytes) -> Sequence[Membership]:
+    """
+    Read a C{GET /memberships} page (C{items}); malformed items are skipped.
+    """
+    items = _document(body).get("items")
+    return [
+        parse_membership(item)
+        for item in (items if isinstance(items, list) else [])
+        if isinstance(item, dict) and _str(item, "id")
+    ]
 
 
 def parse_webhooks(body: bytes) -> Sequence[Webhook]:

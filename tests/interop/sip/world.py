@@ -285,3 +285,44 @@ class SipWorld:
             ) from failure.value
 
         return d.addErrback(explain)
+
+
+@defer.inlineCallbacks
+def platform_hub_behind_kamailio(
+    testcase: Any, env: InteropEnvironment, hub: Any, hub_domain: str, remote_domain: str
+) -> Any:
+    """
+    Start a platform test hub (Teams, Webex: C{address}, C{cert},
+    C{connectors}, C{start}) for C{hub_domain} with the SIP connector, and
+    Kamailio for C{remote_domain} federating with it over mutual TLS (SRV
+    and A records for both). @return: Kamailio's address.
+    """
+    kamailio_address = next(env.addresses)
+    hub.cert = issue_certificate(env, hub_domain, hub.address)
+    remote_cert = issue_certificate(env, remote_domain, kamailio_address)
+    for domain, address in ((hub_domain, hub.address), (remote_domain, kamailio_address)):
+        env.zone.add_srv(f"_sipfederationtls._tcp.{domain}", f"sip.{domain}", 5061)
+        env.zone.add_a(f"sip.{domain}", address)
+    hub.connectors["sip"] = {
+        "listen": f"tcp:5061:interface={hub.address}",
+        "via_host": hub.address,
+        "via_port": 5061,
+        "system_ca": False,
+        "connect_timeout": 10,
+    }
+    yield hub.start(testcase)
+    kamailio = yield start_kamailio(
+        env.reactor,
+        KamailioOptions(
+            domain=remote_domain,
+            address=kamailio_address,
+            cert=remote_cert,
+            ca=env.ca.cert,
+            hub_domain=hub_domain,
+            hub_address=hub.address,
+            uas_port=UAS_PORT,
+        ),
+        env.directory / "kamailio",
+    )
+    testcase.addCleanup(kamailio.stop)
+    return kamailio_address

@@ -40,6 +40,9 @@ class TeamsHub(PlatformHub):
     @ivar channel: Posts tom's activities to the hub.
     """
 
+    platform = "teams"
+    registry = REGISTRY
+
     def __init__(
         self, env: InteropEnvironment, connectors: dict[str, Any], domain: str = HUB_DOMAIN
     ) -> None:

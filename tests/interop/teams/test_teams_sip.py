@@ -17,9 +17,8 @@ from nextplane.storage.records import ContactDirection, ContactRecord, ContactSt
 from tests.interop.harness import sipp
 from tests.interop.harness.env import InteropEnvironment
 from tests.interop.harness.hub import poll
-from tests.interop.harness.kamailio import KamailioOptions, start_kamailio
 from tests.interop.harness.sipp import start_sipp
-from tests.interop.sip.world import UAS_PORT, issue_certificate
+from tests.interop.sip.world import UAS_PORT, platform_hub_behind_kamailio
 
 from .hub import TeamsHub
 
@@ -43,34 +42,9 @@ class TeamsKamailioTests(TestCase):
         """
         env = yield InteropEnvironment.create(self, programs=("kamailio", "sipp"))
         hub = TeamsHub(env, {}, domain=HUB_DOMAIN)
-        kamailio_address = next(env.addresses)
-        hub.cert = issue_certificate(env, HUB_DOMAIN, hub.address)
-        remote_cert = issue_certificate(env, REMOTE_DOMAIN, kamailio_address)
-        for domain, address in ((HUB_DOMAIN, hub.address), (REMOTE_DOMAIN, kamailio_address)):
-            env.zone.add_srv(f"_sipfederationtls._tcp.{domain}", f"sip.{domain}", 5061)
-            env.zone.add_a(f"sip.{domain}", address)
-        hub.connectors["sip"] = {
-            "listen": f"tcp:5061:interface={hub.address}",
-            "via_host": hub.address,
-            "via_port": 5061,
-            "system_ca": False,
-            "connect_timeout": 10,
-        }
-        yield hub.start(self)
-        kamailio = yield start_kamailio(
-            env.reactor,
-            KamailioOptions(
-                domain=REMOTE_DOMAIN,
-                address=kamailio_address,
-                cert=remote_cert,
-                ca=env.ca.cert,
-                hub_domain=HUB_DOMAIN,
-                hub_address=hub.address,
-                uas_port=UAS_PORT,
-            ),
-            env.directory / "kamailio",
+        kamailio_address = yield platform_hub_behind_kamailio(
+            self, env, hub, HUB_DOMAIN, REMOTE_DOMAIN
         )
-        self.addCleanup(kamailio.stop)
         now = datetime.now(UTC)
         tom = Address.parse(f"tom@{HUB_DOMAIN}")
         yield hub.channel.install(hub.tom)

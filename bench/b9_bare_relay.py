@@ -1,0 +1,187 @@
+"""
+The bare relay of B9: the ceiling of this stack for Webex <-> XMPP s2s.
+
+The same I/O as the hub's Webex paths, nothing else:
+
+  - C{POST /webex/events}: C{X-Spark-Signature} checked (HMAC-SHA1,
+    constant time), the envelope parsed, answered 200; for a message not
+    the bot's, one C{GET /messages/{id}} with the bot token, then a
+    C{<message>} written on one authenticated s2s stream to the sink.
+  - s2s in (nextplane's own L{S2SService}: STARTTLS, SASL EXTERNAL, XML):
+    each C{<message>} with a body is POSTed to C{/messages} (C{toPersonId},
+    markdown and text) over treq with a persistent pool.
+
+No routing, policy, storage, pacing, dedupe or retries: people come from a
+JSON file (C{person id -> [owner, contact]}).
+
+    python -m bench.b9_bare_relay --port P --s2s-port Q --config CONFIG.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import json
+import sys
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import quote
+from xml.sax.saxutils import escape, quoteattr
+
+from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.internet.endpoints import TCP4ServerEndpoint
+from twisted.names.resolve import ResolverChain
+from twisted.web.resource import Resource
+from twisted.web.server import Site
+from twisted.words.xish import domish
+
+from bench.xmpp_sink import S2SInitiator
+from nextplane.connectors.xmpp.s2s import S2SService, S2SSettings
+from nextplane.connectors.xmpp.tls import TenantTLS
+from nextplane.devcerts import CertPaths
+
+__all__ = ["EventsResource", "main"]
+
+
+def _client(reactor: Any) -> Any:
+    from treq.client import HTTPClient
+    from twisted.web.client import Agent, HTTPConnectionPool
+
+    pool = HTTPConnectionPool(reactor, persistent=True)
+    pool.maxPersistentPerHost = 32  # as the hub's Webex connector
+    return HTTPClient(Agent(reactor, pool=pool, connectTimeout=10))
+
+
+class EventsResource(Resource):
+    """
+    C{POST /webex/events}; see the module docstring.
+    """
+
+    isLeaf = True
+
+    def __init__(self, reactor: Any, config: dict[str, Any], stream: S2SInitiator) -> None:
+        super().__init__()
+        self._key = config["secret"].encode()
+        self._bot = config["bot_id"]
+        self._people: dict[str, list[str]] = config["people"]
+        self._base = config["base_url"].rstrip("/")
+        self._headers = {"Authorization": f"Bearer {config['bot_token']}"}
+        self._http = _client(reactor)
+        self._stream = stream
+        self.refused = 0
+
+    def render_POST(self, request: Any) -> bytes:
+        body = request.content.read()
+        given = (request.getHeader(b"x-spark-signature") or b"").decode("latin-1")
+        expected = hmac.new(self._key, body, hashlib.sha1).hexdigest()
+        if not hmac.compare_digest(given, expected):
+            self.refused += 1
+            request.setResponseCode(401)
+            return b""
+        envelope = json.loads(body)
+        data = envelope.get("data", {})
+        if envelope.get("resource") == "messages" and envelope.get("event") == "created":
+            if envelope.get("actorId") != self._bot and data.get("personId") in self._people:
+                self._relay(data["id"], self._people[data["personId"]])
+        return b"{}"
+
+    def _relay(self, message_id: str, pair: list[str]) -> None:
+        url = f"{self._base}/messages/{quote(message_id, safe='')}"
+        d = self._http.get(url, headers=self._headers)
+        d.addCallback(lambda response: response.json())
+
+        def write(message: dict[str, Any]) -> None:
+            owner, contact = pair
+            self._stream.send(
+                f"<message from={quoteattr(owner)} to={quoteattr(contact)} type='chat' "
+                f"id={quoteattr(message_id)}><body>{escape(message.get('text', ''))}</body>"
+                "</message>".encode()
+            )
+
+        d.addCallback(write)
+        d.addErrback(lambda failure: None)
+
+
+class _QuietSite(Site):
+    noisy = False
+
+    def log(self, request: Any) -> None:
+        pass
+
+
+class Outbound:
+    """
+    s2s in, C{POST /messages} out.
+    """
+
+    def __init__(self, reactor: Any, config: dict[str, Any]) -> None:
+        self.http = _client(reactor)
+        self.headers = {"Authorization": f"Bearer {config['bot_token']}"}
+        self.url = config["base_url"].rstrip("/") + "/messages"
+        self.by_owner = {pair[0]: person for person, pair in config["people"].items()}
+        self.s2s = S2SService(
+            domains={config["domain"]: TenantTLS(config["certificate"], config["private_key"])},
+            ca_paths=[config["ca_certificate"]],
+            resolver=cast(Any, ResolverChain([])),
+            reactor=reactor,
+            on_stanza=self.stanza,
+            settings=S2SSettings(require_certificates=True),
+        )
+
+    def stanza(self, element: domish.Element) -> None:
+        body = next((c for c in element.elements() if c.name == "body"), None)
+        if element.name != "message" or body is None:
+            return
+        person = self.by_owner.get((element.getAttribute("to") or "").partition("/")[0])
+        if person is None:
+            return
+        sender = element.getAttribute("from") or ""
+        message = {
+            "toPersonId": person,
+            "markdown": f"**{sender}**: {body}",
+            "text": f"{sender}: {body}",
+        }
+        d = self.http.post(self.url, json=message, headers=self.headers)
+        d.addCallback(lambda response: response.content())
+        d.addErrback(lambda failure: None)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.b9_bare_relay")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--s2s-port", type=int, required=True)
+    parser.add_argument("--config", required=True)
+    args = parser.parse_args(argv)
+    from twisted.internet import reactor
+
+    config = json.loads(Path(args.config).read_text())
+    cert = CertPaths(Path(config["certificate"]), Path(config["private_key"]), None)
+    ca = CertPaths(Path(config["ca_certificate"]), Path(config["ca_certificate"]), None)
+    stream = S2SInitiator(config["domain"], config["remote"], cert, ca)
+    host, _, port = config["sink"].rpartition(":")
+
+    async def start() -> None:
+        await stream.connect(reactor, host, int(port))
+        outbound = Outbound(reactor, config)
+        endpoint = TCP4ServerEndpoint(reactor, args.s2s_port, interface="127.0.0.1")
+        await endpoint.listen(outbound.s2s.listen_factory())
+        root = Resource()
+        webex = Resource()
+        root.putChild(b"webex", webex)
+        webex.putChild(b"events", EventsResource(reactor, config, stream))
+        reactor.listenTCP(args.port, _QuietSite(root), interface="127.0.0.1")  # type: ignore[attr-defined,arg-type]
+        print("ready", flush=True)
+
+    def failed(failure: Any) -> None:
+        print(f"failed: {failure.getErrorMessage()}", flush=True)
+        reactor.stop()  # type: ignore[attr-defined]
+
+    started: Deferred[None] = ensureDeferred(start())
+    started.addErrback(failed)
+    reactor.run()  # type: ignore[attr-defined]
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

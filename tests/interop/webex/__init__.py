@@ -1,0 +1,1 @@
+"""Webex end to end inside the interop network namespace."""
