@@ -47,7 +47,7 @@ from zope.interface import implementer
 
 from .config import TenantConfig
 from .contacts import ContactBook
-from .interfaces import DeliveryFailed, IConnector, IEventSink, IProfileSource, IStore, Queued
+from .interfaces import DeliveryFailed, IConnector, IEventSink, IStore, Queued
 from .locate import FederationLocator
 from .model.address import Address, ChatSessionId
 from .model.events import Category, Event, Presence
@@ -56,6 +56,7 @@ from .notices import delivery_error
 from .ordering import KeyedSerializer
 from .policy import LocalSide, Refusal, decide, pattern_matches
 from .presence import PresenceBook
+from .profiles import ProfileLookup
 from .storage.records import Decision, MetadataRecord, WorkRecord, WorkState
 from .work import WorkLog
 
@@ -64,8 +65,6 @@ __all__ = ["Outcome", "RevocationLike", "Router", "revocation_reason"]
 log = Logger()
 
 _SESSION_CACHE_LIMIT = 50_000
-_PROFILE_TTL = 3600.0
-_PROFILE_MISS_TTL = 300.0
 
 
 @frozen
@@ -185,7 +184,7 @@ class Router:
         # Deliveries under way, so a revocation can drop them at once.
         self._in_flight: dict[Deferred[Any], Event] = {}
         self._revoked: dict[Deferred[Any], str] = {}
-        self._profiles: dict[str, tuple[float, Profile | None]] = {}
+        self._profiles = ProfileLookup(store, clock, locator, self.tenant_for, self._connectors)
         self.work = work if work is not None else WorkLog(store, clock)
         self.contacts = (
             contacts
@@ -377,33 +376,7 @@ class Router:
         @param requester: The hub user asking (the XMPP request comes from
             them).
         """
-        return Deferred.fromCoroutine(self._profile_of(requester, address))
-
-    async def _profile_of(self, requester: Address, address: Address) -> Profile | None:
-        now = self._clock.seconds()
-        cached = self._profiles.get(address.key)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        profile: Profile | None = None
-        try:
-            if self.tenant_for(address) is not None:
-                user = await self._store.get_user(address)
-                if user is not None:
-                    profile = Profile(user.display_name or None, user.title, user.avatar_url)
-            else:
-                connector = self._connectors.get(await self._locator.locate(address.domain))
-                if connector is not None and IProfileSource.providedBy(connector):
-                    profile = await connector.fetch_profile(requester, address)
-        except DeliveryFailed:
-            profile = None  # unreachable domain: nothing to show
-        except Exception:
-            log.failure("looking up the profile of {address} failed", address=str(address))
-            profile = None
-        if len(self._profiles) >= _SESSION_CACHE_LIMIT:
-            self._profiles.clear()
-        ttl = _PROFILE_TTL if profile is not None else _PROFILE_MISS_TTL
-        self._profiles[address.key] = (now + ttl, profile)
-        return profile
+        return self._profiles.profile_of(requester, address)
 
     def revoke(self, revocation: RevocationLike) -> None:
         """

@@ -75,24 +75,22 @@ from .disco import answer_iq
 from .s2s import S2SService, S2SSettings
 from .stanzas import (
     NativeRef,
-    address_to_jid,
     apply_reaction,
     error_reply,
     event_to_stanzas,
     stanza_to_events,
 )
 from .stream import StreamLimits
-from .vcard import Profile, parse_vcard_result, vcard_request
+from .vcard import Profile
+from .vcard_queries import PROFILE_TIMEOUT, VCardQueries
 
-__all__ = ["ENTRY", "XmppConfig", "XmppConnector", "build", "parse_config"]
+__all__ = ["ENTRY", "PROFILE_TIMEOUT", "XmppConfig", "XmppConnector", "build", "parse_config"]
 
 log = Logger()
 
 #: The platform name under which XMPP stanza ids are kept in the store.
 PLATFORM = "xmpp"
 _REACTION_MEMORY = 10_000
-#: Seconds to wait for a remote vCard.
-PROFILE_TIMEOUT = 10.0
 #: Stanzas of one sender to one recipient waiting to be handled; beyond
 #: this many the next is refused with C{resource-constraint}.
 MAX_QUEUED_STANZAS = 1000
@@ -250,7 +248,7 @@ class XmppConnector(MultiService):
         self._s2s: S2SService | None = None
         self._lanes = KeyedSerializer(MAX_QUEUED_STANZAS)
         self._reactions: OrderedDict[tuple[str, str], frozenset[str]] = OrderedDict()
-        self._pending_iqs: dict[str, Deferred[Profile | None]] = {}
+        self._vcards = VCardQueries(clock)
         self._rules = DomainRuleCache(store, self._tenants, clock, self._enforce_policy)
         self.stanzas_in = 0
         self.stanzas_out = 0
@@ -404,7 +402,7 @@ class XmppConnector(MultiService):
             when it was answered at once.
         """
         self.stanzas_in += 1
-        if element.name == "iq" and self._iq_answered(element):
+        if element.name == "iq" and self._vcards.answered(element):
             # An answer to the hub's own request (a vCard) must not queue
             # behind the stanza whose handling is waiting for it.
             return None
@@ -436,33 +434,7 @@ class XmppConnector(MultiService):
         """
         if self._s2s is None or not self.running:
             return succeed(None)
-        stanza_id = new_event_id()
-        answer: Deferred[Profile | None] = Deferred()
-        self._pending_iqs[stanza_id] = answer
-
-        def give_up() -> None:
-            if self._pending_iqs.pop(stanza_id, None) is answer:
-                answer.callback(None)
-
-        timer = self._clock.callLater(PROFILE_TIMEOUT, give_up)
-
-        def settled(result: Profile | None) -> Profile | None:
-            if timer.active():
-                timer.cancel()
-            return result
-
-        request = vcard_request(address_to_jid(requester), address_to_jid(address), stanza_id)
-        self._s2s.send(request).addErrback(lambda f: give_up())
-        return answer.addCallback(settled)
-
-    def _iq_answered(self, element: Element) -> bool:
-        if element.getAttribute("type") not in ("result", "error"):
-            return False
-        waiting = self._pending_iqs.pop(element.getAttribute("id") or "", None)
-        if waiting is None:
-            return False
-        waiting.callback(parse_vcard_result(element))
-        return True
+        return self._vcards.ask(self._s2s.send, requester, address)
 
     async def _handle(
         self, element: Element, claiming: Deferred[WorkRecord | None] | None = None
