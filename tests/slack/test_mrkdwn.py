@@ -179,6 +179,15 @@ class ParseTests(SynchronousTestCase):
             ),
         )
 
+    def test_unknown_shortcode_keeps_its_colon(self) -> None:
+        """
+        An unknown shortcode stays text with both colons, so its closing
+        colon does not open the next shortcode (found by hypothesis).
+        """
+        self.assertEqual(
+            parse_mrkdwn(":unknown-emoji:a:smile:").plain_text(), ":unknown-emoji:a\U0001f604"
+        )
+
     def test_styled_emoji_with_underscores(self) -> None:
         """Underscores inside a shortcode do not end an italic span."""
         self.assertEqual(

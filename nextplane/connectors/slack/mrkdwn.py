@@ -259,11 +259,17 @@ def _tokenize(text: str, resolve_user: UserResolver | None, table: EmojiTable) -
                     if found is not None:
                         emoji = Emoji(found, name)
                         i = match.end(1) + 1
-            if emoji is None:
+            if emoji is not None:
+                tokens.append((_NODE, emoji, False, False))
+            elif match is not None:
+                # An unknown shortcode stays text, closing colon included,
+                # so that colon cannot open the next one (as Slack reads it).
+                end = match.end(1) + 1
+                tokens.extend((_LIT, ch, False, False) for ch in text[i:end])
+                i = end
+            else:
                 tokens.append((_LIT, ":", False, False))
                 i += 1
-            else:
-                tokens.append((_NODE, emoji, False, False))
         elif c in _STYLES:
             can_open, can_close = _flanks(text, i, c)
             tokens.append((_DELIM, c, can_open, can_close))
