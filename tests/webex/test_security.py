@@ -125,6 +125,30 @@ class AvailabilityTests(SynchronousTestCase):
         self.assertEqual(len(hub.xmpp.pending), 1)
         hub.xmpp.release()
 
+    def test_unfinished_told_after_restart(self) -> None:
+        """
+        A message still held by its destination when the hub went away:
+        after the restart its sender is told, in a thread on it, that it
+        was not delivered (by time, never content), and the record closed.
+        """
+        hub = connected()
+        hub.xmpp.hold = True
+        sent = hub.says(hub.john, "held secret")
+        again = WebexHub(store=hub.store, sim=hub.sim, clock=hub.clock)
+        counts = self.successResultOf(
+            again.router.work.recover(
+                {"webex": again.webex.tell_not_delivered}, again.router.work.now()
+            )
+        )
+        self.assertEqual(counts, {"told": 1, "failed": 0})
+        notice = hub.sim.state.room_messages(hub.direct(hub.john))[-1]
+        self.assertEqual((notice.person_id, notice.parent_id), (hub.bot.id, sent.id))
+        self.assertIn("was not delivered", notice.text or "")
+        self.assertNotIn("held secret", notice.text or "")
+        self.assertEqual(self.successResultOf(hub.store.unfinished_work()), [])
+        self.assertEqual(hub.sim.violations, [])
+        hub.xmpp.release()
+
     def test_disabled_webhooks_reenabled_at_start(self) -> None:
         """
         While the hub was down Webex disabled its webhooks (100 failures in

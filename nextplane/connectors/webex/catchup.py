@@ -29,11 +29,17 @@ from twisted.logger import Logger
 from ...interfaces import IStore
 from ...storage.records import WorkRecord
 from ...work import WorkLog
-from .api import Message, list_direct_messages, parse_messages
+from .api import (
+    Message,
+    OutgoingMessage,
+    create_message,
+    list_direct_messages,
+    parse_messages,
+)
 from .events import Envelope, MessageCreated
 from .rest import WebexRest
 
-__all__ = ["PER_SPACE", "SOURCE", "catch_up", "claim"]
+__all__ = ["PER_SPACE", "SOURCE", "catch_up", "claim", "not_delivered"]
 
 log = Logger()
 
@@ -62,7 +68,32 @@ def claim(work: WorkLog, envelope: Envelope) -> Deferred[WorkRecord | None]:
         work_id=envelope.data_id,
         sender=envelope.actor_id or "",
         conversation=str(getattr(item, "room_id", "") or ""),
+        # Only a message is ever told it was not delivered.
+        native_id=item.message_id if isinstance(item, MessageCreated) else "",
     )
+
+
+async def not_delivered(rest: WebexRest, record: WorkRecord) -> bool:
+    """
+    After a restart: tell the sender of unfinished C{record}, in a thread
+    on their message, that it was not delivered (by time, never content).
+
+    @return: Whether it was told (C{True} also for no message: nothing is owed).
+    """
+    if not record.native_id:
+        return True
+    if not record.conversation:
+        return False
+    sent = record.accepted_at.strftime("%H:%M:%S UTC on %Y-%m-%d")
+    text = (
+        f"Your message of {sent} was not delivered: the hub restarted before it was "
+        "passed on. Please send it again."
+    )
+    outgoing = OutgoingMessage(
+        room_id=record.conversation, markdown=text, text=text, parent_id=record.native_id
+    )
+    await rest.call(create_message(outgoing))
+    return True
 
 
 def _recent(message: Message, since: datetime) -> bool:
@@ -112,6 +143,7 @@ async def catch_up(
                     work_id=message.id,
                     sender=message.person_id or "",
                     conversation=message.room_id or "",
+                    native_id=message.id,
                 )
                 if record is None:
                     continue  # handled before the webhooks stopped

@@ -52,7 +52,7 @@ from ..platform.httpapi import HTTPClient, RetryPolicy
 from ..platform.service import Hub, PlatformService, platform_builder, platform_entry
 from ..platform.targets import ChatTargets
 from .api import get_me, parse_person
-from .catchup import catch_up, claim
+from .catchup import catch_up, claim, not_delivered
 from .config import WebexConfig, parse_config
 from .events import Envelope, MessageCreated
 from .inbound import WebexInbound
@@ -197,6 +197,13 @@ class WebexConnector(PlatformService):
             log.warn("Webex: no [web] public_url, so no webhooks: nothing from Webex is heard")
             return
         self.keeper = await keep_webhooks(self.rest.call, public_url, self._config.webhook_secret)
+
+    def tell_not_delivered(self, record: WorkRecord) -> Deferred[bool]:
+        """
+        After a restart: tell the sender of an unfinished work record, in
+        their direct space, that it was not delivered.
+        """
+        return Deferred.fromCoroutine(not_delivered(self.rest, record))
 
     def health(self) -> dict[str, Any]:
         """
