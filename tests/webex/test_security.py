@@ -31,6 +31,7 @@ class SignatureTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.hub = connected()
         # Capture a genuine delivery without letting it reach the hub.
+        self.sender = self.hub.sim.world.sender
         self.hub.sim.world.sender = None
         self.message = self.hub.sim.world.user_posts(
             self.hub.john.id, self.hub.direct(self.hub.john), text="secret plan"
@@ -89,6 +90,26 @@ class SignatureTests(SynchronousTestCase):
         self.assertEqual(len(self.sent()), 1)
         self.assertEqual(self.hub.webex.webhook.replays, 2)
 
+    def test_replay_after_restart_routed_once(self) -> None:
+        """
+        The claim is in the store: a new hub process on the same store
+        routes a replay of what the previous one routed not again (nor does
+        its catch-up), and the work record was closed as delivered.
+        """
+        raw, signature = self.hub.signed(self.body)
+        self.assertEqual(self.hub.post_raw(raw, signature), 200)
+        self.hub.advance(1)
+        self.assertEqual(len(self.sent()), 1)
+        self.successResultOf(self.hub.webex.stopService())
+        self.hub.sim.world.sender = self.sender
+        again = WebexHub(store=self.hub.store, sim=self.hub.sim, clock=self.hub.clock)
+        self.assertEqual(again.post_raw(raw, signature), 200)
+        again.advance(1)
+        self.assertEqual(again.xmpp.of_kind(TextMessage.kind), [])
+        self.assertEqual(again.webex.webhook.replays, 1)
+        self.assertEqual(self.successResultOf(again.webex.caught_up), 0)  # type: ignore[arg-type]
+        self.assertEqual(self.successResultOf(self.hub.store.unfinished_work()), [])
+
 
 class AvailabilityTests(SynchronousTestCase):
     def test_answered_while_destination_slow(self) -> None:
@@ -104,13 +125,36 @@ class AvailabilityTests(SynchronousTestCase):
         self.assertEqual(len(hub.xmpp.pending), 1)
         hub.xmpp.release()
 
+    def test_unfinished_told_after_restart(self) -> None:
+        """
+        A message still held by its destination when the hub went away:
+        after the restart its sender is told, in a thread on it, that it
+        was not delivered (by time, never content), and the record closed.
+        """
+        hub = connected()
+        hub.xmpp.hold = True
+        sent = hub.says(hub.john, "held secret")
+        again = WebexHub(store=hub.store, sim=hub.sim, clock=hub.clock)
+        counts = self.successResultOf(
+            again.router.work.recover(
+                {"webex": again.webex.tell_not_delivered}, again.router.work.now()
+            )
+        )
+        self.assertEqual(counts, {"told": 1, "failed": 0})
+        notice = hub.sim.state.room_messages(hub.direct(hub.john))[-1]
+        self.assertEqual((notice.person_id, notice.parent_id), (hub.bot.id, sent.id))
+        self.assertIn("was not delivered", notice.text or "")
+        self.assertNotIn("held secret", notice.text or "")
+        self.assertEqual(self.successResultOf(hub.store.unfinished_work()), [])
+        self.assertEqual(hub.sim.violations, [])
+        hub.xmpp.release()
+
     def test_disabled_webhooks_reenabled_at_start(self) -> None:
         """
         While the hub was down Webex disabled its webhooks (100 failures in
-        5 minutes); at the next start the hub re-enables them, and new
-        messages are heard again. Messages posted in between are lost: Webex
-        offers no replay of webhook deliveries, and a bot may not list a
-        direct space's messages, so they cannot be caught up.
+        5 minutes); at the next start the hub re-enables them, catches up
+        on the message posted in between (listing the direct space), once,
+        and new messages are heard again.
         """
         hub = connected()
         first = hub.webex
@@ -125,8 +169,17 @@ class AvailabilityTests(SynchronousTestCase):
         again = WebexHub(store=hub.store, sim=hub.sim, clock=hub.clock)
         self.assertEqual(len(again.webex.keeper.reenabled), 6)  # type: ignore[union-attr]
         self.assertEqual({h.status for h in hub.sim.state.webhooks.values()}, {"active"})
+        self.assertEqual(self.successResultOf(again.webex.caught_up), 1)  # type: ignore[arg-type]
+        caught = again.xmpp.of_kind(TextMessage.kind)
+        self.assertEqual([m.body.plain_text() for m in caught], ["lost"])  # type: ignore[attr-defined]
         again.says(again.john, "heard again")
-        self.assertEqual(len(again.xmpp.of_kind(TextMessage.kind)), 1)
+        self.assertEqual(len(again.xmpp.of_kind(TextMessage.kind)), 2)
+        # A third start catches up on nothing: the claims are in the store.
+        self.successResultOf(again.webex.stopService())
+        third = WebexHub(store=hub.store, sim=hub.sim, clock=hub.clock)
+        self.assertEqual(self.successResultOf(third.webex.caught_up), 0)  # type: ignore[arg-type]
+        self.assertEqual(third.xmpp.of_kind(TextMessage.kind), [])
+        self.assertEqual(hub.sim.violations, [])
 
 
 class LimitTests(SynchronousTestCase):

@@ -58,12 +58,14 @@ __all__ = [
     "get_me",
     "get_message",
     "get_person",
+    "list_direct_messages",
     "list_memberships",
     "list_webhooks",
     "parse_attachment_action",
     "parse_membership",
     "parse_memberships",
     "parse_message",
+    "parse_messages",
     "parse_person",
     "parse_room",
     "parse_webhook",
@@ -127,6 +129,28 @@ def get_message(message_id: str) -> ApiRequest:
     C{GET /messages/{id}}: a message's content (answer: L{parse_message}).
     """
     return ApiRequest("GET", f"/messages/{_id(message_id)}")
+
+
+def list_direct_messages(person_id: str) -> ApiRequest:
+    """
+    C{GET /messages/direct?personId=...}: the bot's 1:1 space with a
+    person, newest first (answer: L{parse_messages}).
+    """
+    if not person_id:
+        raise ValueError("empty id")
+    return ApiRequest("GET", "/messages/direct", query=(("personId", person_id),))
+
+
+def parse_messages(body: bytes) -> Sequence[Message]:
+    """
+    Read a page of messages (C{items}); malformed items are skipped.
+    """
+    items = _document(body).get("items")
+    return [
+        parse_message(item)
+        for item in (items if isinstance(items, list) else [])
+        if isinstance(item, dict) and _str(item, "id")
+    ]
 
 
 def get_attachment_action(action_id: str) -> ApiRequest:

@@ -34,6 +34,7 @@ Message content is never stored or logged.
 from __future__ import annotations
 
 import random
+from functools import partial
 from typing import Any
 
 from twisted.application.service import Service
@@ -44,13 +45,16 @@ from zope.interface import implementer
 from ...config import TenantConfig
 from ...interfaces import IConnector
 from ...model.events import Event, Presence, Typing
+from ...storage.records import WorkRecord
+from ...work import WorkLog
 from ..platform.files import FileLinks, derive_key
 from ..platform.httpapi import HTTPClient, RetryPolicy
 from ..platform.service import Hub, PlatformService, platform_builder, platform_entry
 from ..platform.targets import ChatTargets
 from .api import get_me, parse_person
+from .catchup import catch_up, claim, not_delivered
 from .config import WebexConfig, parse_config
-from .events import Envelope
+from .events import Envelope, MessageCreated
 from .inbound import WebexInbound
 from .outbound import WebexOutbound
 from .rest import WebexRest
@@ -95,6 +99,7 @@ class WebexConnector(PlatformService):
         """
         super().__init__(hub, "Webex", PLATFORM, config, http_pool)
         clock = hub.clock
+        self._store = hub.store
         self._config = config
         self._public_url = hub.public_url
         self._by_domain: dict[str, TenantConfig] = {
@@ -109,6 +114,8 @@ class WebexConnector(PlatformService):
             RetryPolicy(timeout=config.request_timeout),
             DeferredSemaphore(config.max_connections),
         )
+        # The claims are the dedupe, so a connector alone makes its own log.
+        self.work = hub.work if hub.work is not None else WorkLog(hub.store, clock)
         self.spaces = DirectSpaces(self.rest, hub.store, ChatTargets(clock))
         self.links = FileLinks(
             derive_key(config.webhook_secret, "webex file links"),
@@ -125,6 +132,7 @@ class WebexConnector(PlatformService):
             links=self.links,
             tenants=self._by_domain,
             store=hub.store,
+            work=self.work,
         )
         self.outbound = WebexOutbound(hub.store, self.directory, self.spaces)
         self.webhook = WebexWebhook(
@@ -133,13 +141,20 @@ class WebexConnector(PlatformService):
             self._received,
             self.links,
             self._open_file,
+            partial(claim, self.work),
         )
         self.keeper: KeepReport | None = None
+        #: Fires with how many messages the last start caught up.
+        self.caught_up: Deferred[int] | None = None
 
-    def _received(self, envelope: Envelope) -> None:
+    def _received(self, envelope: Envelope, work: WorkRecord) -> None:
         # One user's events in order; different users' in parallel.
         key = envelope.item.room_id if hasattr(envelope.item, "room_id") else None
-        self.delivery.receive(key or envelope.data_id, lambda: self.inbound.handle(envelope))
+        self.delivery.receive(key or envelope.data_id, lambda: self.inbound.handle(envelope, work))
+
+    def _missed(self, item: MessageCreated, work: WorkRecord) -> None:
+        # A caught-up message, in order with its space's deliveries.
+        self.delivery.receive(item.room_id, lambda: self.inbound.message(item, work))
 
     def _open_file(self, scope: str, file_id: str) -> Deferred[Any]:
         url = self.inbound.files.get(file_id)
@@ -158,6 +173,20 @@ class WebexConnector(PlatformService):
         me = parse_person(await self.rest.call(get_me()))
         self.inbound.me = me.id
         await self.public_url_changed(self._public_url)
+        if self.keeper is not None:
+            # In the background: a start does not wait for every space.
+            self.caught_up = Deferred.fromCoroutine(
+                catch_up(
+                    rest=self.rest,
+                    store=self._store,
+                    work=self.work,
+                    domains=sorted(self._by_domain),
+                    platform=PLATFORM,
+                    me=me.id,
+                    handle=self._missed,
+                )
+            )
+            self.caught_up.addErrback(lambda f: log.failure("Webex: catching up failed", f))
 
     async def public_url_changed(self, public_url: str | None) -> None:
         """
@@ -168,6 +197,13 @@ class WebexConnector(PlatformService):
             log.warn("Webex: no [web] public_url, so no webhooks: nothing from Webex is heard")
             return
         self.keeper = await keep_webhooks(self.rest.call, public_url, self._config.webhook_secret)
+
+    def tell_not_delivered(self, record: WorkRecord) -> Deferred[bool]:
+        """
+        After a restart: tell the sender of an unfinished work record, in
+        their direct space, that it was not delivered.
+        """
+        return Deferred.fromCoroutine(not_delivered(self.rest, record))
 
     def health(self) -> dict[str, Any]:
         """

@@ -1,6 +1,10 @@
 # -*- test-case-name: tests.webex.test_connector -*-
 """
-Verified, deduplicated webhook events to hub events.
+Verified, claimed webhook events to hub events.
+
+Each event comes with its work record (L{nextplane.work.WorkLog}, claimed
+before it got here, so a replay never arrives): a relayed message hands
+it to the router, which moves it along; any other event closes it here.
 
 Webhooks carry ids only: a message is fetched (C{GET /messages/{id}}), a
 card answer too (C{GET /attachment/actions/{id}}); neither is written
@@ -17,6 +21,7 @@ followed: its members' direct space is the new id.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from cachetools import LRUCache
 from twisted.logger import Logger
@@ -24,8 +29,9 @@ from twisted.logger import Logger
 from ...config import TenantConfig
 from ...interfaces import IEventSink, IStore
 from ...model.address import Address, InvalidAddress
-from ...model.events import FileShare, MessageRetract, TextMessage
-from ...storage.records import ContactState, UserRecord
+from ...model.events import Event, FileShare, MessageRetract, TextMessage
+from ...storage.records import ContactState, UserRecord, WorkRecord, WorkState
+from ...work import WorkLog
 from ..platform.commands import CommandAction, ContactCommands, help_text, parse_command_text
 from ..platform.directory import Directory
 from ..platform.files import FileLinks
@@ -83,8 +89,10 @@ class WebexInbound:
         links: FileLinks,
         tenants: Mapping[str, TenantConfig],
         store: IStore,
+        work: WorkLog,
     ) -> None:
         self._store = store
+        self._work = work
         self._sink = sink
         self._directory = directory
         self._spaces = spaces
@@ -96,17 +104,45 @@ class WebexInbound:
         self.files: LRUCache[str, str] = LRUCache(100_000)
         self._sent: LRUCache[str, tuple[Address, Address]] = LRUCache(100_000)
 
-    async def handle(self, envelope: Envelope) -> None:
+    async def handle(self, envelope: Envelope, work: WorkRecord | None = None) -> None:
         """
-        Handle one delivery (already verified and deduplicated).
+        Handle one delivery (already verified and claimed as C{work}).
         """
         item = envelope.item
         own = envelope.actor_id is not None and envelope.actor_id == self.me
         if own and not isinstance(item, RoomMigrated):
+            await self._work.move(work, WorkState.DELIVERED)
             return  # the bot's own doing (loop prevention); a migration is Webex's
         if isinstance(item, MessageCreated):
-            await self._message(item)
-        elif isinstance(item, MessageDeleted):
+            await self.message(item, work)
+            return
+        try:
+            await self._other(item)
+        finally:
+            await self._work.move(work, WorkState.DELIVERED)
+
+    async def message(self, item: MessageCreated, work: WorkRecord | None) -> None:
+        """
+        Handle a posted message claimed as C{work} (from a webhook or the
+        catch-up); C{work} goes to the router with it, or is closed here.
+        """
+        held = [work] if work is not None else []
+        try:
+            await self._message(item, held)
+        finally:
+            for record in held:  # the router never got it: nothing is owed
+                await self._work.move(record, WorkState.DELIVERED)
+
+    async def _route(self, event: Event, held: list[WorkRecord]) -> None:
+        # The first routed event of a message carries its work record.
+        route: Any = self._sink.route
+        if held:
+            await route(event, work=held.pop())
+        else:
+            await route(event)
+
+    async def _other(self, item: object) -> None:
+        if isinstance(item, MessageDeleted):
             await self._deleted(item)
         elif isinstance(item, CardActionCreated):
             await self._card(item)
@@ -139,7 +175,7 @@ class WebexInbound:
             display_name=person.display_name,
         )
 
-    async def _message(self, item: MessageCreated) -> None:
+    async def _message(self, item: MessageCreated, held: list[WorkRecord]) -> None:
         if item.person_id == self.me or item.room_type == "group" or item.person_id is None:
             return  # group spaces are not served: the bot hears only @mentions there
         message = parse_message(await self._spaces.rest.call(get_message(item.message_id)))
@@ -169,13 +205,14 @@ class WebexInbound:
         body = parse_html(message.html) if message.html else parse_markdown(source)
         if body.plain_text().strip():
             self._sent[message.id] = (user.address, contact)
-            await self._sink.route(
+            await self._route(
                 TextMessage(
                     sender=user.address, recipient=contact, body=body, message_id=message.id
-                )
+                ),
+                held,
             )
         for index, url in enumerate(message.files):
-            await self._file(user, contact, f"{message.id}-{index}", url)
+            await self._file(user, contact, f"{message.id}-{index}", url, held)
         if self._spaces.targets.ambiguous(key):
             await self._spaces.say(user, f"→ sent to {contact}", parent_id=message.parent_id)
 
@@ -189,15 +226,17 @@ class WebexInbound:
         ]
         return accepted[0] if len(accepted) == 1 else None
 
-    async def _file(self, user: UserRecord, contact: Address, file_id: str, url: str) -> None:
+    async def _file(
+        self, user: UserRecord, contact: Address, file_id: str, url: str, held: list[WorkRecord]
+    ) -> None:
         name = url.rstrip("/").rpartition("/")[2] or "file"
         link = self._links.make(user.tenant, file_id, name)
         if link is None:
             await self._spaces.say(user, "Files cannot be passed on: the hub has no public URL.")
             return
         self.files[file_id] = url
-        await self._sink.route(
-            FileShare(sender=user.address, recipient=contact, name=name, url=link)
+        await self._route(
+            FileShare(sender=user.address, recipient=contact, name=name, url=link), held
         )
 
     async def _command(self, user: UserRecord, text: str) -> bool:

@@ -8,8 +8,10 @@ public listener:
     else happens. A verified delivery is answered 200 at once and handled
     after the answer (Webex disables a webhook after 100 failures within 5
     minutes, so a slow destination must never fail the delivery).
-    Deliveries are deduplicated by C{resource:event:data.id} (webhooks carry
-    no timestamp, so a replay can only be recognised by its id).
+    Each delivery is claimed as a durable work record first
+    (L{nextplane.work.WorkLog}, ids only): webhooks carry no timestamp, so
+    a replay can only be recognised by its id, and the store remembers it
+    across restarts.
   - C{GET /files/<scope>/<file>/<expires>/<signature>/<name>}: the kit's
     signed, expiring file links, streamed from Webex with the bot token.
 """
@@ -20,24 +22,21 @@ from collections.abc import Callable
 from typing import Any
 
 from klein import Klein
-from twisted.internet.defer import Deferred, maybeDeferred, succeed
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
 
+from ...storage.records import WorkRecord
 from ..platform.files import FileLinks, pipe
-from ..platform.replay import ReplayGuard
 from .events import Envelope, EnvelopeError, parse_envelope
 from .signature import SIGNATURE_HEADER, SignatureError, WebhookVerifier
 
 __all__ = ["WebexWebhook"]
 
 log = Logger()
-
-#: How long delivery ids are remembered (Webex retries within minutes).
-REPLAY_WINDOW = 86400.0
 
 
 class WebexWebhook:
@@ -54,25 +53,25 @@ class WebexWebhook:
         self,
         verifier: WebhookVerifier,
         clock: IReactorTime,
-        on_event: Callable[[Envelope], None],
+        on_event: Callable[[Envelope, WorkRecord], None],
         links: FileLinks,
         open_file: Callable[[str, str], Deferred[Any]],
-        seen: Callable[[str], Deferred[bool]] | None = None,
+        claim: Callable[[Envelope], Deferred[WorkRecord | None]],
     ) -> None:
         """
-        @param on_event: Takes a verified, new delivery (after the answer).
+        @param on_event: Takes a verified, new delivery and its work record
+            (after the answer).
         @param open_file: Starts streaming file C{(scope, file id)}; fires
             with the response, or C{None} when there is no such file.
-        @param seen: Records a delivery's id and tells whether it was seen
-            before (the store's); by default a bounded memory of a day.
+        @param claim: Claims a delivery's work record in the store: fires
+            with it, or with C{None} when its id was claimed before.
         """
         self._verifier = verifier
         self._clock = clock
         self._on_event = on_event
         self._links = links
         self._open_file = open_file
-        guard = ReplayGuard(clock, REPLAY_WINDOW)
-        self._seen = seen or (lambda key: succeed(guard.seen(key)))
+        self._claim = claim
         self.refused: dict[str, int] = {}
         self.replays = 0
 
@@ -107,13 +106,13 @@ class WebexWebhook:
         return b"{}"
 
     def _later(self, envelope: Envelope) -> None:
-        def fresh(replayed: bool) -> None:
-            if replayed:
+        def fresh(record: WorkRecord | None) -> None:
+            if record is None:
                 self.replays += 1
                 return
-            self._on_event(envelope)
+            self._on_event(envelope, record)
 
-        d = maybeDeferred(self._seen, envelope.dedupe_key).addCallback(fresh)
+        d = maybeDeferred(self._claim, envelope).addCallback(fresh)
         d.addErrback(lambda f: log.failure("a Webex delivery was lost", f))
 
     @app.route("/files/<scope>/<file_id>/<expires>/<signature>/<name>", methods=["GET"])

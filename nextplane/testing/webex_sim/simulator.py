@@ -131,6 +131,7 @@ class WebexSimulator:
             ("GET", "/memberships"): self._list_memberships,
             ("POST", "/messages"): self._create_message,
             ("GET", "/messages"): self._list_messages,
+            ("GET", "/messages/direct"): self._list_direct,
             ("GET", "/messages/{messageId}"): self._get_message,
             ("PUT", "/messages/{messageId}"): self._edit_message,
             ("DELETE", "/messages/{messageId}"): self._delete_message,
@@ -322,6 +323,24 @@ class WebexSimulator:
     ) -> tuple[int, Any]:
         room = self.world.room(person, query.get("roomId"))
         items = list(reversed(self.state.room_messages(room.id)))[: int(query.get("max", 50))]
+        return 200, {"items": [self.world.message_json(m) for m in items]}
+
+    def _list_direct(
+        self, person: SimPerson, _p: Any, query: Mapping[str, str], _b: Any
+    ) -> tuple[int, Any]:
+        # The caller's 1:1 space with personId, newest first.
+        other = query.get("personId")
+        rooms = [
+            r.id
+            for r in self.state.rooms.values()
+            if r.type == "direct"
+            and self.state.membership(r.id, person.id) is not None
+            and other is not None
+            and self.state.membership(r.id, other) is not None
+        ]
+        if not rooms:
+            return 200, {"items": []}
+        items = reversed(self.state.room_messages(rooms[0]))
         return 200, {"items": [self.world.message_json(m) for m in items]}
 
     def _get_message(
