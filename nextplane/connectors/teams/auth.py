@@ -35,7 +35,7 @@ import jwt
 from attrs import frozen
 from twisted.internet.interfaces import IReactorTime
 
-from ..slack.api import HTTPClient, within
+from ..platform.httpapi import HTTPClient, within
 from .flight import SingleFlight
 
 __all__ = [

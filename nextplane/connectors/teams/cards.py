@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.teams.test_cards -*-
 """
-Adaptive Cards and Teams file cards the hub sends, as attachment JSON.
+Adaptive Cards and Teams file cards the hub sends to Teams, as attachment JSON.
 
 A Teams bot cannot post under another person's name or picture, so a
 contact's messages show the contact in a card header (picture and name)
@@ -15,21 +15,33 @@ or, in plain text mode, a bold name line (L{name_line}).
   - L{file_consent_card} / L{file_info_card}: the personal-scope file
     upload flow (C{bots-filesv4.md}); L{file_link_card} elsewhere.
 
-The input model here is small and local (L{Person}, L{ContactRequest},
-L{SharedFile}); the platform kit's card model will be adapted to it. Card
-text is written with the Adaptive Card markdown subset, escaped.
+The contact-request card and the person header are shared with Webex
+(L{nextplane.connectors.platform.adaptive}); this module adds what is
+Teams' own: the invoke response, message and file cards.
 """
 
 from __future__ import annotations
 
-import enum
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from attrs import field, frozen
 
-from ..xmpp.xhtml import safe_url
+from ...model.xhtml import safe_url
+from ..platform.adaptive import (
+    ACCEPT_VERB,
+    ADAPTIVE_CARD,
+    DECLINE_VERB,
+    ContactRequest,
+    Person,
+    RequestState,
+    adaptive_card,
+    card_attachment,
+    contact_request_content,
+    escape,
+    name_line,
+    person_header,
+)
 
 __all__ = [
     "ACCEPT_VERB",
@@ -51,70 +63,10 @@ __all__ = [
     "name_line",
 ]
 
-#: Content type of Adaptive Cards.
-ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
 #: Content type of the file consent card.
 FILE_CONSENT = "application/vnd.microsoft.teams.card.file.consent"
 #: Content type of the card that shows an uploaded file.
 FILE_INFO = "application/vnd.microsoft.teams.card.file.info"
-#: The C{Action.Execute} verbs of contact request cards.
-ACCEPT_VERB = "contact.accept"
-DECLINE_VERB = "contact.decline"
-#: Universal Actions (C{Action.Execute}) need schema 1.4 or later.
-_VERSION = "1.5"
-_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
-_MARKDOWN = re.compile(r"([\\`*_~\[\]()#>|<-])")
-
-
-class RequestState(enum.Enum):
-    """
-    Where a contact request stands.
-    """
-
-    PENDING = "pending"
-    ACCEPTED = "accepted"
-    DECLINED = "declined"
-    WITHDRAWN = "withdrawn"
-    EXPIRED = "expired"
-
-
-_STATE_TEXT: Mapping[RequestState, str] = {
-    RequestState.ACCEPTED: "✅ Accepted: you can now chat.",
-    RequestState.DECLINED: "Declined.",
-    RequestState.WITHDRAWN: "The request was withdrawn.",
-    RequestState.EXPIRED: "The request expired.",
-}
-
-
-@frozen
-class Person:
-    """
-    Someone shown on a card.
-
-    @ivar address: The hub address (C{alice@example.org}), shown under the name.
-    @ivar picture_url: An https URL of their picture, if known.
-    """
-
-    name: str
-    address: str | None = None
-    picture_url: str | None = None
-
-
-@frozen
-class ContactRequest:
-    """
-    A contact request shown to a Teams user.
-
-    @ivar request_id: Echoed back in the button data.
-    @ivar title: The card's title (e.g. "New contact request").
-    @ivar note: A message from the requester.
-    """
-
-    request_id: str
-    title: str
-    contact: Person
-    state: RequestState = RequestState.PENDING
-    note: str | None = field(default=None, repr=False)
 
 
 @frozen
@@ -132,121 +84,11 @@ class SharedFile:
     description: str | None = None
 
 
-def escape(text: str) -> str:
-    """
-    Escape Adaptive Card markdown.
-    """
-    return _MARKDOWN.sub(r"\\\1", text)
-
-
-def name_line(person: Person) -> str:
-    """
-    The bold name line that starts a contact's message in plain text mode.
-    """
-    return f"**{escape(person.name)}:** "
-
-
-def _card(
-    body: list[dict[str, Any]], actions: list[dict[str, Any]] | None = None
-) -> dict[str, Any]:
-    content: dict[str, Any] = {
-        "type": "AdaptiveCard",
-        "$schema": _SCHEMA,
-        "version": _VERSION,
-        "body": body,
-    }
-    if actions:
-        content["actions"] = actions
-    return content
-
-
-def _attachment(content: Mapping[str, Any]) -> dict[str, Any]:
-    return {"contentType": ADAPTIVE_CARD, "content": dict(content)}
-
-
-def card_attachment(content: Mapping[str, Any]) -> dict[str, Any]:
-    """
-    An Adaptive Card (content) as a message attachment.
-    """
-    return _attachment(content)
-
-
-def _header(person: Person, subtitle: str | None = None) -> dict[str, Any]:
-    texts: list[dict[str, Any]] = [
-        {"type": "TextBlock", "text": escape(person.name), "weight": "Bolder", "wrap": True}
-    ]
-    below = subtitle if subtitle is not None else person.address
-    if below:
-        texts.append(
-            {
-                "type": "TextBlock",
-                "text": escape(below),
-                "isSubtle": True,
-                "spacing": "None",
-                "size": "Small",
-                "wrap": True,
-            }
-        )
-    columns: list[dict[str, Any]] = []
-    picture = safe_url(person.picture_url)
-    if picture is not None and picture.startswith("https://"):
-        image = {
-            "type": "Image",
-            "url": picture,
-            "style": "Person",
-            "size": "Small",
-            "altText": person.name,
-        }
-        columns.append({"type": "Column", "width": "auto", "items": [image]})
-    columns.append({"type": "Column", "width": "stretch", "items": texts})
-    return {"type": "ColumnSet", "columns": columns}
-
-
-def contact_request_content(request: ContactRequest) -> dict[str, Any]:
-    """
-    The Adaptive Card (content only) for C{request} in its current state.
-    """
-    body: list[dict[str, Any]] = [
-        {
-            "type": "TextBlock",
-            "text": escape(request.title),
-            "size": "Medium",
-            "weight": "Bolder",
-            "wrap": True,
-        },
-        _header(request.contact),
-    ]
-    if request.note:
-        body.append({"type": "TextBlock", "text": escape(request.note), "wrap": True})
-    if request.state is not RequestState.PENDING:
-        body.append(
-            {
-                "type": "TextBlock",
-                "text": _STATE_TEXT[request.state],
-                "wrap": True,
-                "isSubtle": True,
-            }
-        )
-        return _card(body)
-    data = {"request": request.request_id}
-    actions = [
-        {
-            "type": "Action.Execute",
-            "title": "Accept",
-            "verb": ACCEPT_VERB,
-            "data": data,
-            "style": "positive",
-        },
-        {"type": "Action.Execute", "title": "Decline", "verb": DECLINE_VERB, "data": data},
-    ]
-    return _card(body, actions)
-
-
 def contact_request_card(request: ContactRequest) -> dict[str, Any]:
     """
     The contact request as a message attachment.
     """
-    return _attachment(contact_request_content(request))
+    return card_attachment(contact_request_content(request))
 
 
 def card_invoke_response(content: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -268,8 +110,8 @@ def message_card(sender: Person, markdown: str) -> dict[str, Any]:
     A contact's message under their picture and name; C{markdown} is the
     message already written in the card markdown subset.
     """
-    body = [_header(sender), {"type": "TextBlock", "text": markdown, "wrap": True}]
-    return _attachment(_card(body))
+    body = [person_header(sender), {"type": "TextBlock", "text": markdown, "wrap": True}]
+    return card_attachment(adaptive_card(body))
 
 
 def file_consent_card(shared: SharedFile) -> dict[str, Any]:
@@ -316,7 +158,7 @@ def file_link_card(shared: SharedFile, sender: Person | None = None) -> dict[str
     """
     body: list[dict[str, Any]] = []
     if sender is not None:
-        body.append(_header(sender))
+        body.append(person_header(sender))
     body.append(
         {"type": "TextBlock", "text": f"📎 {escape(shared.name)}", "weight": "Bolder", "wrap": True}
     )
@@ -327,4 +169,4 @@ def file_link_card(shared: SharedFile, sender: Person | None = None) -> dict[str
     link = safe_url(shared.link)
     if link is not None:
         actions.append({"type": "Action.OpenUrl", "title": "Download", "url": link})
-    return _attachment(_card(body, actions))
+    return card_attachment(adaptive_card(body, actions))

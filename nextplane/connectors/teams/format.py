@@ -56,7 +56,7 @@ from ...model.text import (
     Text,
     merge_texts,
 )
-from ..xmpp.xhtml import safe_url
+from ...model.xhtml import safe_url
 from .activity import MentionEntity
 
 __all__ = [

@@ -26,7 +26,7 @@ from typing import Any
 from attrs import field, frozen
 from twisted.internet.interfaces import IReactorTime
 
-from ..slack.api import HTTPClient, within
+from ..platform.httpapi import HTTPClient, within
 from .flight import SingleFlight
 
 __all__ = [

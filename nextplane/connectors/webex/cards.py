@@ -30,7 +30,7 @@ from typing import Any
 from attrs import frozen
 
 from ...model.text import Bold, RichText, Text
-from ..teams.cards import (
+from ..platform.adaptive import (
     ACCEPT_VERB,
     DECLINE_VERB,
     ContactRequest,

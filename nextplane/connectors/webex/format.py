@@ -53,7 +53,7 @@ from ...model.text import (
     Strike,
     Text,
 )
-from ..xmpp.xhtml import MAX_DEPTH, safe_url
+from ...model.xhtml import MAX_DEPTH, safe_url
 
 __all__ = ["MAX_DEPTH", "parse_html", "parse_markdown", "to_html", "to_markdown"]
 

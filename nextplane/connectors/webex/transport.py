@@ -13,7 +13,7 @@ from __future__ import annotations
 
 # The one treq client protocol; it lives in the platform kit once that is
 # merged (slack.api re-exports it there too).
-from ..slack.api import HTTPClient
+from ..platform.httpapi import HTTPClient
 from .api import BASE_URL, ApiRequest, api_error
 
 __all__ = ["RestClient"]
