@@ -20,26 +20,21 @@ from a JSON file (C{conversation id -> [owner, contact]}).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any, cast
 from urllib.parse import quote
 from xml.sax.saxutils import escape, quoteattr
 
 import jwt
-from twisted.internet.defer import Deferred, ensureDeferred
-from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.names.resolve import ResolverChain
 from twisted.web.resource import Resource
-from twisted.web.server import Site
 from twisted.words.xish import domish
 
+from bench.bare_two_way import run_bare_relay
 from bench.xmpp_sink import S2SInitiator
 from nextplane.connectors.xmpp.s2s import S2SService, S2SSettings
 from nextplane.connectors.xmpp.tls import TenantTLS
-from nextplane.devcerts import CertPaths
 
 __all__ = ["MessagesResource", "main"]
 
@@ -91,13 +86,6 @@ class MessagesResource(Resource):
             "</message>".encode()
         )
         return b""
-
-
-class _QuietSite(Site):
-    noisy = False
-
-    def log(self, request: Any) -> None:
-        pass
 
 
 class Outbound:
@@ -161,37 +149,13 @@ async def _token(reactor: Any, config: dict[str, Any]) -> str:
     return str((await response.json())["access_token"])
 
 
+async def _build(reactor: Any, config: dict[str, Any], stream: S2SInitiator) -> Any:
+    outbound = Outbound(reactor, config, await _token(reactor, config))
+    return outbound.s2s.listen_factory(), MessagesResource(config, stream)
+
+
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.b8_bare_relay")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--s2s-port", type=int, required=True)
-    parser.add_argument("--config", required=True)
-    args = parser.parse_args(argv)
-    from twisted.internet import reactor
-
-    config = json.loads(Path(args.config).read_text())
-    cert = CertPaths(Path(config["certificate"]), Path(config["private_key"]), None)
-    ca = CertPaths(Path(config["ca_certificate"]), Path(config["ca_certificate"]), None)
-    stream = S2SInitiator(config["domain"], config["remote"], cert, ca)
-    host, _, port = config["sink"].rpartition(":")
-
-    async def start() -> None:
-        await stream.connect(reactor, host, int(port))
-        outbound = Outbound(reactor, config, await _token(reactor, config))
-        endpoint = TCP4ServerEndpoint(reactor, args.s2s_port, interface="127.0.0.1")
-        await endpoint.listen(outbound.s2s.listen_factory())
-        site = _QuietSite(MessagesResource(config, stream))
-        reactor.listenTCP(args.port, site, interface="127.0.0.1")  # type: ignore[attr-defined,arg-type]
-        print("ready", flush=True)
-
-    def failed(failure: Any) -> None:
-        print(f"failed: {failure.getErrorMessage()}", flush=True)
-        reactor.stop()  # type: ignore[attr-defined]
-
-    started: Deferred[None] = ensureDeferred(start())
-    started.addErrback(failed)
-    reactor.run()  # type: ignore[attr-defined]
-    return 0
+    return run_bare_relay("python -m bench.b8_bare_relay", argv, _build)
 
 
 if __name__ == "__main__":

@@ -19,27 +19,22 @@ JSON file (C{person id -> [owner, contact]}).
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import hmac
 import json
 import sys
-from pathlib import Path
 from typing import Any, cast
 from urllib.parse import quote
 from xml.sax.saxutils import escape, quoteattr
 
-from twisted.internet.defer import Deferred, ensureDeferred
-from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.names.resolve import ResolverChain
 from twisted.web.resource import Resource
-from twisted.web.server import Site
 from twisted.words.xish import domish
 
+from bench.bare_two_way import run_bare_relay
 from bench.xmpp_sink import S2SInitiator
 from nextplane.connectors.xmpp.s2s import S2SService, S2SSettings
 from nextplane.connectors.xmpp.tls import TenantTLS
-from nextplane.devcerts import CertPaths
 
 __all__ = ["EventsResource", "main"]
 
@@ -103,13 +98,6 @@ class EventsResource(Resource):
         d.addErrback(lambda failure: None)
 
 
-class _QuietSite(Site):
-    noisy = False
-
-    def log(self, request: Any) -> None:
-        pass
-
-
 class Outbound:
     """
     s2s in, C{POST /messages} out.
@@ -147,40 +135,17 @@ class Outbound:
         d.addErrback(lambda failure: None)
 
 
+async def _build(reactor: Any, config: dict[str, Any], stream: S2SInitiator) -> Any:
+    outbound = Outbound(reactor, config)
+    root = Resource()
+    webex = Resource()
+    root.putChild(b"webex", webex)
+    webex.putChild(b"events", EventsResource(reactor, config, stream))
+    return outbound.s2s.listen_factory(), root
+
+
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.b9_bare_relay")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--s2s-port", type=int, required=True)
-    parser.add_argument("--config", required=True)
-    args = parser.parse_args(argv)
-    from twisted.internet import reactor
-
-    config = json.loads(Path(args.config).read_text())
-    cert = CertPaths(Path(config["certificate"]), Path(config["private_key"]), None)
-    ca = CertPaths(Path(config["ca_certificate"]), Path(config["ca_certificate"]), None)
-    stream = S2SInitiator(config["domain"], config["remote"], cert, ca)
-    host, _, port = config["sink"].rpartition(":")
-
-    async def start() -> None:
-        await stream.connect(reactor, host, int(port))
-        outbound = Outbound(reactor, config)
-        endpoint = TCP4ServerEndpoint(reactor, args.s2s_port, interface="127.0.0.1")
-        await endpoint.listen(outbound.s2s.listen_factory())
-        root = Resource()
-        webex = Resource()
-        root.putChild(b"webex", webex)
-        webex.putChild(b"events", EventsResource(reactor, config, stream))
-        reactor.listenTCP(args.port, _QuietSite(root), interface="127.0.0.1")  # type: ignore[attr-defined,arg-type]
-        print("ready", flush=True)
-
-    def failed(failure: Any) -> None:
-        print(f"failed: {failure.getErrorMessage()}", flush=True)
-        reactor.stop()  # type: ignore[attr-defined]
-
-    started: Deferred[None] = ensureDeferred(start())
-    started.addErrback(failed)
-    reactor.run()  # type: ignore[attr-defined]
-    return 0
+    return run_bare_relay("python -m bench.b9_bare_relay", argv, _build)
 
 
 if __name__ == "__main__":
