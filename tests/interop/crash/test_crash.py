@@ -17,6 +17,14 @@ then started again on the same database. Every message is accounted for
   - afterwards the marker is in none of the hub's files (database, -wal,
     -shm, log).
 
+Messages the hub never accepted are counted (C{unaccepted}) but owe
+nothing: a Slack event never acknowledged, a SIP C{MESSAGE} never answered
+2xx, an XMPP stanza Prosody wrote on the s2s stream that the hub never read
+before it died. The last kind is lost to its sender all the same: s2s has
+no acknowledgement unless the hub offers XEP-0198 (Prosody 0.12 asks for it
+on s2s and would then bounce what was not acknowledged); the figures show
+how many.
+
 Each test writes its figures to C{figures.json} in its directory and prints
 them on one line.
 """
