@@ -15,6 +15,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from nextplane.connectors.xmpp import inbound_work
 from nextplane.connectors.xmpp.connector import XmppConnector
+from nextplane.connectors.xmpp.inbound_acks import Intake
 from nextplane.interfaces import Queued
 from nextplane.storage.records import WorkRecord, WorkState
 
@@ -87,6 +88,36 @@ class InboundWorkTests(SynchronousTestCase):
         [receipt] = self.receipts()
         self.assertEqual(receipt.firstChildElement()["id"], "m1")
         self.assertEqual(self.records()[0].state, WorkState.DELIVERED)
+
+    def test_durable_once_claimed(self) -> None:
+        """
+        A chat message with a stanza id is durable (for stream management)
+        once its work record is claimed, while its delivery still waits; a
+        stanza without a record is durable once handled.
+        """
+        self.core.alpha.deliver = lambda event: Deferred()  # type: ignore[method-assign]
+        intake = self.connector.stanza_received(parse(MESSAGE))
+        assert isinstance(intake, Intake) and intake.durable is not None
+        self.assertTrue(self.successResultOf(intake.durable))
+        assert intake.handled is not None
+        self.assertNoResult(intake.handled)
+        [record] = self.records()
+        self.assertEqual(record.state, WorkState.ACCEPTED)
+        presence = self.connector.stanza_received(
+            parse("<presence from='paula@widget.test/phone' to='john@acme.test'/>")
+        )
+        self.assertEqual(presence, Intake(None, None))  # handled at once
+
+    def test_claim_failed_not_durable(self) -> None:
+        """
+        A claim that failed is not durable; the claim's own failure still
+        reaches whoever awaits it.
+        """
+        claiming: Deferred[WorkRecord | None] = Deferred()
+        durable = inbound_work.durable_once_claimed(claiming)
+        claiming.errback(RuntimeError("disk full"))
+        self.assertFalse(self.successResultOf(durable))
+        self.failureResultOf(claiming, RuntimeError)
 
     def test_not_delivered_notice(self) -> None:
         """After a restart the full JID gets a message error with the stanza id and the time."""

@@ -783,11 +783,15 @@ class FederationTests(SynchronousTestCase):
         f = Federation()
         self.successResultOf(f.send(f.peer, message()))
         inbound = f.hub_inbound()
-        f.outbound(f.peer, "peer.test", "hub.test").send_stanza(message("mallory@evil.test"))
+        spoofed = f.outbound(f.peer, "peer.test", "hub.test").send_stanza(
+            message("mallory@evil.test")
+        )
         f.net.flush()
         self.assertEqual(len(f.hub_received), 1)
         assert inbound.error is not None
         self.assertEqual(inbound.error.condition, "invalid-from")
+        # Never acknowledged (stream management): the sender is told.
+        self.failureResultOf(spoofed, DeliveryFailed)
         self.assertEqual(f.hub.inbound_streams(), [])
 
     def test_authenticated_size_limit(self) -> None:
@@ -800,7 +804,8 @@ class FederationTests(SynchronousTestCase):
         self.successResultOf(f.send(f.peer, message(body="x" * 15_000)))
         self.assertEqual(len(f.hub_received), 1)
         inbound = f.hub_inbound()
-        self.successResultOf(f.send(f.peer, message(body="x" * 25_000)))
+        # Never acknowledged (stream management): the sender is told.
+        self.failureResultOf(f.send(f.peer, message(body="x" * 25_000)), DeliveryFailed)
         assert inbound.error is not None
         self.assertEqual(inbound.error.condition, "policy-violation")
         self.assertEqual(len(f.hub_received), 1)

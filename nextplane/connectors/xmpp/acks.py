@@ -16,7 +16,9 @@ ambiguous failure), and a second copy would be a duplicate.
 
 L{AckQueue} only counts (sans-IO): the stream writes the elements built
 here and keeps the one acknowledgement request in flight (L{AckQueue.
-request_due}).
+request_due}). The receiving side (the hub acknowledging what a peer
+sends on its inbound streams) is L{nextplane.connectors.xmpp.inbound_acks};
+it builds its elements here too.
 """
 
 from __future__ import annotations
@@ -27,11 +29,17 @@ from collections import deque
 from twisted.internet.defer import Deferred
 from twisted.words.xish import domish
 
+from .namespaces import NS_STANZAS
+
 __all__ = [
     "NS_SM",
+    "WRAP",
     "AckQueue",
     "answer",
     "enable",
+    "enabled",
+    "failed",
+    "feature",
     "offered",
     "parse_h",
     "request",
@@ -40,7 +48,7 @@ __all__ = [
 #: XEP-0198 version 3; Prosody also offers C{urn:xmpp:sm:2}, not used.
 NS_SM = "urn:xmpp:sm:3"
 #: C{h} counts modulo 2^32 (XEP-0198 section 5).
-_WRAP = 2**32
+WRAP = 2**32
 
 
 class AckQueue:
@@ -88,12 +96,12 @@ class AckQueue:
 
         @raise ValueError: C{h} counts more stanzas than were sent.
         """
-        count = (h - self._acked) % _WRAP
+        count = (h - self._acked) % WRAP
         if count > len(self._waiting):
             raise ValueError(
                 f"acknowledged {count} stanzas, but {len(self._waiting)} were unconfirmed"
             )
-        self._acked = h % _WRAP
+        self._acked = h % WRAP
         self.requested = False
         for _ in range(count):
             d = self._waiting.popleft()
@@ -123,6 +131,23 @@ def enable() -> domish.Element:
     return domish.Element((NS_SM, "enable"))
 
 
+def feature() -> domish.Element:
+    """C{<sm/>} for C{<stream:features/>}: stream management is offered."""
+    return domish.Element((NS_SM, "sm"))
+
+
+def enabled() -> domish.Element:
+    """C{<enabled/>}, without resumption (no C{id}, no C{resume})."""
+    return domish.Element((NS_SM, "enabled"))
+
+
+def failed(condition: str) -> domish.Element:
+    """C{<failed/>} with a stanza error C{condition} (XEP-0198 section 3)."""
+    element = domish.Element((NS_SM, "failed"))
+    element.addElement((NS_STANZAS, condition))
+    return element
+
+
 def request() -> domish.Element:
     """C{<r/>}: ask the peer how many stanzas it handled."""
     return domish.Element((NS_SM, "r"))
@@ -131,7 +156,7 @@ def request() -> domish.Element:
 def answer(handled: int) -> domish.Element:
     """C{<a h='...'/>}: how many stanzas we handled on this stream."""
     element = domish.Element((NS_SM, "a"))
-    element["h"] = str(handled % _WRAP)
+    element["h"] = str(handled % WRAP)
     return element
 
 
@@ -142,6 +167,6 @@ def parse_h(element: domish.Element) -> int:
     @raise ValueError: Missing or not an unsigned 32-bit integer.
     """
     text = element.getAttribute("h") or ""
-    if not re.fullmatch(r"[0-9]{1,10}", text) or int(text) >= _WRAP:
+    if not re.fullmatch(r"[0-9]{1,10}", text) or int(text) >= WRAP:
         raise ValueError(f"bad h {text[:20]!r}")
     return int(text)

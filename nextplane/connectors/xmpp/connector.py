@@ -72,6 +72,7 @@ from ..federation.wiring import (
 from ..rules import DomainRuleCache
 from . import inbound_work
 from .disco import answer_iq
+from .inbound_acks import Intake, intake_of
 from .s2s import S2SService, S2SSettings
 from .stanzas import (
     NativeRef,
@@ -391,15 +392,16 @@ class XmppConnector(MultiService):
 
     # -- inbound ----------------------------------------------------------
 
-    def stanza_received(self, element: Element) -> Deferred[Any] | None:
+    def stanza_received(self, element: Element) -> Intake | None:
         """
         Handle a stanza from an authenticated remote stream (the s2s
         C{on_stanza} callback). Stanzas of one sender to one recipient are
         processed in arrival order.
 
-        @return: Fires when the stanza was handled (the s2s service stops
-            reading a stream with too many of these in flight), or C{None}
-            when it was answered at once.
+        @return: When the stanza is handled (the s2s service stops reading
+            a stream with too many of these in flight) and when that is
+            durable (a chat message: once its work record is claimed), or
+            C{None} when it was answered at once.
         """
         self.stanzas_in += 1
         if element.name == "iq" and self._vcards.answered(element):
@@ -422,9 +424,12 @@ class XmppConnector(MultiService):
             if reply is not None:
                 self._send_quietly(reply)
             return None
-        return handled.addErrback(
+        handled.addErrback(
             lambda f: log.failure("handling a {name} stanza failed", f, name=element.name)
         )
+        if claiming is None:
+            return intake_of(handled)
+        return Intake(handled, inbound_work.durable_once_claimed(claiming))
 
     def fetch_profile(self, requester: Address, address: Address) -> Deferred[Profile | None]:
         """

@@ -5,7 +5,8 @@ Work records for messages received over XMPP (L{nextplane.work}).
   - L{claim}: a received chat message with a stanza id claims the record
     C{full JID + stanza id} as soon as it is read; the same stanza sent
     again (a client's resend, a stream resumed after a restart) is then
-    routed once.
+    routed once. L{durable_once_claimed}: from then on a crash cannot
+    lose it, so stream management may acknowledge it.
   - L{receipt_when_settled}: the XEP-0184 receipt goes out only once every
     event of the stanza was delivered, also when a platform held one back
     for its rate limit.
@@ -21,6 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from twisted.internet.defer import Deferred, gatherResults
+from twisted.python.failure import Failure
 from twisted.words.xish.domish import Element
 
 from ...model.events import Category, Event, new_event_id
@@ -28,7 +30,13 @@ from ...storage.records import WorkRecord, WorkState
 from ...work import WorkLog
 from .replies import build_error
 
-__all__ = ["claim", "handled_once", "not_delivered", "receipt_when_settled"]
+__all__ = [
+    "claim",
+    "durable_once_claimed",
+    "handled_once",
+    "not_delivered",
+    "receipt_when_settled",
+]
 
 SOURCE = "xmpp"
 
@@ -60,6 +68,21 @@ def claim(work: WorkLog | None, element: Element) -> Deferred[WorkRecord | None]
         recipient=recipient,
         native_id=stanza_id,
     )
+
+
+def durable_once_claimed(claiming: Deferred[WorkRecord | None]) -> Deferred[bool]:
+    """
+    Fires with C{True} once C{claiming} wrote (or found) the work record,
+    C{False} if it failed. C{claiming}'s result is passed on untouched.
+    """
+    durable: Deferred[bool] = Deferred()
+
+    def claimed(result: object) -> object:
+        durable.callback(not isinstance(result, Failure))
+        return result
+
+    claiming.addBoth(claimed)
+    return durable
 
 
 async def handled_once(

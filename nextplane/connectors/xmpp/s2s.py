@@ -14,7 +14,7 @@ Usage (in the composition root / connector)::
         ca_paths=["/etc/ssl/certs/ca-certificates.crt"],
         resolver=createResolver(),
         reactor=reactor,
-        on_stanza=connector.stanza_received,      # domish.Element -> None
+        on_stanza=connector.stanza_received,      # domish.Element -> Intake
         policy_hook=policy.refusal_reason,        # (local, remote) -> str | None
         settings=S2SSettings(dialback_secret=b"...",
                              secure_domains=frozenset({"bank.test"}),
@@ -41,7 +41,10 @@ Inbound stanzas reach C{on_stanza} only after their C{from}/C{to} passed
 the checks against the stream's authenticated domain pairs; C{to} is
 always a hub domain. Exceptions raised by C{on_stanza} are logged and do
 not affect the stream. A stanza with a malformed C{to} is answered with a
-C{jid-malformed} error by the service itself.
+C{jid-malformed} error by the service itself. On streams whose sender
+enabled stream management (XEP-0198, after SASL EXTERNAL), a stanza is
+acknowledged once C{on_stanza}'s L{Intake} says it is durable (see
+L{nextplane.connectors.xmpp.inbound_acks}).
 
 C{ca_paths} should normally include the system bundle: with no trusted CA,
 EXTERNAL is never offered and every outbound stream fails the server
@@ -92,6 +95,7 @@ from twisted.words.xish import domish
 
 from nextplane.backpressure import Backpressure
 from nextplane.connectors.xmpp.dialback import DialbackKeys
+from nextplane.connectors.xmpp.inbound_acks import intake_of
 from nextplane.connectors.xmpp.pool import ConnectionPool, EndpointFactory, StreamOpener
 from nextplane.connectors.xmpp.resolve import ServerResolver
 from nextplane.connectors.xmpp.s2s_in import InboundStream
@@ -123,7 +127,8 @@ __all__ = ["PolicyHook", "S2SService", "S2SSettings", "StanzaHandler", "TenantTL
 #: C{remote_domain -> None} (allowed) or a reason to refuse it.
 #: C{(local hub domain, remote domain)} to a refusal reason, or C{None}.
 PolicyHook = Callable[[str, str], "str | None"]
-#: Receives every accepted inbound stanza.
+#: Receives every accepted inbound stanza; returns an L{Intake}, or a
+#: L{Deferred} firing once it was handled, or anything for "handled now".
 StanzaHandler = Callable[[domish.Element], object]
 
 _log = Logger(namespace="nextplane.xmpp.s2s")
@@ -473,12 +478,16 @@ class S2SService(Service):
         """
         return self._dialback_errors.get(remote, False)
 
-    def deliver(self, stanza: domish.Element, stream: InboundStream) -> None:
+    def deliver(self, stanza: domish.Element, stream: InboundStream) -> Deferred[bool] | None:
         """
         Pass an accepted inbound stanza on; a stream with too many stanzas
         still being handled is not read until they drain.
+
+        @return: When its handling is durable (L{Intake.durable}).
         """
-        self.backpressure.track(stream.transport, self._on_stanza(stanza))
+        intake = intake_of(self._on_stanza(stanza))
+        self.backpressure.track(stream.transport, intake.handled)
+        return intake.durable
 
     def bounce(self, stanza: domish.Element, condition: str, text: str, local: str) -> None:
         """

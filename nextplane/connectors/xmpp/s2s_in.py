@@ -19,6 +19,8 @@ State machine of one L{InboundStream} (L{InboundState})::
         authoritative server for our domains)
     OPEN --stanza--> from/to checked against the authenticated pairs ->
         InboundHost.deliver
+    OPEN (after SASL EXTERNAL) features: <sm/>; --<enable/>--> <enabled/>,
+        stanzas counted and acknowledged (XEP-0198, L{inbound_acks})
 
 Anything the peer does out of order ends the stream with the stream error
 RFC 6120 section 4.9.3 names: C{policy-violation} (no STARTTLS or a blocked
@@ -45,7 +47,8 @@ from twisted.internet.interfaces import IOpenSSLServerConnectionCreator, IReacto
 from twisted.python.failure import Failure
 from twisted.words.xish import domish
 
-from nextplane.connectors.xmpp import dialback
+from nextplane.connectors.xmpp import acks, dialback
+from nextplane.connectors.xmpp.inbound_acks import InboundStreamManagement
 from nextplane.connectors.xmpp.stream import (
     NS_CLIENT,
     NS_DIALBACK,
@@ -138,9 +141,13 @@ class InboundHost(Protocol):
         Whether C{remote} advertised dialback C{<errors/>}.
         """
 
-    def deliver(self, stanza: domish.Element, stream: InboundStream) -> None:
+    def deliver(self, stanza: domish.Element, stream: InboundStream) -> Deferred[bool] | None:
         """
         Hand over a stanza that passed the checks.
+
+        @return: Fires with C{True} once its handling is durable (C{False}:
+            it could not be made so); L{None}: durable already. See
+            L{nextplane.connectors.xmpp.inbound_acks.Intake}.
         """
 
     def bounce(self, stanza: domish.Element, condition: str, text: str, local: str) -> None:
@@ -249,6 +256,7 @@ class InboundStream(BaseStream):
     @ivar certificate: The peer's certificate check (after TLS).
     @ivar authenticated_pairs: C{(remote, local)} pairs allowed to send.
     @ivar sasl_domain: The domain authenticated by SASL EXTERNAL.
+    @ivar sm: Stream management (XEP-0198) as the receiving side.
     """
 
     def __init__(
@@ -276,6 +284,7 @@ class InboundStream(BaseStream):
         self._pending: set[tuple[str, str]] = set()
         self._requested_local: str | None = None
         self._refusal = refusal
+        self.sm = InboundStreamManagement(self.send_element, self.stream_error, self.__repr__)
 
     def __repr__(self) -> str:
         return (
@@ -312,7 +321,23 @@ class InboundStream(BaseStream):
     def stream_lost(self, reason: Failure | None) -> None:
         self.state = InboundState.CLOSED
         self._pending.clear()
+        self.sm.lost()
         self.host.inbound_lost(self)
+
+    def close(self) -> None:
+        if not (self.closing or self.disconnected):
+            self.sm.closing()
+        super().close()
+
+    def stream_error(self, error: StreamError) -> None:
+        if not (self.closing or self.disconnected):
+            # What was made safe before the error is not bounced.
+            self.sm.closing()
+        super().stream_error(error)
+
+    def peer_closed(self) -> None:
+        if not self.closing:
+            self.sm.closing()
 
     def negotiation_timed_out(self) -> None:
         if not self.authenticated_pairs:
@@ -368,6 +393,9 @@ class InboundStream(BaseStream):
                 self._offered_external = True
         if remote is None or not self.host.requires_certificate(remote):
             features.addChild(dialback.dialback_feature(errors=True))
+        if self.authenticated_pairs:
+            # Only authenticated streams (after SASL EXTERNAL's restart).
+            features.addChild(acks.feature())
         self.state = InboundState.OPEN if self.authenticated_pairs else InboundState.NEGOTIATING
         return features
 
@@ -391,6 +419,8 @@ class InboundStream(BaseStream):
             self._on_db_verify(element)
         elif uri == NS_SERVER and name in STANZA_NAMES:
             self._on_stanza(element)
+        elif uri == acks.NS_SM:
+            self.sm.element_received(element, bool(self.authenticated_pairs))
         elif uri == NS_CLIENT:
             raise StreamError("invalid-namespace", "jabber:client on a server stream")
         else:
@@ -628,8 +658,11 @@ class InboundStream(BaseStream):
         except StanzaRejected as rejected:
             assert self.local_domain is not None
             self.host.bounce(stanza, rejected.condition, rejected.text, self.local_domain)
+            self.sm.track(None)  # answered
             return
+        durable = None
         try:
-            self.host.deliver(stanza, self)
+            durable = self.host.deliver(stanza, self)
         except Exception:
             self.log.failure("Stanza handler failed; stream kept open")
+        self.sm.track(durable)
