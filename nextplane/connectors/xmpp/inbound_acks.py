@@ -19,14 +19,17 @@ L{Intake}): a chat message once its work record is claimed
 (L{nextplane.connectors.xmpp.inbound_work.claim}) or once it was refused
 or answered; any other stanza once handled. C{h} advances in stanza order
 (L{HandledCount}): a later stanza made safe first waits for the earlier
-ones, so C{h} never covers a stanza the hub could still lose. An C{<r/>}
-is answered once every stanza received before it is covered (Prosody keeps
-one request in flight and asks again only after sending more, so an
-answer that covered less would leave the rest unconfirmed until then); an
-unsolicited C{<a/>} goes out when the stream closes (XEP-0198 section 4).
-Resumption is not offered. A stanza whose work record could not be written
-ends the stream (C{internal-server-error}): the sender then bounces it and
-whatever followed, rather than the hub acknowledging past it.
+ones, so C{h} never covers a stanza the hub could still lose. Whenever
+C{h} advances, an unsolicited C{<a/>} follows in the next reactor turn (one per turn, however many
+stanzas it covers; XEP-0198 section 4 allows them). Waiting for Prosody's
+next C{<r/>} would leave stanzas the hub already recorded unconfirmed for
+a round trip, and Prosody would bounce them if the hub died meanwhile
+(its sender told "not delivered" of a message that arrives). An C{<r/>}
+is answered at once when every stanza is covered, else by that C{<a/>}.
+An C{<a/>} also goes out when the stream closes. Resumption is not offered. A
+stanza whose work record could not be written ends the stream
+(C{internal-server-error}): the sender then bounces it and whatever
+followed, rather than the hub acknowledging past it.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from collections.abc import Callable
 
 from attrs import frozen
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.words.xish import domish
 
@@ -102,8 +106,6 @@ class HandledCount:
         self._limit = limit
         #: Whether each stanza past C{h} is durable, oldest first.
         self._past_h: deque[bool] = deque()
-        #: How many of C{_past_h} an unanswered C{<r/>} waits for.
-        self._owed: int | None = None
 
     @property
     def h(self) -> int:
@@ -133,32 +135,18 @@ class HandledCount:
         The stanza at C{position} is durable; C{h} covers it once every
         earlier one is too.
 
-        @return: Whether an owed answer to C{<r/>} is now due.
+        @return: Whether C{h} advanced.
         """
         index = (position - self._h) % acks.WRAP
         if index >= len(self._past_h):
             return False  # already covered: a second report
         self._past_h[index] = True
+        advanced = False
         while self._past_h and self._past_h[0]:
             self._past_h.popleft()
             self._h = (self._h + 1) % acks.WRAP
-            if self._owed is not None:
-                self._owed -= 1
-        if self._owed is not None and self._owed <= 0:
-            self._owed = None
-            return True
-        return False
-
-    def requested(self) -> bool:
-        """
-        The peer sent C{<r/>}: whether to answer now (every stanza so far
-        is covered), else once L{done} says so.
-        """
-        if not self._past_h:
-            self._owed = None
-            return True
-        self._owed = len(self._past_h)
-        return False
+            advanced = True
+        return advanced
 
 
 class InboundStreamManagement:
@@ -171,18 +159,22 @@ class InboundStreamManagement:
 
     def __init__(
         self,
+        clock: IReactorTime,
         send: Callable[[domish.Element], object],
         fail: Callable[[StreamError], object],
         describe: Callable[[], str],
     ) -> None:
         """
+        @param clock: Schedules the unsolicited C{<a/>}.
         @param send: Writes an element to the stream.
         @param fail: Ends the stream with a stream error.
         @param describe: Names the stream, for logs.
         """
+        self._clock = clock
         self._send = send
         self._fail = fail
         self._describe = describe
+        self._ack_due: IDelayedCall | None = None
         self.count: HandledCount | None = None
 
     def element_received(self, element: domish.Element, authenticated: bool) -> None:
@@ -197,8 +189,11 @@ class InboundStreamManagement:
         if name == "enable":
             self._on_enable(authenticated)
         elif name == "r":
-            # Before <enable/>: ignored, as Prosody does.
-            if self.count is not None and self.count.requested():
+            # Before <enable/>: ignored, as Prosody does. With stanzas not
+            # yet covered, the <a/> that follows their covering answers
+            # (an answer now would only make a peer that asks again on
+            # each partial answer, as ours does, ask in a loop).
+            if self.count is not None and self.count.unconfirmed == 0:
                 self._send(acks.answer(self.count.h))
         elif name != "a":  # we never ask, but an <a/> is harmless
             raise StreamError("unsupported-stanza-type", f"unexpected stream management <{name}/>")
@@ -240,13 +235,19 @@ class InboundStreamManagement:
         if not ok:
             self._fail(StreamError("internal-server-error", "a stanza could not be recorded"))
             return
-        if count.done(position):
-            self._send(acks.answer(count.h))
+        if count.done(position) and self._ack_due is None:
+            self._ack_due = self._clock.callLater(0, self._acknowledge)
+
+    def _acknowledge(self) -> None:
+        self._ack_due = None
+        if self.count is not None:
+            self._send(acks.answer(self.count.h))
 
     def closing(self) -> None:
         """
         The stream is about to close: tell the peer what is covered.
         """
+        self._cancel_ack()
         if self.count is not None:
             self._send(acks.answer(self.count.h))
 
@@ -254,4 +255,10 @@ class InboundStreamManagement:
         """
         The connection is gone: stanzas still pending count no more.
         """
+        self._cancel_ack()
         self.count = None
+
+    def _cancel_ack(self) -> None:
+        if self._ack_due is not None and self._ack_due.active():
+            self._ack_due.cancel()
+        self._ack_due = None

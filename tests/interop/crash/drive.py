@@ -18,8 +18,9 @@ The three legs, message C{n} of each (see L{Burst} for who talks to whom):
     Arrives as a Slack post; told by a C{MESSAGE} saying "not delivered".
 
 Accepted means: Slack event acknowledged; SIP answered 2xx; XMPP stanza
-holding a work record in the hub's database (s2s has no acknowledgement;
-a stanza on the wire when the hub dies was never the hub's).
+holding a work record in the hub's database (a stanza on the wire when
+the hub dies was never the hub's; Prosody bounces it, as the hub never
+acknowledged it, XEP-0198).
 """
 
 from __future__ import annotations
@@ -99,6 +100,8 @@ class CrashRun:
         world.on_post = self._posted
         self._restarted: Deferred[None] | None = None
         self._warm: set[tuple[str, int]] = set()
+        #: The stanza error condition of each XMPP message bounced.
+        self._xmpp_errors: dict[int, str] = {}
         self._started = time.monotonic()
         #: Whether the kill came at its moment (not at the deadline).
         self.met = True
@@ -250,6 +253,16 @@ class CrashRun:
         records = await deferToThread(self.world.work_records)
         return {
             "legs": {name: leg.figures() for name, leg in self.legs.items()},
+            # Why Prosody bounced the XMPP messages the hub never accepted:
+            # recipient-unavailable (not acknowledged, XEP-0198) or
+            # remote-server-not-found / -timeout (no stream while down).
+            "xmpp_bounced": dict(
+                Counter(
+                    condition
+                    for n, condition in self._xmpp_errors.items()
+                    if n not in self.legs["xmpp"].accepted
+                )
+            ),
             "slack_events_retried": sum(
                 1 for d in self._events.sender.deliveries if len(d.attempts) > 1
             ),
@@ -310,6 +323,7 @@ class CrashRun:
                 if message.type == "error":
                     if number is not None:
                         xmpp.told.add(number)
+                        self._xmpp_errors[number] = message.error_condition or "?"
                     continue
                 slack.arrived(sequence("slack", message.body))
                 receipt = message.child(NS_RECEIPTS, "received")

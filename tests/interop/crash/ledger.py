@@ -15,9 +15,12 @@ L{Leg.figures} then sorts every message into one outcome:
     it, the hub had not recorded that yet); reported, not a failure;
   - duplicated: arrived more than once: must be 0;
   - lost: accepted, yet neither arrived nor told: must be 0;
-  - unaccepted: never accepted and never arrived: its sender saw no
-    success, so nothing is owed (Slack gave up retrying, SIP got an error
-    or no answer, an XMPP stanza the hub never read);
+  - unaccepted: never accepted, never arrived, never told: its sender
+    saw no success, so nothing is owed (Slack gave up retrying, SIP got an
+    error or no answer), yet for an XMPP stanza it means lost silently;
+  - told_unaccepted (a part of told): never accepted, and its sender was
+    told all the same (XMPP: Prosody bounced a stanza the hub had not
+    acknowledged, XEP-0198);
   - early_success: the sender was told of success (XMPP receipt, SIP 200)
     for a message that never arrived: must be 0.
 
@@ -130,6 +133,7 @@ class Leg:
             "duplicated": sum(1 for count in self.arrivals.values() if count > 1),
             "lost": len(owed - told),
             "unaccepted": len(self.sent - self.accepted - arrived - told),
+            "told_unaccepted": len(told - arrived - self.accepted),
             "early_success": len(self.succeeded - arrived),
             "strays": len(arrived - self.sent),
         }

@@ -44,6 +44,18 @@ class LegTests(SynchronousTestCase):
         self.assertEqual((figures["lost"], figures["unaccepted"]), (1, 1), figures)
         self.assertEqual(figures["duplicated"], 1)
 
+    def test_told_unaccepted(self) -> None:
+        """
+        A message told that the hub never accepted (bounced by its sender's
+        server) is told, not unaccepted, and counted apart.
+        """
+        leg = self.leg()
+        leg.accepted = {0, 1}
+        leg.told = {1, 4}
+        figures = leg.figures()
+        self.assertEqual((figures["told"], figures["told_unaccepted"]), (2, 1), figures)
+        self.assertEqual((figures["lost"], figures["unaccepted"]), (1, 3), figures)
+
     def test_early_success(self) -> None:
         """
         A success reported for a message that never arrived is counted.
