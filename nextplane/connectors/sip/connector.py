@@ -395,7 +395,9 @@ class SipConnector(MultiService):
         elif isinstance(event, ev.DeliveryError):
             # A message the hub answered 202 failed later: tell its sender in words.
             text = not_delivered_text(recipient=str(event.sender), reason=event.reason)
-            await self._messages.send_text(event.sender, event.recipient, RichText.plain(text), None)
+            await self._messages.send_text(
+                event.sender, event.recipient, RichText.plain(text), None
+            )
         elif isinstance(event, _NOT_CARRIED):
             raise DeliveryFailed(
                 "feature-not-implemented",

@@ -165,4 +165,3 @@ async def not_delivered(core: SipCore, record: WorkRecord) -> bool:
         )
         return False
     return 200 <= response.status < 300
-
