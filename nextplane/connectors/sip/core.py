@@ -258,7 +258,8 @@ class SipCore:
         Hand an inbound event to the router, with its work record if it
         has one (the router moves it along).
         """
-        routing = self.sink.route if work is None else partial(self.sink.route, work=work)
+        sink: Any = self.sink  # the router takes the record along (IEventSink does not say)
+        routing = sink.route if work is None else partial(sink.route, work=work)
         outcome: Outcome = await routing(event)
         return outcome
 

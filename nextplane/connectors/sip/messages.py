@@ -109,7 +109,7 @@ class ImMessages:
 
         async def route(work: WorkRecord | None) -> Outcome:
             native = f"{session.value}:{request.call_id}:{request.cseq.number}"
-            await self._core.store.map_message(text.message_id, PLATFORM, native, session)
+            await self._core.store.map_message(event.message_id, PLATFORM, native, session)
             return await self._core.route(text, work)
 
         return await self.inbound.once(request, text, session, route)
