@@ -11,7 +11,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from nextplane.connectors.platform.claims import acknowledged
+from nextplane.connectors.platform.claims import acknowledged, within
 from nextplane.storage.records import WorkRecord
 
 RECORD = WorkRecord(
@@ -60,3 +60,28 @@ class AcknowledgedTests(SynchronousTestCase):
         self.assertTrue(self.successResultOf(self.answer))
         self.claiming.callback(RECORD)
         self.assertEqual(self.taken, [RECORD])
+
+
+class WithinTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.d: Deferred[str] = Deferred()
+        self.waited = within(self.d, 2.0, self.clock, default="late")
+
+    def test_in_time(self) -> None:
+        """A result in time is the answer."""
+        self.d.callback("done")
+        self.assertEqual(self.successResultOf(self.waited), "done")
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_failure_in_time(self) -> None:
+        """A failure in time is the answer's."""
+        self.d.errback(OSError("broken"))
+        self.failureResultOf(self.waited, OSError)
+
+    def test_too_late(self) -> None:
+        """Past the timeout the answer is the default; the result stays C{d}'s."""
+        self.clock.advance(2.0)
+        self.assertEqual(self.successResultOf(self.waited), "late")
+        self.d.callback("done")
+        self.assertEqual(self.successResultOf(self.d), "done")

@@ -1,7 +1,8 @@
 # -*- test-case-name: tests.platform.test_claims -*-
 """
-Acknowledging a platform's webhook once the work record of what it
-delivered is durable (L{nextplane.work}), within the platform's budget.
+Answering a platform within its budget: L{within} waits for a result at
+most so long; L{acknowledged} answers a webhook once the work record of
+what it delivered is durable (L{nextplane.work}), within the budget.
 
 A platform that stops retrying once it got its answer must not be
 answered before the record is in the store, or a crash loses the message
@@ -12,7 +13,7 @@ resend what is being handled, so past the budget it is answered anyway.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
@@ -21,9 +22,42 @@ from twisted.python.failure import Failure
 
 from ...storage.records import WorkRecord
 
-__all__ = ["acknowledged"]
+__all__ = ["acknowledged", "within"]
+
+T = TypeVar("T")
 
 log = Logger()
+
+
+def within(
+    d: Deferred[T], timeout: float, clock: IReactorTime, default: Any = None
+) -> Deferred[Any]:
+    """
+    C{d}'s result (or failure) if it comes within C{timeout} seconds, else
+    C{default}; C{d} runs on either way, and what it gives after the
+    timeout stays its own.
+    """
+    waiter: Deferred[Any] = Deferred()
+
+    def expire() -> None:
+        if not waiter.called:
+            waiter.callback(default)
+
+    timer = clock.callLater(timeout, expire)
+
+    def relay(result: Any) -> Any:
+        if timer.active():
+            timer.cancel()
+        if waiter.called:
+            return result
+        if isinstance(result, Failure):
+            waiter.errback(result)
+            return None
+        waiter.callback(result)
+        return result
+
+    d.addBoth(relay)
+    return waiter
 
 
 def acknowledged(
@@ -46,23 +80,14 @@ def acknowledged(
         or after C{budget}; with C{False} when the claim failed (nothing
         is durable: the platform should send it again).
     """
-    answer: Deferred[bool] = Deferred()
 
-    def expire() -> None:
-        if not answer.called:
-            answer.callback(True)
+    def durable(record: WorkRecord | None) -> bool:
+        if record is not None:
+            take(record)
+        return True
 
-    timer = clock.callLater(budget, expire)
+    def failed(failure: Failure) -> bool:
+        log.failure("recording {what} failed", failure, what=what)
+        return False
 
-    def done(result: Any) -> None:
-        if timer.active():
-            timer.cancel()
-        if isinstance(result, Failure):
-            log.failure("recording {what} failed", result, what=what)
-        elif result is not None:
-            take(result)
-        if not answer.called:
-            answer.callback(not isinstance(result, Failure))
-
-    claiming.addBoth(done)
-    return answer
+    return within(claiming.addCallbacks(durable, failed), budget, clock, default=True)

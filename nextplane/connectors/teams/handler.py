@@ -28,7 +28,6 @@ from cachetools import LRUCache
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
-from twisted.python.failure import Failure
 
 from ...interfaces import IEventSink, IStore
 from ...model.address import Address, InvalidAddress
@@ -43,7 +42,7 @@ from ...model.events import (
 )
 from ...storage.records import ContactState, UserRecord, WorkRecord, WorkState
 from ...work import WorkLog
-from ..platform.claims import acknowledged
+from ..platform.claims import acknowledged, within
 from ..platform.commands import CommandAction, ContactCommands, help_text, parse_command_text
 from ..platform.conversations import Conversations
 from ..platform.delivery import Delivery
@@ -410,7 +409,7 @@ class TeamsHandler:
             return card
 
         work = Deferred.fromCoroutine(decide())
-        answered = await _within(work, INVOKE_BUDGET, self._clock)
+        answered = await within(work, INVOKE_BUDGET, self._clock)
         if answered is None:
             late.append(True)
             self._delivery.track(work, "answering a Teams contact card")
@@ -432,30 +431,3 @@ async def _answer(activity: Any) -> tuple[int, bytes]:
     if isinstance(activity, a.CardAction | a.FileConsent | a.UnknownInvoke):
         return invoke_answer(200)
     return ACCEPTED, b""
-
-
-async def _within(d: Deferred[Any], timeout: float, clock: IReactorTime) -> Any:
-    """
-    C{d}'s result if it comes within C{timeout}, else C{None} (C{d} runs on).
-    """
-    waiter: Deferred[Any] = Deferred()
-
-    def expire() -> None:
-        if not waiter.called:
-            waiter.callback(None)
-
-    timer = clock.callLater(timeout, expire)
-
-    def relay(result: Any) -> Any:
-        if timer.active():
-            timer.cancel()
-        if waiter.called:
-            return result
-        if isinstance(result, Failure):
-            waiter.errback(result)
-            return None
-        waiter.callback(result)
-        return result
-
-    d.addBoth(relay)
-    return await waiter
