@@ -19,6 +19,7 @@ from nextplane.storage.records import WorkRecord, WorkState
 
 from ..helpers import addr
 from .helpers import HubFixture
+from .test_connector import SDP, ms_text_format
 
 JOHN = addr("john@acme.test")
 ALICE = addr("alice@sipco.test")
@@ -132,6 +133,19 @@ class InboundWorkTests(SynchronousTestCase):
         self.assertEqual((second.status, second.reason), (first.status, first.reason))
         self.assertEqual(self.record(request).state, WorkState.TOLD)
         self.assertEqual(self.hub.delivered("message"), [])
+
+    def test_invite_first_message(self) -> None:
+        """
+        The first message of a Skype for Business style INVITE claims a
+        record too; the same INVITE again opens the session without
+        routing the message twice.
+        """
+        headers = [("ms-text-format", ms_text_format(f"hi {MARKER}"))]
+        invite = self.peer.request("INVITE", SDP, "application/sdp", headers=headers)
+        self.assertEqual(self.send(invite).status, 200)
+        self.assertEqual(self.record(invite).state, WorkState.DELIVERED)
+        self.assertEqual(self.send(invite).status, 200)
+        self.assertEqual(len(self.hub.delivered("message")), 1)
 
     def test_typing_claims_nothing(self) -> None:
         """
