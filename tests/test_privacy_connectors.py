@@ -157,7 +157,9 @@ class SipPrivacyTests(SynchronousTestCase):
         logs = CapturedLogs(self)
         marker = f"MARKER{secrets.token_hex(6)}"
         hub.befriend()
-        hub.alpha.deliver = lambda event: succeed(Queued(Deferred()))  # type: ignore[method-assign]
+        held: Deferred[None] = Deferred()
+        hub.alpha.deliver = lambda event: succeed(Queued(held))  # type: ignore[method-assign]
+        self.addCleanup(held.callback, None)  # no coroutine left suspended
         request = peer.request("MESSAGE", marker.encode(), "text/plain;charset=UTF-8")
         self.assertEqual(peer.final(peer.send(request)).status, 202)
         hub.crash()

@@ -36,6 +36,18 @@ class InboundWorkTests(SynchronousTestCase):
         self.peer = self.hub.peer
         self.hub.befriend()
         self.held: list[Deferred[None]] = []
+        self.addCleanup(self.settle_all)
+
+    def settle_all(self) -> None:
+        """
+        Let what the platform still holds go, so no coroutine of this test
+        is left suspended for the garbage collector to finalize later.
+        """
+        for settled in self.held:
+            if not settled.called:
+                settled.callback(None)
+        self.hub.alpha.release()
+        self.hub.network.flush()
 
     def hold_alpha(self) -> None:
         """

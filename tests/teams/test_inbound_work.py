@@ -152,6 +152,8 @@ class TeamsWorkTests(SynchronousTestCase):
         with its time and never its content; the record is told.
         """
         self.hub.xmpp.hold = True
+        # Let it go at the end: no coroutine is left for the collector.
+        self.addCleanup(self.hub.xmpp.release)
         delivery = self.says()
         self.assertEqual(self.record(delivery.activity).state, WorkState.ACCEPTED)
         self.restart()
