@@ -16,6 +16,10 @@ isComposing otherwise).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from ...interfaces import DeliveryFailed
@@ -94,33 +98,55 @@ class ImMessages:
         )
 
     async def route_content(
-        self, request: Request, content: Content, sender: Address, recipient: Address
+        self,
+        request: Request,
+        content: Content,
+        sender: Address,
+        recipient: Address,
+        routed: Callable[[], None] = lambda: None,
     ) -> Outcome:
         """
         Route a message body (text or isComposing) from C{sender}. A text
         is routed once per request identity with its work record
         (L{InboundWork}), mapped to the request's id in the store first.
+
+        @param routed: Called once the event is in the router's hands (its
+            order among the pair's events is fixed), before its outcome.
         """
         event = self._event_for(content, sender, recipient)
         if not isinstance(event, TextMessage):
-            return await self._core.route(event)
+            return await self._handed(self._core.route(event), routed)
         session = await self._core.chat_session(sender, recipient)
         text = event.with_session(session)
 
         async def route(work: WorkRecord | None) -> Outcome:
             native = f"{session.value}:{request.call_id}:{request.cseq.number}"
             await self._core.store.map_message(event.message_id, PLATFORM, native, session)
-            return await self._core.route(text, work)
+            return await self._handed(self._core.route(text, work), routed)
 
         return await self.inbound.once(request, text, session, route)
 
-    async def message(self, tx: ServerTransaction, hub_user: Address, remote: Address) -> None:
+    @staticmethod
+    async def _handed(routing: Coroutine[Any, Any, Outcome], routed: Callable[[], None]) -> Outcome:
+        # The router takes its place in the pair's order synchronously.
+        outcome = Deferred.fromCoroutine(routing)
+        routed()
+        return await outcome
+
+    async def message(
+        self,
+        tx: ServerTransaction,
+        hub_user: Address,
+        remote: Address,
+        routed: Callable[[], None] = lambda: None,
+    ) -> None:
         """
-        Serve a MESSAGE (pager or in a session): route it, answer with the outcome.
+        Serve a MESSAGE (pager or in a session): route it, answer with the
+        outcome. C{routed} is called once it is in the router's hands.
         """
         request = tx.request
         content = Content(request.headers.get("Content-Type") or "", request.body)
-        outcome = await self.route_content(request, content, remote, hub_user)
+        outcome = await self.route_content(request, content, remote, hub_user, routed)
         self._core.answer(tx, outcome)
 
     async def info(self, tx: ServerTransaction, hub_user: Address, remote: Address) -> None:
