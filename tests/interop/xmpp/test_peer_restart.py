@@ -11,7 +11,9 @@ Timeline (seconds from the first burst message), with Slack messages at
     the clients keep sending into theirs, nobody reads;
   - 2.5: Prosody is killed (SIGKILL) and started again at once; the
     clients log in as soon as it listens;
-  - until 6: both directions flow again; then everything settles.
+  - until 6, and at least 1.5 after the clients are back (a slow
+    start-up does not leave the test without traffic after it): both
+    directions flow again; then everything settles.
 
 What must hold, for every message the hub accepted (a Slack webhook it
 acknowledged, an XMPP message it read and recorded):
@@ -32,6 +34,7 @@ import json
 from typing import Any
 
 from twisted.internet import task
+from twisted.internet.defer import Deferred, gatherResults
 from twisted.trial.unittest import TestCase
 
 from .burst import BurstWorld
@@ -39,6 +42,8 @@ from .burst import BurstWorld
 #: The burst: (messages/s, seconds), Slack side and XMPP side.
 SLACK_RATE, XMPP_RATE, DURATION = 25.0, 8.0, 6.0
 FREEZE_AT, KILL_AT = 1.5, 2.5
+#: Seconds the burst goes on once the clients are back, at least.
+AFTER_BACK = 1.5
 
 
 class PeerRestartTests(TestCase):
@@ -55,28 +60,31 @@ class PeerRestartTests(TestCase):
         await world.start()
         reactor = world.reactor
         started = reactor.seconds()
+        timeline: dict[str, float] = {}
+
+        def going(n: int, rate: float) -> bool:
+            back = timeline.get("back_at")
+            return n < rate * DURATION or back is None or n / rate < back + AFTER_BACK
 
         async def send(rate: float, say: Any) -> None:
             n = 0
-            while n < rate * DURATION:
+            while going(n, rate):
                 due = started + n / rate
                 if reactor.seconds() < due:
                     await task.deferLater(reactor, due - reactor.seconds(), lambda: None)
                 say(n)
                 n += 1
 
-        async def restart() -> dict[str, float]:
+        async def restart() -> None:
             await task.deferLater(reactor, FREEZE_AT, lambda: None)
             world.freeze_prosody()
             await task.deferLater(reactor, KILL_AT - FREEZE_AT, lambda: None)
             await world.kill_prosody()
-            killed = reactor.seconds() - started
+            timeline["killed_at"] = round(reactor.seconds() - started, 2)
             await world.bring_prosody_back()
-            return {"killed_at": killed, "back_at": reactor.seconds() - started}
+            timeline["back_at"] = round(reactor.seconds() - started, 2)
 
-        from twisted.internet.defer import Deferred, gatherResults
-
-        timeline, _, _ = await gatherResults(
+        await gatherResults(
             [
                 Deferred.fromCoroutine(restart()),
                 Deferred.fromCoroutine(send(SLACK_RATE, world.slack_says)),
@@ -108,7 +116,5 @@ class PeerRestartTests(TestCase):
         self.assertTrue(any("ended before prosody1.test confirmed" in r for r in reasons), explain)
         # The outage was hit, and both directions work after it.
         self.assertGreater(len(to_xmpp.told), 0, explain)
-        last = max(to_xmpp.sent)
-        self.assertIn(last, to_xmpp.arrived, explain)
-        self.assertIn(max(to_slack.accepted), to_slack.arrived, explain)
-        self.assertGreater(max(to_slack.accepted), max(world.xmpp_sent) - XMPP_RATE, explain)
+        self.assertIn(max(to_xmpp.sent), to_xmpp.arrived, explain)
+        self.assertIn(max(to_slack.sent), to_slack.arrived, explain)
