@@ -44,6 +44,7 @@ __all__ = [
     "DialbackAnswer",
     "DialbackKeys",
     "DialbackRequest",
+    "authoritative_answer",
     "build_answer",
     "build_request",
     "dialback_feature",
@@ -245,6 +246,27 @@ def build_answer(
         error["type"] = _ERROR_TYPES.get(condition or "", "cancel")
         error.addElement((NS_STANZAS, condition or "undefined-condition"))
     return element
+
+
+def authoritative_answer(
+    request: DialbackRequest, serves: bool, errors: bool, keys: DialbackKeys
+) -> domish.Element:
+    """
+    The authoritative server's answer to a C{<db:verify/>} (XEP-0220
+    section 2.3): C{valid}/C{invalid} for the key, or for a domain we do not
+    serve C{item-not-found} (C{invalid} to a peer without C{<errors/>}).
+
+    @param serves: Whether the originating domain (C{request.target}) is ours.
+    @param errors: Whether the receiving server advertised C{<errors/>}.
+    """
+    assert request.stream_id is not None
+    raw = (request.raw_target, request.raw_sender)
+    if not serves:
+        if errors:
+            return build_answer("verify", *raw, "error", request.stream_id, "item-not-found")
+        return build_answer("verify", *raw, "invalid", request.stream_id)
+    valid = keys.check(request.sender, request.target, request.stream_id, request.key)
+    return build_answer("verify", *raw, "valid" if valid else "invalid", request.stream_id)
 
 
 def dialback_feature(errors: bool = True) -> domish.Element:

@@ -326,20 +326,18 @@ class InboundStream(BaseStream):
         self.sm.lost()
         self.host.inbound_lost(self)
 
+    # A last <a/> before any close: the peer bounces only what is not safe.
+
     def close(self) -> None:
-        if not (self.closing or self.disconnected):
-            self.sm.closing()
+        self.sm.closing()
         super().close()
 
     def stream_error(self, error: StreamError) -> None:
-        if not (self.closing or self.disconnected):
-            # What was made safe before the error is not bounced.
-            self.sm.closing()
+        self.sm.closing()
         super().stream_error(error)
 
     def peer_closed(self) -> None:
-        if not self.closing:
-            self.sm.closing()
+        self.sm.closing()
 
     def negotiation_timed_out(self) -> None:
         if not self.authenticated_pairs:
@@ -620,33 +618,12 @@ class InboundStream(BaseStream):
         if element.getAttribute("type"):
             return
         request = dialback.parse_request(element)
-        assert request.stream_id is not None
-        receiving, originating = request.sender, request.target
-        if not self.host.serves(originating):
-            type_, condition = "invalid", None
-            if self.host.supports_dialback_errors(receiving):
-                type_, condition = "error", "item-not-found"
-            self.send_element(
-                dialback.build_answer(
-                    "verify",
-                    request.raw_target,
-                    request.raw_sender,
-                    type_,
-                    request.stream_id,
-                    condition,
-                )
-            )
-            return
-        valid = self.host.dialback_keys().check(
-            receiving, originating, request.stream_id, request.key
-        )
         self.send_element(
-            dialback.build_answer(
-                "verify",
-                request.raw_target,
-                request.raw_sender,
-                "valid" if valid else "invalid",
-                request.stream_id,
+            dialback.authoritative_answer(
+                request,
+                self.host.serves(request.target),
+                self.host.supports_dialback_errors(request.sender),
+                self.host.dialback_keys(),
             )
         )
 
