@@ -413,6 +413,8 @@ class XmppConnector(MultiService):
         # followed at once by the full JID's available presence.
         key = (_bare(element.getAttribute("from")), _bare(element.getAttribute("to")))
         claiming = inbound_work.claim(self._work, element)
+        # Before routing waits on the claim: acknowledged before it is sent on.
+        durable = None if claiming is None else inbound_work.durable_once_claimed(claiming)
         try:
             handled = self._lanes.submit(key, lambda: self._handle(element, claiming))
         except LaneFull:
@@ -427,9 +429,7 @@ class XmppConnector(MultiService):
         handled.addErrback(
             lambda f: log.failure("handling a {name} stanza failed", f, name=element.name)
         )
-        if claiming is None:
-            return intake_of(handled)
-        return Intake(handled, inbound_work.durable_once_claimed(claiming))
+        return intake_of(handled) if durable is None else Intake(handled, durable)
 
     def fetch_profile(self, requester: Address, address: Address) -> Deferred[Profile | None]:
         """

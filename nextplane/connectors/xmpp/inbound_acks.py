@@ -20,14 +20,14 @@ L{Intake}): a chat message once its work record is claimed
 or answered; any other stanza once handled. C{h} advances in stanza order
 (L{HandledCount}): a later stanza made safe first waits for the earlier
 ones, so C{h} never covers a stanza the hub could still lose. Whenever
-C{h} advances, an unsolicited C{<a/>} follows in the next reactor turn (one per turn, however many
-stanzas it covers; XEP-0198 section 4 allows them). Waiting for Prosody's
+C{h} advances, an unsolicited C{<a/>} goes out at once (XEP-0198 section
+4 allows them), before the stanza is routed on. Waiting for Prosody's
 next C{<r/>} would leave stanzas the hub already recorded unconfirmed for
 a round trip, and Prosody would bounce them if the hub died meanwhile
 (its sender told "not delivered" of a message that arrives). An C{<r/>}
 is answered at once when every stanza is covered, else by that C{<a/>}.
-An C{<a/>} also goes out when the stream closes. Resumption is not offered. A
-stanza whose work record could not be written ends the stream
+An C{<a/>} also goes out when the stream closes. Resumption is not
+offered. A stanza whose work record could not be written ends the stream
 (C{internal-server-error}): the sender then bounces it and whatever
 followed, rather than the hub acknowledging past it.
 """
@@ -39,7 +39,6 @@ from collections.abc import Callable
 
 from attrs import frozen
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.words.xish import domish
 
@@ -159,22 +158,18 @@ class InboundStreamManagement:
 
     def __init__(
         self,
-        clock: IReactorTime,
         send: Callable[[domish.Element], object],
         fail: Callable[[StreamError], object],
         describe: Callable[[], str],
     ) -> None:
         """
-        @param clock: Schedules the unsolicited C{<a/>}.
         @param send: Writes an element to the stream.
         @param fail: Ends the stream with a stream error.
         @param describe: Names the stream, for logs.
         """
-        self._clock = clock
         self._send = send
         self._fail = fail
         self._describe = describe
-        self._ack_due: IDelayedCall | None = None
         self.count: HandledCount | None = None
 
     def element_received(self, element: domish.Element, authenticated: bool) -> None:
@@ -235,19 +230,13 @@ class InboundStreamManagement:
         if not ok:
             self._fail(StreamError("internal-server-error", "a stanza could not be recorded"))
             return
-        if count.done(position) and self._ack_due is None:
-            self._ack_due = self._clock.callLater(0, self._acknowledge)
-
-    def _acknowledge(self) -> None:
-        self._ack_due = None
-        if self.count is not None:
-            self._send(acks.answer(self.count.h))
+        if count.done(position):
+            self._send(acks.answer(count.h))
 
     def closing(self) -> None:
         """
         The stream is about to close: tell the peer what is covered.
         """
-        self._cancel_ack()
         if self.count is not None:
             self._send(acks.answer(self.count.h))
 
@@ -255,10 +244,4 @@ class InboundStreamManagement:
         """
         The connection is gone: stanzas still pending count no more.
         """
-        self._cancel_ack()
         self.count = None
-
-    def _cancel_ack(self) -> None:
-        if self._ack_due is not None and self._ack_due.active():
-            self._ack_due.cancel()
-        self._ack_due = None

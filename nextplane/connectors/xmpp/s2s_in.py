@@ -284,9 +284,7 @@ class InboundStream(BaseStream):
         self._pending: set[tuple[str, str]] = set()
         self._requested_local: str | None = None
         self._refusal = refusal
-        self.sm = InboundStreamManagement(
-            host.clock, self.send_element, self.stream_error, self.__repr__
-        )
+        self.sm = InboundStreamManagement(self.send_element, self.stream_error, self.__repr__)
 
     def __repr__(self) -> str:
         return (
