@@ -2,6 +2,7 @@
 B1: XMPP s2s inbound to Slack (issue 7), with its two baselines.
 
   python -m bench.b1_xmpp_to_slack [--quick] [--profile RATE] [--only hub,bare,prosody]
+                                   [--knee K]
 
 Load: a remote XMPP server (L{bench.xmpp_peer.XmppPeer}, C{widget.test})
 opens one authenticated s2s stream (STARTTLS + SASL EXTERNAL) to the
@@ -29,8 +30,23 @@ Rate steps: 100, 250, 500, 1000, 1500, 2000, 3000, ... msg/s; each step has
 a short warm-up then a measured window; stepping stops when achieved < 99%
 of offered, p99 > 200 ms, or messages are missing after the drain period.
 Figures: the knee (highest step with achieved >= 99% of offered, p99 < 50
-ms, none lost or duplicated) and p99 at 500 msg/s; the system's CPU share
-per step. Results: C{bench/results/B1.json}.
+ms, all arrived in time, none duplicated) and p99 at 500 msg/s; the
+system's CPU share per step. Results: C{bench/results/B1.json}.
+
+Late or lost (L{bench.fates}): after each step's drain deadline the bench
+keeps waiting, bounded, until every message arrived or its sender was
+told (a stanza error back to the peer), or nothing moved for a few
+seconds. Each step then reports C{arrived_in_time} (= C{received}),
+C{arrived_late}, C{told}, C{lost} (never arrived, sender never told),
+C{ambiguous} and C{settle_seconds}; C{missing_at_drain} is what was
+missing at the deadline (what C{lost} counted before issue 16) and
+C{missing_at_end} what was still missing once every step ran. A system's
+C{lost} sums its steps' C{lost}; C{late} and C{told} likewise.
+
+Overload (hub only, C{overload} in its result): one more step at twice
+the measured knee (twice the first rate when no step passed), judged on
+loss, not speed: C{lost} must be 0 (target "zero lost at 2x knee").
+C{--knee K} skips the hub's rate steps and runs only that step, at 2 K.
 """
 
 from __future__ import annotations
@@ -66,6 +82,8 @@ from bench.common import (
     summary_line,
     write_result,
 )
+from bench.fates import fates, settle
+from bench.profiling import top_functions
 from bench.prosody_relay import ProsodyRelay
 from bench.slack_side import SlackTenant, marker, parse_marker
 from bench.xmpp_peer import PeerStream, XmppPeer
@@ -154,13 +172,28 @@ class Load:
 
 class Sink:
     """
-    The receiving side: counts each marked message once, with its latency.
+    The receiving side: counts each marked message once, with its latency,
+    and the messages whose senders got an error back (L{told}).
     """
 
     def __init__(self) -> None:
         self.tally = SequenceTally()
         self.last_ns = 0
         self.unmarked = 0
+        self.told: set[int] = set()
+
+    def stanza(self, element: Any) -> None:
+        """
+        A stanza the hub sent the load peer: an error for message
+        C{b<sequence>} tells its sender it was not delivered.
+        """
+        stanza_id = element.getAttribute("id") or ""
+        if element.getAttribute("type") == "error" and stanza_id[1:].isdigit():
+            self.told.add(int(stanza_id[1:]))
+
+    def arrived(self) -> set[int]:
+        """The sequence numbers that arrived so far (a snapshot)."""
+        return set(self.tally.latencies_ms)
 
     def text(self, text: str, received_ns: int) -> None:
         found = parse_marker(text)
@@ -207,6 +240,8 @@ class Stepper:
         measure_s: float,
         warmup_s: float,
         drain_s: float,
+        quiet_s: float = 3.0,
+        settle_s: float = 60.0,
         profile: Callable[[float, float], Deferred[Any] | None] | None = None,
     ) -> None:
         self.reactor = reactor
@@ -216,10 +251,13 @@ class Stepper:
         self.measure_s = measure_s
         self.warmup_s = warmup_s
         self.drain_s = drain_s
+        self.quiet_s = quiet_s
+        self.settle_s = settle_s
         self.profile = profile
         self.next_sequence = 0
         self.steps: list[dict[str, Any]] = []
         self.sent_by_step: list[list[int]] = []
+        self.last_sent: list[int] = []
 
     async def _send(self, rate: float, count: int) -> OpenLoop:
         loop = OpenLoop(self.reactor, rate, count, self.load.send)
@@ -235,9 +273,10 @@ class Stepper:
         loop = await self._send(rate, count)
         await drain(self.reactor, self.sink, loop.sent, 15.0)
 
-    async def step(self, rate: float) -> dict[str, Any]:
+    async def step(self, rate: float, settle_s: float | None = None) -> dict[str, Any]:
         """
-        One step: warm-up, measured window, drain; the judged figures.
+        One step: warm-up, measured window, drain; the judged figures;
+        then, unjudged, the late, told and lost ones (L{bench.fates}).
         """
         if self.warmup_s > 0:
             await self._send(rate, max(1, int(rate * self.warmup_s)))
@@ -252,8 +291,20 @@ class Stepper:
         load_after = os.times()
         if profiling is not None:
             await profiling
-        self.sent_by_step.append(loop.sent)
+        self.last_sent = loop.sent
+        in_time = self.sink.arrived()
         report = self.sink.tally.report(loop.sent)
+        report["missing_at_drain"] = report.pop("lost")
+        waited = await settle(
+            self.reactor,
+            loop.sent,
+            self.sink.arrived,
+            lambda: self.sink.told,
+            quiet_s=self.quiet_s,
+            max_s=self.settle_s if settle_s is None else settle_s,
+        )
+        fate = fates(loop.sent, in_time, self.sink.arrived(), self.sink.told, waited)
+        report.update(fate.as_dict())
         report["duplicated"] = self.sink.tally.duplicates - duplicates_before
         first = self.load.scheduled[loop.sent[0]]
         last_scheduled = self.load.scheduled[loop.sent[-1]]
@@ -281,19 +332,29 @@ class Stepper:
         }
         result["ok"] = (
             achieved >= 0.99 * rate
-            and report["lost"] == 0
+            and report["missing_at_drain"] == 0
             and report["duplicated"] == 0
             and report["p99_ms"] < SLO_P99_MS
         )
-        self.steps.append(result)
         print(
             f"    {rate:7.0f}/s  achieved {achieved:8.1f}/s  p50 {report['p50_ms']:7.2f}  "
             f"p99 {report['p99_ms']:8.2f}  max {report['max_ms']:8.2f} ms  "
-            f"lost {report['lost']}  dup {report['duplicated']}  "
+            f"late {report['arrived_late']}  told {report['told']}  lost {report['lost']}  "
+            f"dup {report['duplicated']}  "
             f"cpu {result['cpu_percent']:5.1f}%  load cpu {result['load_cpu_percent']:5.1f}%",
             flush=True,
         )
         return result
+
+    async def overload(self, knee: float, first_rate: float) -> dict[str, Any]:
+        """
+        One step at twice C{knee} (or twice C{first_rate} when no step
+        passed), given long to settle: judged on loss, not speed.
+        """
+        rate = 2 * (knee or first_rate)
+        print(f"    overload: 2 x knee = {rate:.0f}/s", flush=True)
+        result = await self.step(rate, settle_s=2 * self.settle_s)
+        return {"knee_per_s": knee, "factor": 2.0, **result}
 
     async def run(self, rates: Sequence[float]) -> dict[str, Any]:
         """
@@ -301,13 +362,15 @@ class Stepper:
         """
         for rate in rates:
             result = await self.step(rate)
+            self.steps.append(result)
+            self.sent_by_step.append(self.last_sent)
             if (
                 result["achieved_per_s"] < 0.99 * rate
                 or result["p99_ms"] > STOP_P99_MS
-                or result["lost"] > 0
+                or result["missing_at_drain"] > 0
             ):
                 break
-        # Messages counted lost at a step's drain may have arrived later.
+        # Messages missing at a step's drain may have arrived later.
         for result, sent in zip(self.steps, self.sent_by_step, strict=True):
             result["missing_at_end"] = self.sink.missing(sent)
         return summarise(self.steps)
@@ -319,7 +382,9 @@ def summarise(steps: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """
     good = [s for s in steps if s["ok"]]
     sustained = [
-        s for s in steps if s["achieved_per_s"] >= 0.99 * s["offered_per_s"] and s["lost"] == 0
+        s
+        for s in steps
+        if s["achieved_per_s"] >= 0.99 * s["offered_per_s"] and s["missing_at_drain"] == 0
     ]
     at_500 = [s for s in steps if s["offered_per_s"] <= 500]
     return {
@@ -329,7 +394,11 @@ def summarise(steps: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "p99_at_500_rate": at_500[-1]["offered_per_s"] if at_500 else None,
         # The knee is only a lower bound when the top rate still passed.
         "knee_is_lower_bound": bool(steps) and steps[-1]["ok"] and len(steps) == len(FULL_RATES),
-        "lost": sum(s["missing_at_end"] for s in steps),
+        # Never arrived and the sender never told (late ones are not lost).
+        "lost": sum(s["lost"] for s in steps),
+        "late": sum(s["arrived_late"] for s in steps),
+        "told": sum(s["told"] for s in steps),
+        "missing_at_end": sum(s["missing_at_end"] for s in steps),
         "duplicated": sum(s["duplicated"] for s in steps),
         "steps": list(steps),
     }
@@ -367,10 +436,13 @@ class Bench:
         """
         self.sink = Sink()
         self.tenant.on_post = self.sink.slack_post
+        timing: dict[str, float]
         if self.quick:
             timing = {"measure_s": 2.0, "warmup_s": 0.5, "drain_s": 3.0}
+            timing |= {"quiet_s": 2.0, "settle_s": 15.0}
         else:
             timing = {"measure_s": 8.0, "warmup_s": 1.5, "drain_s": 5.0}
+            timing |= {"quiet_s": 3.0, "settle_s": 60.0}
         return Stepper(self.reactor, self.load, self.sink, pid, profile=profile, **timing)
 
     def peer(self, hub_port: int) -> XmppPeer:
@@ -380,6 +452,8 @@ class Bench:
             self.peer_certs,
             self.ca.cert,
             {HUB_DOMAIN: f"127.0.0.1:{hub_port}"},
+            # Errors the hub sends back: the senders it told.
+            on_stanza=lambda element: self.sink.stanza(element),
         )
 
     async def run(self) -> dict[str, Any]:
@@ -456,7 +530,12 @@ class Bench:
             self.load.stream = stream
             stepper = self.stepper(hub.pid, self.profiler(hub.pid))
             await stepper.warm_up(len(self.load.pairs) if self.quick else 2 * self.senders)
-            result = await stepper.run(self.rates)
+            if self.args.knee:
+                # The knee of an earlier run: only the overload step.
+                result = {**summarise([]), "knee_per_s": self.args.knee, "knee_given": True}
+            else:
+                result = await stepper.run(self.rates)
+            result["overload"] = await stepper.overload(result["knee_per_s"], self.rates[0])
             result["vcards_answered"] = peer.vcards_answered
             result["peer_received"] = peer.received
             result["profile"] = self.profile_result
@@ -586,53 +665,6 @@ class Bench:
         return start
 
 
-#: Leaf frames of a thread waiting (epoll, an idle pool thread), not working.
-_IDLE_LEAVES = ("EPollReactor.doPoll", "untilConcludes", "Condition.wait", "Queue.get")
-
-
-def top_functions(path: Path, count: int = 30) -> dict[str, Any]:
-    """
-    The functions with the most busy samples in a py-spy collapsed-stack
-    file (samples whose leaf is a wait are dropped): by self time (the leaf
-    frame) and by total time (anywhere on the stack), in percent of busy
-    samples.
-    """
-    own: dict[str, int] = {}
-    total: dict[str, int] = {}
-    samples = busy = 0
-    try:
-        lines = path.read_text().splitlines()
-    except OSError:
-        return {"error": f"no profile at {path}"}
-    for line in lines:
-        stack, _, number = line.rpartition(" ")
-        if not stack or not number.isdigit():
-            continue
-        n = int(number)
-        samples += n
-        frames = stack.split(";")
-        if frames[-1].startswith(_IDLE_LEAVES):
-            continue
-        busy += n
-        own[frames[-1]] = own.get(frames[-1], 0) + n
-        for frame in set(frames):
-            total[frame] = total.get(frame, 0) + n
-
-    def top(counts: dict[str, int]) -> list[tuple[str, float]]:
-        ranked = sorted(counts.items(), key=lambda kv: -kv[1])[:count]
-        return [(name, round(100.0 * n / max(1, busy), 1)) for name, n in ranked]
-
-    return {
-        "samples": samples,
-        "busy_samples": busy,
-        "self_percent": top(own),
-        "total_percent": top(total),
-        "nextplane_total_percent": top(
-            {name: n for name, n in total.items() if "nextplane/" in name}
-        ),
-    }
-
-
 def ratio(value: float | None, baseline: float | None) -> float | None:
     if value is None or not baseline:
         return None
@@ -644,6 +676,12 @@ def main(reactor: Any, *argv: str) -> Deferred[None]:
     parser.add_argument("--quick", action="store_true", help="smoke run: one low rate")
     parser.add_argument("--profile", type=float, default=None, help="py-spy the hub at RATE")
     parser.add_argument("--only", default="", help="comma list of hub,bare,prosody")
+    parser.add_argument(
+        "--knee",
+        type=float,
+        default=None,
+        help="skip the hub's rate steps: only its overload step, at twice this knee",
+    )
     args = parser.parse_args(argv)
     if (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {LOAD_CORE})
@@ -667,7 +705,9 @@ def main(reactor: Any, *argv: str) -> Deferred[None]:
             summary_line(
                 "B1",
                 hub_knee or 0.0,
-                "msg/s knee (p99<50ms, 0 lost)",
+                "msg/s knee (given)"
+                if hub.get("knee_given")
+                else "msg/s knee (p99<50ms, all in time)",
                 {
                     "bare-relay": ratio(hub_knee, bare_knee),
                     "prosody": ratio(hub_knee, prosody_knee),
@@ -677,6 +717,19 @@ def main(reactor: Any, *argv: str) -> Deferred[None]:
                 + f" ms  lost {hub.get('lost')}  dup {hub.get('duplicated')}",
             ),
         ]
+        overload = hub.get("overload") or {}
+        if overload:
+            lines.append(
+                summary_line(
+                    "B1-2x",
+                    float(overload["offered_per_s"]),
+                    "msg/s offered (2 x knee)",
+                    {},
+                    f"in time {overload['arrived_in_time']}  late {overload['arrived_late']}  "
+                    f"told {overload['told']}  lost {overload['lost']}  "
+                    f"(of {overload['sent']}; settled in {overload['settle_seconds']} s)",
+                )
+            )
         for name in ("bare", "prosody"):
             knee = figure(name, "knee_per_s")
             if knee is not None:
@@ -690,6 +743,10 @@ def main(reactor: Any, *argv: str) -> Deferred[None]:
                 and hub.get("p99_at_500_rate") == 500,
             },
             "zero lost": {"figure": hub.get("lost"), "met": hub.get("lost") == 0},
+            "zero lost at 2x knee": {
+                "figure": overload.get("lost"),
+                "met": overload.get("lost") == 0,
+            },
             "zero duplicated": {
                 "figure": hub.get("duplicated"),
                 "met": hub.get("duplicated") == 0,

@@ -404,6 +404,15 @@ class HubProcess:
             return ""
         return "\n".join(text.splitlines()[-lines:])
 
+    def kill(self) -> None:
+        """
+        SIGKILL (kill -9) and reap: the crash the hub must survive.
+        """
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+
     def stop(self, timeout: float = 30.0) -> None:
         """
         SIGINT and wait; SIGKILL if it does not stop in time.

@@ -15,15 +15,24 @@ the same words.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from .model.address import ChatSessionId
 from .model.events import Category, DeliveryError, Event
 
-__all__ = ["NOTIFIED_CATEGORIES", "delivery_error", "wants_notice"]
+__all__ = [
+    "NOTIFIED_CATEGORIES",
+    "RESTARTED",
+    "delivery_error",
+    "not_delivered_text",
+    "wants_notice",
+]
 
 #: Categories whose senders are told when an event is not delivered.
 NOTIFIED_CATEGORIES = frozenset({Category.IM, Category.CONTACT})
+
+#: Why a message the previous process accepted was not delivered.
+RESTARTED = "the hub restarted before it was passed on. Please send it again"
 
 _DEFAULT_CONDITION = "undefined-condition"
 _DEFAULT_REASON = "the message could not be delivered"
@@ -67,3 +76,21 @@ def delivery_error(
         original_kind=event.kind,
         message_id=getattr(event, "message_id", None),
     )
+
+
+def not_delivered_text(
+    sent: datetime | None = None, recipient: str = "", reason: str = RESTARTED
+) -> str:
+    """
+    The words telling a sender, on a platform that shows plain text, that
+    their message was not delivered. The message is named by the time it
+    was sent and whom it was for, never by its content.
+
+    @param sent: When the hub accepted it; left out when unknown.
+    @param recipient: Whom it was for, or C{""} where the notice is shown
+        in the conversation itself (a threaded reply).
+    @param reason: Why (no content); by default, the restart.
+    """
+    when = f" of {sent.astimezone(UTC).strftime('%H:%M:%S UTC on %Y-%m-%d')}" if sent else ""
+    to = f" to {recipient}" if recipient else ""
+    return f"Your message{when}{to} was not delivered: {reason.rstrip('.')}."

@@ -119,6 +119,13 @@ class WorkLog:
             record.source, record.origin, state, self.now(), delivered_id
         )
 
+    def find(self, source: str, origin: str) -> Deferred[WorkRecord | None]:
+        """
+        The record of C{origin} from C{source} as it stands (what became of
+        a message whose duplicate just came in), or C{None} if none is kept.
+        """
+        return self._store.find_work(source, origin)  # type: ignore[no-any-return]
+
     def prune(self) -> Deferred[int]:
         """
         Delete finished records older than C{keep}. @return: How many.

@@ -4,7 +4,7 @@ Tests for L{nextplane.notices}: the one builder of sender notices.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -17,7 +17,7 @@ from nextplane.model.events import (
     Typing,
 )
 from nextplane.model.text import RichText
-from nextplane.notices import delivery_error, wants_notice
+from nextplane.notices import delivery_error, not_delivered_text, wants_notice
 
 from .helpers import T0, addr
 
@@ -66,3 +66,26 @@ class DeliveryErrorTests(SynchronousTestCase):
         ):
             self.assertFalse(wants_notice(event))
             self.assertIsNone(delivery_error(event, "x", "y", T0))
+
+
+class NotDeliveredTextTests(SynchronousTestCase):
+    def test_restart(self) -> None:
+        """
+        By default the words name the restart, the time (in UTC) and whom
+        the message was for.
+        """
+        sent = datetime(2026, 12, 6, 17, 5, 9, tzinfo=timezone(timedelta(hours=1)))
+        self.assertEqual(
+            not_delivered_text(sent, "john@acme.test"),
+            "Your message of 16:05:09 UTC on 2026-12-06 to john@acme.test was not delivered: "
+            "the hub restarted before it was passed on. Please send it again.",
+        )
+
+    def test_reason_without_time(self) -> None:
+        """
+        A later failure names its reason; time and recipient are optional.
+        """
+        self.assertEqual(
+            not_delivered_text(reason="Slack refused it."),
+            "Your message was not delivered: Slack refused it.",
+        )

@@ -14,11 +14,12 @@ from __future__ import annotations
 import io
 import secrets
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.logger import LogLevel, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from nextplane.connectors.sip.presence import build_pidf
+from nextplane.interfaces import Queued
 from nextplane.logs import make_observer
 from nextplane.model.events import (
     Availability,
@@ -141,7 +142,40 @@ class SipPrivacyTests(SynchronousTestCase):
         self.assertTrue(all(marker in e.body.plain_text() for e in delivered))
         self.assertTrue(any(marker.encode() in tx.request.body for tx in peer.of("MESSAGE")))
         self.assertNotIn(marker, logs.text())
-        self.assertNotIn(marker, repr(self.successResultOf(hub.core.store.dump_tables())))
+        dump = self.successResultOf(hub.core.store.dump_tables())
+        self.assertEqual(len(dump["work_records"]), 2)
+        self.assertNotIn(marker, repr(dump))
+
+    def test_marker_not_in_work_or_restart_notice(self) -> None:
+        """
+        A message answered 202 and lost to a kill -9: its work record, the
+        recovery's log lines and the MESSAGE telling its sender after the
+        restart carry ids and time only, never the content.
+        """
+        hub = HubFixture(self)
+        peer = hub.peer
+        logs = CapturedLogs(self)
+        marker = f"MARKER{secrets.token_hex(6)}"
+        hub.befriend()
+        held: Deferred[None] = Deferred()
+        hub.alpha.deliver = lambda event: succeed(Queued(held))  # type: ignore[method-assign]
+        self.addCleanup(held.callback, None)  # no coroutine left suspended
+        request = peer.request("MESSAGE", marker.encode(), "text/plain;charset=UTF-8")
+        self.assertEqual(peer.final(peer.send(request)).status, 202)
+        hub.crash()
+        hub.clock.advance(1)
+        hub.start_connector()
+        work = hub.router.work
+        recovering = work.recover({"sip": hub.connector.tell_not_delivered}, work.now())
+        hub.network.flush()
+        self.assertEqual(self.successResultOf(recovering), {"told": 1, "failed": 0})
+        [notice] = peer.of("MESSAGE")
+        self.assertIn(b"not delivered", notice.request.body)
+        self.assertNotIn(marker.encode(), notice.request.body)
+        self.assertNotIn(marker, logs.text())
+        dump = self.successResultOf(hub.core.store.dump_tables())
+        self.assertEqual(len(dump["work_records"]), 1)
+        self.assertNotIn(marker, repr(dump))
 
     def test_marker_not_in_stored_subscriptions(self) -> None:
         """
@@ -242,7 +276,9 @@ class TeamsPrivacyTests(SynchronousTestCase):
         self.assertIn("teams user", text)  # the capture works
         for secret in (marker, APP_SECRET, "sim-bot-token"):
             self.assertNotIn(secret, text)
-        self.assertNotIn(marker, repr(self.successResultOf(hub.store.dump_tables())))
+        dump = self.successResultOf(hub.store.dump_tables())
+        self.assertGreaterEqual(len(dump["work_records"]), 4)  # the messages' records
+        self.assertNotIn(marker, repr(dump))
 
 
 class WebexPrivacyTests(SynchronousTestCase):

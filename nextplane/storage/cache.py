@@ -396,6 +396,9 @@ class CachingStore:
     def unfinished_work(self) -> Deferred[list[WorkRecord]]:
         return self.store.unfinished_work()  # type: ignore[no-any-return]
 
+    def find_work(self, source: str, origin: str) -> Deferred[WorkRecord | None]:
+        return self.store.find_work(source, origin)  # type: ignore[no-any-return]
+
     def prune_work(self, before: datetime) -> Deferred[int]:
         return self.store.prune_work(before)  # type: ignore[no-any-return]
 

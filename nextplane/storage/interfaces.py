@@ -276,6 +276,12 @@ class IWork(Interface):
             C{handed_over}, oldest first.
         """
 
+    def find_work(source: str, origin: str) -> Deferred[WorkRecord | None]:
+        """
+        @return: Deferred[WorkRecord | None]: the record of (C{source},
+            C{origin}) as it stands, or C{None} (never claimed, or pruned).
+        """
+
     def prune_work(before: datetime) -> Deferred[int]:
         """
         Delete finished records last updated before C{before}.

@@ -375,6 +375,9 @@ class MemoryStore:
         unfinished = [r for r in self._work.values() if not r.state.finished]
         return succeed(sorted(unfinished, key=lambda r: (r.accepted_at, r.source, r.origin)))
 
+    def find_work(self, source: str, origin: str) -> Deferred[WorkRecord | None]:
+        return succeed(self._work.get((source, origin)))
+
     def prune_work(self, before: datetime) -> Deferred[int]:
         old = [k for k, r in self._work.items() if r.state.finished and r.updated_at < before]
         for key in old:

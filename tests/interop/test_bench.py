@@ -50,7 +50,9 @@ class QuickBenchTests(TestCase):
         """
         C{bench/run.py --quick} exits 0; each benchmark wrote
         C{<name>.json} with summary lines, the machine and the commit; no
-        load generator lost or duplicated a message.
+        load generator lost or duplicated a message, B1's hub step at
+        twice its knee included (its messages arrived in time, late, or
+        were told, none lost).
         """
         from twisted.internet import reactor
 
@@ -82,3 +84,13 @@ class QuickBenchTests(TestCase):
             self.assertGreaterEqual(document["machine"]["cpus"], 1)
             for where, key, value in _counts(document):
                 self.assertEqual(value, 0, f"{name}: {where} = {value} {key}")
+        # B1 at twice its knee: late is allowed, lost is not (issue 16).
+        b1 = json.loads((results / "B1.json").read_text())
+        overload = b1["systems"]["hub"]["overload"]
+        self.assertEqual(overload["offered_per_s"], 2 * overload["knee_per_s"], overload)
+        self.assertEqual(
+            overload["arrived_in_time"] + overload["arrived_late"] + overload["told"],
+            overload["sent"],
+            overload,
+        )
+        self.assertTrue(b1["targets"]["zero lost at 2x knee"]["met"], overload)

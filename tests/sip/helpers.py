@@ -310,6 +310,7 @@ class HubFixture:
             tenants=["acme.test", "beta.test"],
             settings=SipSettings(**options),
             presence=self.router.presence,
+            work=self.router.work,
         )
         self.layer = TransactionLayer(self.clock, self.connector)
         self.resolver = SipResolver(self.dns)

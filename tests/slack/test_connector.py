@@ -383,7 +383,10 @@ class XmppSideTests(SynchronousTestCase):
         self.assertEqual(len(conversation.messages), before)
 
     def test_delivery_errors_shown(self) -> None:
-        """A refused or failed message comes back as a clear notice in the conversation."""
+        """
+        A refused or failed message comes back as a clear notice in the
+        conversation, in the thread of the message it is about.
+        """
         hub = self.hub
         conversation = self.connect()
         self.successResultOf(
@@ -391,7 +394,7 @@ class XmppSideTests(SynchronousTestCase):
                 DomainPolicy("acme.test", "widget.test", DomainAction.BLOCK)
             )
         )
-        hub.sim_a.user_posts(hub.john.id, conversation.id, "are you there?")
+        posted = hub.sim_a.user_posts(hub.john.id, conversation.id, "are you there?")
         hub.advance(2)
         self.assertEqual(hub.delivered("message"), [])
         self.assertEqual(
@@ -399,16 +402,37 @@ class XmppSideTests(SynchronousTestCase):
             ":warning: Not delivered to *peter@widget.test*: blocked: widget.test is on "
             "acme.test's block list (rule widget.test)",
         )
+        self.assertEqual(conversation.messages[-1].thread_ts, posted.ts)
         self.successResultOf(hub.store.remove_domain_policy("acme.test", "widget.test"))
         hub.xmpp.failure = DeliveryFailed(
             "remote-server-not-found", "widget.test cannot be reached"
         )
-        hub.sim_a.user_posts(hub.john.id, conversation.id, "hello?")
+        posted = hub.sim_a.user_posts(hub.john.id, conversation.id, "hello?")
         hub.advance(2)
         self.assertEqual(
             conversation.messages[-1].text,
             ":warning: Not delivered to *peter@widget.test*: widget.test cannot be reached",
         )
+        self.assertEqual(conversation.messages[-1].thread_ts, posted.ts)
+
+    def test_delivery_error_about_a_deleted_message(self) -> None:
+        """
+        When the failed message was deleted meanwhile (its thread is gone),
+        the notice is posted in the conversation on its own.
+        """
+        hub = self.hub
+        conversation = self.connect()
+        hub.xmpp.failure = DeliveryFailed(
+            "remote-server-not-found", "widget.test cannot be reached"
+        )
+        posted = hub.sim_a.user_posts(hub.john.id, conversation.id, "hello?")
+        conversation.messages.remove(posted)
+        hub.advance(2)
+        self.assertEqual(
+            conversation.messages[-1].text,
+            ":warning: Not delivered to *peter@widget.test*: widget.test cannot be reached",
+        )
+        self.assertIsNone(conversation.messages[-1].thread_ts)
 
     def test_request_from_outside(self) -> None:
         """Peter's request is a card in john's DM; Accept opens the conversation."""

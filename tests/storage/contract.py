@@ -1108,6 +1108,23 @@ class StoreContract(SipSubscriptionsContract, MessageRefsContract, _Base):
         dump = await self.store.dump_tables()
         self.assertIn("1712.0001", repr(dump["work_records"]))
 
+    async def test_find_work(self) -> None:
+        """
+        A record is found by (source, origin) as it stands now; an unknown
+        one is C{None}.
+        """
+        await self.store.claim_work(work("T1:Ev1"))
+        later = T0 + timedelta(minutes=1)
+        await self.store.update_work("slack", "T1:Ev1", WorkState.DELIVERED, later, "1712.0001")
+        found = await self.store.find_work("slack", "T1:Ev1")
+        assert found is not None
+        self.assertEqual(
+            (found.state, found.delivered_id, found.updated_at),
+            (WorkState.DELIVERED, "1712.0001", later),
+        )
+        self.assertIsNone(await self.store.find_work("xmpp", "T1:Ev1"))
+        self.assertIsNone(await self.store.find_work("slack", "T1:Ev2"))
+
     async def test_prune_work(self) -> None:
         """
         Only finished records older than the cut are pruned; a pruned

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any, TypeVar
 
+from attrs import evolve
 from treq.testing import StubTreq
 from twisted.internet.defer import Deferred
 
@@ -105,12 +106,31 @@ class TeamsHub(MemoryHub):
             {},
         )
         self.config = parse_config(section)
-        self.context = context = self.connector_context(public_url, {"teams": self.config})
+        # The hub's work log, as in a running hub: messages are claimed.
+        self.context = evolve(
+            self.connector_context(public_url, {"teams": self.config}), work=self.router.work
+        )
+        self.start_teams()
+
+    def start_teams(self) -> None:
+        """
+        Build and start the Teams connector (again after L{crash}: a
+        restarted hub on the same store).
+        """
         self.teams: TeamsConnector = build(
-            context, self.config, http=self.teams_http, rng=ZeroRandom()
+            self.context, self.config, http=self.teams_http, rng=ZeroRandom()
         )
         self.router.add_connector(self.teams)
         self.teams.startService()
+
+    def crash(self) -> None:
+        """
+        The hub dies (kill -9): the connector's timers never fire and its
+        endpoints are gone, without a goodbye; the store stays.
+        """
+        for call in list(self.clock.getDelayedCalls()):
+            call.cancel()
+        self.web._mounts.pop("teams")
 
     # -- time and traffic ----------------------------------------------------
 

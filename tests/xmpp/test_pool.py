@@ -36,16 +36,25 @@ class FakeStream:
     A ready outbound stream that records what it is asked to do.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, acknowledging: bool = False) -> None:
         self.sent: list[str] = []
         self.closed = False
         self.verifies: list[tuple[str, str, Deferred[bool]]] = []
         self._lost: Deferred[None] = Deferred()
+        #: With stream management: each send waits for its confirmation.
+        self.acknowledging = acknowledging
+        self.unconfirmed: list[Deferred[None]] = []
 
-    def send_stanza(self, stanza: domish.Element) -> None:
+    def send_stanza(self, stanza: domish.Element) -> Deferred[None]:
         if self.closed:
             raise DeliveryFailed("remote-server-timeout", "closed")
         self.sent.append(stanza["id"])
+        d: Deferred[None] = Deferred()
+        if self.acknowledging:
+            self.unconfirmed.append(d)
+        else:
+            d.callback(None)
+        return d
 
     def verify(self, stream_id: str, key: str) -> Deferred[bool]:
         d: Deferred[bool] = Deferred()
@@ -103,6 +112,26 @@ class PoolTests(SynchronousTestCase):
         self.assertEqual(stream.sent, ["0", "1", "2"])
         for d in ds:
             self.assertIsNone(self.successResultOf(d))
+
+    def test_sent_once_confirmed(self) -> None:
+        """
+        On a stream that confirms stanzas (stream management), a send
+        fires when the stream confirms it, whether it was queued or sent at
+        once, and fails when the stream fails it.
+        """
+        queued = self.pool.send("hub.test", "peer.test", message(1))
+        stream = FakeStream(acknowledging=True)
+        self.opener.requests[0][3].callback(stream)
+        direct = self.pool.send("hub.test", "peer.test", message(2))
+        self.assertEqual(stream.sent, ["1", "2"])
+        self.assertNoResult(queued)
+        self.assertNoResult(direct)
+        stream.unconfirmed[0].callback(None)
+        self.assertIsNone(self.successResultOf(queued))
+        stream.unconfirmed[1].errback(DeliveryFailed("remote-server-timeout", "ended"))
+        self.assertEqual(
+            self.failureResultOf(direct, DeliveryFailed).value.condition, "remote-server-timeout"
+        )
 
     def test_reuse(self) -> None:
         """

@@ -1078,10 +1078,10 @@ class FederationTests(SynchronousTestCase):
         self.failureResultOf(f.hub.send(message("bob@hub.test", "alice@peer.test")))
 
 
-class OutboundStringTests(SynchronousTestCase):
+class OutboundStringBase(SynchronousTestCase):
     """
     One outbound stream driven with strings (TLS simulated, so the peer
-    presents no certificate).
+    presents no certificate): the set-up and steps, no tests.
     """
 
     def setUp(self) -> None:
@@ -1131,6 +1131,12 @@ class OutboundStringTests(SynchronousTestCase):
 
     def failure_reason(self) -> str:
         return str(self.failureResultOf(self.ready, DeliveryFailed).value.reason)
+
+
+class OutboundStringTests(OutboundStringBase):
+    """
+    One outbound stream driven with strings.
+    """
 
     def test_initial_header(self) -> None:
         """

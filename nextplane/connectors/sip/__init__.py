@@ -31,8 +31,9 @@ Layers, bottom up (each module's docstring cites its RFCs):
   - L{connector}: the transaction user, built from small parts around
     one L{core.SipCore}: L{dispatch} (checks and hands out inbound
     requests), L{sessions} and L{messages} (session-mode and pager IM),
-    L{notifier} and L{subscriber} (presence both ways, contact requests);
-    L{config} (C{[connectors.sip]}), L{addresses} (hub addresses as SIP
+    L{notifier} and L{subscriber} (presence both ways, contact requests),
+    L{inbound_work} (work records of received texts: dedupe, the notice
+    after a restart); L{config} (C{[connectors.sip]}), L{addresses} (hub addresses as SIP
     URIs), L{status} (SIP statuses and delivery conditions); the registry
     entry is L{connector.ENTRY}.
 

@@ -66,6 +66,12 @@ they now block.
 
 Message ids: SIP has none, so each message is mapped in the store to
 C{"<chat session>:<Call-ID>:<CSeq>"} of the request that carried it.
+
+Work records (L{nextplane.connectors.sip.inbound_work}): each text
+received claims a record of its transaction identity before it is routed,
+so a duplicate is never routed twice; a message answered 202 (held for a
+platform) that a restart or a later failure left undelivered is told to
+its sender in an out-of-dialog MESSAGE.
 """
 
 from __future__ import annotations
@@ -84,7 +90,10 @@ from ...interfaces import DeliveryFailed, IConnector, IEventSink, IStore
 from ...model import events as ev
 from ...model.address import Address
 from ...model.text import Link, RichText, Text
+from ...notices import not_delivered_text
 from ...presence import PresenceBook
+from ...storage.records import WorkRecord
+from ...work import WorkLog
 from ..base import ConnectorContext, ConnectorEntry
 from ..federation.wiring import (
     Listener,
@@ -97,6 +106,7 @@ from .addresses import address_of, address_uri, user_part
 from .config import PLATFORM, SipConfig, SipSettings, parse_config, settings_for, static_routes
 from .core import SipCore
 from .dispatch import RequestDispatcher
+from .inbound_work import InboundWork, not_delivered
 from .keeper import restore_dialog
 from .message import Request, Response
 from .messages import ImMessages
@@ -131,7 +141,7 @@ __all__ = [
 log = Logger(namespace="nextplane.sip.connector")
 
 #: Events SIP has no way to carry.
-_NOT_CARRIED = (ev.MessageRetract, ev.ReactionAdd, ev.ReactionRemove, ev.DeliveryError)
+_NOT_CARRIED = (ev.MessageRetract, ev.ReactionAdd, ev.ReactionRemove)
 
 
 @implementer(IConnector)
@@ -157,7 +167,12 @@ class SipConnector(MultiService):
         store: IStore,
         clock: IReactorTime,
         presence: PresenceBook | None = None,
+        work: WorkLog | None = None,
     ) -> None:
+        """
+        @param work: The hub's work log: inbound texts claim records
+            (L{inbound_work}); without it they are routed without.
+        """
         MultiService.__init__(self)
         self.settings = settings
         self._core = SipCore(
@@ -170,7 +185,7 @@ class SipConnector(MultiService):
             on_policy=self._policy_loaded,
         )
         self._ims = ImSessions(self._core)
-        self._messages = ImMessages(self._core, self._ims)
+        self._messages = ImMessages(self._core, self._ims, InboundWork(work))
         self._notifier = PresenceNotifier(
             self._core, presence if presence is not None else PresenceBook()
         )
@@ -377,13 +392,24 @@ class SipConnector(MultiService):
             await self._contact_accept(event.sender, event.recipient)
         elif isinstance(event, ev.ContactDecline | ev.ContactRemove):
             self._contact_end(event.sender, event.recipient)
-        elif isinstance(
-            event, ev.MessageRetract | ev.ReactionAdd | ev.ReactionRemove | ev.DeliveryError
-        ):
+        elif isinstance(event, ev.DeliveryError):
+            # A message the hub answered 202 failed later: tell its sender in words.
+            text = not_delivered_text(recipient=str(event.sender), reason=event.reason)
+            await self._messages.send_text(
+                event.sender, event.recipient, RichText.plain(text), None
+            )
+        elif isinstance(event, _NOT_CARRIED):
             raise DeliveryFailed(
                 "feature-not-implemented",
                 f"a {event.kind.replace('_', ' ')} cannot be sent over SIP",
             )
+
+    def tell_not_delivered(self, record: WorkRecord) -> Deferred[bool]:
+        """
+        After a restart: tell the sender of an unfinished work record what
+        it is owed (L{inbound_work.not_delivered}).
+        """
+        return Deferred.fromCoroutine(not_delivered(self._core, record))
 
     # -- contacts -------------------------------------------------------------
 
@@ -468,6 +494,7 @@ def build(context: ConnectorContext, config: SipConfig) -> SipConnector:
         tenants=[t.domain for t in hub.tenants],
         settings=settings,
         presence=context.presence,
+        work=context.work,
     )
     credentials = load_credentials(tenant_certificates(hub))
     resolver = SipResolver(dns, static_routes=static_routes(config, hub.partners))

@@ -13,6 +13,7 @@ import secrets
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, cast
 
 from attrs import define
@@ -26,15 +27,16 @@ from ...model.events import (
     Event,
 )
 from ...router import Outcome
+from ...storage.records import WorkRecord
 from ..rules import DomainRuleCache
-from .addresses import user_part
+from .addresses import address_uri, user_part
 from .config import SipSettings
 from .dialog import Dialog, DialogTable
 from .im import (
     Content,
 )
 from .keeper import SubscriptionKeeper
-from .message import REASONS, Request, Response
+from .message import REASONS, Headers, Request, Response
 from .resolve import SipResolver
 from .status import phrase, status_for
 from .transaction import (
@@ -43,6 +45,7 @@ from .transaction import (
     TransactionError,
     TransactionLayer,
     TransactionTimeout,
+    new_tag,
 )
 from .transport import ConnectError, SipConnection, SipTransport
 from .uri import SipSyntaxError, SipURI, parse_name_addr, parse_uri, quote_string
@@ -223,6 +226,26 @@ class SipCore:
         """
         return f"{secrets.token_hex(12)}@{self.settings.via_host}"
 
+    def pager(self, sender: Address, target: str, content: Content) -> Request:
+        """
+        An out-of-dialog MESSAGE (RFC 3428) from hub user C{sender} to SIP
+        URI C{target} carrying C{content}.
+        """
+        return Request(
+            "MESSAGE",
+            target,
+            Headers(
+                [
+                    ("From", f"<{address_uri(sender)}>;tag={new_tag()}"),
+                    ("To", f"<{target}>"),
+                    ("Call-ID", self.new_call_id()),
+                    ("CSeq", "1 MESSAGE"),
+                    ("Content-Type", content.content_type),
+                ]
+            ),
+            content.body,
+        )
+
     async def chat_session(self, first: Address, second: Address) -> ChatSessionId:
         """
         The chat session of the two addresses (created if new).
@@ -230,11 +253,14 @@ class SipCore:
         record = await self.store.get_or_create_session(first, second, self.now())
         return record.session_id  # type: ignore[no-any-return]
 
-    async def route(self, event: Event) -> Outcome:
+    async def route(self, event: Event, work: WorkRecord | None = None) -> Outcome:
         """
-        Hand an inbound event to the router.
+        Hand an inbound event to the router, with its work record if it
+        has one (the router moves it along).
         """
-        outcome: Outcome = await self.sink.route(event)
+        sink: Any = self.sink  # the router takes the record along (IEventSink does not say)
+        routing = sink.route if work is None else partial(sink.route, work=work)
+        outcome: Outcome = await routing(event)
         return outcome
 
     def track(self, d: Deferred[Any], what: str) -> None:

@@ -44,6 +44,10 @@ __all__ = ["RequestDispatcher"]
 
 log = Logger(namespace="nextplane.sip.connector")
 
+#: Serves one request; called with a function that lets the pair's next
+#: request in early (once this one is in the router's hands).
+Handler = Callable[[Callable[[], None]], Any]
+
 #: Requests of one connection in hand at which it is no longer read.
 MAX_IN_FLIGHT = 1000
 
@@ -169,13 +173,13 @@ class RequestDispatcher:
         if method in ("INVITE", "SUBSCRIBE") and not request.contacts:
             tx.reply(400, "Missing Contact header")
             return
-        handler: Callable[[], Any]
+        handler: Handler
         if method == "MESSAGE":
-            handler = lambda: self._messages.message(tx, hub_user, remote)  # noqa: E731
+            handler = lambda routed: self._messages.message(tx, hub_user, remote, routed)  # noqa: E731
         elif method == "INVITE":
-            handler = lambda: self._ims.invite(tx, hub_user, remote, self._messages.route_content)  # noqa: E731
+            handler = lambda _: self._ims.invite(tx, hub_user, remote, self._messages.route_content)  # noqa: E731
         else:
-            handler = lambda: self._notifier.subscribe_in(tx, hub_user, remote)  # noqa: E731
+            handler = lambda _: self._notifier.subscribe_in(tx, hub_user, remote)  # noqa: E731
         self._enqueue((remote.key, hub_user.key), tx, remote, handler)
 
     def _dispatch_in_dialog(self, tx: ServerTransaction) -> None:
@@ -200,7 +204,7 @@ class RequestDispatcher:
             (remote.key, hub_user.key),
             tx,
             remote,
-            lambda: self._in_dialog(tx, dialog, hub_user, remote),
+            lambda routed: self._in_dialog(tx, dialog, hub_user, remote, routed),
         )
 
     def _enqueue(
@@ -208,8 +212,12 @@ class RequestDispatcher:
         key: tuple[str, str],
         tx: ServerTransaction,
         remote: Address,
-        handler: Callable[[], Any],
+        handler: Handler,
     ) -> None:
+        # The pair's lock keeps its requests in arrival order up to the
+        # router, which keeps them in order from there: a MESSAGE lets the
+        # next one in once routed, not once answered, so a burst held by a
+        # platform's pace is not answered one platform call at a time.
         async def run() -> None:
             release = await self._inbound.acquire(key)
             try:
@@ -218,7 +226,7 @@ class RequestDispatcher:
                         tx, 403, f"the peer's certificate does not speak for {remote.domain}"
                     )
                     return
-                await handler()
+                await handler(release)
             except BodyError as e:
                 if tx.final_response is None:
                     headers = [("Accept", ACCEPT)] if e.status == 415 else []
@@ -237,14 +245,19 @@ class RequestDispatcher:
         self.backpressure.track(getattr(conn(tx), "transport", None), handled)
 
     async def _in_dialog(
-        self, tx: ServerTransaction, dialog: Dialog, hub_user: Address, remote: Address
+        self,
+        tx: ServerTransaction,
+        dialog: Dialog,
+        hub_user: Address,
+        remote: Address,
+        routed: Callable[[], None],
     ) -> None:
         method = tx.request.method
         session = self._ims.for_dialog(dialog.id)
         if session is not None:
             self._ims.touch(session)
         if method == "MESSAGE":
-            await self._messages.message(tx, hub_user, remote)
+            await self._messages.message(tx, hub_user, remote, routed)
         elif method == "INFO":
             await self._messages.info(tx, hub_user, remote)
         elif method == "BYE":

@@ -16,6 +16,10 @@ isComposing otherwise).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from ...interfaces import DeliveryFailed
@@ -29,6 +33,7 @@ from ...model.events import (
 from ...model.text import RichText
 from ...ordering import KeyedSerializer
 from ...router import Outcome
+from ...storage.records import WorkRecord
 from .addresses import address_uri
 from .config import PLATFORM
 from .core import SipCore
@@ -44,13 +49,11 @@ from .im import (
     parse_is_composing,
     parse_keyboard_activity,
 )
-from .message import Headers, Request
+from .inbound_work import InboundWork
+from .message import Request
 from .sessions import ImSession, ImSessions
 from .status import failed
-from .transaction import (
-    ServerTransaction,
-    new_tag,
-)
+from .transaction import ServerTransaction
 
 __all__ = ["ImMessages"]
 
@@ -68,9 +71,12 @@ class ImMessages:
     Messages and typing between hub users and SIP users.
     """
 
-    def __init__(self, core: SipCore, sessions: ImSessions) -> None:
+    def __init__(
+        self, core: SipCore, sessions: ImSessions, inbound: InboundWork | None = None
+    ) -> None:
         self._core = core
         self._ims = sessions
+        self.inbound = inbound if inbound is not None else InboundWork(None)
         self._outbound = KeyedSerializer()
         self._no_typing: set[str] = set()
 
@@ -92,27 +98,55 @@ class ImMessages:
         )
 
     async def route_content(
-        self, request: Request, content: Content, sender: Address, recipient: Address
+        self,
+        request: Request,
+        content: Content,
+        sender: Address,
+        recipient: Address,
+        routed: Callable[[], None] = lambda: None,
     ) -> Outcome:
         """
-        Route a message body (text or isComposing) from C{sender}; a text is mapped to the request's
-        id in the store first.
+        Route a message body (text or isComposing) from C{sender}. A text
+        is routed once per request identity with its work record
+        (L{InboundWork}), mapped to the request's id in the store first.
+
+        @param routed: Called once the event is in the router's hands (its
+            order among the pair's events is fixed), before its outcome.
         """
         event = self._event_for(content, sender, recipient)
-        if isinstance(event, TextMessage):
-            session = await self._core.chat_session(sender, recipient)
+        if not isinstance(event, TextMessage):
+            return await self._handed(self._core.route(event), routed)
+        session = await self._core.chat_session(sender, recipient)
+        text = event.with_session(session)
+
+        async def route(work: WorkRecord | None) -> Outcome:
             native = f"{session.value}:{request.call_id}:{request.cseq.number}"
             await self._core.store.map_message(event.message_id, PLATFORM, native, session)
-            return await self._core.route(event.with_session(session))
-        return await self._core.route(event)
+            return await self._handed(self._core.route(text, work), routed)
 
-    async def message(self, tx: ServerTransaction, hub_user: Address, remote: Address) -> None:
+        return await self.inbound.once(request, text, session, route)
+
+    @staticmethod
+    async def _handed(routing: Coroutine[Any, Any, Outcome], routed: Callable[[], None]) -> Outcome:
+        # The router takes its place in the pair's order synchronously.
+        outcome = Deferred.fromCoroutine(routing)
+        routed()
+        return await outcome
+
+    async def message(
+        self,
+        tx: ServerTransaction,
+        hub_user: Address,
+        remote: Address,
+        routed: Callable[[], None] = lambda: None,
+    ) -> None:
         """
-        Serve a MESSAGE (pager or in a session): route it, answer with the outcome.
+        Serve a MESSAGE (pager or in a session): route it, answer with the
+        outcome. C{routed} is called once it is in the router's hands.
         """
         request = tx.request
         content = Content(request.headers.get("Content-Type") or "", request.body)
-        outcome = await self.route_content(request, content, remote, hub_user)
+        outcome = await self.route_content(request, content, remote, hub_user, routed)
         self._core.answer(tx, outcome)
 
     async def info(self, tx: ServerTransaction, hub_user: Address, remote: Address) -> None:
@@ -191,7 +225,9 @@ class ImMessages:
                 self._ims.touch(session)
             else:
                 flow = await self._core.connect(recipient.domain, sender.domain)
-                tx = self._core.send(self._pager(sender, recipient, content), flow)
+                tx = self._core.send(
+                    self._core.pager(sender, address_uri(recipient), content), flow
+                )
         finally:
             release()
         response = await self._core.final(tx, recipient.domain)
@@ -212,23 +248,6 @@ class ImMessages:
             if retry:
                 raise SessionGone()
         raise failed(response, recipient.domain)
-
-    def _pager(self, sender: Address, recipient: Address, content: Content) -> Request:
-        target = address_uri(recipient)
-        return Request(
-            "MESSAGE",
-            target,
-            Headers(
-                [
-                    ("From", f"<{address_uri(sender)}>;tag={new_tag()}"),
-                    ("To", f"<{target}>"),
-                    ("Call-ID", self._core.new_call_id()),
-                    ("CSeq", "1 MESSAGE"),
-                    ("Content-Type", content.content_type),
-                ]
-            ),
-            content.body,
-        )
 
     async def send_typing(self, event: Typing) -> None:
         """

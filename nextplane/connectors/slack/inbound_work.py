@@ -16,6 +16,7 @@ from collections.abc import Mapping
 
 from twisted.internet.defer import Deferred
 
+from ...notices import not_delivered_text
 from ...storage.records import WorkRecord
 from ...work import WorkLog
 from .webhook import SlackEvent
@@ -56,11 +57,6 @@ async def not_delivered(workspaces: Mapping[str, SlackWorkspace], record: WorkRe
     ws = workspaces.get(team)
     if ws is None or not channel:
         return False
-    sent = record.accepted_at.strftime("%H:%M:%S UTC on %Y-%m-%d")
-    await ws.api().post_message(
-        channel,
-        f":warning: Your message of {sent} was not delivered: the hub restarted before "
-        "it was passed on. Please send it again.",
-        thread_ts=record.native_id,
-    )
+    text = f":warning: {not_delivered_text(record.accepted_at)}"
+    await ws.api().post_message(channel, text, thread_ts=record.native_id)
     return True

@@ -65,6 +65,22 @@ log = Logger()
 _GONE = frozenset({"channel_not_found", "is_archived", "not_in_channel"})
 
 
+async def _post_notice(
+    client: Any,
+    channel: str,
+    text: str,
+    blocks: Sequence[Mapping[str, Any]] | None,
+    thread_ts: str | None,
+) -> None:
+    try:
+        await client.post_message(channel, text, blocks=blocks, thread_ts=thread_ts)
+    except SlackApiError as e:
+        if thread_ts is None or e.error != "thread_not_found":
+            raise
+        # The message was deleted meanwhile: the notice stands alone.
+        await client.post_message(channel, text, blocks=blocks)
+
+
 def file_size(size: int | None) -> str:
     """
     C{" (1.5 MB)"} for a size in bytes; empty when unknown.
@@ -161,11 +177,17 @@ class SlackOutbound:
                 session,
             )
         elif isinstance(event, DeliveryError):
+            # Threaded to the message it is about, so the sender can tell
+            # which one of a burst it was (the notice never quotes it).
+            about = None
+            if event.message_id:
+                about = await self._store.find_native_id(event.message_id, ws.platform)
             await self.notify(
                 ws,
                 owner,
                 f":warning: Not delivered to {who(contact)}: {esc(event.reason)}",
                 session,
+                thread=about,
             )
         else:  # pragma: no cover - every event type is handled above
             raise DeliveryFailed("feature-not-implemented", f"Slack cannot show a {event.kind}")
@@ -360,16 +382,23 @@ class SlackOutbound:
         text: str,
         session: ChatSessionId | None = None,
         blocks: Sequence[Mapping[str, Any]] | None = None,
+        thread: str | None = None,
     ) -> None:
         """
         Post a notice from the app in the conversation of C{session} when
         there is one, else in the app's DM with C{owner}.
+
+        @param thread: C{"<channel>:<ts>"} of the message the notice is
+            about: the notice goes in its thread when it is in that
+            conversation.
         """
         client = ws.api()
         channel = await self._conversations.ref(ws.platform, session)
         if channel is not None:
+            where, _, ts = (thread or "").partition(":")
+            thread_ts = ts if where == channel and ts else None
             try:
-                await client.post_message(channel, text, blocks=blocks)
+                await _post_notice(client, channel, text, blocks, thread_ts)
                 return
             except SlackApiError as e:
                 if e.error not in _GONE:

@@ -66,6 +66,7 @@ from twisted.web.resource import IResource
 
 from ...model.address import Address
 from ...storage.records import WorkRecord
+from ..platform.claims import acknowledged
 from ..platform.commands import CommandAction, parse_command_text
 from ..platform.delivery import track
 from ..platform.files import pipe
@@ -446,31 +447,18 @@ class SlackWebhook:
         # retrying is never lost; past the budget, acknowledged anyway (a
         # slow store must not make Slack retry what is being handled).
         assert self._claim is not None
+
+        def take(record: WorkRecord) -> None:
+            self._later("event", self._on_event, evolve(slack_event, work=record))
+
+        def answer(durable: bool) -> bytes:
+            if not durable:
+                request.setResponseCode(503)  # not durable: let Slack retry
+            return b""
+
         claimed = maybeDeferred(self._claim, slack_event)
-        answer: Deferred[bytes] = Deferred()
-
-        def expire() -> None:
-            if not answer.called:
-                answer.callback(b"")
-
-        timer = self._clock.callLater(self._ack_budget, expire)
-
-        def done(result: Any) -> None:
-            if timer.active():
-                timer.cancel()
-            if isinstance(result, Failure):
-                log.failure("recording a Slack event failed", result)
-                if not answer.called:
-                    request.setResponseCode(503)  # not durable: let Slack retry
-                    answer.callback(b"")
-                return
-            if result is not None:
-                self._later("event", self._on_event, evolve(slack_event, work=result))
-            if not answer.called:
-                answer.callback(b"")
-
-        claimed.addBoth(done)
-        return answer
+        acking = acknowledged(claimed, self._clock, self._ack_budget, take, "a Slack event")
+        return acking.addCallback(answer)
 
     @app.route("/commands", methods=["POST"])
     def commands(self, request: IRequest) -> bytes | Deferred[bytes]:

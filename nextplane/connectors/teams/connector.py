@@ -38,6 +38,10 @@ Parts
 Deliveries to one user from one contact run in order; a delivery is
 acknowledged when Teams took it, or after C{queue_ack_seconds} in the
 queue; a later failure is sent back to the sender. Message content is never logged.
+
+A Teams user's message is answered once its work record is durable, and
+handled once (L{nextplane.connectors.teams.inbound_work}); after a restart,
+one left unfinished gets a reply saying it was not delivered.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from zope.interface import implementer
 
 from ...interfaces import IConnector
 from ...model.events import Event, Presence, Typing, TypingState
+from ...storage.records import WorkRecord
 from ..platform.conversations import Conversations
 from ..platform.files import FileLinks, derive_key
 from ..platform.httpapi import HTTPClient, RetryPolicy
@@ -58,6 +63,7 @@ from ..platform.service import Hub, PlatformService, platform_builder, platform_
 from .auth import BotFrameworkAuthenticator, OpenIdKeys
 from .config import TeamsConfig, parse_config
 from .handler import TeamsHandler
+from .inbound_work import not_delivered
 from .outbound import TeamsOutbound
 from .rest import TeamsRest
 from .style import TEAMS
@@ -153,6 +159,7 @@ class TeamsConnector(PlatformService):
             outbound=self.outbound,
             tenants=self.tenants,
             links=links,
+            work=hub.work,
         )
         keys = OpenIdKeys(http, clock, config.openid_metadata_url)
         self.webhook = TeamsWebhook(
@@ -185,6 +192,13 @@ class TeamsConnector(PlatformService):
         }
 
     # -- outbound ----------------------------------------------------------
+
+    def tell_not_delivered(self, record: WorkRecord) -> Deferred[bool]:
+        """
+        After a restart: tell the sender of an unfinished work record, in
+        a reply to their message, that it was not delivered.
+        """
+        return Deferred.fromCoroutine(not_delivered(self.tenants, record))
 
     def deliver_to(self, tenant: TeamsTenant, event: Event) -> Deferred[Any]:
         """

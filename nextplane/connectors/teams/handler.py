@@ -28,7 +28,6 @@ from cachetools import LRUCache
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
-from twisted.python.failure import Failure
 
 from ...interfaces import IEventSink, IStore
 from ...model.address import Address, InvalidAddress
@@ -41,16 +40,20 @@ from ...model.events import (
     TextMessage,
     Typing,
 )
-from ...storage.records import ContactState, UserRecord
+from ...storage.records import ContactState, UserRecord, WorkRecord, WorkState
+from ...work import WorkLog
+from ..platform.claims import acknowledged, within
 from ..platform.commands import CommandAction, ContactCommands, help_text, parse_command_text
 from ..platform.conversations import Conversations
 from ..platform.delivery import Delivery
 from ..platform.files import FileLinks
 from . import activity as a
+from . import inbound_work
 from .api import message_activity
 from .cards import ACCEPT_VERB, DECLINE_VERB, RequestState, card_attachment, card_invoke_response
 from .format import parse_teams_html
 from .inbound import ACCEPTED, Verified, invoke_answer
+from .inbound_work import ACK_BUDGET
 from .outbound import TeamsOutbound
 from .reactions import reaction_emoji
 from .style import TEAMS
@@ -116,8 +119,15 @@ class TeamsHandler:
         outbound: TeamsOutbound,
         tenants: dict[str, TeamsTenant],
         links: FileLinks,
+        work: WorkLog | None = None,
     ) -> None:
+        """
+        @param work: The hub's work log: messages are answered once their
+            record is durable and handled once (L{inbound_work}); without
+            it they are answered at once.
+        """
         self._sink = sink
+        self._work = work
         self._store = store
         self._clock = clock
         self._delivery = delivery
@@ -151,12 +161,55 @@ class TeamsHandler:
                 Deferred.fromCoroutine(self._consent(tenant, activity)), "a Teams file upload"
             )
             return Deferred.fromCoroutine(_answer(activity))
-        self._delivery.receive(
-            (tenant.tenant_id, reference.conversation_id), lambda: self._handle(tenant, activity)
-        )
+        key = (tenant.tenant_id, reference.conversation_id)
+        if isinstance(activity, a.Message) and self._work is not None:
+            return self._claimed(key, tenant, activity, self._work)
+        self._delivery.receive(key, lambda: self._handle(tenant, activity))
         return Deferred.fromCoroutine(_answer(activity))
 
-    async def _handle(self, tenant: TeamsTenant, activity: Any) -> None:
+    def _claimed(
+        self, key: tuple[str, str], tenant: TeamsTenant, message: a.Message, work: WorkLog
+    ) -> Deferred[tuple[int, bytes]]:
+        # Answered once the record is durable: a crash then loses nothing
+        # the channel stops resending; a duplicate is answered, not handled.
+        def take(record: WorkRecord) -> None:
+            self._delivery.receive(key, lambda: self._handle(tenant, message, record))
+
+        def answer(durable: bool) -> tuple[int, bytes]:
+            return (ACCEPTED, b"") if durable else (503, b"")
+
+        claiming = inbound_work.claim(work, tenant.tenant_id, message)
+        acking = acknowledged(claiming, self._clock, ACK_BUDGET, take, "a Teams message")
+        return acking.addCallback(answer)
+
+    async def _handle(
+        self, tenant: TeamsTenant, activity: Any, work: WorkRecord | None = None
+    ) -> None:
+        # A message's work record goes to the router with its first event;
+        # one the router never got is closed here: nothing is owed.
+        held = [work] if work is not None else []
+        try:
+            await self._handle_activity(tenant, activity, held)
+        except BaseException:
+            for record in held:
+                await self._move(record, WorkState.FAILED)
+            raise
+        for record in held:
+            await self._move(record, WorkState.DELIVERED)
+
+    async def _move(self, record: WorkRecord, state: WorkState) -> None:
+        if self._work is not None:
+            await self._work.move(record, state)
+
+    async def _route(self, event: Any, held: list[WorkRecord]) -> None:
+        if held:
+            await self._sink.route(event, work=held.pop())  # type: ignore[call-arg]
+        else:
+            await self._sink.route(event)
+
+    async def _handle_activity(
+        self, tenant: TeamsTenant, activity: Any, held: list[WorkRecord]
+    ) -> None:
         reference: a.ConversationReference = activity.conversation
         sender = getattr(activity, "sender", None)
         if sender is None or not sender.id.startswith("29:"):
@@ -168,7 +221,7 @@ class TeamsHandler:
         tenant.remember(sender.id, reference)
         user = await tenant.user_of(sender, reference)
         if isinstance(activity, a.Message):
-            await self._message(tenant, user, activity)
+            await self._message(tenant, user, activity, held)
         elif isinstance(activity, a.MessageEdited | a.MessageDeleted):
             await self._changed(tenant, user, activity)
         elif isinstance(activity, a.ReactionsChanged):
@@ -186,7 +239,9 @@ class TeamsHandler:
 
     # -- messages ----------------------------------------------------------
 
-    async def _message(self, tenant: TeamsTenant, user: UserRecord, message: a.Message) -> None:
+    async def _message(
+        self, tenant: TeamsTenant, user: UserRecord, message: a.Message, held: list[WorkRecord]
+    ) -> None:
         if message.value is not None and not message.text:
             return  # an Action.Submit press; the app's cards use Action.Execute
         conversation = message.conversation.conversation_id
@@ -221,7 +276,7 @@ class TeamsHandler:
                 reply_to=reply_to,
             )
             await self._store.map_message(event.message_id, tenant.platform, native, session)
-            await self._sink.route(event)
+            await self._route(event, held)
         for index, shared in enumerate(message.files):
             file_id = shared.unique_id or f"{message.id}-{index}"
             link = self._links.make(tenant.tenant_id, file_id, shared.name)
@@ -229,14 +284,15 @@ class TeamsHandler:
                 await tenant.say(user, "Files cannot be shared: the hub has no public address.")
                 continue
             self.downloads[(tenant.tenant_id, file_id)] = shared.download_url
-            await self._sink.route(
+            await self._route(
                 FileShare(
                     sender=user.address,
                     recipient=contact,
                     session=session,
                     name=shared.name,
                     url=link,
-                )
+                ),
+                held,
             )
         await self._confirm(tenant, user, conversation, contact)
 
@@ -353,7 +409,7 @@ class TeamsHandler:
             return card
 
         work = Deferred.fromCoroutine(decide())
-        answered = await _within(work, INVOKE_BUDGET, self._clock)
+        answered = await within(work, INVOKE_BUDGET, self._clock)
         if answered is None:
             late.append(True)
             self._delivery.track(work, "answering a Teams contact card")
@@ -375,30 +431,3 @@ async def _answer(activity: Any) -> tuple[int, bytes]:
     if isinstance(activity, a.CardAction | a.FileConsent | a.UnknownInvoke):
         return invoke_answer(200)
     return ACCEPTED, b""
-
-
-async def _within(d: Deferred[Any], timeout: float, clock: IReactorTime) -> Any:
-    """
-    C{d}'s result if it comes within C{timeout}, else C{None} (C{d} runs on).
-    """
-    waiter: Deferred[Any] = Deferred()
-
-    def expire() -> None:
-        if not waiter.called:
-            waiter.callback(None)
-
-    timer = clock.callLater(timeout, expire)
-
-    def relay(result: Any) -> Any:
-        if timer.active():
-            timer.cancel()
-        if waiter.called:
-            return result
-        if isinstance(result, Failure):
-            waiter.errback(result)
-            return None
-        waiter.callback(result)
-        return result
-
-    d.addBoth(relay)
-    return await waiter

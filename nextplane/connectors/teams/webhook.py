@@ -7,9 +7,10 @@ The hub's Teams endpoints, a Klein app mounted at C{/teams/}:
     (L{nextplane.connectors.teams.inbound.read_activity}); every refused
     request (no, unsigned, forged, expired, wrong-audience, wrong-issuer,
     unknown-key, wrong-serviceUrl token) gets 401 and nothing is routed.
-    Other activities are answered at once (201) and handled after, so the
-    channel's 15 s budget is never at risk; invokes are answered with their
-    InvokeResponse (L{nextplane.connectors.teams.handler}).
+    A message is answered (201) once its work record is durable (at the
+    latest after a few seconds), other activities at once; they are handled
+    after, so the channel's 15 s budget is never at risk; invokes are
+    answered with their InvokeResponse (L{nextplane.connectors.teams.handler}).
   - C{GET /files/<tenant>/<file>/<expires>/<signature>/<name>}: a signed,
     expiring link through which a contact fetches a file a Teams user sent;
     the file is streamed from Teams, never stored.

@@ -27,6 +27,7 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from ...interfaces import IStore
+from ...notices import not_delivered_text
 from ...storage.records import WorkRecord
 from ...work import WorkLog
 from .api import (
@@ -84,11 +85,7 @@ async def not_delivered(rest: WebexRest, record: WorkRecord) -> bool:
         return True
     if not record.conversation:
         return False
-    sent = record.accepted_at.strftime("%H:%M:%S UTC on %Y-%m-%d")
-    text = (
-        f"Your message of {sent} was not delivered: the hub restarted before it was "
-        "passed on. Please send it again."
-    )
+    text = not_delivered_text(record.accepted_at)
     outgoing = OutgoingMessage(
         room_id=record.conversation, markdown=text, text=text, parent_id=record.native_id
     )

@@ -11,7 +11,8 @@ Outbound s2s connections: opening them and pooling them per domain pair.
     C{max_queue}, beyond which sends fail with C{resource-constraint}),
     closes it after C{idle_timeout} seconds without traffic, and answers
     every send with a L{Deferred} that fires once the stanza is written to
-    an authenticated stream or fails with
+    an authenticated stream (and, where the peer does stream management,
+    acknowledged by it) or fails with
     L{nextplane.interfaces.DeliveryFailed}:
 
       - C{remote-server-not-found}: resolution or every connection failed
@@ -19,7 +20,10 @@ Outbound s2s connections: opening them and pooling them per domain pair.
       - C{remote-server-timeout}: connect timeout, negotiation failure or
         timeout, dialback refused (RFC 6120 section 8.3.3.17, XEP-0220
         section 2.5);
-      - C{resource-constraint}: the queue for that pair is full.
+      - C{resource-constraint}: the queue for that pair is full;
+      - C{remote-server-timeout} also for a stanza the peer had not
+        acknowledged when its stream ended (it may or may not have
+        arrived: not sent again, the sender is told).
 
     It also runs dialback verifications (XEP-0220 section 2.1.2): over the
     pair's authenticated stream when there is one, else over a dedicated
@@ -41,7 +45,6 @@ from twisted.internet.defer import (
     DeferredList,
     TimeoutError,
     fail,
-    succeed,
 )
 from twisted.internet.interfaces import IDelayedCall, IReactorTime, IStreamClientEndpoint
 from twisted.internet.protocol import Factory
@@ -74,9 +77,12 @@ class PooledStream(Protocol):
     What the pool needs of an authenticated outbound stream.
     """
 
-    def send_stanza(self, stanza: domish.Element) -> None:
+    def send_stanza(self, stanza: domish.Element) -> Deferred[None]:
         """
         Write a stanza; raise L{DeliveryFailed} if the stream is unusable.
+
+        @return: Fires once the peer has it (acknowledged, where the
+            stream can tell), or fails with L{DeliveryFailed}.
         """
 
     def verify(self, stream_id: str, key: str) -> Deferred[bool]:
@@ -283,13 +289,13 @@ class ConnectionPool:
         peer = self._peers.get(key)
         if peer is not None and peer.stream is not None:
             try:
-                peer.stream.send_stanza(stanza)
+                confirmed = peer.stream.send_stanza(stanza)
             except DeliveryFailed:
                 self._forget(peer)
                 peer = None
             else:
                 self._touch(peer)
-                return succeed(None)
+                return confirmed
         if peer is None:
             peer = self._peers[key] = _Peer(key)
         if len(peer.queue) >= self.max_queue:
@@ -336,11 +342,11 @@ class ConnectionPool:
         while peer.queue and peer.stream is stream:
             stanza, d = peer.queue.popleft()
             try:
-                stream.send_stanza(stanza)
+                confirmed = stream.send_stanza(stanza)
             except DeliveryFailed as e:
                 d.errback(e)
             else:
-                d.callback(None)
+                confirmed.chainDeferred(d)
         self._touch(peer)
 
     def _open_failed(self, peer: _Peer, failure: Failure) -> None:

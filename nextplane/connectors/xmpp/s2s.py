@@ -29,7 +29,8 @@ Usage (in the composition root / connector)::
 
 L{S2SService.send} takes a stanza (C{message}/C{presence}/C{iq}) whose
 C{from} is on a hub domain and whose C{to} is remote, and fires once it is
-written to an authenticated stream, or fails with
+written to an authenticated stream (acknowledged by the peer, where it
+offers stream management, XEP-0198), or fails with
 L{nextplane.interfaces.DeliveryFailed} (C{remote-server-not-found},
 C{remote-server-timeout}, C{resource-constraint}, or C{not-allowed} when
 C{policy_hook} refuses the domain); the connector turns that into a
@@ -292,7 +293,8 @@ class S2SService(Service):
         Send a stanza to a remote server.
 
         @return: Fires once the stanza is written to an authenticated
-            stream; fails with L{DeliveryFailed} or, for a stanza that is
+            stream (and acknowledged, with stream management); fails with
+            L{DeliveryFailed} or, for a stanza that is
             not addressed from a hub domain to a remote one, L{ValueError}.
         """
         if stanza.name not in STANZA_NAMES:

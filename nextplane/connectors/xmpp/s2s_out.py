@@ -18,6 +18,8 @@ State machine of one L{OutboundStream} (L{OutboundState})::
         EXTERNAL offered and we have a cert     --> SASL_SENT
         else dialback allowed                   --> DIALBACK_SENT
     SASL_SENT --<success/>--> restart, header --> AWAIT_HEADER --features--> READY
+                   (features offering XEP-0198 --<enable/>--> ENABLING_SM
+                    --<enabled/> or <failed/>--> READY)
     SASL_SENT --<failure/>--> dialback (as ejabberd does)
     DIALBACK_SENT --<db:result type='valid'>--> READY
 
@@ -32,6 +34,11 @@ does not stop it (the dialback key check is the proof).
 Negotiation failures fail L{OutboundStream.when_ready} with
 L{nextplane.interfaces.DeliveryFailed} C{remote-server-timeout} (RFC 6120
 section 8.3.3.17, XEP-0220 section 2.5).
+
+With stream management enabled (L{nextplane.connectors.xmpp.acks}), a
+stanza counts as sent once the peer acknowledged it, and those still
+unconfirmed when the stream ends (or after C{ack_timeout} without an
+answer, when the stream is dropped) fail with C{remote-server-timeout}.
 """
 
 from __future__ import annotations
@@ -46,7 +53,7 @@ from twisted.internet.interfaces import IOpenSSLClientConnectionCreator, IReacto
 from twisted.python.failure import Failure
 from twisted.words.xish import domish
 
-from nextplane.connectors.xmpp import dialback
+from nextplane.connectors.xmpp import acks, dialback
 from nextplane.connectors.xmpp.stream import (
     NS_DIALBACK,
     NS_SASL,
@@ -89,6 +96,7 @@ class OutboundState(enum.Enum):
     STARTTLS_SENT = "starttls-sent"
     SASL_SENT = "sasl-sent"
     DIALBACK_SENT = "dialback-sent"
+    ENABLING_SM = "enabling-sm"
     READY = "ready"
     CLOSED = "closed"
 
@@ -166,6 +174,8 @@ class OutboundStream(BaseStream):
     @ivar peer_stream_id: The id from the peer's latest header.
     @ivar certificate: The server certificate check (after TLS).
     @ivar authentication: C{"EXTERNAL"} or C{"dialback"} once authenticated.
+    @ivar acks: The stanzas awaiting the peer's acknowledgement, once
+        stream management is enabled.
     """
 
     def __init__(
@@ -191,6 +201,8 @@ class OutboundStream(BaseStream):
         self._ready_result: OutboundStream | DeliveryFailed | None = None
         self._ready_waiters: list[Deferred[OutboundStream]] = []
         self._verifies: dict[str, list[Deferred[bool]]] = {}
+        self.acks: acks.AckQueue | None = None
+        self._stanzas_received = 0
 
     def __repr__(self) -> str:
         return (
@@ -270,6 +282,14 @@ class OutboundStream(BaseStream):
         self._fail(
             "remote-server-timeout", f"connection to {self.remote} closed during negotiation"
         )
+        if self.acks is not None:
+            self.acks.fail(
+                DeliveryFailed(
+                    "remote-server-timeout",
+                    f"the connection to {self.remote} ended before {self.remote} confirmed "
+                    "the message; it may not have arrived",
+                )
+            )
         verifies, self._verifies = self._verifies, {}
         for waiters in verifies.values():
             for d in waiters:
@@ -304,10 +324,19 @@ class OutboundStream(BaseStream):
                 self._on_result_answer(answer)
             else:
                 self._on_verify_answer(answer)
+        elif uri == acks.NS_SM:
+            self._on_sm(element)
         else:
             # Stanzas or requests on a stream we initiated: not without
-            # XEP-0288 bidi, which we never negotiate. Ignore.
+            # XEP-0288 bidi, which we never negotiate. Ignore (but count
+            # them, should the peer ask how many we handled).
+            self._stanzas_received += 1
             self.log.debug("Ignoring <{name}/> on outbound stream", name=name)
+
+    def element_while_closing(self, element: domish.Element) -> None:
+        # The peer's last acknowledgements still confirm what it handled.
+        if element.uri == acks.NS_SM and element.name == "a":
+            self._on_sm(element)
 
     # negotiation
 
@@ -329,6 +358,10 @@ class OutboundStream(BaseStream):
         if errors is not None:
             self.host.note_dialback_errors(self.remote, errors)
         if self.authentication is not None:
+            if self.purpose is StreamPurpose.DELIVER and acks.offered(features):
+                self.send_element(acks.enable())
+                self.state = OutboundState.ENABLING_SM
+                return
             self._become_ready()
             return
         problem = self.certificate.problem_for(self.remote)
@@ -436,6 +469,41 @@ class OutboundStream(BaseStream):
         else:
             d.callback(answer.type == "valid")
 
+    def _on_sm(self, element: domish.Element) -> None:
+        name = element.name
+        if self.state is OutboundState.ENABLING_SM and name in ("enabled", "failed"):
+            if name == "enabled":
+                self.acks = acks.AckQueue()
+            self.log.info(
+                "Stream management with {remote}: {result}",
+                remote=self.remote,
+                result="stanzas are sent once acknowledged" if self.acks else "refused",
+            )
+            self._become_ready()
+        elif name == "a" and self.acks is not None:
+            try:
+                self.acks.acknowledge(acks.parse_h(element))
+            except ValueError as e:
+                raise StreamError("undefined-condition", f"stream management: {e}") from None
+            self.cancel_timer("ack")
+            self._request_ack()
+        elif name == "r" and self.acks is not None:
+            self.send_element(acks.answer(self._stanzas_received))
+
+    def _request_ack(self) -> None:
+        if self.acks is not None and self.acks.request_due():
+            self.send_element(acks.request())
+            self.set_timer("ack", self.limits.ack_timeout, self._ack_timed_out)
+
+    def _ack_timed_out(self) -> None:
+        self.log.info(
+            "s2s {local}->{remote}: no acknowledgement within {seconds:g} s; dropping the stream",
+            local=self.local,
+            remote=self.remote,
+            seconds=self.limits.ack_timeout,
+        )
+        self.drop_connection()
+
     def _on_peer_error(self, element: domish.Element) -> None:
         error = StreamError.from_element(element)
         self.error = error
@@ -452,15 +520,23 @@ class OutboundStream(BaseStream):
 
     # use
 
-    def send_stanza(self, stanza: domish.Element) -> None:
+    def send_stanza(self, stanza: domish.Element) -> Deferred[None]:
         """
         Send a stanza over this authenticated stream.
 
+        @return: Fires once the peer acknowledged it (at once without
+            stream management); fails with L{DeliveryFailed} when the
+            stream ends first.
         @raise DeliveryFailed: The stream is not (or no longer) usable.
         """
         if not self.is_ready or self.purpose is not StreamPurpose.DELIVER:
             raise DeliveryFailed("remote-server-timeout", f"stream to {self.remote} is not usable")
         self.send_element(stanza)
+        if self.acks is None:
+            return succeed(None)
+        confirmed = self.acks.sent()
+        self._request_ack()
+        return confirmed
 
     def verify(self, stream_id: str, key: str) -> Deferred[bool]:
         """

@@ -124,6 +124,9 @@ class StreamLimits:
     @ivar idle_timeout: Seconds without received data after which an inbound
         stream is closed (Prosody sends a keepalive every 840 s).
     @ivar verify_timeout: Seconds to wait for a C{db:verify} answer.
+    @ivar ack_timeout: Seconds to wait for a stream management
+        acknowledgement before dropping an outbound stream (its
+        unconfirmed stanzas then fail).
     """
 
     max_stanza_size: int = 512 * 1024
@@ -134,6 +137,7 @@ class StreamLimits:
     close_timeout: float = 5.0
     idle_timeout: float = 3600.0
     verify_timeout: float = 30.0
+    ack_timeout: float = 30.0
 
 
 #: Error type per stanza error condition (RFC 6120 section 8.3.3).
@@ -313,6 +317,12 @@ class BaseStream(Protocol):
         The peer sent C{</stream:stream>}.
         """
 
+    def element_while_closing(self, element: domish.Element) -> None:
+        """
+        The peer sent a first-level child after we closed our side; ignored
+        unless a subclass still wants it.
+        """
+
     # helpers
 
     def _guard(self, function: Callable[..., object], *args: object) -> None:
@@ -329,6 +339,7 @@ class BaseStream(Protocol):
 
     def _element_received(self, element: domish.Element) -> None:
         if self.closing:
+            self.element_while_closing(element)
             return
         self.element_received(element)
 

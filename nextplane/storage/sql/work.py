@@ -22,6 +22,7 @@ _UNFINISHED = (
     f"{WORK.select} WHERE state IN ('{WorkState.ACCEPTED.value}', "
     f"'{WorkState.HANDED_OVER.value}') ORDER BY accepted_at, source, origin"
 )
+_FIND = f"{WORK.select} WHERE source = ? AND origin = ?"
 _FINISHED = ", ".join(f"'{s.value}'" for s in WorkState if s.finished)
 
 
@@ -97,6 +98,18 @@ class WorkSQL(SQLBase):
 
         def op() -> Op[list[WorkRecord]]:
             return [_work(row) for row in (yield Query(_UNFINISHED))]
+
+        return self._read(op())
+
+    def find_work(self, source: str, origin: str) -> Deferred[WorkRecord | None]:
+        """
+        @return: A L{Deferred} firing with the record of (C{source},
+            C{origin}), or C{None}.
+        """
+
+        def op() -> Op[WorkRecord | None]:
+            rows = yield Query(_FIND, (source, origin))
+            return _work(rows[0]) if rows else None
 
         return self._read(op())
 

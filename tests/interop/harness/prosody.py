@@ -208,6 +208,35 @@ class ProsodyServer(XmppServer):
         @return: a Deferred firing once it listens again.
         """
         yield self.stop()
+        yield self.start_again(timeout)
+
+    def freeze(self) -> None:
+        """
+        SIGSTOP: Prosody stops reading and answering, its connections stay
+        open (a hung server); L{kill} ends it.
+        """
+        self.process.signal("STOP")
+
+    def kill(self) -> defer.Deferred[int | None]:
+        """
+        SIGKILL: Prosody ends at once, without closing its streams or
+        saving anything.
+
+        @return: fires with the exit status once it ended.
+        """
+        ended = self.process.when_ended()
+        self.process.signal("KILL")
+        return ended
+
+    @defer.inlineCallbacks
+    def start_again(self, timeout: float = 60.0) -> Any:
+        """
+        Start the stopped Prosody with the same configuration and data, on
+        the same address.
+
+        @param timeout: seconds to wait for the ports.
+        @return: a Deferred firing once it listens again.
+        """
         self.process = yield _launch(self._reactor, self.options, self.directory, timeout)
 
 

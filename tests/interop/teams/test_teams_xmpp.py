@@ -32,7 +32,8 @@ class TeamsProsodyTests(TestCase):
     def test_invite_and_chat(self) -> Any:
         """
         Tom installs the app and invites alice; she accepts; messages go
-        both ways; tom's edit, delete, typing and reaction reach her.
+        both ways (a message the channel sends twice reaches her once);
+        tom's edit, delete, typing and reaction reach her.
         """
         env = yield InteropEnvironment.create(self)
         server = yield env.start_prosody(PROSODY, users={"alice": PASSWORD})
@@ -79,11 +80,16 @@ class TeamsProsodyTests(TestCase):
             alice.wait_for_message(body="hello from *Teams*", sender=tom_jid)
         )
         self.assertIn("<html:strong>Teams</html:strong>", received.xml)
+        # The channel sends the same activity again: answered, routed once
+        # (the work record's claim; the edit behind it comes after it).
+        again = yield channel.post(sent.activity)
+        self.assertEqual(again.status, 201)
         yield channel.edit(tom, sent.activity["id"], "hello again from Teams")
         corrected = yield env.with_diagnostics(
             alice.wait_for_message(body="hello again from Teams", sender=tom_jid)
         )
         self.assertIn("urn:xmpp:message-correct:0", corrected.xml)
+        self.assertEqual([m.body for m in alice.messages].count("hello from *Teams*"), 1)
         self.assertIn(received.id, corrected.xml)
 
         yield channel.typing(tom)
