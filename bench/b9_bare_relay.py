@@ -9,10 +9,14 @@ The same I/O as the hub's Webex paths, nothing else:
     C{<message>} written on one authenticated s2s stream to the sink.
   - s2s in (nextplane's own L{S2SService}: STARTTLS, SASL EXTERNAL, XML):
     each C{<message>} with a body is POSTed to C{/messages} (C{toPersonId},
-    markdown and text) over treq with a persistent pool.
+    markdown and text) over treq, at most 32 requests in flight over a
+    persistent pool of 32, as the hub's kit (L{bench.gated_http}).
 
 No routing, policy, storage, pacing, dedupe or retries: people come from a
-JSON file (C{person id -> [owner, contact]}).
+JSON file (C{person id -> [owner, contact]}). Failed REST calls (transport
+errors and non-2xx answers) are counted in L{Errors} and logged (the first
+few and every hundredth), with a total at shutdown: a baseline that
+silently delivers nothing measures nothing.
 
     python -m bench.b9_bare_relay --port P --s2s-port Q --config CONFIG.json
 """
@@ -32,6 +36,7 @@ from twisted.web.resource import Resource
 from twisted.words.xish import domish
 
 from bench.bare_two_way import run_bare_relay
+from bench.gated_http import GatedClient
 from bench.xmpp_sink import S2SInitiator
 from nextplane.connectors.xmpp.s2s import S2SService, S2SSettings
 from nextplane.connectors.xmpp.tls import TenantTLS
@@ -40,12 +45,34 @@ __all__ = ["EventsResource", "main"]
 
 
 def _client(reactor: Any) -> Any:
-    from treq.client import HTTPClient
-    from twisted.web.client import Agent, HTTPConnectionPool
+    return GatedClient(reactor, 32)  # as the hub's Webex connector (max_connections)
 
-    pool = HTTPConnectionPool(reactor, persistent=True)
-    pool.maxPersistentPerHost = 32  # as the hub's Webex connector
-    return HTTPClient(Agent(reactor, pool=pool, connectTimeout=10))
+
+class Errors:
+    """
+    Failed REST calls of one kind, counted and logged.
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.count = 0
+
+    def failed(self, reason: str) -> None:
+        self.count += 1
+        if self.count <= 5 or self.count % 100 == 0:
+            print(f"{self.kind} error {self.count}: {reason}", flush=True)
+
+    def check(self, response: Any) -> Any:
+        """
+        Pass a 2xx C{response} on; count any other as an error (C{None}).
+        """
+        if 200 <= response.code < 300:
+            return response
+        self.failed(f"HTTP {response.code}")
+        return None
+
+    def errback(self, failure: Any) -> None:
+        self.failed(f"{failure.type.__name__}: {failure.getErrorMessage()}")
 
 
 class EventsResource(Resource):
@@ -65,6 +92,7 @@ class EventsResource(Resource):
         self._http = _client(reactor)
         self._stream = stream
         self.refused = 0
+        self.errors = Errors("fetch")
 
     def render_POST(self, request: Any) -> bytes:
         body = request.content.read()
@@ -84,9 +112,12 @@ class EventsResource(Resource):
     def _relay(self, message_id: str, pair: list[str]) -> None:
         url = f"{self._base}/messages/{quote(message_id, safe='')}"
         d = self._http.get(url, headers=self._headers)
-        d.addCallback(lambda response: response.json())
+        d.addCallback(self.errors.check)
+        d.addCallback(lambda response: None if response is None else response.json())
 
-        def write(message: dict[str, Any]) -> None:
+        def write(message: dict[str, Any] | None) -> None:
+            if message is None:
+                return
             owner, contact = pair
             self._stream.send(
                 f"<message from={quoteattr(owner)} to={quoteattr(contact)} type='chat' "
@@ -95,7 +126,7 @@ class EventsResource(Resource):
             )
 
         d.addCallback(write)
-        d.addErrback(lambda failure: None)
+        d.addErrback(self.errors.errback)
 
 
 class Outbound:
@@ -108,6 +139,7 @@ class Outbound:
         self.headers = {"Authorization": f"Bearer {config['bot_token']}"}
         self.url = config["base_url"].rstrip("/") + "/messages"
         self.by_owner = {pair[0]: person for person, pair in config["people"].items()}
+        self.errors = Errors("post")
         self.s2s = S2SService(
             domains={config["domain"]: TenantTLS(config["certificate"], config["private_key"])},
             ca_paths=[config["ca_certificate"]],
@@ -131,8 +163,9 @@ class Outbound:
             "text": f"{sender}: {body}",
         }
         d = self.http.post(self.url, json=message, headers=self.headers)
-        d.addCallback(lambda response: response.content())
-        d.addErrback(lambda failure: None)
+        d.addCallback(self.errors.check)
+        d.addCallback(lambda response: None if response is None else response.content())
+        d.addErrback(self.errors.errback)
 
 
 async def _build(reactor: Any, config: dict[str, Any], stream: S2SInitiator) -> Any:
@@ -140,7 +173,17 @@ async def _build(reactor: Any, config: dict[str, Any], stream: S2SInitiator) -> 
     root = Resource()
     webex = Resource()
     root.putChild(b"webex", webex)
-    webex.putChild(b"events", EventsResource(reactor, config, stream))
+    events = EventsResource(reactor, config, stream)
+    webex.putChild(b"events", events)
+
+    def totals() -> None:
+        print(
+            f"errors fetch={events.errors.count} post={outbound.errors.count} "
+            f"refused={events.refused}",
+            flush=True,
+        )
+
+    reactor.addSystemEventTrigger("before", "shutdown", totals)
     return outbound.s2s.listen_factory(), root
 
 

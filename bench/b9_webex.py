@@ -1,7 +1,7 @@
 """
 B9: Webex <-> XMPP s2s through the hub (issue 12).
 
-  python -m bench.b9_webex [--quick]
+  python -m bench.b9_webex [--quick] [--rates 100,250,500] [--step 5]
 
 Topology (loopback; the hub on core 0, this load process on core 1)::
 
@@ -29,6 +29,7 @@ Results: C{bench/results/B9.json}; summary lines with ratios to the baseline.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import tempfile
@@ -38,10 +39,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from treq.client import HTTPClient  # noqa: E402
 from twisted.internet import defer, task  # noqa: E402
 from twisted.internet.threads import deferToThread  # noqa: E402
-from twisted.web.client import Agent, HTTPConnectionPool  # noqa: E402
 
 from bench.b2_b3_common import (  # noqa: E402
     BaselineProcess,
@@ -52,6 +51,7 @@ from bench.b2_b3_common import (  # noqa: E402
     run_steps,
 )
 from bench.common import HubProcess, now_ns, write_result  # noqa: E402
+from bench.gated_http import GatedClient  # noqa: E402
 from bench.slack_side import marker  # noqa: E402
 from bench.two_way import Plan, Target, seed  # noqa: E402
 from bench.xmpp_peer import PeerStream, XmppPeer, message_bytes  # noqa: E402
@@ -76,9 +76,7 @@ class Webex:
     """
 
     def __init__(self, reactor: Any, users: int) -> None:
-        pool = HTTPConnectionPool(reactor, persistent=True)
-        pool.maxPersistentPerHost = 32
-        self.sender = WebhookSender(HTTPClient(Agent(reactor, pool=pool)), reactor)
+        self.sender = WebhookSender(GatedClient(reactor, 32), reactor)
         self.sim = WebexSimulator(reactor, mode=CAPACITY, sender=self.sender)
         state = self.sim.state
         self.bot = state.add_person("nextplane@webex.bot", "nextplane", bot=True, token=BOT_TOKEN)
@@ -101,9 +99,16 @@ class Webex:
         return self.sim.listen(reactor, 0)
 
     def point_webhooks(self, url: str) -> None:
-        """Deliver every webhook to C{url} (the bare relay's run)."""
+        """
+        Deliver every webhook to C{url} (the bare relay's run), re-enabled
+        with a clean failure window, as the hub's keeper does at start: the
+        hub's run, if overloaded, may have had one disabled (100 failed
+        deliveries in 5 minutes), which left the bare relay nothing to relay.
+        """
         for hook in self.sim.state.webhooks.values():
             hook.target_url = url
+            hook.status = "active"
+            hook.failures.clear()
 
 
 async def drive(
@@ -149,8 +154,14 @@ async def drive(
     return {"in": in_steps, "out": out_steps}, sequence
 
 
-async def run(reactor: Any, quick: bool) -> None:
+async def run(
+    reactor: Any, quick: bool, rates: list[float] | None = None, step: float | None = None
+) -> None:
     plan = Plan(quick, users=500)
+    if rates:
+        plan.rates, plan.profile_rate = rates, rates[0]
+    if step:
+        plan.duration = step
     directory = Path(tempfile.mkdtemp(prefix="nextplane-b9-"))
     ca, certs = certificates(directory / "certs", TENANT, REMOTE)
     current: list[Target] = [Target("none")]
@@ -249,6 +260,8 @@ async def run(reactor: Any, quick: bool) -> None:
         },
     }
     (directory / "bare.json").write_text(json.dumps(bare_config))
+    hook_status = {h.resource + ":" + h.event: h.status for h in webex.sim.state.webhooks.values()}
+    print(f"B9: webhooks after the hub's run: {hook_status}", flush=True)
     webex.point_webhooks(f"http://127.0.0.1:{bare_port}/webex/events")
     baseline = BaselineProcess(
         "bench.b9_bare_relay",
@@ -273,6 +286,12 @@ async def run(reactor: Any, quick: bool) -> None:
     finally:
         await bare_peer.stop([stream] if stream is not None else [])
         baseline.stop()
+    bare_errors = [
+        line
+        for line in (directory / "bare-relay.log").read_text(errors="replace").splitlines()
+        if line.startswith("errors ")
+    ]
+    print(f"B9: bare relay {bare_errors[-1] if bare_errors else 'printed no error totals'}")
     for listening in (sink_listener, sim_port):
         stopped = listening.stopListening()
         if stopped is not None:
@@ -303,6 +322,8 @@ async def run(reactor: Any, quick: bool) -> None:
                 1 for a in webex.sender.attempts if a.status is None or not 200 <= a.status < 300
             ),
             "spec_violations": len(webex.sim.violations),
+            "webhooks_after_hub_run": hook_status,
+            "bare_relay_errors": bare_errors[-1] if bare_errors else None,
             "work_dir": str(directory),
         },
     )
@@ -310,10 +331,15 @@ async def run(reactor: Any, quick: bool) -> None:
 
 def main(argv: list[str]) -> None:
     pin_load_core()
-    quick = "--quick" in argv
+    parser = argparse.ArgumentParser(prog="python -m bench.b9_webex")
+    parser.add_argument("--quick", action="store_true", help="20 users, one 40 msg/s step")
+    parser.add_argument("--rates", help="comma-separated msg/s steps (default 100,250,500,1000)")
+    parser.add_argument("--step", type=float, help="seconds per step (default 8)")
+    args = parser.parse_args(argv)
+    rates = [float(r) for r in args.rates.split(",")] if args.rates else None
 
     def start(reactor: Any) -> Any:
-        return defer.ensureDeferred(run(reactor, quick))
+        return defer.ensureDeferred(run(reactor, args.quick, rates, args.step))
 
     task.react(start)
 

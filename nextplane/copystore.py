@@ -27,7 +27,7 @@ from .interfaces import IStore
 from .model.address import Address, ChatSessionId
 from .storage.admin import admin_store_for
 from .storage.admin_records import AuditQuery, AuditRecord, IAdminStore
-from .storage.records import MetadataQuery, UserPolicy, WorkRecord, WorkState
+from .storage.records import MessageRef, MetadataQuery, UserPolicy, WorkRecord, WorkState
 
 __all__ = ["CopyError", "copy_store"]
 
@@ -128,6 +128,7 @@ async def copy_store(source: IStore, target: IStore) -> dict[str, int]:
     new_ids = await _copy_sessions(dump, target)
     await _copy_metadata(source, target, new_ids)
     await _copy_work(dump, target)
+    await _copy_message_refs(dump, target)
     await _copy_admin(admin_store_for(source), admin_store_for(target))
     after = await target.dump_tables()
     counts = {name: len(rows) for name, rows in after.items()}
@@ -162,3 +163,8 @@ async def _copy_work(dump: dict[str, list[tuple[Any, ...]]], target: IStore) -> 
             updated_at=datetime.fromisoformat(updated_at),
         )
         await target.claim_work(record)
+
+
+async def _copy_message_refs(dump: dict[str, list[tuple[Any, ...]]], target: IStore) -> None:
+    for row in dump.get("message_refs", []):
+        await target.put_message_ref(MessageRef.from_row(row))

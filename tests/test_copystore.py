@@ -28,6 +28,7 @@ from nextplane.storage.sqlite import SQLiteStore
 from tests.storage.admin_contract import fill_admin_tables
 
 from .pg import isolated_postgres_dsn
+from .storage.refs_contract import message_ref
 from .storage.sip_contract import sip_subscription
 
 T0 = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
@@ -50,6 +51,7 @@ async def fill(store: IStore) -> str:
         r.PlatformInstallation("slack", "T1", "xoxb-secret", ("chat:write",), T0, {"bot_id": "B0"})
     )
     await store.put_sip_subscription(sip_subscription())
+    await store.put_message_ref(message_ref("N1", from_platform=True, starts_thread=True))
     await store.append_metadata(
         r.MetadataRecord(
             timestamp=T0,
@@ -108,6 +110,10 @@ class CopyStoreTests(TestCase):
         self.assertEqual(session.created_at, T0)
         self.assertEqual(await target.find_message_id("slack", "C1:1.0"), "m1")
         self.assertEqual(await target.find_native_id("m1", "slack"), "C1:1.0")
+        self.assertEqual(
+            await target.find_message_ref("webex", "P-alice", "N1"),
+            message_ref("N1", from_platform=True, starts_thread=True),
+        )
         [logged] = await target.query_metadata(r.MetadataQuery())
         self.assertEqual(logged.session_id, session.session_id.value)
         installation = await target.get_installation("slack", "T1")

@@ -37,6 +37,7 @@ from .records import (
     ContactChange,
     ContactRecord,
     DomainPolicy,
+    MessageRef,
     MetadataQuery,
     MetadataRecord,
     PlatformInstallation,
@@ -360,6 +361,27 @@ class CachingStore:
         self, since: date, until: date, group_by: Iterable[str], tenant: str | None = None
     ) -> Deferred[list[UsageRow]]:
         return self.store.usage(since, until, group_by, tenant)  # type: ignore[no-any-return]
+
+    # -- message refs: never cached (the connectors keep the hot ones) --------
+
+    def put_message_ref(self, ref: MessageRef) -> Deferred[None]:
+        return self.store.put_message_ref(ref)  # type: ignore[no-any-return]
+
+    def find_message_ref(
+        self, platform: str, conversation: str, native_id: str
+    ) -> Deferred[MessageRef | None]:
+        return self.store.find_message_ref(platform, conversation, native_id)  # type: ignore[no-any-return]
+
+    def message_ref_by_hub(self, platform: str, hub_id: str) -> Deferred[MessageRef | None]:
+        return self.store.message_ref_by_hub(platform, hub_id)  # type: ignore[no-any-return]
+
+    def thread_start(
+        self, platform: str, conversation: str, contact: Address
+    ) -> Deferred[MessageRef | None]:
+        return self.store.thread_start(platform, conversation, contact)  # type: ignore[no-any-return]
+
+    def prune_message_refs(self, before: datetime) -> Deferred[int]:
+        return self.store.prune_message_refs(before)  # type: ignore[no-any-return]
 
     # -- work records: never cached, each write must reach the store ----------
 

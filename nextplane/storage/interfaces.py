@@ -12,6 +12,8 @@ Persistence by role. Each part of the hub depends on the role it uses:
   - L{IInstallations}: platform app installations;
   - L{IWork}: work records, one per accepted message (ids and state).
   - L{ISipSubscriptions}: SIP presence subscriptions' dialogs.
+  - L{IMessageRefs}: platform message ids, their contacts and threads
+    (edits, deletions and replies across restarts).
 
 L{IStore} is their union plus the store's life cycle; every backend
 (in-memory, SQLite, PostgreSQL, and the cache in front of them) provides
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
         ContactChange,
         ContactRecord,
         DomainPolicy,
+        MessageRef,
         MetadataQuery,
         MetadataRecord,
         PlatformInstallation,
@@ -51,6 +54,7 @@ __all__ = [
     "IContacts",
     "IDirectory",
     "IInstallations",
+    "IMessageRefs",
     "IMetadata",
     "IPolicy",
     "ISessions",
@@ -304,10 +308,49 @@ class ISipSubscriptions(Interface):
         """@return: Deferred[list[SipSubscriptionRecord]] ordered by (call_id, local_tag)."""
 
 
+class IMessageRefs(Interface):
+    """
+    L{MessageRef}s: which platform message a hub message became (or came
+    from), between whom, and its thread, for edits, deletions and replies
+    after a restart. Ids only, never content; pruned by age.
+    """
+
+    def put_message_ref(ref: MessageRef) -> Deferred[None]:
+        """
+        Insert or replace C{ref} by (platform, conversation, native_id).
+        @return: Deferred[None].
+        """
+
+    def find_message_ref(
+        platform: str, conversation: str, native_id: str
+    ) -> Deferred[MessageRef | None]:
+        """@return: Deferred[MessageRef | None], the ref of a platform message."""
+
+    def message_ref_by_hub(platform: str, hub_id: str) -> Deferred[MessageRef | None]:
+        """
+        @return: Deferred[MessageRef | None], the first (oldest, then by
+            native id) ref of hub message C{hub_id} on C{platform}.
+        """
+
+    def thread_start(
+        platform: str, conversation: str, contact: Address
+    ) -> Deferred[MessageRef | None]:
+        """
+        @return: Deferred[MessageRef | None], the newest ref that starts
+            C{contact}'s thread in C{conversation}.
+        """
+
+    def prune_message_refs(before: datetime) -> Deferred[int]:
+        """
+        Delete refs created before C{before}. @return: Deferred[int], how many.
+        """
+
+
 class IStore(
     IDirectory,
     IContacts,
     ISessions,
+    IMessageRefs,
     IPolicy,
     IInstallations,
     IMetadata,

@@ -27,6 +27,7 @@ from .records import (
     ContactChange,
     ContactRecord,
     DomainPolicy,
+    MessageRef,
     MetadataQuery,
     MetadataRecord,
     PlatformInstallation,
@@ -145,6 +146,7 @@ class MemoryStore:
         self._installations: dict[tuple[str, str], PlatformInstallation] = {}
         self._work: dict[tuple[str, str], WorkRecord] = {}
         self._sip_subscriptions: dict[tuple[str, str], SipSubscriptionRecord] = {}
+        self._refs: dict[tuple[str, str, str], MessageRef] = {}
         self._ids = itertools.count(1)
         self.opened = False
 
@@ -392,6 +394,41 @@ class MemoryStore:
     def list_sip_subscriptions(self) -> Deferred[list[SipSubscriptionRecord]]:
         return succeed([r for _, r in sorted(self._sip_subscriptions.items())])
 
+    def put_message_ref(self, ref: MessageRef) -> Deferred[None]:
+        self._refs[(ref.platform, ref.conversation, ref.native_id)] = ref
+        return succeed(None)
+
+    def find_message_ref(
+        self, platform: str, conversation: str, native_id: str
+    ) -> Deferred[MessageRef | None]:
+        return succeed(self._refs.get((platform, conversation, native_id)))
+
+    def message_ref_by_hub(self, platform: str, hub_id: str) -> Deferred[MessageRef | None]:
+        found = [r for r in self._refs.values() if (r.platform, r.hub_id) == (platform, hub_id)]
+        return succeed(min(found, key=lambda r: (r.created_at, r.native_id), default=None))
+
+    def thread_start(
+        self, platform: str, conversation: str, contact: Address
+    ) -> Deferred[MessageRef | None]:
+        found = [
+            r
+            for r in self._refs.values()
+            if r.starts_thread
+            and (r.platform, r.conversation, r.contact)
+            == (
+                platform,
+                conversation,
+                contact,
+            )
+        ]
+        return succeed(max(found, key=lambda r: (r.created_at, r.native_id), default=None))
+
+    def prune_message_refs(self, before: datetime) -> Deferred[int]:
+        old = [k for k, r in self._refs.items() if r.created_at < before]
+        for key in old:
+            del self._refs[key]
+        return succeed(len(old))
+
     def dump_tables(self) -> Deferred[dict[str, list[tuple[Any, ...]]]]:
         def rows(values: Iterable[Any]) -> list[tuple[Any, ...]]:
             return [tuple(str(v) for v in _astuple(value)) for value in values]
@@ -416,6 +453,9 @@ class MemoryStore:
                 "work_records": rows(r for _, r in sorted(self._work.items())),
                 "sip_subscriptions": [
                     _sip_row(r) for _, r in sorted(self._sip_subscriptions.items())
+                ],
+                "message_refs": [
+                    tuple(dump_value(v) for v in r.row()) for _, r in sorted(self._refs.items())
                 ],
             }
         )

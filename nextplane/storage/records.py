@@ -9,6 +9,7 @@ import enum
 import json
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
+from typing import Any
 
 from attrs import field, frozen
 
@@ -26,6 +27,7 @@ __all__ = [
     "DomainAction",
     "DomainPolicy",
     "FederationMode",
+    "MessageRef",
     "MetadataQuery",
     "MetadataRecord",
     "PlatformInstallation",
@@ -539,3 +541,81 @@ class SipSubscriptionRecord:
             self.state,
             self.expires_at,
         )
+
+
+@frozen(kw_only=True)
+class MessageRef:
+    """
+    One message a platform connector passed on, in a platform conversation:
+    its id at the hub and on the platform, who it is between and its place
+    in a thread, so edits, deletions and replies still find it after a
+    restart. Ids and addresses only, never content; pruned after a while.
+
+    @ivar platform: C{webex} (later C{teams}, C{slack}).
+    @ivar conversation: The connector's key of the conversation (Webex:
+        the user's person id, whose direct space with the bot it is).
+    @ivar native_id: The message's id on the platform.
+    @ivar hub_id: The hub's message id (a message from the platform keeps
+        the id the hub gave it), or C{""} for a later piece of a message
+        the platform took in several.
+    @ivar user: The platform user of the conversation.
+    @ivar contact: The contact the message is from or to.
+    @ivar from_platform: The user wrote it (else the hub posted it).
+    @ivar thread_parent: The native id of the message it replies to, or C{""}.
+    @ivar starts_thread: It opens the contact's thread: the contact's later
+        messages reply to it.
+    @ivar created_at: When it was passed on (the age for pruning).
+    """
+
+    platform: str
+    conversation: str
+    native_id: str
+    hub_id: str
+    user: Address
+    contact: Address
+    from_platform: bool = False
+    thread_parent: str = ""
+    starts_thread: bool = False
+    created_at: datetime = field(converter=_utc)
+
+    @classmethod
+    def from_row(cls, row: tuple[Any, ...]) -> MessageRef:
+        """
+        A ref from its columns, as stored or as text in a dump.
+        """
+        platform, conversation, native, hub, user, contact, mine, parent, starts, at = row
+        return cls(
+            platform=platform,
+            conversation=conversation,
+            native_id=native,
+            hub_id=hub,
+            user=_stored_address(user),
+            contact=_stored_address(contact),
+            from_platform=str(mine) == "1",
+            thread_parent=parent,
+            starts_thread=str(starts) == "1",
+            created_at=at if isinstance(at, datetime) else datetime.fromisoformat(at),
+        )
+
+    def row(self) -> tuple[str | int | datetime, ...]:
+        """
+        The stored columns, in table order (addresses as text, flags as 0 or 1).
+        """
+        return (
+            self.platform,
+            self.conversation,
+            self.native_id,
+            self.hub_id,
+            str(self.user),
+            str(self.contact),
+            1 if self.from_platform else 0,
+            self.thread_parent,
+            1 if self.starts_thread else 0,
+            self.created_at,
+        )
+
+
+def _stored_address(text: str) -> Address:
+    # Not Address.parse: it would strip a local part that looks like a scheme.
+    local, _, domain = text.rpartition("@")
+    return Address(local, domain)

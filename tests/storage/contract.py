@@ -45,6 +45,7 @@ from nextplane.storage.sql.runtime import Op, Query, SecretWriteError, StoreNotO
 from nextplane.storage.sql.schema import TABLES
 
 from .admin_contract import dump_with_admin, fill_admin_tables
+from .refs_contract import MessageRefsContract, message_ref
 from .sip_contract import SipSubscriptionsContract, sip_subscription
 
 if TYPE_CHECKING:
@@ -82,6 +83,7 @@ TABLE_NAMES = {
     "usage_messages",
     "platform_installations",
     "sip_subscriptions",
+    "message_refs",
     "admin_accounts",
     "admin_audit",
     "tenant_retirements",
@@ -170,7 +172,7 @@ def _utc_aware(value: datetime) -> bool:
     return value.tzinfo is not None and value.utcoffset() == timedelta(0)
 
 
-class StoreContract(SipSubscriptionsContract, _Base):
+class StoreContract(SipSubscriptionsContract, MessageRefsContract, _Base):
     """
     Tests of the L{IStore} contract. Mix into a C{TestCase} that defines
     C{make_store}.
@@ -1054,6 +1056,7 @@ class StoreContract(SipSubscriptionsContract, _Base):
         await self.store.put_installation(installation())
         await self.store.claim_work(work("T1:Ev1"))
         await self.store.put_sip_subscription(sip_subscription())
+        await self.store.put_message_ref(message_ref("N1"))
         await fill_admin_tables(self.store)
         dump = await dump_with_admin(self.store)
         self.assertEqual(set(dump), TABLE_NAMES)
@@ -1067,6 +1070,7 @@ class StoreContract(SipSubscriptionsContract, _Base):
         self.assertIn("T0ACME001", dump["platform_installations"][0])
         self.assertNotIn(BOT_TOKEN, repr(dump))
         self.assertIn("T1:Ev1", dump["work_records"][0])
+        self.assertIn("N1", dump["message_refs"][0])
 
     # work records
 
@@ -1196,6 +1200,7 @@ MIGRATIONS = [
     (4, "sip_subscriptions"),
     (5, "admin_portal"),
     (6, "work_records"),
+    (7, "message_refs"),
 ]
 
 #: The Slack installations L{at_version_2} stores, as migration 3 keeps them.

@@ -47,6 +47,7 @@ class SchemaTests(SynchronousTestCase):
         self.assertEqual(sqlite, postgresql)
         self.assertIn((5, "admin_portal"), sqlite)
         self.assertIn((6, "work_records"), sqlite)
+        self.assertIn((7, "message_refs"), sqlite)
 
 
 class PlatformInstallationTests(SynchronousTestCase):

@@ -168,6 +168,18 @@ class SimulatorTests(WebexCase):
         moved = self.sim.world.migrate_room(room.id)
         self.assertEqual(self.hub.received[-1].item, RoomMigrated(moved.id))
 
+    def test_migrated_space_keeps_its_members(self) -> None:
+        """
+        After a migration the direct space is found under its new id, with
+        both members; the old id knows no one.
+        """
+        room = self.sim.world.direct_room(self.alice, self.bot.id, None)
+        moved = self.sim.world.migrate_room(room.id)
+        self.assertEqual(self.sim.world.direct_room(self.bot, self.alice.id, None).id, moved.id)
+        self.assertEqual(set(self.sim.state.members(moved.id)), {self.alice.id, self.bot.id})
+        self.assertEqual(self.sim.state.members(room.id), [])
+        self.assertEqual(len(self.sim.state.rooms), 1)
+
     def test_signed_with_the_secret(self) -> None:
         """A hub holding another secret refuses every delivery (401)."""
         stranger = HubEndpoint(secret="other")

@@ -98,6 +98,12 @@ class ReplyTargets:
         self._by_message[(conversation, native_id)] = contact
         self._last[conversation] = contact
 
+    def replied(self, conversation: Hashable, native_id: str) -> Address | None:
+        """
+        The contact of message C{native_id} in C{conversation}, if known here.
+        """
+        return self._by_message.get((conversation, native_id))
+
     def target(self, conversation: Hashable, reply_to: str | None = None) -> Address | None:
         """
         The contact a message in C{conversation} (replying to C{reply_to},

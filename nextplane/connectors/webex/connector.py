@@ -28,7 +28,10 @@ their direct (1:1) space with it (L{nextplane.connectors.webex.space}):
 Parts: L{webhook} (C{POST /webex/events}, signature first; file links),
 L{inbound}, L{outbound}, L{space}, L{rest} (the kit's caller, Retry-After),
 L{webhooks} (the keeper, run at start and when the public URL changes).
-Message content is never stored or logged.
+Which Webex message each hub message became, and each contact's thread,
+are kept in the store as message refs (the kit's L{MessageRefs}, ids only,
+pruned after 30 days), so edits, deletions and thread replies still work
+after a restart. Message content is never stored or logged.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredSemaphore, succeed
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -49,6 +53,7 @@ from ...storage.records import WorkRecord
 from ...work import WorkLog
 from ..platform.files import FileLinks, derive_key
 from ..platform.httpapi import HTTPClient, RetryPolicy
+from ..platform.refs import MessageRefs
 from ..platform.service import Hub, PlatformService, platform_builder, platform_entry
 from ..platform.targets import ChatTargets
 from .api import get_me, parse_person
@@ -70,6 +75,8 @@ log = Logger()
 
 #: The connector's configuration name and users' platform in the store.
 PLATFORM = "webex"
+#: Seconds between prunings of old message refs.
+PRUNE_EVERY = 3600.0
 
 
 @implementer(IConnector)
@@ -116,7 +123,10 @@ class WebexConnector(PlatformService):
         )
         # The claims are the dedupe, so a connector alone makes its own log.
         self.work = hub.work if hub.work is not None else WorkLog(hub.store, clock)
-        self.spaces = DirectSpaces(self.rest, hub.store, ChatTargets(clock))
+        self.refs = MessageRefs(hub.store, PLATFORM, clock)
+        self.spaces = DirectSpaces(self.rest, hub.store, ChatTargets(clock), self.refs)
+        self._pruning = LoopingCall(self._prune_refs)
+        self._pruning.clock = clock
         self.links = FileLinks(
             derive_key(config.webhook_secret, "webex file links"),
             hub.public_url,
@@ -167,7 +177,24 @@ class WebexConnector(PlatformService):
         Learn the bot's own id (C{people/me}) and keep the webhooks.
         """
         Service.startService(self)
+        self._pruning.start(PRUNE_EVERY, now=True)
         return Deferred.fromCoroutine(self._start())
+
+    def stopService(self) -> Deferred[None]:
+        """
+        Stop pruning, then as the kit's service.
+        """
+        if self._pruning.running:
+            self._pruning.stop()
+        return super().stopService()
+
+    def _prune_refs(self) -> Deferred[None]:
+        def done(count: int) -> None:
+            if count:
+                log.debug("Webex: pruned {count} message refs", count=count)
+
+        d = self.refs.prune().addCallback(done)
+        return d.addErrback(lambda f: log.failure("Webex: pruning message refs failed", f))
 
     async def _start(self) -> None:
         me = parse_person(await self.rest.call(get_me()))

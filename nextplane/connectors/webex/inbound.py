@@ -102,7 +102,6 @@ class WebexInbound:
         self.me: str | None = None
         self.events_in = 0
         self.files: LRUCache[str, str] = LRUCache(100_000)
-        self._sent: LRUCache[str, tuple[Address, Address]] = LRUCache(100_000)
 
     async def handle(self, envelope: Envelope, work: WorkRecord | None = None) -> None:
         """
@@ -191,7 +190,11 @@ class WebexInbound:
         if await self._command(user, source.strip()):
             return
         key = self._spaces.space_key(user)
-        contact = self._spaces.targets.target(key, message.parent_id)
+        contact = None
+        if message.parent_id:
+            contact = await self._spaces.contact_of(user, message.parent_id)
+        if contact is None:
+            contact = self._spaces.targets.target(key)
         if contact is None:
             contact = await self._only_contact(user)
             if contact is not None:
@@ -204,7 +207,9 @@ class WebexInbound:
             return
         body = parse_html(message.html) if message.html else parse_markdown(source)
         if body.plain_text().strip():
-            self._sent[message.id] = (user.address, contact)
+            await self._spaces.refs.received(
+                str(key), message.id, user.address, contact, message.parent_id or ""
+            )
             await self._route(
                 TextMessage(
                     sender=user.address, recipient=contact, body=body, message_id=message.id
@@ -267,12 +272,13 @@ class WebexInbound:
         return True
 
     async def _deleted(self, item: MessageDeleted) -> None:
-        pair = self._sent.pop(item.message_id, None)
-        if pair is None:
+        written = await self._spaces.refs.written(item.person_id or "", item.message_id)
+        if written is None:
             return
-        sender, contact = pair
         await self._sink.route(
-            MessageRetract(sender=sender, recipient=contact, message_id=item.message_id)
+            MessageRetract(
+                sender=written.user, recipient=written.contact, message_id=item.message_id
+            )
         )
 
     async def _card(self, item: CardActionCreated) -> None:

@@ -7,6 +7,9 @@ Hub events shown in the user's direct space with the bot.
     sender is told); the first message of a contact starts a thread, later
     ones reply in it (C{parentId}).
   - Edits: C{PUT /messages/{id}}; retractions: C{DELETE /messages/{id}}.
+    Which Webex message a hub message became, and each contact's thread,
+    are kept in the store (the kit's L{MessageRefs}), so both still work
+    after a restart.
   - Files: a link line (the hub's or the contact's link).
   - Contact requests: an Adaptive Card with Accept / Decline.
   - What Webex cannot show is said in a short line, never dropped
@@ -15,8 +18,6 @@ Hub events shown in the user's direct space with the bot.
 """
 
 from __future__ import annotations
-
-from cachetools import LRUCache
 
 from ...interfaces import DeliveryFailed, IStore
 from ...model.address import Address
@@ -37,7 +38,7 @@ from ...model.events import (
 from ...model.text import RichText
 from ...storage.records import UserRecord
 from ..platform.directory import Directory
-from .api import OutgoingMessage, delete_message, edit_message
+from .api import OutgoingMessage, delete_message, edit_message, get_message, parse_message
 from .cards import ContactRequest as RequestCard
 from .cards import Person, contact_request_message, with_header
 from .format import parse_markdown, to_markdown
@@ -59,8 +60,6 @@ class WebexOutbound:
         self._directory = directory
         self._spaces = spaces
         self.messages_out = 0
-        # hub message id -> (user's person id, Webex message id): edits, deletes.
-        self._native: LRUCache[str, tuple[str, str]] = LRUCache(100_000)
 
     async def _user(self, address: Address) -> UserRecord:
         user = await self._store.get_user(address)
@@ -83,9 +82,9 @@ class WebexOutbound:
         elif isinstance(event, MessageEdit):
             await self._edit(user, contact, event)
         elif isinstance(event, MessageRetract):
-            found = self._native.pop(event.message_id, None)
-            if found is not None:
-                await self._spaces.rest.call(delete_message(found[1]))
+            shown = await self._spaces.refs.shown(event.message_id)
+            if shown is not None:
+                await self._spaces.rest.call(delete_message(shown.native_id))
         elif isinstance(event, FileShare):
             name = await self._name(contact, user)
             line = f"**{name}** shared a file: [{event.name}]({event.url})"
@@ -110,9 +109,6 @@ class WebexOutbound:
         elif isinstance(event, DeliveryError):
             await self._spaces.say(user, f"⚠ Not delivered to {contact}: {event.reason}")
 
-    async def _thread(self, user: UserRecord, contact: Address) -> str | None:
-        return self._spaces.targets.thread(self._spaces.space_key(user), contact)
-
     async def _text(
         self, user: UserRecord, contact: Address, message_id: str, body: RichText
     ) -> None:
@@ -122,40 +118,58 @@ class WebexOutbound:
         except MessageTooLong as e:
             raise DeliveryFailed("not-acceptable", f"too long for Webex: {e.reason}") from None
         key = self._spaces.space_key(user)
+        hub_id = message_id  # edits and deletions go to the first piece
         for markdown, plain in pieces:
-            native = await self._post(user, contact, markdown, plain)
-            self._native.setdefault(message_id, (user.platform_id, native))
+            native = await self._post(user, contact, markdown, plain, hub_id)
+            hub_id = ""
             self._spaces.targets.posted(key, native, contact)
 
     async def _post_line(
         self, user: UserRecord, contact: Address, markdown: str, message_id: str | None = None
     ) -> None:
-        native = await self._post(user, contact, markdown, parse_markdown(markdown).plain_text())
-        if message_id is not None:
-            self._native[message_id] = (user.platform_id, native)
+        plain = parse_markdown(markdown).plain_text()
+        native = await self._post(user, contact, markdown, plain, message_id or "")
         self._spaces.targets.posted(self._spaces.space_key(user), native, contact)
 
-    async def _post(self, user: UserRecord, contact: Address, markdown: str, plain: str) -> str:
+    async def _post(
+        self, user: UserRecord, contact: Address, markdown: str, plain: str, hub_id: str
+    ) -> str:
         key = self._spaces.space_key(user)
-        parent = await self._thread(user, contact)
+        parent = await self._spaces.thread(user, contact)
         native = await self._spaces.post(
             user, OutgoingMessage(markdown=markdown, text=plain, parent_id=parent)
         )
         if parent is None:
             self._spaces.targets.start_thread(key, contact, native)
+        await self._spaces.refs.posted(
+            str(key),
+            native,
+            hub_id,
+            user.address,
+            contact,
+            parent=parent or "",
+            starts_thread=parent is None,
+        )
         self.messages_out += 1
         return native
 
     async def _edit(self, user: UserRecord, contact: Address, event: MessageEdit) -> None:
-        found = self._native.get(event.message_id)
-        room = self._spaces.room_of(user.platform_id)
-        if found is None or room is None:
+        shown = await self._spaces.refs.shown(event.message_id)
+        if shown is None:
             await self._text(user, contact, event.message_id, event.body)
             return
+        room = self._spaces.room_of(user.platform_id)
+        if room is None:
+            # After a restart the space may not be known yet: the message says.
+            room = parse_message(await self._spaces.rest.call(get_message(shown.native_id))).room_id
+            if room is None:
+                await self._text(user, contact, event.message_id, event.body)
+                return
+            self._spaces.learn(user.platform_id, room)
         name = await self._name(contact, user)
         text = with_header(name, event.body)
         await self._spaces.rest.call(
-            edit_message(found[1], room, markdown=to_markdown(text), text=text.plain_text())
+            edit_message(shown.native_id, room, markdown=to_markdown(text), text=text.plain_text())
         )
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "DOMAIN_POLICIES",
     "INSTALLATIONS",
     "MESSAGE_MAP",
+    "MESSAGE_REFS",
     "METADATA",
     "SESSIONS",
     "SESSION_REFS",
@@ -191,6 +192,23 @@ SIP_SUBSCRIPTIONS = Table(
 )
 
 #: Every data table, in dump order. C{schema_migrations} is not data.
+MESSAGE_REFS = Table(
+    "message_refs",
+    (
+        "platform",
+        "conversation",
+        "native_id",
+        "hub_id",
+        "user_address",
+        "contact",
+        "from_platform",
+        "thread_parent",
+        "starts_thread",
+        "created_at",
+    ),
+    ("platform", "conversation", "native_id"),
+)
+
 WORK = Table(
     "work_records",
     (
@@ -224,4 +242,5 @@ TABLES: tuple[Table, ...] = (
     INSTALLATIONS,
     WORK,
     SIP_SUBSCRIPTIONS,
+    MESSAGE_REFS,
 )

@@ -16,6 +16,7 @@ from .admin import ADMIN_TABLES, AdminSQL
 from .contacts import ContactsSQL
 from .directory import DirectorySQL
 from .installations import InstallationsSQL
+from .message_refs import MessageRefsSQL
 from .metadata import MetadataSQL
 from .policy import PolicySQL
 from .runtime import Op, Query, dump_value
@@ -32,6 +33,7 @@ class SQLStore(
     DirectorySQL,
     ContactsSQL,
     SessionsSQL,
+    MessageRefsSQL,
     PolicySQL,
     InstallationsSQL,
     MetadataSQL,

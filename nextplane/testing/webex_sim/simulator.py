@@ -296,7 +296,7 @@ class WebexSimulator:
         self, person: SimPerson, _p: Any, query: Mapping[str, str], _b: Any
     ) -> tuple[int, Any]:
         room = self.world.room(person, query.get("roomId"))
-        items = [m for m in self.state.memberships.values() if m.room_id == room.id]
+        items = self.state.room_memberships(room.id)
         return 200, {"items": [self.world.membership_json(m) for m in items]}
 
     def _create_message(self, person: SimPerson, _p: Any, _q: Any, body: Any) -> tuple[int, Any]:
@@ -330,14 +330,8 @@ class WebexSimulator:
     ) -> tuple[int, Any]:
         # The caller's 1:1 space with personId, newest first.
         other = query.get("personId")
-        rooms = [
-            r.id
-            for r in self.state.rooms.values()
-            if r.type == "direct"
-            and self.state.membership(r.id, person.id) is not None
-            and other is not None
-            and self.state.membership(r.id, other) is not None
-        ]
+        shared = self.state.rooms_of(person.id) & self.state.rooms_of(other or "")
+        rooms = [r for r in shared if self.state.rooms[r].type == "direct"]
         if not rooms:
             return 200, {"items": []}
         items = reversed(self.state.room_messages(rooms[0]))

@@ -142,7 +142,7 @@ class WebexWorld:
 
     def join(self, room: SimRoom, person: SimPerson, actor: SimPerson) -> SimMembership:
         membership = SimMembership(self.state.new_id("MEMBERSHIP"), room.id, person.id, self.now())
-        self.state.memberships[membership.id] = membership
+        self.state.add_membership(membership)
         self.fire("memberships", "created", room, actor, self.membership_json(membership))
         return membership
 
@@ -159,7 +159,8 @@ class WebexWorld:
         other = self.state.people.get(person_id) if person_id else self.state.by_email(str(email))
         if other is None:
             raise Refused(404, "Person not found.")
-        for room in self.state.rooms.values():
+        for room_id in self.state.rooms_of(person.id) & self.state.rooms_of(other.id):
+            room = self.state.rooms[room_id]
             if room.type == "direct" and set(self.state.members(room.id)) == {person.id, other.id}:
                 return room
         room = SimRoom(
@@ -267,7 +268,7 @@ class WebexWorld:
         assert membership is not None
         data = self.membership_json(membership)
         self.fire("memberships", "deleted", room, person, data)
-        del self.state.memberships[membership.id]
+        self.state.remove_membership(membership)
 
     def user_deletes(self, person_id: str, message_id: str) -> None:
         """
@@ -309,9 +310,7 @@ class WebexWorld:
         old = self.state.rooms.pop(room_id)
         room = SimRoom(self.state.new_id("ROOM"), old.title, old.type, old.creator_id, old.created)
         self.state.rooms[room.id] = room
-        for membership in self.state.memberships.values():
-            if membership.room_id == room_id:
-                membership.room_id = room.id
+        self.state.move_memberships(room_id, room.id)
         for message in self.state.messages.values():
             if message.room_id == room_id:
                 message.room_id = room.id
