@@ -17,12 +17,20 @@ from treq.testing import StubTreq
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
-from twisted.web.client import Agent, HTTPConnectionPool
+from twisted.web.client import Agent, HTTPConnectionPool, ResponseNeverReceived
 from twisted.web.iweb import IRequest
 
-from nextplane.connectors.slack.api import SlackWebClient
+from nextplane.connectors.platform.httpapi import CONDITION_UNCERTAIN
+from nextplane.connectors.slack.api import SlackApiError, SlackWebClient
 from nextplane.connectors.slack.signature import SignatureVerifier
-from nextplane.testing.slack_sim import CAPACITY, EventSender, SlackSimulator, Workspace, load_spec
+from nextplane.testing.slack_sim import (
+    CAPACITY,
+    EventSender,
+    Fault,
+    SlackSimulator,
+    Workspace,
+    load_spec,
+)
 from nextplane.testing.slack_sim.events import load_wrapper_schema
 from nextplane.testing.slack_sim.spec import default_spec_path
 
@@ -427,3 +435,68 @@ class RealPortTests(TestCase):
         answer = await client.post_message(channel.id, "over a socket")
         self.assertEqual(answer["ts"], sim.messages(channel.id)[0].ts)
         self.assertTrue(sim.base_url.startswith("http://127.0.0.1:"))
+
+    async def reset(self, kind: str) -> tuple[SlackSimulator, str, SlackApiError]:
+        """
+        Post once through a real socket with fault C{kind} injected;
+        @return: the simulator, the channel and the client's failure.
+        """
+        from twisted.internet import reactor
+
+        sim = SlackSimulator(reactor, mode=CAPACITY)
+        sim.workspace.add_token(TOKEN, {"chat:write"})
+        channel = sim.workspace.add_channel("general", {sim.workspace.bot_user_id})
+        port = sim.listen(reactor)
+        self.addCleanup(port.stopListening)
+        sim.inject("chat.postMessage", Fault(kind))
+        pool = HTTPConnectionPool(reactor, persistent=False)
+        client = SlackWebClient(
+            TOKEN, HTTPClient(Agent(reactor, pool=pool)), reactor, base_url=sim.base_url + "/api/"
+        )
+        with self.assertRaises(SlackApiError) as caught:
+            await client.post_message(channel.id, "reset me")
+        return sim, channel.id, caught.exception
+
+    async def test_reset_without_acting(self) -> None:
+        """
+        A C{reset} fault drops the connection before posting: the client
+        sees a lost connection, an ambiguous failure it does not repeat.
+        """
+        sim, channel, error = await self.reset("reset")
+        self.assertEqual(error.condition, CONDITION_UNCERTAIN)
+        self.assertIn("connection_lost", error.reason)
+        self.assertEqual(sim.messages(channel), [])
+        self.assertEqual([(c.error, c.status) for c in sim.calls], [("reset", 0)])
+
+    async def test_reset_after_acting(self) -> None:
+        """
+        A C{reset_after} fault posts, then drops the connection: the post
+        is there once and the client was told it may or may not be.
+        """
+        sim, channel, error = await self.reset("reset_after")
+        self.assertEqual(error.condition, CONDITION_UNCERTAIN)
+        self.assertEqual([m.text for m in sim.messages(channel)], ["reset me"])
+        self.assertEqual([c.error for c in sim.calls], ["reset"])
+
+    async def test_outage_cycles_faults(self) -> None:
+        """
+        During an outage every call gets the next fault in turn, resets
+        included; after it calls succeed again.
+        """
+        from twisted.internet import reactor
+
+        sim = SlackSimulator(reactor, mode=CAPACITY)
+        sim.workspace.add_token(TOKEN, {"users:read"})
+        user = sim.workspace.add_user("alice", "alice@acme.test")
+        port = sim.listen(reactor)
+        self.addCleanup(port.stopListening)
+        sim.outage(reactor.seconds() + 60, Fault("reset"), Fault("status", status=503))
+        agent = HTTPClient(Agent(reactor, pool=HTTPConnectionPool(reactor, persistent=False)))
+        url = f"{sim.base_url}/api/users.info?user={user.id}"
+        headers: dict[bytes | str, bytes | str] = {"Authorization": f"Bearer {TOKEN}"}
+        with self.assertRaises(ResponseNeverReceived):
+            await agent.get(url, headers=headers)
+        self.assertEqual((await agent.get(url, headers=headers)).code, 503)
+        sim.outage(reactor.seconds())
+        self.assertEqual((await agent.get(url, headers=headers)).code, 200)
+        self.assertEqual([c.status for c in sim.calls], [0, 503, 200])

@@ -16,8 +16,12 @@ from twisted.trial.unittest import SynchronousTestCase
 from nextplane.connectors.xmpp import inbound_work
 from nextplane.connectors.xmpp.connector import XmppConnector
 from nextplane.connectors.xmpp.inbound_acks import Intake
-from nextplane.interfaces import Queued
-from nextplane.storage.records import WorkRecord, WorkState
+from nextplane.interfaces import DeliveryFailed, Queued
+from nextplane.model.address import Address
+from nextplane.model.events import TextMessage
+from nextplane.model.text import RichText
+from nextplane.router import Outcome
+from nextplane.storage.records import Decision, WorkRecord, WorkState
 
 from ..helpers import CoreFixture
 from .test_connector import RecordingS2S, parse
@@ -26,6 +30,8 @@ MESSAGE = (
     "<message from='peter@widget.test/phone' to='john@acme.test' type='chat' id='m1'>"
     "<body>hello</body><request xmlns='urn:xmpp:receipts'/></message>"
 )
+PETER = Address("peter", "widget.test")
+JOHN = Address("john", "acme.test")
 
 
 class InboundWorkTests(SynchronousTestCase):
@@ -88,6 +94,46 @@ class InboundWorkTests(SynchronousTestCase):
         [receipt] = self.receipts()
         self.assertEqual(receipt.firstChildElement()["id"], "m1")
         self.assertEqual(self.records()[0].state, WorkState.DELIVERED)
+
+    def test_late_failure_to_full_jid(self) -> None:
+        """
+        A message the platform held and then failed is answered with a
+        message error carrying its stanza id, sent to the full JID that
+        sent it (a server drops a message error to a bare JID); the
+        connector forgets that JID once the message is settled.
+        """
+        settled: Deferred[None] = Deferred()
+        self.core.alpha.deliver = lambda event: succeed(Queued(settled))  # type: ignore[method-assign]
+        self.receive()
+        self.core.alpha.deliver = lambda event: succeed(None)  # type: ignore[method-assign]
+        settled.errback(DeliveryFailed("remote-server-timeout", "Slack did not confirm"))
+        errors = [s for s in self.s2s.sent if s.getAttribute("type") == "error"]
+        self.assertEqual([(e["to"], e["id"]) for e in errors], [("peter@widget.test/phone", "m1")])
+        self.assertEqual(self.receipts(), [])
+        self.assertEqual(self.records()[0].state, WorkState.TOLD)
+        self.assertEqual(len(self.connector._sender_jids), 0)
+
+    def test_sender_jids_bounded(self) -> None:
+        """
+        Past its limit the map of waiting senders forgets the oldest: its
+        late error then goes to the bare JID, as without the map.
+        """
+        jids = inbound_work.SenderJids(limit=2)
+        outcomes = [
+            Outcome(
+                TextMessage(sender=PETER, recipient=JOHN, body=RichText.plain("x")),
+                Decision.QUEUED,
+                settled=Deferred(),
+            )
+            for _ in range(3)
+        ]
+        for outcome in outcomes:
+            jids.remember([outcome], "peter@widget.test/phone")
+        self.assertEqual(len(jids), 2)
+        first, last = (o.event.message_id for o in (outcomes[0], outcomes[-1]))  # type: ignore[attr-defined]
+        self.assertEqual((jids.get(first), jids.get(last)), (None, "peter@widget.test/phone"))
+        outcomes[-1].settled.callback(None)  # type: ignore[union-attr]
+        self.assertEqual(len(jids), 1)
 
     def test_durable_once_claimed(self) -> None:
         """

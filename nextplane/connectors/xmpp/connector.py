@@ -249,6 +249,7 @@ class XmppConnector(MultiService):
         self._s2s: S2SService | None = None
         self._lanes = KeyedSerializer(MAX_QUEUED_STANZAS)
         self._reactions: OrderedDict[tuple[str, str], frozenset[str]] = OrderedDict()
+        self._sender_jids = inbound_work.SenderJids()
         self._vcards = VCardQueries(clock)
         self._rules = DomainRuleCache(store, self._tenants, clock, self._enforce_policy)
         self.stanzas_in = 0
@@ -379,6 +380,7 @@ class XmppConnector(MultiService):
             raise DeliveryFailed(
                 "feature-not-implemented", f"a {event.kind} cannot be expressed in XMPP"
             )
+        self._sender_jids.address(event, stanzas)
         for stanza in stanzas:
             await self._s2s.send(stanza)
             self.stanzas_out += 1
@@ -515,6 +517,7 @@ class XmppConnector(MultiService):
             return
         if events:
             receipt = received.receipt_reply(new_event_id())
+            self._sender_jids.remember(outcomes, received.sender_jid)
             inbound_work.receipt_when_settled(outcomes, receipt, self._send_quietly)
 
     def tell_not_delivered(self, record: WorkRecord) -> Deferred[bool]:

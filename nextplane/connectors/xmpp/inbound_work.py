@@ -10,6 +10,11 @@ Work records for messages received over XMPP (L{nextplane.work}).
   - L{receipt_when_settled}: the XEP-0184 receipt goes out only once every
     event of the stanza was delivered, also when a platform held one back
     for its rate limit.
+  - L{SenderJids}: while a message waits at its destination, the full
+    JID that sent it, so a later failure's message error reaches that
+    client (a server drops a message error addressed to a bare JID, RFC
+    6121 8.5.2.1.1, and the router's late notice names only the bare
+    address).
   - L{not_delivered}: after a restart, the message error that tells the
     sending client a message was not delivered: it carries the original
     stanza id, so clients mark that very message failed, and names the
@@ -25,12 +30,13 @@ from twisted.internet.defer import Deferred, gatherResults
 from twisted.python.failure import Failure
 from twisted.words.xish.domish import Element
 
-from ...model.events import Category, Event, new_event_id
+from ...model.events import Category, DeliveryError, Event, new_event_id
 from ...storage.records import WorkRecord, WorkState
 from ...work import WorkLog
 from .replies import build_error
 
 __all__ = [
+    "SenderJids",
     "claim",
     "durable_once_claimed",
     "handled_once",
@@ -128,6 +134,56 @@ def receipt_when_settled(
             send(receipt)
 
     gatherResults(pending).addCallback(settled)
+
+
+class SenderJids:
+    """
+    The full JID that sent each message still queued at its destination,
+    by hub message id, until the message is settled (at most C{limit}:
+    past it the oldest is forgotten and its late error goes to the bare
+    JID).
+    """
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self._jids: dict[str, str] = {}
+        self._limit = limit
+
+    def __len__(self) -> int:
+        return len(self._jids)
+
+    def get(self, message_id: str) -> str | None:
+        """
+        The full JID that sent message C{message_id}, if it still waits.
+        """
+        return self._jids.get(message_id)
+
+    def remember(self, outcomes: Sequence[Any], sender_jid: str | None) -> None:
+        """
+        Keep C{sender_jid} for each queued message of C{outcomes} (router
+        outcomes) until it is settled.
+        """
+        for outcome in outcomes:
+            message_id = getattr(outcome.event, "message_id", None)
+            if not (outcome.queued and outcome.settled and message_id and sender_jid):
+                continue
+            if len(self._jids) >= self._limit:
+                del self._jids[next(iter(self._jids))]
+            self._jids[message_id] = sender_jid
+            outcome.settled.addBoth(self._forget, message_id)
+
+    def _forget(self, result: object, message_id: str) -> object:
+        self._jids.pop(message_id, None)
+        return result
+
+    def address(self, event: Event, stanzas: Sequence[Element]) -> None:
+        """
+        Send the stanzas of a late L{DeliveryError} to the full JID that
+        sent the failed message, when it is known.
+        """
+        if isinstance(event, DeliveryError) and event.message_id:
+            jid = self._jids.get(event.message_id)
+            for stanza in stanzas if jid is not None else ():
+                stanza["to"] = jid
 
 
 def not_delivered(record: WorkRecord) -> Element:

@@ -62,7 +62,8 @@ class Fault:
         (C{ok:false} with C{error}, without acting), C{"hang"} (never answer,
         without acting), C{"hang_after"} (act, then never answer),
         C{"status_after"} (act, then answer C{status}), C{"ratelimit"} (429
-        with C{retry_after}).
+        with C{retry_after}), C{"reset"} (reset the connection without
+        acting), C{"reset_after"} (act, then reset the connection).
     """
 
     kind: str
@@ -88,7 +89,7 @@ class CallRecord:
     One API request as the simulator saw it (without the token).
 
     @ivar error: The C{error} answered, or C{None} for success.
-    @ivar status: The HTTP status answered (C{0} for a hang).
+    @ivar status: The HTTP status answered (C{0} for a hang or a reset).
     """
 
     time: float

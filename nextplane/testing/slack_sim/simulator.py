@@ -20,8 +20,10 @@ per second per channel, answering HTTP 429 with C{Retry-After}
 (U{https://docs.slack.dev/apis/web-api/rate-limits}); C{CAPACITY} mode has
 no limits, to measure the hub. Time comes from an injected clock.
 
-L{SlackSimulator.inject} queues faults per method (5xx, hangs before or
-after acting, error codes, 429s) to exercise the client's retry rules.
+L{SlackSimulator.inject} queues faults per method (5xx, hangs and
+connection resets before or after acting, error codes, 429s) to exercise
+the client's retry rules; L{SlackSimulator.outage} cycles through faults
+for every call until a given time.
 
 Users acting in Slack (L{SlackSimulator.user_posts} and friends) change
 the workspace and, with an C{EventSender} attached, reach the hub as signed

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+import socket
+import struct
 from collections import deque
 from collections.abc import Mapping
 from typing import Any
@@ -153,9 +155,11 @@ class WebApi(SimulatorBase):
             return self._answer(
                 request, method, verb, safe_args, {"ok": False, "error": "ratelimited"}, 429
             )
-        if fault is not None and fault.kind in ("status", "error", "hang"):
+        if fault is not None and fault.kind in ("status", "error", "hang", "reset"):
             if fault.kind == "hang":
                 return self._hang(method, verb, safe_args)
+            if fault.kind == "reset":
+                return self._reset(request, method, verb, safe_args)
             if fault.kind == "status":
                 error = "service_unavailable" if fault.status == 503 else "internal_error"
                 return self._answer(
@@ -175,6 +179,8 @@ class WebApi(SimulatorBase):
             data = {"ok": False, "error": e.error, **e.extra}
         if fault is not None and fault.kind == "hang_after":
             return self._hang(method, verb, safe_args)
+        if fault is not None and fault.kind == "reset_after":
+            return self._reset(request, method, verb, safe_args)
         if fault is not None and fault.kind == "status_after":
             return self._answer(
                 request,
@@ -191,6 +197,21 @@ class WebApi(SimulatorBase):
         never: Deferred[bytes] = Deferred()
         self.hung.append(never)
         return never
+
+    def _reset(
+        self, request: IRequest, method: str, verb: str, args: Mapping[str, Any]
+    ) -> Deferred[bytes]:
+        """
+        Drop the connection without an answer: a TCP reset where the
+        transport is a socket (no linger), an abort elsewhere.
+        """
+        self.calls.append(CallRecord(self.clock.seconds(), method, verb, dict(args), "reset", 0))
+        transport: Any = request.channel.transport  # type: ignore[attr-defined]
+        handle = getattr(transport, "getHandle", lambda: None)()
+        if isinstance(handle, socket.socket):
+            handle.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abortConnection()
+        return Deferred()
 
     def _authenticate(self, request: IRequest, method: str) -> SimToken:
         header = header_value(request, b"authorization")

@@ -148,20 +148,23 @@ class CrashRun:
                 self._calls[call_id] = n
                 self.legs["sip"].conversation[n] = f"{sender}|{recipient}"
 
-    async def warm_up(self, timeout: float = 30.0) -> None:
+    async def warm_up(self, timeout: float = 30.0, slack_users: int = 1) -> None:
         """
-        One message from and to every remote user, not counted, and wait
-        until they arrived: the s2s streams, the SIP connection and the
-        senders' profiles are in place before the burst, as in a hub that
-        has been running.
+        One message from and to every remote user (and each of the first
+        C{slack_users} Slack users), not counted, and wait until they
+        arrived: the s2s streams, the SIP connection and the senders'
+        profiles are in place before the burst, as in a hub that has been
+        running.
         """
         world, seen = self.world, self._warm
-        for j in range(world.xmpp_users):
-            self._send("slack", j, 0, j, "warmslack")
-            self._send("xmpp", j, 0, j, "warmxmpp")
+        for i in range(slack_users):
+            for j in range(world.xmpp_users):
+                pair = i * world.xmpp_users + j
+                self._send("slack", pair, i, j, "warmslack")
+                self._send("xmpp", pair, i, j, "warmxmpp")
         for k in range(world.sip_users):
             self._send("sip", k, 0, k, "warmsip")
-        expected = 2 * world.xmpp_users + world.sip_users
+        expected = 2 * slack_users * world.xmpp_users + world.sip_users
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for client in world.xmpp:

@@ -23,6 +23,7 @@ operators run it).
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +66,15 @@ class CrashWorld:
     @ivar channels: Slack channel of (Slack user index, remote address).
     """
 
-    def __init__(self, testcase: TestCase, env: InteropEnvironment, users: tuple[int, int, int]):
+    def __init__(
+        self,
+        testcase: TestCase,
+        env: InteropEnvironment,
+        users: tuple[int, int, int],
+        slack: Mapping[str, Any] | None = None,
+    ):
         self.testcase = testcase
+        self.slack_settings = dict(slack or {})
         self.env = env
         self.reactor = env.reactor
         self.slack_users, self.xmpp_users, self.sip_users = users
@@ -92,12 +100,18 @@ class CrashWorld:
         self.starts = 0
 
     @classmethod
-    async def create(cls, testcase: TestCase, users: tuple[int, int, int]) -> CrashWorld:
+    async def create(
+        cls,
+        testcase: TestCase,
+        users: tuple[int, int, int],
+        slack: Mapping[str, Any] | None = None,
+    ) -> CrashWorld:
         """
-        Start everything; C{users} is how many Slack, XMPP and SIP users.
+        Start everything; C{users} is how many Slack, XMPP and SIP users,
+        C{slack} settings of the hub's C{[connectors.slack]} to override.
         """
         env = await InteropEnvironment.create(testcase, programs=("prosody", "kamailio"))
-        world = cls(testcase, env, users)
+        world = cls(testcase, env, users, slack)
         await world._start()
         return world
 
@@ -186,6 +200,7 @@ class CrashWorld:
         # other: a short wait for Slack's pace before the 202 keeps the
         # last of a burst inside Kamailio's 10 s transaction timer.
         connectors["slack"]["queue_ack_seconds"] = 0.5
+        connectors["slack"].update(self.slack_settings)
         connectors["xmpp"] = {
             "listen": f"tcp:5269:interface={self.hub_address}",
             "dialback_secret": "crash-dialback-secret-0123456789",
