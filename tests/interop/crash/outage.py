@@ -6,7 +6,7 @@ the hub's C{request_timeout} and connection resets, before or after
 acting), then recovers. A few Slack users post to XMPP users meanwhile.
 
     run = OutageRun(world, Outage(messages=200, rate=3.0, lanes=4, ...))
-    figures = await run.go()
+    figures = await run.through_outage()
 
 Accounting reuses the crash suite's ledger (L{CrashRun}): each XMPP
 message is delivered (posted once), told (a message error with its stanza
@@ -17,6 +17,7 @@ faults each post met at the simulator, and when the stream drained.
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter, defaultdict
 from typing import Any
@@ -107,7 +108,7 @@ class OutageRun(CrashRun):
             self.order[channel].append(n)
             self._last_post = time.monotonic()
 
-    async def go(self, settle: float = 30.0) -> dict[str, Any]:  # type: ignore[override]
+    async def through_outage(self, settle: float = 30.0) -> dict[str, Any]:
         """
         Warm up, stream through the outage, wait until every message is
         posted or told (or C{settle} seconds after the stream and the
@@ -139,6 +140,7 @@ class OutageRun(CrashRun):
         self.timings["drain_after_recovery"] = round(drained - recovered, 1)
         self.timings["last_post_after_recovery"] = round(self._last_post - recovered, 1)
         self.timings["total"] = round(time.monotonic() - started, 1)
+        metrics = await world.metrics()
         return {
             "legs": {name: leg.figures() for name, leg in self.legs.items()},
             "receipts": len(self.legs["xmpp"].succeeded),
@@ -146,6 +148,7 @@ class OutageRun(CrashRun):
             "conversations": len(self.order),
             "inbound_in_outage": self.inbound_in_outage,
             "told_without_ambiguous_fault": sorted(self.told_without_ambiguous_fault()),
+            "hub_ambiguous_failures": _ambiguous_failures(metrics),
             "simulator": self.simulator_figures(warm_calls),
             "seconds": dict(self.timings),
             "settled": settled,
@@ -234,3 +237,16 @@ class OutageRun(CrashRun):
             "post_retries": sum((k - 1) * v for k, v in attempts.items()),
             "posts_by_attempts": dict(sorted(attempts.items())),
         }
+
+
+def _ambiguous_failures(metrics: str) -> int | None:
+    """
+    The hub's count of Slack calls that failed ambiguously, from its
+    C{/metrics}.
+    """
+    found = re.search(
+        r'^nextplane_platform_ambiguous_failures_total\{platform="slack"\} (\S+)$',
+        metrics,
+        re.MULTILINE | re.IGNORECASE,
+    )
+    return int(float(found.group(1))) if found else None

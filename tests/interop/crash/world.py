@@ -51,6 +51,9 @@ XMPP_DOMAIN = "widget.test"
 SIP_DOMAIN = "b.test"
 PASSWORD = "crash-password"
 WEB_PORT = 8080
+#: The hub's admin listener (portal, admin API, /metrics), loopback only.
+ADMIN_URL = "http://127.0.0.1:8081"
+ADMIN_TOKEN = "crash-admin-token-0123456789"
 #: Slack's retry schedule, shortened so a retry lands within a test.
 RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0)
 
@@ -173,8 +176,9 @@ class CrashWorld:
         await self.start_hub()
         for j in range(self.xmpp_users):
             self.xmpp.append(await env.client(self.xmpp_address(j), PASSWORD, prosody))
+        self.http = HTTPClient(Agent(reactor, pool=HTTPConnectionPool(reactor, persistent=False)))
         self.events = EventSender(
-            HTTPClient(Agent(reactor, pool=HTTPConnectionPool(reactor, persistent=False))),
+            self.http,
             reactor,
             SIGNING_SECRET,
             f"http://{self.hub_address}:{WEB_PORT}",
@@ -189,7 +193,10 @@ class CrashWorld:
         config: dict[str, Any] = {
             "hub": {"data_dir": str(self.directory), "log_format": "json"},
             "storage": {"backend": "sqlite", "sqlite_path": str(self.database)},
-            "web": {"listen": f"tcp:{WEB_PORT}:interface={self.hub_address}"},
+            "web": {
+                "listen": f"tcp:{WEB_PORT}:interface={self.hub_address}",
+                "admin_token": ADMIN_TOKEN,
+            },
             "dns": {"servers": [f"{env.dns_address}:{env.dns_port}"], "timeout": 2},
             "tls": {"ca_certificates": [str(env.ca.cert)]},
             "router": {"delivery_timeout": 30},
@@ -239,6 +246,14 @@ class CrashWorld:
         """
         assert self.hub is not None
         return deferToThread(self.hub.stop)
+
+    async def metrics(self) -> str:
+        """
+        The hub's C{/metrics} (Prometheus text).
+        """
+        headers: dict[bytes | str, bytes | str] = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        response = await self.http.get(f"{ADMIN_URL}/metrics", headers=headers)
+        return str(await response.text())
 
     # -- what the hub left behind -------------------------------------------
 
