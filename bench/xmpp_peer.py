@@ -68,6 +68,10 @@ class PeerStream:
 
     def __init__(self, stream: OutboundStream) -> None:
         self.stream = stream
+        # The hub acknowledges stanzas (XEP-0198) as it would Prosody's; raw
+        # writes are not counted by the stream, so the load side does not
+        # track those acknowledgements (they would count more than it sent).
+        stream.acks = None
 
     def write(self, data: bytes) -> None:
         """
