@@ -94,7 +94,11 @@ class Plan:
         self.users = 10 if quick else 100
         self.conversations = 40 if quick else 1000
         self.warmup = (50.0, 1.0) if quick else (200.0, 5.0)
-        self.rates = [100.0] if quick else [100.0, 250.0, 375.0, 500.0, 750.0, 1000.0, 1500.0, 2000.0, 3000.0]
+        self.rates = (
+            [100.0]
+            if quick
+            else [100.0, 250.0, 375.0, 500.0, 750.0, 1000.0, 1500.0, 2000.0, 3000.0]
+        )
         self.duration = 2.0 if quick else 10.0
         self.drain = 3.0 if quick else 5.0
         #: The step during which the hub is profiled (with --profile): one
